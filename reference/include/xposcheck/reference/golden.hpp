@@ -1,0 +1,42 @@
+#pragma once
+// Golden outputs of SPEC section 1: q_out, k_out and logits as fp64.
+#include <cstddef>
+#include <vector>
+
+#include "xposcheck/reference/case.hpp"
+#include "xposcheck/reference/tensor.hpp"
+
+namespace xposcheck {
+
+struct GoldenOptions {
+  bool logits = true;
+  // Above this many query rows, logits are computed for a deterministic sample of
+  // rows (see logit_rows); 0 means every row.
+  std::size_t max_logit_rows = 512;
+};
+
+// The query rows whose logits are computed: all of 0..N-1 when N <= max_rows (or
+// max_rows == 0); otherwise max_rows rows spread evenly over 0..N-1, always holding
+// the first and last row: row i = floor(i * (N-1) / (max_rows-1)).
+std::vector<long> logit_rows(long seq_len, std::size_t max_rows);
+
+struct Golden {
+  Tensor q_out;                 // [batch, heads, N, D]
+  Tensor k_out;                 // [batch, heads, M+N, D]
+  Tensor logits;                // [batch, heads, rows.size(), M+N]; empty when not asked
+  std::vector<long> logit_rows; // which query rows the logits hold
+};
+
+// q_in [batch, heads, N, D] and k_in [batch, heads, M+N, D] hold the (dtype-rounded)
+// inputs. Both paths agree to within 1 fp64 ulp of every pair magnitude.
+Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
+                   const GoldenOptions& options = {});
+// Boost.Multiprecision, 128-bit binary significand, element by element.
+Golden golden_exact(const Case& c, const Tensor& q_in, const Tensor& k_in,
+                    const GoldenOptions& options = {});
+
+// logits[b, h, i, n] = sum_d q[b, h, rows[i], d] * k[b, h, n, d] for fp64 q and k,
+// through BLAS (xtensor-blas); used on candidate outputs.
+Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<long>& rows);
+
+}  // namespace xposcheck

@@ -1,0 +1,34 @@
+#pragma once
+// Portable, seeded q and k inputs, rounded to the candidate dtype.
+#include <cstdint>
+
+#include "xposcheck/reference/case.hpp"
+#include "xposcheck/reference/dtype.hpp"
+#include "xposcheck/reference/tensor.hpp"
+
+namespace xposcheck {
+
+// SplitMix64 (Steele, Lea, Flood 2014): 64-bit state, integer-only, so the same
+// sequence on every platform and compiler.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next();
+ private:
+  std::uint64_t state_;
+};
+
+// Approximately standard normal: the sum of 12 uniforms k/2^32 minus 6 (Irwin-Hall).
+// Every step is exact in binary64, so the value is bit-identical everywhere.
+double portable_normal(SplitMix64& rng);
+
+struct Inputs {
+  Tensor q;  // [batch, heads, N, D]
+  Tensor k;  // [batch, heads, M+N, D]
+};
+
+// q is drawn first, then k, each in C order, from SplitMix64(seed); every value is
+// rounded to dtype. The unrounded draws do not depend on the dtype.
+Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype);
+
+}  // namespace xposcheck

@@ -1,0 +1,34 @@
+#pragma once
+// NumPy .npy files (format versions 1.0-3.0), the exchange format of xposcheck.
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+#include "xposcheck/reference/tensor.hpp"
+
+namespace xposcheck {
+
+// Thrown for an unreadable, truncated or unsupported file; the message names the file.
+struct NpyError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// How values are stored on disk. bf16 has no NumPy dtype: it travels as uint16 bit
+// patterns ("<u2"), or as float32 holding exactly representable values.
+enum class NpyStorage { f8, f4, f2, bf16_bits };
+
+struct NpyArray {
+  Tensor tensor;         // values converted exactly to double
+  std::string descr;     // the file's dtype descriptor, e.g. "<f4"
+};
+
+// Reads little- or big-endian f2/f4/f8, i1..i8, u1..u8 (u2 as plain integers unless
+// bf16_bits is asked for) in C order; Fortran order is accepted and transposed.
+NpyArray read_npy(const std::filesystem::path& file, bool u2_is_bf16 = false);
+
+// Writes C order, little endian; the file appears atomically (temporary + rename).
+// Values must be representable in the storage type (bf16_bits: bf16 values).
+void write_npy(const std::filesystem::path& file, const Tensor& t,
+               NpyStorage storage = NpyStorage::f8);
+
+}  // namespace xposcheck
