@@ -1,0 +1,30 @@
+#include "xposcheck/reference/tensor.hpp"
+
+#include <stdexcept>
+
+namespace xposcheck {
+
+// A rank-0 shape holds one element, as in NumPy. The product is checked because
+// shapes come from files and command lines, and a wrapped count would silently
+// allocate the wrong amount.
+std::size_t element_count(const Shape& shape) {
+  std::size_t count = 1;
+  for (std::size_t extent : shape) {
+    if (__builtin_mul_overflow(count, extent, &count)) {
+      throw std::overflow_error("element count of shape " + shape_string(shape) +
+                                " overflows size_t");
+    }
+  }
+  return count;
+}
+
+std::string shape_string(const Shape& shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) s += ", ";
+    s += std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+
+}  // namespace xposcheck
