@@ -55,7 +55,7 @@ struct Case {
 // Throws InvalidParameter naming the first invalid parameter.
 void validate(const Case& c);
 
-// A short, stable, human-readable identifier, e.g. "D128-R128-N1024-M100-half-xpos".
+// A short, stable, human-readable identifier, e.g. "D128-N1024-M100-R64-interleaved".
 // Parameters at their defaults are left out.
 std::string case_id(const Case& c);
 
