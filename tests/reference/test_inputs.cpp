@@ -1,0 +1,108 @@
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "xposcheck/reference/inputs.hpp"
+
+using namespace xposcheck;
+
+namespace {
+
+Case small_case() {
+  Case c;
+  c.head_dim = 4;
+  c.seq_len = 3;
+  c.mem_len = 2;
+  c.batch = 2;
+  c.heads = 3;
+  return c;
+}
+
+}  // namespace
+
+// Published SplitMix64 outputs: any change to the constants or shifts shows here.
+TEST_CASE("SplitMix64 reproduces the reference sequence", "[inputs]") {
+  SplitMix64 zero(0);
+  CHECK(zero.next() == 0xE220A8397B1DCDAFULL);
+  CHECK(zero.next() == 0x6E789E6AA1B965F4ULL);
+  CHECK(zero.next() == 0x06C45D188009454FULL);
+  SplitMix64 rng(1234567);
+  CHECK(rng.next() == 6457827717110365317ULL);
+  CHECK(rng.next() == 3203168211198807973ULL);
+  CHECK(rng.next() == 9817491932198370423ULL);
+  CHECK(rng.next() == 4593380528125082431ULL);
+  CHECK(rng.next() == 16408922859458223821ULL);
+}
+
+// Pinned exactly: these are the numbers every platform must produce.
+TEST_CASE("portable_normal gives pinned values", "[inputs]") {
+  SplitMix64 one(1);
+  CHECK(portable_normal(one) == 2.157965044490993);
+  CHECK(portable_normal(one) == -0.8488454590551555);
+  CHECK(portable_normal(one) == 0.050416776444762945);
+  CHECK(portable_normal(one) == -1.2028497338760644);
+  SplitMix64 answer(42);
+  CHECK(portable_normal(answer) == -2.1770509199704975);
+  CHECK(portable_normal(answer) == -1.4925667005591094);
+  CHECK(portable_normal(answer) == -0.49334131577052176);
+}
+
+TEST_CASE("portable_normal is a multiple of 2^-32 in [-6, 6] with mean 0 and variance 1",
+          "[inputs]") {
+  SplitMix64 rng(7);
+  const int n = 100000;
+  double sum = 0, sum_sq = 0;
+  for (int i = 0; i < n; ++i) {
+    const double x = portable_normal(rng);
+    REQUIRE(std::fabs(x) <= 6.0);
+    REQUIRE(std::ldexp(x, 32) == std::round(std::ldexp(x, 32)));
+    sum += x;
+    sum_sq += x * x;
+  }
+  const double mean = sum / n;
+  CHECK(std::fabs(mean) < 0.02);                   // standard error ~0.003
+  CHECK(std::fabs(sum_sq / n - mean * mean - 1.0) < 0.02);  // Irwin-Hall(12): exactly 1
+}
+
+TEST_CASE("generate_inputs draws q then k in C order and rounds to the dtype",
+          "[inputs]") {
+  const Case c = small_case();
+  for (DType t : kAllDTypes) {
+    INFO(dtype_name(t));
+    const Inputs in = generate_inputs(c, 1, t);
+    REQUIRE(in.q.shape == Shape{2, 3, 3, 4});
+    REQUIRE(in.k.shape == Shape{2, 3, 5, 4});
+    SplitMix64 rng(1);
+    for (double v : in.q.data) REQUIRE(v == round_to(t, portable_normal(rng)));
+    for (double v : in.k.data) REQUIRE(v == round_to(t, portable_normal(rng)));
+  }
+  CHECK(generate_inputs(c, 1, DType::bf16).q.data[0] == 2.15625);
+  CHECK(generate_inputs(c, 1, DType::fp16).q.data[0] == 2.158203125);
+  CHECK(generate_inputs(c, 1, DType::fp32).q.data[0] == double(float(2.157965044490993)));
+}
+
+TEST_CASE("generated values are exactly representable in their dtype", "[inputs]") {
+  Case c = small_case();
+  c.head_dim = 64;
+  c.seq_len = 100;
+  for (DType t : kAllDTypes) {
+    const Inputs in = generate_inputs(c, 99, t);
+    for (const Tensor* x : {&in.q, &in.k}) {
+      for (double v : x->data) REQUIRE(round_to(t, v) == v);
+    }
+  }
+}
+
+TEST_CASE("different seeds give different inputs; the same seed the same", "[inputs]") {
+  const Case c = small_case();
+  CHECK(generate_inputs(c, 5, DType::fp32).q.data == generate_inputs(c, 5, DType::fp32).q.data);
+  CHECK(generate_inputs(c, 5, DType::fp32).q.data != generate_inputs(c, 6, DType::fp32).q.data);
+}
+
+TEST_CASE("generate_inputs validates the case", "[inputs]") {
+  Case c = small_case();
+  c.head_dim = 3;
+  CHECK_THROWS_AS(generate_inputs(c, 1, DType::fp32), InvalidParameter);
+}
