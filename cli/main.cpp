@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   cli::ExitStatus status;
   cli::setup_golden(app, status);
+  cli::setup_candidates(app, status);
+  cli::setup_sweep(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

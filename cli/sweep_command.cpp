@@ -1,0 +1,91 @@
+// xposcheck sweep: every (candidate, case, dtype) of a grid, the summary and the gate.
+#include <algorithm>
+#include <cstdio>
+#include <fmt/format.h>
+#include <iostream>
+#include <memory>
+#include <unistd.h>
+
+#include "commands.hpp"
+#include "run_info.hpp"
+#include "sweep_options.hpp"
+#include "xposcheck/harness/builtin_candidates.hpp"
+#include "xposcheck/harness/sweep.hpp"
+#include "xposcheck/reports/summary.hpp"
+
+namespace xposcheck::cli {
+namespace {
+
+std::vector<std::unique_ptr<Candidate>> build_candidates(const SweepCommandOptions& o) {
+  std::vector<std::unique_ptr<Candidate>> list;
+  for (const std::string& name : o.candidates) {
+    auto c = make_builtin(name);
+    if (!c) {
+      throw CLI::ValidationError("--candidate", fmt::format("unknown candidate '{}' (see "
+                                                            "`xposcheck candidates`)", name));
+    }
+    list.push_back(std::move(c));
+  }
+  if (list.empty()) throw CLI::ValidationError("--candidate", "name at least one candidate");
+  return list;
+}
+
+// A progress line on a terminal, plain log lines otherwise.
+ProgressCallback progress_printer(bool quiet) {
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  return [tty, quiet](const Progress& p) {
+    if (quiet) return;
+    const double eta = p.done ? p.elapsed_s * static_cast<double>(p.total - p.done) /
+                                    static_cast<double>(p.done) : 0.0;
+    if (tty) {
+      fmt::print(stderr, "\r[{}/{}] failures {}  elapsed {:.0f}s  ETA {:.0f}s   ", p.done, p.total,
+                 p.failures, p.elapsed_s, eta);
+      if (p.done == p.total) fmt::print(stderr, "\n");
+    } else if (p.last) {
+      fmt::print(stderr, "[{}/{}] {:<12} {} {} {}\n", p.done, p.total,
+                 outcome_name(p.last->outcome), p.last->candidate, p.last->case_id,
+                 dtype_name(p.last->dtype));
+    }
+  };
+}
+
+int run_sweep_command(const SweepCommandOptions& o) {
+  const Grid grid = load_grid(o.grid);
+  auto candidates = build_candidates(o);
+  SweepOptions options = o.sweep_options();
+  const std::vector<DType>& dtypes = options.dtypes.empty() ? grid.dtypes : options.dtypes;
+  std::vector<std::string> names;
+  for (const auto& c : candidates) names.push_back(c->name());
+  std::vector<std::string> case_order;
+  for (const GridCase& gc : grid.cases) case_order.push_back(gc.id);
+
+  ResultsStore store(o.out, make_run_info(grid, names, dtypes, options.tolerance), case_order);
+  if (o.resume) store.resume();
+  if (!o.quiet) {
+    fmt::print(stderr, "sweep {}: {} cases x {} dtypes x {} candidates{}\n", grid.name,
+               grid.cases.size(), dtypes.size(), candidates.size(),
+               store.size() ? fmt::format(" ({} results resumed)", store.size()) : "");
+  }
+  run_sweep(grid, candidates, options, store, progress_printer(o.quiet));
+  const Results results = store.finish();
+
+  SummaryTable summary(o.out_of_range_fails);
+  Reporter* reporters[] = {&summary};
+  report(results, reporters);
+  print_summary(std::cout, summary);
+  fmt::print("results: {}\n", o.out);
+  fmt::print("gate: {} ({} failing of {})\n", summary.gate_failed() ? "FAIL" : "PASS",
+             summary.failures(), results.records.size());
+  return summary.gate_failed() ? kExitGateFailed : kExitOk;
+}
+
+}  // namespace
+
+void setup_sweep(CLI::App& app, ExitStatus& status) {
+  auto options = std::make_shared<SweepCommandOptions>();
+  auto* sub = app.add_subcommand("sweep", "Run candidates over a case grid and gate on the outcomes");
+  add_sweep_options(*sub, *options);
+  sub->callback([options, &status] { status.code = run_sweep_command(*options); });
+}
+
+}  // namespace xposcheck::cli

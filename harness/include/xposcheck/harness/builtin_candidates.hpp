@@ -1,0 +1,25 @@
+#pragma once
+// The C++ candidates shipped with xposcheck: correct ones written the ways real code
+// is written, and known-buggy models of real bugs (the harness's mutation tests).
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xposcheck/harness/candidate.hpp"
+
+namespace xposcheck {
+
+struct CandidateInfo {
+  std::string name;
+  std::string description;
+  bool correct;            // false for the known-buggy models
+};
+
+const std::vector<CandidateInfo>& builtin_candidates();
+std::vector<std::string> correct_builtin_names();
+
+// nullptr when no built-in candidate has that name.
+std::unique_ptr<Candidate> make_builtin(std::string_view name);
+
+}  // namespace xposcheck

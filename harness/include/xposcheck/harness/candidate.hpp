@@ -1,0 +1,70 @@
+#pragma once
+// The one interface every candidate implements: given a case, a dtype and inputs in
+// that dtype, return q_out and k_out (each with its shape and dtype), or fail.
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "xposcheck/reference/case.hpp"
+#include "xposcheck/reference/dtype.hpp"
+#include "xposcheck/reference/tensor.hpp"
+
+namespace xposcheck {
+
+struct CandidateOutput {
+  Tensor q_out;            // values exactly representable in the dtype named below
+  Tensor k_out;
+  std::string q_dtype;     // "fp32", "bf16", "fp16", or whatever the candidate produced
+  std::string k_dtype;
+};
+
+// A candidate raises this for a shape error inside its own computation (the
+// x-transformers bug raised "The size of tensor a (1024) must match the size of
+// tensor b (1124)"): the harness reports it as DIM_MISMATCH, not CRASH.
+struct ShapeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Job {
+  const Case* params;
+  DType dtype;
+  const Tensor* q_in;      // [batch, heads, N, D]
+  const Tensor* k_in;      // [batch, heads, M+N, D]
+};
+
+enum class FailureKind { crash, timeout, shape };
+
+struct CandidateFailure {
+  FailureKind kind;
+  std::string message;     // exception text, exit status, stderr tail...
+};
+
+using Attempt = std::variant<CandidateOutput, CandidateFailure>;
+
+class Candidate {
+ public:
+  virtual ~Candidate() = default;
+  virtual std::string name() const = 0;
+  virtual std::string description() const = 0;
+
+  // Results depend on call order (a cache): the sweep calls it from one thread, in
+  // grid order, so runs stay reproducible.
+  virtual bool stateful() const { return false; }
+  // How many jobs run_batch wants at once (processes that start slowly want many).
+  virtual std::size_t batch_size() const { return 1; }
+
+  virtual CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
+                              const Tensor& k_in) = 0;
+
+  // One attempt per job, in order. The default calls run() and turns exceptions
+  // into failures; a candidate never takes the harness down.
+  virtual std::vector<Attempt> run_batch(std::span<const Job> jobs);
+};
+
+// Runs one job through run(), catching everything.
+Attempt attempt(Candidate& candidate, const Job& job);
+
+}  // namespace xposcheck

@@ -1,0 +1,28 @@
+#pragma once
+// Comparison of a candidate's outputs with the golden ones: shapes and dtypes first,
+// then values in dtype ulps at the pair magnitude, position-aware tolerances.
+#include "xposcheck/harness/candidate.hpp"
+#include "xposcheck/harness/record.hpp"
+#include "xposcheck/harness/tolerance.hpp"
+#include "xposcheck/reference/golden.hpp"
+#include "xposcheck/reference/tables.hpp"
+
+namespace xposcheck {
+
+struct CompareOptions {
+  std::size_t curve_bins = 48;
+  // Relative rule: the fp32-angles candidate's record on the same inputs; each
+  // tensor may be off by relative_k times its max error plus the floor.
+  const Record* yardstick = nullptr;
+};
+
+// Fills record.outcome, message, tensors, shape, range and max_ratio.
+void compare_outputs(const Case& c, DType dtype, const Golden& golden,
+                     const RotaryTables& tables, const CandidateOutput& output,
+                     const Tolerance& tolerance, Record& record,
+                     const CompareOptions& options = {});
+
+// Turns a failed attempt into the record's outcome and evidence.
+void record_failure(const Case& c, const CandidateFailure& failure, Record& record);
+
+}  // namespace xposcheck

@@ -1,0 +1,30 @@
+#pragma once
+// The outcomes of SPEC section 3: exactly one per (candidate, case, dtype).
+#include <optional>
+#include <string_view>
+
+namespace xposcheck {
+
+enum class Outcome {
+  pass,
+  dim_mismatch,
+  tolerance,
+  nonfinite,
+  out_of_range,
+  crash,
+  timeout,
+  drift,
+};
+
+inline constexpr Outcome kAllOutcomes[] = {
+    Outcome::pass,         Outcome::dim_mismatch, Outcome::tolerance, Outcome::nonfinite,
+    Outcome::out_of_range, Outcome::crash,        Outcome::timeout,   Outcome::drift};
+
+std::string_view outcome_name(Outcome o);  // "PASS", "DIM_MISMATCH", ...
+std::optional<Outcome> parse_outcome(std::string_view name);
+
+// Whether the outcome fails the CI gate. OUT_OF_RANGE is a property of the dtype,
+// not of the candidate, so it passes unless the caller asks otherwise.
+bool fails_gate(Outcome o, bool out_of_range_fails = false);
+
+}  // namespace xposcheck

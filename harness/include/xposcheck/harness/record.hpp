@@ -1,0 +1,86 @@
+#pragma once
+// One result: a (candidate, case, dtype) with its outcome and evidence (SPEC section 3).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xposcheck/harness/outcome.hpp"
+#include "xposcheck/reference/case.hpp"
+#include "xposcheck/reference/dtype.hpp"
+
+namespace xposcheck {
+
+// An element of q_out / k_out / logits. For logits, row is the query row, feature the
+// key row, position the query position and pair -1.
+struct ElementRef {
+  long batch = 0, head = 0, row = 0, feature = 0;
+  long position = 0;
+  long pair = -1;          // rotated pair j, or -1 for a pass-through feature
+  double got = 0, want = 0;
+  double error_ulps = 0;   // |got - want| in dtype ulps at the pair magnitude
+  double allowed_ulps = 0;
+};
+
+// Error over a range of positions: the drift curve of a tensor.
+struct PositionBin {
+  long first = 0, last = 0;     // inclusive position range
+  double max_ulps = 0;
+  double rms_ulps = 0;
+  double max_allowed_ulps = 0;  // the tolerance line
+  double max_ratio = 0;         // max of error / allowed
+};
+
+struct TensorStats {
+  std::string name;             // "q_out", "k_out", "logits"
+  bool compared = false;        // false when skipped (e.g. logits of non-finite outputs)
+  std::size_t elements = 0;
+  std::size_t over_tolerance = 0;
+  std::size_t nonfinite = 0;
+  std::optional<ElementRef> first_nonfinite;
+  double max_ulps = 0, mean_ulps = 0, rms_ulps = 0;
+  double max_abs = 0, max_rel = 0;
+  double max_ratio = 0;         // max of error / allowed: <= 1 passes
+  ElementRef worst;             // the element with the largest error / allowed
+  std::vector<PositionBin> curve;
+};
+
+struct ShapeIssue {
+  std::string tensor;           // "q_out", "k_out", or "" for an error raised inside
+  std::string expected, actual; // shapes "[1, 1, 1024, 128]" or dtype names
+  std::string what;             // "shape", "dtype" or "exception"
+  std::string relation;         // sizes related to the case, e.g. "1124 = M + N"
+};
+
+// Golden values that the dtype cannot hold: the safe envelope is exceeded.
+struct RangeIssue {
+  std::string tensor;
+  std::size_t count = 0;
+  long first_position = 0;      // the lowest |position - centre| side where it starts
+  double largest_golden = 0;
+  std::string in_range_outcome; // what the representable part of the outputs got
+};
+
+struct Timing {
+  double golden_s = 0, candidate_s = 0, compare_s = 0;
+};
+
+struct Record {
+  std::string candidate;
+  std::string case_id;
+  Case params;
+  std::uint64_t seed = 1;
+  DType dtype = DType::fp32;
+  Outcome outcome = Outcome::pass;
+  std::string message;          // one line saying why, for humans
+  double max_ratio = 0;         // over all tensors: margin is 1 / max_ratio
+  std::vector<TensorStats> tensors;
+  std::optional<ShapeIssue> shape;
+  std::optional<RangeIssue> range;
+  Timing timing;
+
+  // The key that identifies a record in results, baselines and merges.
+  std::string key() const;
+};
+
+}  // namespace xposcheck

@@ -1,0 +1,43 @@
+#pragma once
+// Runs every (candidate, case, dtype) of a grid, in parallel, golden outputs computed
+// once per (case, dtype) and shared by the candidates.
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xposcheck/cases/grid.hpp"
+#include "xposcheck/harness/candidate.hpp"
+#include "xposcheck/harness/results.hpp"
+#include "xposcheck/harness/tolerance.hpp"
+
+namespace xposcheck {
+
+struct SweepOptions {
+  std::vector<DType> dtypes;            // empty: the grid's dtypes
+  unsigned jobs = 0;                    // 0: every core
+  ToleranceOverrides tolerance;         // command-line overrides, applied over the grid's
+  std::size_t max_logit_rows = 256;     // sampled query rows for long cases
+};
+
+struct Progress {
+  std::size_t done = 0, total = 0, failures = 0;
+  double elapsed_s = 0;
+  const Record* last = nullptr;
+};
+
+using ProgressCallback = std::function<void(const Progress&)>;
+
+// Records go to the store as they finish (records the store already has are
+// skipped); the progress callback is called from one thread at a time.
+void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candidates,
+               const SweepOptions& options, ResultsStore& store,
+               const ProgressCallback& progress = {});
+
+// Evaluates one (candidate, case, dtype) on its own: the building block of the sweep
+// and of the tests.
+Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype,
+                    const Tolerance& tolerance, std::size_t max_logit_rows = 256);
+
+}  // namespace xposcheck

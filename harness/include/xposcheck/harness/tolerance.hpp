@@ -1,0 +1,35 @@
+#pragma once
+// The tolerance model (docs/tolerances.md): how many dtype ulps, at the pair
+// magnitude, an element at position p and frequency j may be off.
+#include "xposcheck/cases/tolerance_spec.hpp"
+#include "xposcheck/reference/dtype.hpp"
+
+namespace xposcheck {
+
+struct Tolerance {
+  ToleranceRule rule = ToleranceRule::position_aware;
+  double base_ulps = 0;
+  double angle_factor = 0;
+  double scale_factor = 0;
+  double logits_factor = 0;
+  double relative_k = 0;
+  double relative_floor_ulps = 0;
+  double unit_ratio = 0;  // 2^-24 / unit roundoff of the dtype: fp32-rounding in dtype units
+
+  // Allowed error, in dtype ulps, of an element of rotated pair with angle phi and
+  // log-scale ln(sigma) (0 for pass-through features).
+  double allowance(double phi, double log_sigma) const {
+    const double a = phi < 0 ? -phi : phi;
+    const double s = log_sigma < 0 ? -log_sigma : log_sigma;
+    return base_ulps + unit_ratio * (angle_factor * a + scale_factor * s);
+  }
+};
+
+// The built-in defaults for a dtype.
+ToleranceSpec default_tolerance_spec(DType t);
+
+// Defaults, then the grid's overrides, then the command line's.
+Tolerance resolve_tolerance(DType t, const ToleranceOverrides& grid,
+                            const ToleranceOverrides& command_line);
+
+}  // namespace xposcheck

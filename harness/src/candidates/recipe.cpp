@@ -1,0 +1,179 @@
+#include "candidates/recipe.hpp"
+
+#include <cmath>
+#include <fmt/format.h>
+
+namespace xposcheck::candidates {
+namespace {
+
+double rescaled_base(const Case& c) {
+  const double r = static_cast<double>(c.rotary());
+  return c.base_rescale == 1.0 ? c.base : c.base * std::pow(c.base_rescale, r / (r - 2.0));
+}
+
+// fp32 angles, as torch computes them: inv_freq = 1 / base^(2j/R) in fp32,
+// t = positions / alpha in fp32, freqs = t * inv_freq, then cosf / sinf; the XPOS
+// scale is ((2j + 0.4R) / (1.4R)) ** ((p - c) / B), all fp32.
+PositionTable fp32_table(const Recipe& recipe, const Case& c, DType dtype, long p, long centre,
+                         bool query) {
+  const long pairs = c.pairs();
+  const float r = static_cast<float>(c.rotary());
+  const float base = static_cast<float>(rescaled_base(c));
+  float t = static_cast<float>(p) / static_cast<float>(c.interpolation);
+  if (recipe.angles == AngleMode::dtype) t = static_cast<float>(round_to(dtype, t));
+  const float power = static_cast<float>(p - centre) / static_cast<float>(c.scale_base);
+  PositionTable table{std::vector<double>(pairs), std::vector<double>(pairs),
+                      std::vector<double>(pairs, 1.0)};
+  for (long j = 0; j < pairs; ++j) {
+    float inv_freq = 1.0f / std::pow(base, static_cast<float>(2 * j) / r);
+    float angle;
+    if (recipe.angles == AngleMode::dtype) {
+      inv_freq = static_cast<float>(round_to(dtype, inv_freq));
+      angle = static_cast<float>(round_to(dtype, t * inv_freq));
+    } else {
+      angle = t * inv_freq;
+    }
+    table.cos[j] = std::cos(angle);
+    table.sin[j] = std::sin(angle);
+    if (c.xpos) {
+      const float zeta = (2.0f * static_cast<float>(j) + 0.4f * r) / (1.4f * r);
+      const float sigma = std::pow(zeta, power);
+      table.scale[j] = query ? sigma : 1.0f / sigma;
+    }
+  }
+  return table;
+}
+
+PositionTable fp64_table(const Case& c, long p, long centre, bool query) {
+  const long pairs = c.pairs();
+  const double r = static_cast<double>(c.rotary());
+  const double base = rescaled_base(c);
+  const double t = static_cast<double>(p) / c.interpolation;
+  const double power = static_cast<double>(p - centre) / c.scale_base;
+  PositionTable table{std::vector<double>(pairs), std::vector<double>(pairs),
+                      std::vector<double>(pairs, 1.0)};
+  for (long j = 0; j < pairs; ++j) {
+    const double angle = t * std::pow(base, -2.0 * static_cast<double>(j) / r);
+    table.cos[j] = std::cos(angle);
+    table.sin[j] = std::sin(angle);
+    if (c.xpos) {
+      const double zeta = (2.0 * static_cast<double>(j) + 0.4 * r) / (1.4 * r);
+      table.scale[j] = std::pow(zeta, query ? power : -power);
+    }
+  }
+  return table;
+}
+
+}  // namespace
+
+PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, long position,
+                             long centre, bool query) {
+  PositionTable table = recipe.angles == AngleMode::fp64
+                            ? fp64_table(c, position, centre, query)
+                            : fp32_table(recipe, c, dtype, position, centre, query);
+  if (recipe.swapped_qk_scale) {
+    for (double& s : table.scale) s = 1.0 / s;
+  }
+  if (recipe.arithmetic == Arithmetic::dtype) {
+    for (auto* column : {&table.cos, &table.sin, &table.scale}) {
+      for (double& v : *column) v = round_to(dtype, v);
+    }
+  }
+  return table;
+}
+
+PositionTable RecipeCandidate::table(const Case& c, DType dtype, long position, long centre,
+                                     bool query) {
+  return position_table(recipe_, c, dtype, position, centre, query);
+}
+
+namespace {
+
+// One rotated pair in the recipe's arithmetic; returns (out[a], out[b]) in the dtype.
+struct PairOut {
+  double a, b;
+};
+
+PairOut rotate_pair(const Recipe& recipe, DType dtype, double xa, double xb, double cs, double sn,
+                    double scale) {
+  if (recipe.arithmetic == Arithmetic::dtype) {
+    auto rd = [dtype](double v) { return round_to(dtype, v); };
+    return {rd(rd(rd(xa * cs) - rd(xb * sn)) * scale), rd(rd(rd(xb * cs) + rd(xa * sn)) * scale)};
+  }
+  if (recipe.angles == AngleMode::fp64) {
+    return {round_to(dtype, (xa * cs - xb * sn) * scale), round_to(dtype, (xb * cs + xa * sn) * scale)};
+  }
+  const float fa = static_cast<float>(xa), fb = static_cast<float>(xb);
+  const float fc = static_cast<float>(cs), fs = static_cast<float>(sn);
+  const float fscale = static_cast<float>(scale);
+  const float oa = (fa * fc - fb * fs) * fscale;
+  const float ob = (fb * fc + fa * fs) * fscale;
+  return {round_to(dtype, oa), round_to(dtype, ob)};
+}
+
+}  // namespace
+
+Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, bool query) {
+  const long rows = static_cast<long>(in.shape[2]);
+  const long lead = c.batch * c.heads;
+  Layout layout = c.layout;
+  if (recipe_.wrong_layout) layout = layout == Layout::half ? Layout::interleaved : Layout::half;
+  Case pairing = c;
+  pairing.layout = layout;
+  long centre = c.centre();
+  if (recipe_.centres_differ && !query) centre = (c.key_rows() / 2) - c.mem_len;
+
+  Tensor out = in;
+  for (long r = 0; r < rows; ++r) {
+    long position = query ? c.query_position(r) : c.key_position(r);
+    if (recipe_.positions_from_zero && !query) position = r;
+    const PositionTable t = table(c, dtype, position, centre, query);
+    for (long l = 0; l < lead; ++l) {
+      const double* x = in.row(static_cast<std::size_t>(l * rows + r));
+      double* y = out.row(static_cast<std::size_t>(l * rows + r));
+      for (long j = 0; j < c.pairs(); ++j) {
+        const long a = pairing.pair_a(j), b = pairing.pair_b(j);
+        const PairOut o = rotate_pair(recipe_, dtype, x[a], x[b], t.cos[j], t.sin[j], t.scale[j]);
+        y[a] = o.a;
+        y[b] = o.b;
+      }
+    }
+  }
+  return out;
+}
+
+CandidateOutput RecipeCandidate::run(const Case& c, DType dtype, const Tensor& q_in,
+                                     const Tensor& k_in) {
+  if (recipe_.unsliced_scale && c.xpos && c.mem_len > 0) {
+    // The scale was built for all M+N key rows and multiplied into the N query rows.
+    throw ShapeError(fmt::format(
+        "The size of tensor a ({}) must match the size of tensor b ({}) at non-singleton "
+        "dimension 2",
+        c.seq_len, c.key_rows()));
+  }
+  const std::string name(dtype_name(dtype));
+  return CandidateOutput{rotate(c, dtype, q_in, true), rotate(c, dtype, k_in, false), name, name};
+}
+
+PositionTable StaleCacheCandidate::table(const Case& c, DType dtype, long position,
+                                         long /*centre*/, bool query) {
+  if (!first_case_) {
+    first_case_ = c;
+    first_dtype_ = dtype;
+  }
+  if (first_case_->pairs() != c.pairs()) {
+    throw std::runtime_error(fmt::format("cached rotary table holds {} frequencies, this case needs {}",
+                                         first_case_->pairs(), c.pairs()));
+  }
+  const auto key = std::make_pair(position, query);
+  auto it = cache_.find(key);
+  if (it == cache_.end()) {
+    // The bug: the cache is keyed by position alone, so the first case's base,
+    // centre and scale parameters stick.
+    it = cache_.emplace(key, position_table(recipe(), *first_case_, *first_dtype_, position,
+                                            first_case_->centre(), query)).first;
+  }
+  return it->second;
+}
+
+}  // namespace xposcheck::candidates

@@ -1,0 +1,81 @@
+#pragma once
+// Built-in candidates are recipes: how angles are formed, which precision the
+// arithmetic runs in, and which known bug (if any) is planted.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xposcheck/harness/candidate.hpp"
+
+namespace xposcheck::candidates {
+
+enum class AngleMode {
+  fp64,   // phi, cos, sin and sigma in binary64
+  fp32,   // p * omega in fp32, then cosf / sinf / powf: what most frameworks do
+  dtype,  // p and omega rounded to the dtype and multiplied there (a real bug)
+};
+
+enum class Arithmetic {
+  wide,   // products and sums in the angle precision, one rounding to the dtype
+  dtype,  // tables rounded to the dtype, then every product and sum too (Hugging Face)
+};
+
+struct Recipe {
+  AngleMode angles = AngleMode::fp32;
+  Arithmetic arithmetic = Arithmetic::wide;
+  bool unsliced_scale = false;       // x-transformers: M+N-row scale applied to N query rows
+  bool positions_from_zero = false;  // keys at 0..M+N-1 instead of -M..N-1
+  bool swapped_qk_scale = false;     // queries get sigma^-1, keys sigma
+  bool wrong_layout = false;         // half <-> interleaved pairing
+  bool centres_differ = false;       // queries centred on N, keys on the M+N key rows
+};
+
+// cos, sin and the XPOS scale of every pair at one position, as the recipe computes them.
+struct PositionTable {
+  std::vector<double> cos, sin, scale;
+};
+
+// Computes the table for one position of a query (e = +1) or key (e = -1) row.
+PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, long position,
+                             long centre, bool query);
+
+class RecipeCandidate : public Candidate {
+ public:
+  RecipeCandidate(std::string name, std::string description, Recipe recipe)
+      : name_(std::move(name)), description_(std::move(description)), recipe_(recipe) {}
+  std::string name() const override { return name_; }
+  std::string description() const override { return description_; }
+  CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
+                      const Tensor& k_in) override;
+
+ protected:
+  // The table for a row; the stale cache overrides it.
+  virtual PositionTable table(const Case& c, DType dtype, long position, long centre,
+                              bool query);
+  const Recipe& recipe() const { return recipe_; }
+
+ private:
+  Tensor rotate(const Case& c, DType dtype, const Tensor& in, bool query);
+  std::string name_, description_;
+  Recipe recipe_;
+};
+
+// Keeps the tables of the first case it saw and serves them to every later case.
+class StaleCacheCandidate : public RecipeCandidate {
+ public:
+  StaleCacheCandidate(std::string name, std::string description)
+      : RecipeCandidate(std::move(name), std::move(description), Recipe{}) {}
+  bool stateful() const override { return true; }
+
+ protected:
+  PositionTable table(const Case& c, DType dtype, long position, long centre,
+                      bool query) override;
+
+ private:
+  std::optional<Case> first_case_;
+  std::optional<DType> first_dtype_;
+  std::map<std::pair<long, bool>, PositionTable> cache_;
+};
+
+}  // namespace xposcheck::candidates

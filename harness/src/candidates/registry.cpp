@@ -1,0 +1,82 @@
+#include <algorithm>
+
+#include "candidates/recipe.hpp"
+#include "xposcheck/harness/builtin_candidates.hpp"
+
+namespace xposcheck {
+namespace {
+
+using candidates::AngleMode;
+using candidates::Arithmetic;
+using candidates::Recipe;
+
+struct Entry {
+  CandidateInfo info;
+  Recipe recipe;
+  bool stale_cache = false;  // keeps the first case's tables (StaleCacheCandidate)
+};
+
+const std::vector<Entry>& entries() {
+  static const std::vector<Entry> table = {
+      {{"fp32-angles", "angles p*omega in fp32, math in fp32, one rounding to the dtype", true},
+       Recipe{}},
+      {{"fp64-angles", "angles, trig and scale in fp64, one rounding to the dtype", true},
+       Recipe{.angles = AngleMode::fp64}},
+      {{"native-dtype",
+        "fp32 angles; cos/sin/scale rounded to the dtype, every product and sum in the dtype",
+        true},
+       Recipe{.arithmetic = Arithmetic::dtype}},
+      {{"unsliced-scale",
+        "BUG: XPOS scale built for M+N rows applied to the N query rows (x-transformers)", false},
+       Recipe{.unsliced_scale = true}},
+      {{"positions-from-zero", "BUG: key positions 0..M+N-1, memory offset missing", false},
+       Recipe{.positions_from_zero = true}},
+      {{"swapped-qk-scale", "BUG: queries scaled by sigma^-1 and keys by sigma", false},
+       Recipe{.swapped_qk_scale = true}},
+      {{"wrong-layout", "BUG: pairs features with the other layout (half <-> interleaved)", false},
+       Recipe{.wrong_layout = true}},
+      {{"angles-in-dtype", "BUG: p*omega computed in the dtype (bf16/fp16) before cos/sin", false},
+       Recipe{.angles = AngleMode::dtype}},
+      {{"stale-cache",
+        "BUG: cos/sin/scale tables cached from the first case seen: results depend on call order",
+        false},
+       Recipe{},
+       true},
+      {{"centers-differ", "BUG: queries centred on the N query rows, keys on the M+N key rows",
+        false},
+       Recipe{.centres_differ = true}},
+  };
+  return table;
+}
+
+}  // namespace
+
+const std::vector<CandidateInfo>& builtin_candidates() {
+  static const std::vector<CandidateInfo> infos = [] {
+    std::vector<CandidateInfo> v;
+    for (const Entry& e : entries()) v.push_back(e.info);
+    return v;
+  }();
+  return infos;
+}
+
+std::vector<std::string> correct_builtin_names() {
+  std::vector<std::string> names;
+  for (const CandidateInfo& info : builtin_candidates()) {
+    if (info.correct) names.push_back(info.name);
+  }
+  return names;
+}
+
+std::unique_ptr<Candidate> make_builtin(std::string_view name) {
+  const auto& all = entries();
+  auto it = std::find_if(all.begin(), all.end(), [&](const Entry& e) { return e.info.name == name; });
+  if (it == all.end()) return nullptr;
+  if (it->stale_cache) {
+    return std::make_unique<candidates::StaleCacheCandidate>(it->info.name, it->info.description);
+  }
+  return std::make_unique<candidates::RecipeCandidate>(it->info.name, it->info.description,
+                                                       it->recipe);
+}
+
+}  // namespace xposcheck

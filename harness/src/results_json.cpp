@@ -1,0 +1,205 @@
+#include "results_json.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace xposcheck {
+namespace {
+
+using nlohmann::json;
+
+template <class T>
+void get_optional(const json& j, const char* key, std::optional<T>& out) {
+  if (j.contains(key) && !j.at(key).is_null()) out = j.at(key).get<T>();
+}
+
+// JSON has no infinity: non-finite doubles travel as strings.
+json number(double v) {
+  if (std::isfinite(v)) return v;
+  return std::isnan(v) ? "nan" : (v > 0 ? "inf" : "-inf");
+}
+
+double number_from(const json& j) {
+  if (j.is_number()) return j.get<double>();
+  const std::string s = j.get<std::string>();
+  if (s == "nan") return std::nan("");
+  return s == "inf" ? INFINITY : -INFINITY;
+}
+
+json element_to_json(const ElementRef& e) {
+  return {{"batch", e.batch}, {"head", e.head}, {"row", e.row}, {"feature", e.feature},
+          {"position", e.position}, {"pair", e.pair}, {"got", number(e.got)}, {"want", number(e.want)},
+          {"error_ulps", e.error_ulps}, {"allowed_ulps", e.allowed_ulps}};
+}
+
+ElementRef element_from_json(const json& j) {
+  return {j.at("batch"), j.at("head"), j.at("row"), j.at("feature"), j.at("position"),
+          j.at("pair"), number_from(j.at("got")), number_from(j.at("want")),
+          j.at("error_ulps"), j.at("allowed_ulps")};
+}
+
+json tensor_to_json(const TensorStats& t) {
+  json curve = json::array();
+  for (const PositionBin& b : t.curve) {
+    curve.push_back({b.first, b.last, b.max_ulps, b.rms_ulps, b.max_allowed_ulps, b.max_ratio});
+  }
+  return {{"name", t.name}, {"compared", t.compared}, {"elements", t.elements},
+          {"over_tolerance", t.over_tolerance}, {"nonfinite", t.nonfinite},
+          {"first_nonfinite", t.first_nonfinite ? element_to_json(*t.first_nonfinite) : json()},
+          {"max_ulps", t.max_ulps}, {"mean_ulps", t.mean_ulps}, {"rms_ulps", t.rms_ulps},
+          {"max_abs", t.max_abs}, {"max_rel", t.max_rel}, {"max_ratio", t.max_ratio},
+          {"worst", element_to_json(t.worst)}, {"curve", curve}};
+}
+
+TensorStats tensor_from_json(const json& j) {
+  TensorStats t;
+  t.name = j.at("name");
+  t.compared = j.at("compared");
+  t.elements = j.at("elements");
+  t.over_tolerance = j.at("over_tolerance");
+  t.nonfinite = j.at("nonfinite");
+  if (!j.at("first_nonfinite").is_null()) t.first_nonfinite = element_from_json(j.at("first_nonfinite"));
+  t.max_ulps = j.at("max_ulps");
+  t.mean_ulps = j.at("mean_ulps");
+  t.rms_ulps = j.at("rms_ulps");
+  t.max_abs = j.at("max_abs");
+  t.max_rel = j.at("max_rel");
+  t.max_ratio = j.at("max_ratio");
+  t.worst = element_from_json(j.at("worst"));
+  for (const json& b : j.at("curve")) {
+    t.curve.push_back({b.at(0), b.at(1), b.at(2), b.at(3), b.at(4), b.at(5)});
+  }
+  return t;
+}
+
+}  // namespace
+
+json case_to_json(const Case& c) {
+  return {{"head_dim", c.head_dim}, {"rotary_dim", c.rotary()}, {"base", c.base},
+          {"base_rescale", c.base_rescale}, {"interpolation", c.interpolation}, {"xpos", c.xpos},
+          {"scale_base", c.scale_base}, {"layout", layout_name(c.layout)}, {"seq_len", c.seq_len},
+          {"mem_len", c.mem_len}, {"center", c.centre()}, {"batch", c.batch}, {"heads", c.heads}};
+}
+
+Case case_from_json(const json& j) {
+  Case c;
+  c.head_dim = j.at("head_dim");
+  c.rotary_dim = j.at("rotary_dim").get<long>();
+  c.base = j.at("base");
+  c.base_rescale = j.at("base_rescale");
+  c.interpolation = j.at("interpolation");
+  c.xpos = j.at("xpos");
+  c.scale_base = j.at("scale_base");
+  const auto layout = parse_layout(j.at("layout").get<std::string>());
+  if (!layout) throw std::invalid_argument("unknown layout " + j.at("layout").dump());
+  c.layout = *layout;
+  c.seq_len = j.at("seq_len");
+  c.mem_len = j.at("mem_len");
+  c.center = j.at("center").get<long>();
+  c.batch = j.at("batch");
+  c.heads = j.at("heads");
+  return c;
+}
+
+json spec_to_json(const ToleranceSpec& s) {
+  json j = json::object();
+  if (s.rule) j["rule"] = rule_name(*s.rule);
+  const std::pair<const char*, const std::optional<double>*> fields[] = {
+      {"base_ulps", &s.base_ulps},       {"angle_factor", &s.angle_factor},
+      {"scale_factor", &s.scale_factor}, {"logits_factor", &s.logits_factor},
+      {"relative_k", &s.relative_k},     {"relative_floor_ulps", &s.relative_floor_ulps}};
+  for (const auto& [key, value] : fields) {
+    if (*value) j[key] = **value;
+  }
+  return j;
+}
+
+ToleranceSpec spec_from_json(const json& j) {
+  ToleranceSpec s;
+  if (j.contains("rule")) s.rule = parse_rule(j.at("rule").get<std::string>());
+  get_optional(j, "base_ulps", s.base_ulps);
+  get_optional(j, "angle_factor", s.angle_factor);
+  get_optional(j, "scale_factor", s.scale_factor);
+  get_optional(j, "logits_factor", s.logits_factor);
+  get_optional(j, "relative_k", s.relative_k);
+  get_optional(j, "relative_floor_ulps", s.relative_floor_ulps);
+  return s;
+}
+
+json record_to_json(const Record& r) {
+  json tensors = json::array();
+  for (const TensorStats& t : r.tensors) tensors.push_back(tensor_to_json(t));
+  json j = {{"candidate", r.candidate}, {"case_id", r.case_id}, {"case", case_to_json(r.params)},
+            {"seed", r.seed}, {"dtype", dtype_name(r.dtype)}, {"outcome", outcome_name(r.outcome)},
+            {"message", r.message}, {"max_ratio", r.max_ratio}, {"tensors", tensors},
+            {"shape", nullptr}, {"range", nullptr},
+            {"timing", {{"golden_s", r.timing.golden_s}, {"candidate_s", r.timing.candidate_s},
+                        {"compare_s", r.timing.compare_s}}}};
+  if (r.shape) {
+    j["shape"] = {{"tensor", r.shape->tensor}, {"expected", r.shape->expected},
+                  {"actual", r.shape->actual}, {"what", r.shape->what},
+                  {"relation", r.shape->relation}};
+  }
+  if (r.range) {
+    j["range"] = {{"tensor", r.range->tensor}, {"count", r.range->count},
+                  {"first_position", r.range->first_position},
+                  {"largest_golden", r.range->largest_golden},
+                  {"in_range_outcome", r.range->in_range_outcome}};
+  }
+  return j;
+}
+
+Record record_from_json(const json& j) {
+  Record r;
+  r.candidate = j.at("candidate");
+  r.case_id = j.at("case_id");
+  r.params = case_from_json(j.at("case"));
+  r.seed = j.at("seed");
+  const auto dtype = parse_dtype(j.at("dtype").get<std::string>());
+  const auto outcome = parse_outcome(j.at("outcome").get<std::string>());
+  if (!dtype || !outcome) throw std::invalid_argument("unknown dtype or outcome in record " + r.case_id);
+  r.dtype = *dtype;
+  r.outcome = *outcome;
+  r.message = j.at("message");
+  r.max_ratio = j.at("max_ratio");
+  for (const json& t : j.at("tensors")) r.tensors.push_back(tensor_from_json(t));
+  if (const json& s = j.at("shape"); !s.is_null()) {
+    r.shape = ShapeIssue{s.at("tensor"), s.at("expected"), s.at("actual"), s.at("what"),
+                         s.at("relation")};
+  }
+  if (const json& g = j.at("range"); !g.is_null()) {
+    r.range = RangeIssue{g.at("tensor"), g.at("count"), g.at("first_position"),
+                         g.at("largest_golden"), g.at("in_range_outcome")};
+  }
+  const json& t = j.at("timing");
+  r.timing = {t.at("golden_s"), t.at("candidate_s"), t.at("compare_s")};
+  return r;
+}
+
+json run_to_json(const RunInfo& run) {
+  json tolerance = json::object();
+  for (const auto& [dtype, spec] : run.tolerance) tolerance[dtype] = spec_to_json(spec);
+  return {{"tool_version", run.tool_version}, {"git_commit", run.git_commit},
+          {"grid_name", run.grid_name}, {"grid_source", run.grid_source},
+          {"grid_fingerprint", run.grid_fingerprint}, {"candidates", run.candidates},
+          {"dtypes", run.dtypes}, {"tolerance", tolerance}, {"machine", run.machine},
+          {"started_at", run.started_at}, {"shard", run.shard}};
+}
+
+RunInfo run_from_json(const json& j) {
+  RunInfo run;
+  run.tool_version = j.at("tool_version");
+  run.git_commit = j.at("git_commit");
+  run.grid_name = j.at("grid_name");
+  run.grid_source = j.at("grid_source");
+  run.grid_fingerprint = j.at("grid_fingerprint");
+  run.candidates = j.at("candidates").get<std::vector<std::string>>();
+  run.dtypes = j.at("dtypes").get<std::vector<std::string>>();
+  for (const auto& [dtype, spec] : j.at("tolerance").items()) run.tolerance[dtype] = spec_from_json(spec);
+  run.machine = j.at("machine");
+  run.started_at = j.at("started_at");
+  run.shard = j.at("shard");
+  return run;
+}
+
+}  // namespace xposcheck

@@ -1,0 +1,46 @@
+#pragma once
+// Aggregates per (candidate, dtype): counts per outcome and worst error. Shared by
+// the console table, the Markdown summary and the HTML overview.
+#include <array>
+#include <map>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "xposcheck/harness/outcome.hpp"
+#include "xposcheck/reports/reporter.hpp"
+
+namespace xposcheck {
+
+struct SummaryRow {
+  std::string candidate;
+  DType dtype = DType::fp32;
+  std::array<std::size_t, std::size(kAllOutcomes)> counts{};
+  std::size_t total = 0;
+  double worst_ulps = 0;       // largest max_ulps of any compared tensor
+  double worst_ratio = 0;      // largest error / allowed among PASS and TOLERANCE
+  std::string worst_case;      // case id of worst_ratio
+  bool gate_failed = false;
+
+  std::size_t count(Outcome o) const { return counts[static_cast<std::size_t>(o)]; }
+};
+
+class SummaryTable : public Reporter {
+ public:
+  explicit SummaryTable(bool out_of_range_fails = false) : out_of_range_fails_(out_of_range_fails) {}
+  void record(const Record& r) override;
+  const std::vector<SummaryRow>& rows() const { return rows_; }
+  bool gate_failed() const;
+  std::size_t failures() const;
+
+ private:
+  bool out_of_range_fails_;
+  std::vector<SummaryRow> rows_;
+  std::map<std::pair<std::string, DType>, std::size_t> index_;
+};
+
+// Prints the table: one line per candidate and dtype, a column per outcome seen.
+void print_summary(std::ostream& out, const SummaryTable& table);
+
+}  // namespace xposcheck

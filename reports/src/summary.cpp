@@ -1,0 +1,66 @@
+#include "xposcheck/reports/summary.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace xposcheck {
+
+void SummaryTable::record(const Record& r) {
+  const auto key = std::make_pair(r.candidate, r.dtype);
+  auto it = index_.find(key);
+  if (it == index_.end()) {
+    it = index_.emplace(key, rows_.size()).first;
+    SummaryRow row;
+    row.candidate = r.candidate;
+    row.dtype = r.dtype;
+    rows_.push_back(row);
+  }
+  SummaryRow& row = rows_[it->second];
+  ++row.counts[static_cast<std::size_t>(r.outcome)];
+  ++row.total;
+  row.gate_failed = row.gate_failed || fails_gate(r.outcome, out_of_range_fails_);
+  for (const TensorStats& t : r.tensors) {
+    if (t.compared) row.worst_ulps = std::max(row.worst_ulps, t.max_ulps);
+  }
+  if ((r.outcome == Outcome::pass || r.outcome == Outcome::tolerance) &&
+      r.max_ratio > row.worst_ratio) {
+    row.worst_ratio = r.max_ratio;
+    row.worst_case = r.case_id;
+  }
+}
+
+bool SummaryTable::gate_failed() const {
+  return std::any_of(rows_.begin(), rows_.end(), [](const SummaryRow& r) { return r.gate_failed; });
+}
+
+std::size_t SummaryTable::failures() const {
+  std::size_t n = 0;
+  for (const SummaryRow& row : rows_) {
+    for (Outcome o : kAllOutcomes) {
+      if (fails_gate(o, out_of_range_fails_)) n += row.count(o);
+    }
+  }
+  return n;
+}
+
+void print_summary(std::ostream& out, const SummaryTable& table) {
+  std::vector<Outcome> seen;
+  for (Outcome o : kAllOutcomes) {
+    const bool any = std::any_of(table.rows().begin(), table.rows().end(),
+                                 [o](const SummaryRow& r) { return r.count(o) > 0; });
+    if (any || o == Outcome::pass) seen.push_back(o);
+  }
+  std::string header = fmt::format("{:<22} {:<5}", "candidate", "dtype");
+  for (Outcome o : seen) header += fmt::format(" {:>12}", outcome_name(o));
+  header += fmt::format(" {:>12} {:>10}  {}", "worst ulps", "err/tol", "gate");
+  out << header << '\n' << std::string(header.size(), '-') << '\n';
+  for (const SummaryRow& row : table.rows()) {
+    std::string line = fmt::format("{:<22} {:<5}", row.candidate, dtype_name(row.dtype));
+    for (Outcome o : seen) line += fmt::format(" {:>12}", row.count(o));
+    line += fmt::format(" {:>12.4g} {:>10.3g}  {}", row.worst_ulps, row.worst_ratio,
+                        row.gate_failed ? "FAIL" : "ok");
+    out << line << '\n';
+  }
+}
+
+}  // namespace xposcheck
