@@ -1,0 +1,47 @@
+#pragma once
+// Case grids: TOML files declaring axes, expanded as a cartesian product.
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "xposcheck/cases/tolerance_spec.hpp"
+#include "xposcheck/reference/case.hpp"
+#include "xposcheck/reference/dtype.hpp"
+
+namespace xposcheck {
+
+// A malformed grid file: what() reads "FILE:LINE: key 'KEY': problem".
+struct GridError : std::runtime_error {
+  GridError(std::string file, long line, std::string key, const std::string& problem);
+  std::string file;
+  long line;  // 0 when unknown
+  std::string key;
+};
+
+struct GridCase {
+  std::string id;       // unique within the grid: case_id(params) + "-s" + seed
+  Case params;
+  std::uint64_t seed = 1;
+};
+
+struct Grid {
+  std::string name;
+  std::string description;
+  std::string source;               // file path, or the name given to parse_grid
+  std::string fingerprint;          // hash of the expanded cases, dtypes and tolerances
+  std::vector<DType> dtypes;
+  std::vector<GridCase> cases;      // in declaration order, duplicates removed
+  ToleranceOverrides tolerance;
+};
+
+Grid load_grid(const std::filesystem::path& file);
+Grid parse_grid(std::string_view toml_text, const std::string& source_name);
+
+// A rough cost of running one case (proportional to output elements plus sampled
+// logits), used to balance parallel work and shards.
+double estimated_cost(const Case& c);
+
+}  // namespace xposcheck

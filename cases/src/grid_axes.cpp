@@ -1,0 +1,239 @@
+// The axes of a grid: which keys exist, what values each accepts, and how a value
+// sets (or is matched against) a Case.
+#include <cctype>
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "grid_detail.hpp"
+
+namespace xposcheck::grid_detail {
+
+namespace {
+
+enum class Kind {
+  integer,          // whole numbers only: a float 64.0 for head_dim is a mistake
+  real,             // integers are accepted and widened
+  boolean,
+  layout,
+  integer_or_full,  // rotary_dim
+  fraction,         // rotary_fraction
+  integer_or_default,  // center
+};
+
+struct AxisInfo {
+  std::string_view key;
+  Axis axis;
+  Kind kind;
+};
+
+// Order of this table = order of axis_keys() in messages; Axis order drives expansion.
+constexpr AxisInfo kAxes[] = {
+    {"head_dim", Axis::head_dim, Kind::integer},
+    {"rotary_dim", Axis::rotary, Kind::integer_or_full},
+    {"rotary_fraction", Axis::rotary, Kind::fraction},
+    {"seq_len", Axis::seq_len, Kind::integer},
+    {"mem_len", Axis::mem_len, Kind::integer},
+    {"layout", Axis::layout, Kind::layout},
+    {"xpos", Axis::xpos, Kind::boolean},
+    {"scale_base", Axis::scale_base, Kind::real},
+    {"base", Axis::base, Kind::real},
+    {"base_rescale", Axis::base_rescale, Kind::real},
+    {"interpolation", Axis::interpolation, Kind::real},
+    {"center", Axis::center, Kind::integer_or_default},
+    {"batch", Axis::batch, Kind::integer},
+    {"heads", Axis::heads, Kind::integer},
+};
+
+constexpr std::array<std::string_view, std::size(kAxes)> kAxisKeys = [] {
+  std::array<std::string_view, std::size(kAxes)> keys{};
+  for (std::size_t i = 0; i < std::size(kAxes); ++i) keys[i] = kAxes[i].key;
+  return keys;
+}();
+
+const AxisInfo* find_axis(std::string_view key) {
+  for (const AxisInfo& info : kAxes)
+    if (info.key == key) return &info;
+  return nullptr;
+}
+
+std::string_view expected(Kind k) {
+  switch (k) {
+    case Kind::integer: return "an integer";
+    case Kind::real: return "a number";
+    case Kind::boolean: return "true or false";
+    case Kind::layout: return "\"half\" or \"interleaved\"";
+    case Kind::integer_or_full: return "an integer or \"full\"";
+    case Kind::fraction: return "a number in (0, 1]";
+    case Kind::integer_or_default: return "an integer or \"default\"";
+  }
+  return "";
+}
+
+std::optional<AxisValue> convert(Kind k, const toml::node& n) {
+  auto integer = n.value_exact<std::int64_t>();
+  auto real = n.value<double>();  // also reads integers
+  auto text = n.value_exact<std::string>();
+  switch (k) {
+    case Kind::integer:
+      if (integer) return AxisValue{static_cast<long>(*integer)};
+      break;
+    case Kind::real:
+      if (real && (n.is_integer() || n.is_floating_point())) return AxisValue{*real};
+      break;
+    case Kind::boolean:
+      if (auto b = n.value_exact<bool>()) return AxisValue{*b};
+      break;
+    case Kind::layout:
+      if (text) {
+        if (auto l = parse_layout(*text)) return AxisValue{*l};
+      }
+      break;
+    case Kind::integer_or_full:
+      if (integer) return AxisValue{static_cast<long>(*integer)};
+      if (text && *text == "full") return AxisValue{DefaultValue{}};
+      break;
+    case Kind::fraction:
+      if (real && (n.is_integer() || n.is_floating_point()) && *real > 0 && *real <= 1)
+        return AxisValue{*real};
+      break;
+    case Kind::integer_or_default:
+      if (integer) return AxisValue{static_cast<long>(*integer)};
+      if (text && *text == "default") return AxisValue{DefaultValue{}};
+      break;
+  }
+  return std::nullopt;
+}
+
+void read_value(const AxisInfo& info, const toml::node& n, AxisSetting& out,
+                const std::string& file) {
+  auto v = convert(info.kind, n);
+  if (!v) {
+    fail(file, line_of(n), info.key,
+         fmt::format("expected {}{}, got {}", expected(info.kind),
+                     n.is_array() ? " (lists do not nest)" : " or a list of them", describe(n)));
+  }
+  out.values.push_back(*v);
+  out.value_lines.push_back(line_of(n));
+}
+
+AxisSetting read_setting(const AxisInfo& info, const toml::key& key, const toml::node& n,
+                         const std::string& file) {
+  AxisSetting s{std::string(info.key), line_of(key), {}, {}};
+  if (const toml::array* list = n.as_array()) {
+    if (list->empty()) fail(file, line_of(key), info.key, "empty list: give at least one value");
+    for (const toml::node& element : *list) read_value(info, element, s, file);
+  } else {
+    read_value(info, n, s, file);
+  }
+  return s;
+}
+
+}  // namespace
+
+std::span<const std::string_view> axis_keys() { return kAxisKeys; }
+
+AxisTable read_axes(const toml::table& t, const std::string& file) {
+  AxisTable table;
+  for (auto [key_ptr, node_ptr] : in_file_order(t)) {
+    const toml::key& key = *key_ptr;
+    const toml::node& node = *node_ptr;
+    const AxisInfo* info = find_axis(key.str());
+    if (!info) fail(file, line_of(key), key.str(), unknown_key_problem(key.str(), kAxisKeys));
+    auto& slot = table[static_cast<std::size_t>(info->axis)];
+    if (slot) {
+      fail(file, line_of(key), key.str(),
+           fmt::format("'{}' is already given on line {}: give rotary_dim or rotary_fraction, "
+                       "not both",
+                       slot->key, slot->line));
+    }
+    slot = read_setting(*info, key, node, file);
+  }
+  return table;
+}
+
+void apply(Axis a, const AxisValue& v, Case& c) {
+  switch (a) {
+    case Axis::head_dim: c.head_dim = std::get<long>(v); break;
+    case Axis::rotary:
+      if (std::holds_alternative<DefaultValue>(v)) {
+        c.rotary_dim.reset();
+      } else if (auto* dim = std::get_if<long>(&v)) {
+        c.rotary_dim = *dim;
+      } else {
+        double fraction = std::get<double>(v);
+        double r = fraction * static_cast<double>(c.head_dim);
+        long rounded = std::lround(r);
+        if (std::abs(r - static_cast<double>(rounded)) > 1e-9 || rounded % 2 != 0 || rounded < 2) {
+          throw InvalidParameter(fmt::format(
+              "invalid rotary_fraction = {}: {} * head_dim ({}) = {} is not an even integer >= 2",
+              fraction, fraction, c.head_dim, r));
+        }
+        c.rotary_dim = rounded;
+      }
+      break;
+    case Axis::seq_len: c.seq_len = std::get<long>(v); break;
+    case Axis::mem_len: c.mem_len = std::get<long>(v); break;
+    case Axis::layout: c.layout = std::get<Layout>(v); break;
+    case Axis::xpos: c.xpos = std::get<bool>(v); break;
+    case Axis::scale_base: c.scale_base = std::get<double>(v); break;
+    case Axis::base: c.base = std::get<double>(v); break;
+    case Axis::base_rescale: c.base_rescale = std::get<double>(v); break;
+    case Axis::interpolation: c.interpolation = std::get<double>(v); break;
+    case Axis::center:
+      if (auto* centre = std::get_if<long>(&v)) c.center = *centre;
+      else c.center.reset();
+      break;
+    case Axis::batch: c.batch = std::get<long>(v); break;
+    case Axis::heads: c.heads = std::get<long>(v); break;
+  }
+}
+
+bool matches(Axis a, const AxisValue& v, const Case& c) {
+  switch (a) {
+    case Axis::rotary:
+      if (std::holds_alternative<DefaultValue>(v)) return c.rotary() == c.head_dim;
+      if (auto* r = std::get_if<long>(&v)) return c.rotary() == *r;
+      return std::abs(std::get<double>(v) * static_cast<double>(c.head_dim) -
+                      static_cast<double>(c.rotary())) < 1e-9;
+    case Axis::center:
+      if (auto* centre = std::get_if<long>(&v)) return c.centre() == *centre;
+      return c.centre() == c.seq_len / 2;
+    case Axis::head_dim: return c.head_dim == std::get<long>(v);
+    case Axis::seq_len: return c.seq_len == std::get<long>(v);
+    case Axis::mem_len: return c.mem_len == std::get<long>(v);
+    case Axis::layout: return c.layout == std::get<Layout>(v);
+    case Axis::xpos: return c.xpos == std::get<bool>(v);
+    case Axis::scale_base: return c.scale_base == std::get<double>(v);
+    case Axis::base: return c.base == std::get<double>(v);
+    case Axis::base_rescale: return c.base_rescale == std::get<double>(v);
+    case Axis::interpolation: return c.interpolation == std::get<double>(v);
+    case Axis::batch: return c.batch == std::get<long>(v);
+    case Axis::heads: return c.heads == std::get<long>(v);
+  }
+  return false;
+}
+
+std::optional<Axis> axis_named_in(std::string_view message) {
+  auto is_word = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; };
+  std::optional<Axis> first;
+  std::size_t first_at = std::string_view::npos;
+  for (const AxisInfo& info : kAxes) {
+    for (std::size_t at = message.find(info.key); at != std::string_view::npos;
+         at = message.find(info.key, at + 1)) {
+      std::size_t end = at + info.key.size();
+      bool whole = (at == 0 || !is_word(message[at - 1])) &&
+                   (end == message.size() || !is_word(message[end]));
+      if (whole) {
+        if (at < first_at) {
+          first_at = at;
+          first = info.axis;
+        }
+        break;
+      }
+    }
+  }
+  return first;
+}
+
+}  // namespace xposcheck::grid_detail

@@ -1,0 +1,216 @@
+// Expansion of inline grids: counts, order, sub-grids, excludes, rotary spellings and
+// duplicate removal.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "xposcheck/cases/grid.hpp"
+
+using namespace xposcheck;
+
+namespace {
+std::vector<std::string> ids(const Grid& g) {
+  std::vector<std::string> out;
+  for (const GridCase& c : g.cases) out.push_back(c.id);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("a single [axes] table expands in fixed axis order, seeds fastest") {
+  Grid g = parse_grid(R"(name = "t"
+seeds = [1, 2]
+[axes]
+layout = ["half", "interleaved"]
+seq_len = [1, 7]
+head_dim = [32, 64]
+)", "t.toml");
+  REQUIRE(g.cases.size() == 16);
+  // head_dim varies slowest, then seq_len, then layout, whatever order the keys are written in.
+  std::vector<std::string> first = {"D32-N1-s1", "D32-N1-s2", "D32-N1-interleaved-s1",
+                                    "D32-N1-interleaved-s2", "D32-N7-s1"};
+  std::vector<std::string> all = ids(g);
+  CHECK(std::vector<std::string>(all.begin(), all.begin() + 5) == first);
+  CHECK(g.cases.back().id == "D64-N7-interleaved-s2");
+  CHECK(g.cases.back().seed == 2);
+  CHECK(g.cases.back().params.head_dim == 64);
+  CHECK(g.cases.back().params.layout == Layout::interleaved);
+  CHECK(g.name == "t");
+  CHECK(g.source == "t.toml");
+  CHECK(g.dtypes == std::vector<DType>{DType::fp32, DType::bf16, DType::fp16});
+}
+
+TEST_CASE("scalars, defaults and the name taken from the source") {
+  Grid g = parse_grid("dtypes = \"bf16\"\n[axes]\nhead_dim = 8\nseq_len = 3\n", "dir/small-grid.toml");
+  REQUIRE(g.cases.size() == 1);
+  const Case& c = g.cases[0].params;
+  CHECK(g.name == "small-grid");
+  CHECK(g.dtypes == std::vector<DType>{DType::bf16});
+  CHECK(g.cases[0].seed == 1);
+  CHECK(g.cases[0].id == "D8-N3-s1");
+  CHECK(c.mem_len == 0);
+  CHECK(c.xpos);
+  CHECK_FALSE(c.rotary_dim.has_value());
+  CHECK_FALSE(c.center.has_value());
+  CHECK(c.base == 10000.0);
+  CHECK(c.scale_base == 512.0);
+}
+
+TEST_CASE("every axis reaches the case") {
+  Grid g = parse_grid(R"([axes]
+head_dim = 64
+rotary_dim = 32
+seq_len = 100
+mem_len = 10
+layout = "interleaved"
+xpos = false
+scale_base = 256
+base = 500000
+base_rescale = 2.5
+interpolation = 4
+center = -3
+batch = 2
+heads = 3
+)", "t.toml");
+  REQUIRE(g.cases.size() == 1);
+  const Case& c = g.cases[0].params;
+  CHECK(c.head_dim == 64);
+  CHECK(c.rotary_dim == 32);
+  CHECK(c.seq_len == 100);
+  CHECK(c.mem_len == 10);
+  CHECK(c.layout == Layout::interleaved);
+  CHECK_FALSE(c.xpos);
+  CHECK(c.scale_base == 256.0);
+  CHECK(c.base == 500000.0);
+  CHECK(c.base_rescale == 2.5);
+  CHECK(c.interpolation == 4.0);
+  CHECK(c.center == -3);
+  CHECK(c.batch == 2);
+  CHECK(c.heads == 3);
+}
+
+TEST_CASE("sub-grids inherit [axes], override keys, and are joined in order") {
+  Grid g = parse_grid(R"([axes]
+head_dim = 64
+seq_len = [1, 7]
+mem_len = [0, 100]
+
+[[grid]]
+mem_len = 0
+
+[[grid]]
+seq_len = 4096
+head_dim = 128
+)", "t.toml");
+  CHECK(ids(g) == std::vector<std::string>{"D64-N1-s1", "D64-N7-s1", "D128-N4096-s1",
+                                           "D128-N4096-M100-s1"});
+}
+
+TEST_CASE("an empty [[grid]] is [axes] as written") {
+  Grid g = parse_grid("[axes]\nhead_dim = 64\nseq_len = [1, 2]\n[[grid]]\n[[grid]]\nmem_len = 5\n",
+                      "t.toml");
+  CHECK(ids(g) == std::vector<std::string>{"D64-N1-s1", "D64-N2-s1", "D64-N1-M5-s1", "D64-N2-M5-s1"});
+}
+
+TEST_CASE("excludes drop cases matching every key, any listed value") {
+  Grid g = parse_grid(R"([axes]
+head_dim = 64
+seq_len = [1, 7, 64]
+mem_len = [0, 1, 100]
+
+[[exclude]]
+seq_len = 1
+mem_len = [1, 100]
+
+[[exclude]]
+mem_len = 100
+)", "t.toml");
+  // 9 combinations; N1-M1 and N1-M100 by the first, N7-M100 and N64-M100 by the second.
+  CHECK(ids(g) == std::vector<std::string>{"D64-N1-s1", "D64-N7-s1", "D64-N7-M1-s1",
+                                           "D64-N64-s1", "D64-N64-M1-s1"});
+}
+
+TEST_CASE("excludes run before validation, so they can drop invalid combinations") {
+  Grid g = parse_grid(R"([axes]
+head_dim = [64, 128]
+rotary_dim = [32, 96]
+seq_len = 8
+[[exclude]]
+head_dim = 64
+rotary_dim = 96
+)", "t.toml");
+  CHECK(ids(g) == std::vector<std::string>{"D64-N8-R32-s1", "D128-N8-R32-s1", "D128-N8-R96-s1"});
+}
+
+TEST_CASE("rotary_dim \"full\" and rotary_fraction") {
+  Grid full = parse_grid("[axes]\nhead_dim = [64, 128]\nrotary_dim = [\"full\", 32]\nseq_len = 8\n",
+                         "t.toml");
+  CHECK(ids(full) == std::vector<std::string>{"D64-N8-s1", "D64-N8-R32-s1", "D128-N8-s1",
+                                              "D128-N8-R32-s1"});
+  CHECK_FALSE(full.cases[0].params.rotary_dim.has_value());
+
+  Grid fraction = parse_grid(
+      "[axes]\nhead_dim = [64, 128]\nrotary_fraction = [1, 0.5, 0.25]\nseq_len = 8\n", "t.toml");
+  std::vector<long> rotary;
+  for (const GridCase& c : fraction.cases) rotary.push_back(c.params.rotary());
+  CHECK(rotary == std::vector<long>{64, 32, 16, 128, 64, 32});
+}
+
+TEST_CASE("excludes match effective values: \"full\" is R = D, \"default\" is floor(N/2)") {
+  Grid g = parse_grid(R"([axes]
+head_dim = 64
+rotary_fraction = [1.0, 0.5]
+seq_len = 9
+center = ["default", 0]
+[[exclude]]
+rotary_dim = "full"
+center = 4
+)", "t.toml");
+  CHECK(ids(g) == std::vector<std::string>{"D64-N9-c0-s1", "D64-N9-R32-s1", "D64-N9-R32-c0-s1"});
+}
+
+TEST_CASE("duplicates are removed, the first kept") {
+  Grid g = parse_grid(R"(seeds = [3, 3, 4]
+[axes]
+head_dim = 64
+seq_len = [8, 8, 16]
+rotary_dim = ["full", 64]
+center = ["default", 4]
+[[grid]]
+[[grid]]
+seq_len = [16, 32]
+)", "t.toml");
+  // "full" = 64 and "default" = floor(8/2) = 4 are the same case; so are repeated
+  // lengths, sub-grids that overlap, and a repeated seed.
+  CHECK(ids(g) == std::vector<std::string>{"D64-N8-s3", "D64-N8-s4", "D64-N16-s3",
+                                           "D64-N16-s4", "D64-N16-c4-s3", "D64-N16-c4-s4",
+                                           "D64-N32-s3", "D64-N32-s4", "D64-N32-c4-s3",
+                                           "D64-N32-c4-s4"});
+  CHECK_FALSE(g.cases[0].params.rotary_dim.has_value());
+  CHECK_FALSE(g.cases[0].params.center.has_value());
+}
+
+TEST_CASE("dtype names and aliases, deduplicated in order") {
+  Grid g = parse_grid("dtypes = [\"fp16\", \"float32\", \"float16\"]\n[axes]\nhead_dim = 2\nseq_len = 1\n",
+                      "t.toml");
+  CHECK(g.dtypes == std::vector<DType>{DType::fp16, DType::fp32});
+}
+
+TEST_CASE("estimated_cost counts outputs and sampled logits") {
+  Case c;
+  c.head_dim = 128;
+  c.seq_len = 1024;
+  c.mem_len = 100;
+  // (N + M+N) * D = 274,944 outputs; 512 sampled rows x 1124 keys x 128 = 73,662,464.
+  CHECK(estimated_cost(c) == Approx(73.937408).epsilon(1e-12));
+  c.batch = 2;
+  c.heads = 3;
+  CHECK(estimated_cost(c) == Approx(6 * 73.937408).epsilon(1e-12));
+  Case one;
+  one.head_dim = 64;
+  one.seq_len = 1;
+  one.mem_len = 8192;
+  // 8194 rows of outputs plus one query row against 8193 keys.
+  CHECK(estimated_cost(one) == Approx((8194.0 + 8193.0) * 64 * 1e-6).epsilon(1e-12));
+}
