@@ -1,0 +1,157 @@
+// The grid files shipped in cases/: they load, and each covers what it promises.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <iostream>
+#include <set>
+#include <string>
+
+#include "xposcheck/cases/grid.hpp"
+
+using namespace xposcheck;
+
+namespace {
+Grid shipped(const std::string& relative) {
+  return load_grid(std::string(XPOSCHECK_SOURCE_DIR) + "/cases/" + relative);
+}
+
+template <class P>
+bool any_case(const Grid& g, P p) {
+  return std::any_of(g.cases.begin(), g.cases.end(), [&](const GridCase& c) { return p(c.params); });
+}
+
+template <class F>
+long max_of(const Grid& g, F f) {
+  long m = 0;
+  for (const GridCase& c : g.cases) m = std::max(m, f(c.params));
+  return m;
+}
+
+double output_elements(const Grid& g) {
+  double total = 0;
+  for (const GridCase& c : g.cases) total += static_cast<double>(c.params.output_elements());
+  return total;
+}
+
+void check_ids_unique(const Grid& g) {
+  std::set<std::string> ids;
+  for (const GridCase& c : g.cases) ids.insert(c.id);
+  CHECK(ids.size() == g.cases.size());
+}
+
+void check_covers_features(const Grid& g) {
+  CHECK(any_case(g, [](const Case& c) { return c.layout == Layout::half; }));
+  CHECK(any_case(g, [](const Case& c) { return c.layout == Layout::interleaved; }));
+  CHECK(any_case(g, [](const Case& c) { return c.rotary() < c.head_dim; }));
+  CHECK(any_case(g, [](const Case& c) { return c.xpos; }));
+  CHECK(any_case(g, [](const Case& c) { return !c.xpos; }));
+  CHECK(any_case(g, [](const Case& c) { return c.seq_len % 2 == 1 && c.seq_len > 1; }));
+  CHECK(any_case(g, [](const Case& c) { return c.seq_len % 2 == 0; }));
+  CHECK(any_case(g, [](const Case& c) { return c.mem_len == 0; }));
+  CHECK(any_case(g, [](const Case& c) { return c.mem_len > 0; }));
+  CHECK(g.dtypes.size() == 3);
+}
+}  // namespace
+
+TEST_CASE("smoke.toml is small and covers every feature") {
+  Grid g = shipped("smoke.toml");
+  CHECK(g.name == "smoke");
+  CHECK(g.cases.size() == 30);
+  CHECK(max_of(g, [](const Case& c) { return c.seq_len; }) <= 256);
+  CHECK(max_of(g, [](const Case& c) { return c.mem_len; }) <= 100);
+  CHECK(max_of(g, [](const Case& c) { return c.head_dim; }) <= 64);
+  check_covers_features(g);
+  check_ids_unique(g);
+  CHECK(any_case(g, [](const Case& c) { return c.batch == 2 && c.heads == 3; }));
+  CHECK(any_case(g, [](const Case& c) { return c.base_rescale != 1.0; }));
+  CHECK(any_case(g, [](const Case& c) { return c.interpolation != 1.0; }));
+  CHECK(output_elements(g) < 1e6);
+}
+
+TEST_CASE("default.toml reaches where dtypes break, within its budget") {
+  Grid g = shipped("default.toml");
+  CHECK(g.name == "default");
+  check_covers_features(g);
+  check_ids_unique(g);
+  CHECK(max_of(g, [](const Case& c) { return c.seq_len; }) >= 16384);
+  CHECK(max_of(g, [](const Case& c) { return c.mem_len; }) >= 8192);
+  // Across the fp16 XPOS envelope (query scale ~7,900, key scale ~9,000) in both layouts.
+  for (long n : {7680L, 8191L, 9000L, 9728L, 12288L, 16384L}) {
+    for (Layout l : {Layout::half, Layout::interleaved}) {
+      CHECK(any_case(g, [&](const Case& c) {
+        return c.seq_len == n && c.layout == l && c.xpos && c.head_dim == 128 && c.mem_len == 0;
+      }));
+    }
+  }
+  CHECK(any_case(g, [](const Case& c) { return c.seq_len >= 9000 && c.rotary() < c.head_dim; }));
+  CHECK(any_case(g, [](const Case& c) { return c.seq_len >= 9000 && !c.xpos; }));
+  CHECK(any_case(g, [](const Case& c) { return c.seq_len >= 16384 && c.mem_len >= 8192; }));
+  // Long cases stay at batch = heads = 1, or the budget would not hold.
+  CHECK_FALSE(any_case(g, [](const Case& c) { return c.seq_len > 4096 && c.batch * c.heads > 1; }));
+
+  // The budget: 3 candidates in under 60 s on 2 cores at ~40 M elements/s per core.
+  double elements = output_elements(g);
+  std::cout << "default.toml: " << g.cases.size() << " cases, " << elements / 1e6
+            << " M output elements per dtype\n";
+  CHECK(elements >= 150e6);
+  CHECK(elements <= 250e6);
+  CHECK(g.cases.size() == 215);
+}
+
+TEST_CASE("the x-transformers regression grid holds the reported configuration") {
+  Grid g = shipped("regressions/x-transformers-xpos-mems.toml");
+  check_ids_unique(g);
+  CHECK(g.cases.size() == 6);
+  REQUIRE_FALSE(g.cases.empty());
+  // The report first: dim 512 / 4 heads, rotary on all of it, XPOS, M = 100, N = 1024.
+  const Case& bug = g.cases.front().params;
+  CHECK(bug.head_dim == 128);
+  CHECK(bug.rotary() == 128);
+  CHECK(bug.seq_len == 1024);
+  CHECK(bug.mem_len == 100);
+  CHECK(bug.xpos);
+  CHECK(bug.layout == Layout::half);
+  CHECK(g.cases.front().id == "D128-N1024-M100-s1");
+  // Its neighbours.
+  for (long m : {0L, 1L, 100L}) {
+    CHECK(any_case(g, [&](const Case& c) { return c.seq_len == 1024 && c.mem_len == m; }));
+    CHECK(any_case(g, [&](const Case& c) { return c.seq_len == 1 && c.mem_len == m; }));
+  }
+  CHECK_FALSE(any_case(g, [](const Case& c) { return c.head_dim != 128 || c.rotary() != 128 || !c.xpos; }));
+}
+
+TEST_CASE("fingerprints are stable and sensitive to what runs") {
+  const std::string text = R"(name = "f"
+dtypes = ["fp32", "bf16"]
+[axes]
+head_dim = 64
+seq_len = [1, 7]
+[tolerance]
+base_ulps = 8
+)";
+  Grid a = parse_grid(text, "f.toml");
+  CHECK(a.fingerprint.size() == 16);
+  CHECK(a.fingerprint.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(parse_grid(text, "f.toml").fingerprint == a.fingerprint);
+
+  // Name, description, source and comments do not change what runs.
+  std::string renamed = text;
+  renamed.replace(renamed.find("\"f\""), 3, "\"other\"");
+  CHECK(parse_grid("# a comment\ndescription = \"d\"\n" + renamed, "elsewhere.toml").fingerprint ==
+        a.fingerprint);
+
+  auto changed = [&](const std::string& from, const std::string& to) {
+    std::string t = text;
+    t.replace(t.find(from), from.size(), to);
+    return parse_grid(t, "f.toml").fingerprint;
+  };
+  CHECK(changed("seq_len = [1, 7]", "seq_len = [1, 8]") != a.fingerprint);
+  CHECK(changed("seq_len = [1, 7]", "seq_len = [7, 1]") != a.fingerprint);  // order matters to shards
+  CHECK(changed("[\"fp32\", \"bf16\"]", "[\"fp32\"]") != a.fingerprint);
+  CHECK(changed("base_ulps = 8", "base_ulps = 9") != a.fingerprint);
+  CHECK(changed("[axes]", "seeds = [2]\n[axes]") != a.fingerprint);
+
+  // The shipped grids differ from each other and reload identically.
+  CHECK(shipped("smoke.toml").fingerprint == shipped("smoke.toml").fingerprint);
+  CHECK(shipped("smoke.toml").fingerprint != shipped("default.toml").fingerprint);
+}
