@@ -24,6 +24,9 @@ struct NpyArray {
 
 // Reads little- or big-endian f2/f4/f8, i1..i8, u1..u8 (u2 as plain integers unless
 // bf16_bits is asked for) in C order; Fortran order is accepted and transposed.
+// The data must be exactly as long as the shape says: bytes after the array are
+// reported, unlike NumPy, because they usually mean a writer put a wrong shape in
+// the header. 64-bit integers that a double cannot hold exactly are refused.
 NpyArray read_npy(const std::filesystem::path& file, bool u2_is_bf16 = false);
 
 // Writes C order, little endian; the file appears atomically (temporary + rename).
