@@ -3,6 +3,7 @@
 // frequency) a case touches, each accurate to double-double (~2^-104 relative).
 #include <cstddef>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "xposcheck/reference/case.hpp"
@@ -18,32 +19,80 @@ struct DD {
 class RotaryTables {
  public:
   // Covers positions first..last (inclusive) of case c: every rotated pair j < R/2.
+  // Throws InvalidParameter for an invalid case and std::invalid_argument when
+  // first > last. Builds in parallel on std::thread::hardware_concurrency() threads;
+  // the values do not depend on the thread count.
   RotaryTables(const Case& c, long first, long last);
 
   long first() const { return first_; }
   long last() const { return last_; }
   long pairs() const { return pairs_; }
 
-  DD cos(long p, long j) const { return cos_[index(p, j)]; }
-  DD sin(long p, long j) const { return sin_[index(p, j)]; }
-  DD scale(long p, long j) const { return scale_[index(p, j)]; }  // sigma; 1 when xpos off
+  DD cos(long p, long j) const { return at(p, kCos, j); }
+  DD sin(long p, long j) const { return at(p, kSin, j); }
+  DD scale(long p, long j) const { return at(p, kScale, j); }          // sigma; 1 when xpos off
+  DD inv_scale(long p, long j) const { return at(p, kInvScale, j); }   // 1 / sigma
   double angle(long p, long j) const;      // phi(p, j) rounded to double
   double log_scale(long p, long j) const;  // ln sigma(p, j) rounded to double
 
+  // The values of one position as separate hi and lo arrays indexed by pair j, for
+  // vectorised kernels: the same numbers as cos(p, j) etc.
+  struct Row {
+    const double *cos_hi, *cos_lo, *sin_hi, *sin_lo;
+    const double *scale_hi, *scale_lo, *inv_hi, *inv_lo;
+  };
+  Row row(long p) const;
+
  private:
-  std::size_t index(long p, long j) const {
-    return static_cast<std::size_t>(p - first_) * static_cast<std::size_t>(pairs_) +
-           static_cast<std::size_t>(j);
+  // Per position, 8 arrays of pairs_ doubles: {cos, sin, scale, inv_scale} x {hi, lo}.
+  enum Quantity { kCos = 0, kSin = 1, kScale = 2, kInvScale = 3 };
+  const double* slot(long p, int quantity) const {
+    return data_.data() + (static_cast<std::size_t>(p - first_) * 8 + 2 * quantity) *
+                              static_cast<std::size_t>(pairs_);
   }
+  DD at(long p, int quantity, long j) const {
+    const double* s = slot(p, quantity);
+    return {s[j], s[j + pairs_]};
+  }
+  void build(const Case& c);
+
+  // The table storage: left uninitialised (the parallel build writes every element,
+  // so zero-filling tens of megabytes on one thread first would only cost time), and
+  // large blocks are asked for on transparent huge pages, which removes most of the
+  // page-fault time of a fresh table.
+  struct Storage {
+    using value_type = double;
+    template <class U>
+    struct rebind {
+      using other = Storage;
+    };
+    double* allocate(std::size_t n);
+    void deallocate(double* p, std::size_t n) noexcept;
+    template <class U, class... A>
+    void construct(U* p, A&&... a) {
+      if constexpr (sizeof...(A) == 0) {
+        ::new (static_cast<void*>(p)) U;
+      } else {
+        ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
+      }
+    }
+    bool operator==(const Storage&) const = default;
+  };
+
   long first_, last_, pairs_;
-  std::vector<DD> cos_, sin_, scale_;
-  std::vector<double> omega_;     // omega_j / alpha, rounded to double
-  std::vector<double> log_zeta_;  // ln zeta_j / B, rounded to double
+  std::vector<double, Storage> data_;
+  std::vector<DD> omega_;     // omega_j / alpha
+  std::vector<DD> log_zeta_;  // ln zeta_j / B; 0 when xpos is off
   long centre_;
 };
 
 // Tables shared by every row, head, dtype and grid point with the same angle and
-// scale parameters; thread-safe.
+// scale parameters; a cached table that covers a superset of positions -M..N-1 is
+// reused. Thread-safe; concurrent requests for the same table build it once. The cache
+// keeps the few most recently used tables.
 std::shared_ptr<const RotaryTables> shared_tables(const Case& c);
+
+// Empties the cache of shared_tables (tables still in use stay alive).
+void clear_shared_tables();
 
 }  // namespace xposcheck

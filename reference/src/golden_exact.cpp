@@ -1,0 +1,89 @@
+// The multiprecision translation unit: golden_exact and the seeds of RotaryTables.
+// Both instantiate the Boost.Multiprecision templates of exact.hpp, which are slow to
+// compile, so they live together here and nowhere else.
+#include <boost/multiprecision/cpp_bin_float.hpp>
+
+#include <cmath>
+#include <cstdint>
+
+#include "exact.hpp"
+#include "seeds.hpp"
+
+namespace xposcheck {
+namespace {
+
+namespace mp = boost::multiprecision;
+// 128-bit binary significand (15 bits beyond binary128); expression templates off,
+// which is faster for this scalar code.
+using Real = mp::number<mp::cpp_bin_float<128, mp::digit_base_2>, mp::et_off>;
+
+// Real as hi + lo straight from its 128-bit significand m and exponent e (value
+// m 2^(e-127)): the generic conversion (two rounding conversions and a subtraction)
+// dominated the table build. Zero, non-finite and extreme values take the generic path.
+DD split(const Real& x) {
+  const auto& b = x.backend();
+  const auto e = b.exponent();
+  if (eval_fpclassify(b) != FP_NORMAL || e < -900 || e > 900 || b.bits().size() != 2)
+    return exact::to_dd(x);
+  const auto* limbs = b.bits().limbs();
+  const unsigned __int128 m = (static_cast<unsigned __int128>(limbs[1]) << 64) | limbs[0];
+  const unsigned __int128 half = static_cast<unsigned __int128>(1) << 74;
+  auto top = static_cast<std::uint64_t>(m >> 75);  // 53 bits
+  const unsigned __int128 rest = m & (2 * half - 1);
+  const bool up = rest > half || (rest == half && (top & 1));
+  top += up;
+  const __int128 rem = static_cast<__int128>(rest) - (up ? static_cast<__int128>(2 * half) : 0);
+  const double sign = b.sign() ? -1.0 : 1.0;
+  return {sign * std::ldexp(static_cast<double>(top), static_cast<int>(e) - 52),
+          sign * std::ldexp(static_cast<double>(rem), static_cast<int>(e) - 127)};
+}
+
+// Powers of a unit complex number w and a positive real s: z_k = z_0 w^k, s_k = s_0 s^k,
+// by repeated multiplication. Each step adds about 2^-127 relative error.
+struct Walk {
+  Real cos, sin, scale, inv_scale;
+  void step(const Walk& w) {
+    const Real c = cos * w.cos - sin * w.sin;
+    sin = sin * w.cos + cos * w.sin;
+    cos = c;
+    scale *= w.scale;
+    inv_scale *= w.inv_scale;
+  }
+  SeedRotation rounded() const { return {split(cos), split(sin), split(scale), split(inv_scale)}; }
+};
+
+// The rotation by angle k omega and the scale exp(e log_zeta).
+Walk walk_at(const Real& omega, const Real& log_zeta, long k, long e) {
+  const Real phi = Real(k) * omega;
+  const Real le = Real(e) * log_zeta;
+  return {cos(phi), sin(phi), exp(le), exp(Real(-le))};
+}
+
+}  // namespace
+
+Golden golden_exact(const Case& c, const Tensor& q_in, const Tensor& k_in,
+                    const GoldenOptions& options) {
+  return exact::golden<Real>(c, q_in, k_in, options);
+}
+
+SeedFrequency seed_frequency(const Case& c, long j) {
+  return {exact::to_dd(exact::omega(c, exact::log_theta_prime<Real>(c), j)),
+          exact::to_dd(exact::log_zeta<Real>(c, j))};
+}
+
+std::vector<SeedRotation> seed_walk(const Case& c, long j, long start, long step, long count,
+                                    bool centred) {
+  const Real omega = exact::omega(c, exact::log_theta_prime<Real>(c), j);
+  const Real log_zeta = exact::log_zeta<Real>(c, j);
+  Walk z = walk_at(omega, log_zeta, start, start - (centred ? c.centre() : 0));
+  const Walk w = walk_at(omega, log_zeta, step, step);
+  std::vector<SeedRotation> out;
+  out.reserve(count);
+  for (long k = 0; k < count; ++k) {
+    out.push_back(z.rounded());
+    if (k + 1 < count) z.step(w);
+  }
+  return out;
+}
+
+}  // namespace xposcheck

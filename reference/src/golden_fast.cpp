@@ -1,0 +1,157 @@
+// golden_fast: SPEC section 1 from the shared double-double tables.
+//
+// Accuracy: inputs are doubles (exact), cos, sin and sigma^e come from RotaryTables
+// with a few 2^-104 of error; every product below is exact (fma TwoProduct) or affects
+// only the low word, so hi + lo is within about 2^-100 |(x[a], x[b])| sigma^e of the
+// exact output, and the one final rounding makes each element the nearest double except
+// when the exact value lies within that distance of a rounding boundary. The result is
+// therefore within 1 fp64 ulp of the pair magnitude of the exact path (test_fast_vs_exact
+// checks it). Pass-through features are copied.
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "dd.hpp"
+#include "fast.hpp"
+#include "parallel.hpp"
+#include "xposcheck/reference/golden.hpp"
+
+namespace xposcheck {
+namespace {
+
+// hi + lo ~ (u cos - v sin) g with cos, sin, g given as hi/lo words. The lo word is
+// not renormalised: the caller either rounds hi + lo or renormalises.
+[[gnu::always_inline]] inline void rotate_one(double u, double v, double ch, double cl,
+                                              double sh, double sl, double gh, double gl,
+                                              double& hi, double& lo) {
+  const double p1 = ch * u, e1 = std::fma(ch, u, -p1);
+  const double p2 = sh * v, e2 = std::fma(sh, v, -p2);
+  const DD t = dd::two_sum(p1, -p2);  // cancellation here is why t keeps both words
+  const double tl = t.lo + ((e1 - e2) + std::fma(cl, u, -sl * v));
+  const double q = t.hi * gh;
+  hi = q;
+  lo = std::fma(t.hi, gh, -q) + std::fma(t.hi, gl, tl * gh);
+}
+
+// The element hi + lo rounded once. An overflowed scale makes hi infinite and lo NaN;
+// the element is then the infinite hi. (A quiet != test: GCC will not if-convert the
+// signalling comparisons of isinf under -ftrapping-math, and the loop would stay scalar.)
+[[gnu::always_inline]] inline double rounded(double hi, double lo) {
+  const double r = hi + lo;
+  return r != r ? hi : r;
+}
+
+// Either one rounded double per element, or the double-double (out, lo_out).
+template <Layout L, bool Rounded>
+[[gnu::always_inline]] inline void rotate_pairs(const double* x, const RotaryTables::Row& t,
+                                                long P, bool query, double* out,
+                                                double* lo_out) {
+  const double* gh = query ? t.scale_hi : t.inv_hi;
+  const double* gl = query ? t.scale_lo : t.inv_lo;
+  // Outputs never alias the inputs or the tables.
+#pragma GCC ivdep
+  for (long j = 0; j < P; ++j) {
+    const long a = L == Layout::half ? j : 2 * j;
+    const long b = L == Layout::half ? j + P : 2 * j + 1;
+    const double xa = x[a], xb = x[b];
+    double ha, la, hb, lb;
+    rotate_one(xa, xb, t.cos_hi[j], t.cos_lo[j], t.sin_hi[j], t.sin_lo[j], gh[j], gl[j], ha, la);
+    rotate_one(xb, -xa, t.cos_hi[j], t.cos_lo[j], t.sin_hi[j], t.sin_lo[j], gh[j], gl[j], hb, lb);
+    if constexpr (Rounded) {
+      out[a] = rounded(ha, la);
+      out[b] = rounded(hb, lb);
+    } else {
+      const DD da = dd::fast_two_sum(ha, la), db = dd::fast_two_sum(hb, lb);
+      out[a] = da.hi;
+      lo_out[a] = da.lo;
+      out[b] = db.hi;
+      lo_out[b] = db.lo;
+    }
+  }
+}
+
+// Hot loops compiled twice: with FMA (and AVX) and for the baseline ISA, chosen at load
+// time; both give identical results because fma is exact either way.
+#define XPOS_KERNEL(name, L, R)                                                          \
+  __attribute__((target_clones("fma", "default"))) void name(                          \
+      const double* x, const RotaryTables::Row& t, long P, bool q, double* o, double* lo) { \
+    rotate_pairs<L, R>(x, t, P, q, o, lo);                                               \
+  }
+XPOS_KERNEL(rotate_half_rounded, Layout::half, true)
+XPOS_KERNEL(rotate_interleaved_rounded, Layout::interleaved, true)
+XPOS_KERNEL(rotate_half_dd, Layout::half, false)
+XPOS_KERNEL(rotate_interleaved_dd, Layout::interleaved, false)
+#undef XPOS_KERNEL
+
+// Calls row(query, in_row, out_row) for every row of q and k, position-major so that
+// all heads of one position reuse the same table row while it is in cache.
+template <class RowFn>
+void for_each_row(const Case& c, RowFn row) {
+  const long n = c.seq_len, k = c.key_rows(), bh = c.batch * c.heads;
+  parallel_for(n + k, 16, [&](long begin, long end) {
+    for (long i = begin; i < end; ++i) {
+      const bool query = i < n;
+      const long r = query ? i : i - n;
+      const long p = query ? c.query_position(r) : c.key_position(r);
+      for (long h = 0; h < bh; ++h) row(query, p, h * (query ? n : k) + r);
+    }
+  });
+}
+
+void rotate_rows(const Case& c, const RotaryTables& t, const Tensor& q_in,
+                 const Tensor& k_in, Tensor& q_out, Tensor& k_out) {
+  const long P = c.pairs(), R = c.rotary(), D = c.head_dim;
+  const bool half = c.layout == Layout::half;
+  for_each_row(c, [&](bool query, long p, long r) {
+    const double* x = (query ? q_in : k_in).row(r);
+    double* o = (query ? q_out : k_out).row(r);
+    (half ? rotate_half_rounded : rotate_interleaved_rounded)(x, t.row(p), P, query, o, nullptr);
+    std::copy(x + R, x + D, o + R);
+  });
+}
+
+}  // namespace
+
+void check_shape(const char* name, const Tensor& t, const Shape& expected) {
+  if (t.shape != expected || t.data.size() != element_count(expected))
+    throw std::invalid_argument(std::string("golden: ") + name + " has shape " +
+                                shape_string(t.shape) + ", expected " +
+                                shape_string(expected));
+}
+
+void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool query,
+               std::vector<double>& hi, std::vector<double>& lo) {
+  const long P = c.pairs(), R = c.rotary(), D = c.head_dim;
+  const long per_head = query ? c.seq_len : c.key_rows();
+  hi.assign(in.size(), 0.0);
+  lo.assign(in.size(), 0.0);
+  const auto kernel = c.layout == Layout::half ? rotate_half_dd : rotate_interleaved_dd;
+  parallel_for(static_cast<long>(in.rows()), 64, [&](long begin, long end) {
+    for (long r = begin; r < end; ++r) {
+      const long i = r % per_head;
+      const long p = query ? c.query_position(i) : c.key_position(i);
+      const double* x = in.row(r);
+      kernel(x, t.row(p), P, query, &hi[r * D], &lo[r * D]);
+      std::copy(x + R, x + D, &hi[r * D + R]);
+    }
+  });
+}
+
+Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
+                   const GoldenOptions& options) {
+  validate(c);
+  check_shape("q_in", q_in, c.q_shape());
+  check_shape("k_in", k_in, c.k_shape());
+  const auto tables = shared_tables(c);
+  Golden g;
+  g.q_out = Tensor(c.q_shape());
+  g.k_out = Tensor(c.k_shape());
+  rotate_rows(c, *tables, q_in, k_in, g.q_out, g.k_out);
+  if (options.logits) {
+    g.logit_rows = logit_rows(c.seq_len, options.max_logit_rows);
+    g.logits = fast_logits(c, *tables, q_in, k_in, g.q_out, g.k_out, g.logit_rows);
+  }
+  return g;
+}
+
+}  // namespace xposcheck

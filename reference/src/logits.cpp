@@ -1,0 +1,117 @@
+// Logits: the row sample, the BLAS product used on candidate outputs and by the fast
+// golden path for large cases, and the double-double route for small ones.
+//
+// Accuracy of the fast golden logits, with S = sum_i |q_i k_i| over the exact outputs:
+// - small cases (batch*heads*rows*(M+N)*D <= 2^24): dot products of the double-double
+//   outputs (before their rounding), accumulated in double-double and rounded once;
+//   error below 0.5 ulp(logit) + D * 2^-100 S, i.e. within 1 fp64 ulp of S.
+// - large cases: BLAS dgemm on the rounded fp64 outputs; each output carries up to
+//   2^-53 relative error and dgemm's summation up to about D 2^-53 S, so the bound is
+//   about (D + 2) 2^-53 S (typically sqrt(D) 2^-53 S): a few hundred fp64 ulps of S at
+//   D = 128, still 2^-30 below any candidate tolerance in fp32/bf16/fp16.
+#include <array>
+#include <stdexcept>
+#include <string>
+
+#include <xtensor-blas/xlinalg.hpp>
+#include <xtensor/xadapt.hpp>
+
+#include "dd.hpp"
+#include "fast.hpp"
+#include "parallel.hpp"
+#include "xposcheck/reference/golden.hpp"
+
+namespace xposcheck {
+namespace {
+
+// Above this many multiply-adds the double-double route gives way to BLAS.
+constexpr double kDDWork = double(1 << 24);
+
+double dd_dot(const double* qh, const double* ql, const double* kh, const double* kl,
+              long d) {
+  DD s{};
+  for (long i = 0; i < d; ++i) s = dd::add(s, dd::mul(DD{qh[i], ql[i]}, DD{kh[i], kl[i]}));
+  return dd::round(s);
+}
+
+Tensor dd_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
+                 const Tensor& k_in, const std::vector<long>& rows) {
+  std::vector<double> qh, ql, kh, kl;
+  rotate_dd(c, t, q_in, true, qh, ql);
+  rotate_dd(c, t, k_in, false, kh, kl);
+  const long d = c.head_dim, n = c.seq_len, k = c.key_rows();
+  const long nr = static_cast<long>(rows.size());
+  Tensor out(Shape{std::size_t(c.batch), std::size_t(c.heads), rows.size(), std::size_t(k)});
+  parallel_for(c.batch * c.heads * nr, 8, [&](long begin, long end) {
+    for (long hr = begin; hr < end; ++hr) {
+      const long h = hr / nr, qo = (h * n + rows[hr % nr]) * d;
+      double* o = out.row(hr);
+      for (long key = 0; key < k; ++key) {
+        const long ko = (h * k + key) * d;
+        o[key] = dd_dot(&qh[qo], &ql[qo], &kh[ko], &kl[ko], d);
+      }
+    }
+  });
+  return out;
+}
+
+void check_logit_inputs(const Tensor& q, const Tensor& k, const std::vector<long>& rows) {
+  const bool ok = q.rank() == 4 && k.rank() == 4 && q.shape[0] == k.shape[0] &&
+                  q.shape[1] == k.shape[1] && q.shape[3] == k.shape[3];
+  if (!ok)
+    throw std::invalid_argument("logits_of: q " + shape_string(q.shape) + " and k " +
+                                shape_string(k.shape) +
+                                " are not [batch, heads, rows, D] with equal batch, heads, D");
+  for (long r : rows)
+    if (r < 0 || static_cast<std::size_t>(r) >= q.shape[2])
+      throw std::invalid_argument("logits_of: query row " + std::to_string(r) +
+                                  " outside 0.." + std::to_string(q.shape[2]) + ")");
+}
+
+}  // namespace
+
+std::vector<long> logit_rows(long seq_len, std::size_t max_rows) {
+  std::vector<long> rows;
+  const auto n = static_cast<std::size_t>(std::max(0L, seq_len));
+  if (max_rows == 0 || n <= max_rows) {
+    for (long m = 0; m < seq_len; ++m) rows.push_back(m);
+  } else if (max_rows == 1) {
+    rows.push_back(0);  // the formula's i = 0 term; there is no room for the last row
+  } else {
+    for (std::size_t i = 0; i < max_rows; ++i)
+      rows.push_back(static_cast<long>(i * (n - 1) / (max_rows - 1)));
+  }
+  return rows;
+}
+
+Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<long>& rows) {
+  check_logit_inputs(q_out, k_out, rows);
+  const std::size_t bh = q_out.shape[0] * q_out.shape[1], n = q_out.shape[2];
+  const std::size_t k = k_out.shape[2], d = q_out.shape[3], nr = rows.size();
+  Tensor out(Shape{q_out.shape[0], q_out.shape[1], nr, k});
+  if (nr == 0 || k == 0 || d == 0) return out;
+  std::vector<double> q(nr * d);
+  for (std::size_t h = 0; h < bh; ++h) {
+    for (std::size_t i = 0; i < nr; ++i)
+      std::copy_n(q_out.row(h * n + rows[i]), d, &q[i * d]);
+    const auto Q = xt::adapt(q.data(), nr * d, xt::no_ownership(), std::array{nr, d});
+    // k as a column-major [D, M+N] matrix is K^T without a copy; dot then calls gemm
+    // with the transpose flag.
+    const auto Kt = xt::adapt<xt::layout_type::column_major>(
+        k_out.row(h * k), k * d, xt::no_ownership(), std::array{d, k});
+    const auto L = xt::linalg::dot(Q, Kt);
+    std::copy(L.begin(), L.end(), out.row(h * nr));
+  }
+  return out;
+}
+
+Tensor fast_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
+                   const Tensor& k_in, const Tensor& q_out, const Tensor& k_out,
+                   const std::vector<long>& rows) {
+  const double work =
+      double(c.batch) * c.heads * double(rows.size()) * c.key_rows() * c.head_dim;
+  if (work > kDDWork) return logits_of(q_out, k_out, rows);
+  return dd_logits(c, t, q_in, k_in, rows);
+}
+
+}  // namespace xposcheck

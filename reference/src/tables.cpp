@@ -1,0 +1,254 @@
+// RotaryTables: cos phi, sin phi, sigma and 1/sigma for every (position, pair) of a
+// case to double-double accuracy, and the cache that shares them.
+//
+// Evaluating ~1M multiprecision cos/sin/exp for a long case would take minutes, so the
+// tables use a decomposition of the position, p = first + h*S + l with 0 <= l < S:
+//   cos(C + F) = cos C cos F - sin C sin F,  sin(C + F) = sin C cos F + cos C sin F,
+//   sigma(p) = zeta^((first + h*S - c)/B) * zeta^(l/B),
+// where the "coarse" values (angle C = (first + h*S) omega) and the "fine" values
+// (angle F = l omega) come from 128-bit arithmetic (seeds.hpp), the fine ones through
+// one more such split, and are combined in double-double. Each value carries a few
+// 2^-104 of error (absolute for cos and sin, relative for the scales); test_tables
+// checks this against direct multiprecision evaluation.
+#include "xposcheck/reference/tables.hpp"
+
+#include <sys/mman.h>
+
+#include <bit>
+#include <cstdlib>
+#include <cmath>
+#include <future>
+#include <list>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "dd.hpp"
+#include "parallel.hpp"
+#include "seeds.hpp"
+
+namespace xposcheck {
+namespace {
+
+// A scale whose hi overflowed gets lo NaN from the products; its lo is made 0. (A quiet
+// != test: GCC will not if-convert signalling comparisons under -ftrapping-math.)
+inline DD finite_lo(DD x) { return {x.hi, x.lo != x.lo ? 0.0 : x.lo}; }
+
+// Rows of 8 arrays of P doubles, {cos, sin, scale, inv_scale} x {hi, lo}, the layout
+// of the tables themselves; the seeds are transposed into it so that combine_row runs
+// over contiguous arrays.
+inline void store(double* row, int q, long P, long j, DD v) {
+  row[2 * q * P + j] = v.hi;
+  row[(2 * q + 1) * P + j] = v.lo;
+}
+
+// The 8 arrays of one row, for the vectoriser.
+struct Arrays {
+  const double* a[8];
+  Arrays(const double* row, long P) {
+    for (int i = 0; i < 8; ++i) a[i] = row + i * P;
+  }
+  DD get(int q, long j) const { return {a[2 * q][j], a[2 * q + 1][j]}; }
+};
+
+// Table row = coarse rotation C combined with fine rotation F, for every pair.
+__attribute__((target_clones("fma", "default"))) void combine_row(const double* coarse,
+                                                                  const double* fine,
+                                                                  double* out, long P) {
+  const Arrays C(coarse, P), F(fine, P);
+  double* o[8];
+  for (int i = 0; i < 8; ++i) o[i] = out + i * P;
+  // The output never aliases the seeds; without this GCC gives up on 24 alias checks.
+#pragma GCC ivdep
+  for (long j = 0; j < P; ++j) {
+    const DD cos = dd::sub(dd::mul(C.get(0, j), F.get(0, j)), dd::mul(C.get(1, j), F.get(1, j)));
+    const DD sin = dd::add(dd::mul(C.get(1, j), F.get(0, j)), dd::mul(C.get(0, j), F.get(1, j)));
+    const DD scale = finite_lo(dd::mul(C.get(2, j), F.get(2, j)));
+    const DD inv = finite_lo(dd::mul(C.get(3, j), F.get(3, j)));
+    o[0][j] = cos.hi, o[1][j] = cos.lo, o[2][j] = sin.hi, o[3][j] = sin.lo;
+    o[4][j] = scale.hi, o[5][j] = scale.lo, o[6][j] = inv.hi, o[7][j] = inv.lo;
+  }
+}
+
+// walks[j][k] for every pair j, as rows in the table layout.
+std::vector<double> transpose(const std::vector<std::vector<SeedRotation>>& walks) {
+  const long P = static_cast<long>(walks.size()), count = static_cast<long>(walks[0].size());
+  std::vector<double> rows(static_cast<std::size_t>(count) * 8 * P);
+  for (long k = 0; k < count; ++k)
+    for (long j = 0; j < P; ++j) {
+      const SeedRotation& r = walks[j][k];
+      double* row = &rows[static_cast<std::size_t>(k) * 8 * P];
+      store(row, 0, P, j, r.cos);
+      store(row, 1, P, j, r.sin);
+      store(row, 2, P, j, r.scale);
+      store(row, 3, P, j, r.inv_scale);
+    }
+  return rows;
+}
+
+// The seeds of all pairs at start + k*step, k < count, in the table layout.
+std::vector<double> seed_rows(const Case& c, long start, long step, long count, bool centred) {
+  std::vector<std::vector<SeedRotation>> walks(c.pairs());
+  parallel_for(c.pairs(), 1, [&](long begin, long end) {
+    for (long j = begin; j < end; ++j) walks[j] = seed_walk(c, j, start, step, count, centred);
+  });
+  return transpose(walks);
+}
+
+}  // namespace
+
+RotaryTables::RotaryTables(const Case& c, long first, long last)
+    : first_(first), last_(last), pairs_(0), centre_(0) {
+  validate(c);
+  if (first > last)
+    throw std::invalid_argument("RotaryTables: empty position range " + std::to_string(first) +
+                                ".." + std::to_string(last));
+  pairs_ = c.pairs();
+  centre_ = c.centre();
+  build(c);
+}
+
+void RotaryTables::build(const Case& c) {
+  const long n = last_ - first_ + 1, P = pairs_;
+  const std::size_t row = 8 * static_cast<std::size_t>(P);
+  // Three multiprecision walks of about n^(1/3) steps each (position = first + h*S +
+  // m*S1 + l with S = S1 * S1) keep the 128-bit work small; the fine offsets m*S1 + l
+  // are then combined in double-double once per pair, and every table entry costs one
+  // double-double rotation.
+  const auto cbrt = static_cast<unsigned long>(std::ceil(std::cbrt(double(n))));
+  const long s1 = static_cast<long>(std::bit_ceil(cbrt)), step = s1 * s1;
+  const std::vector<double> coarse = seed_rows(c, first_, step, (n + step - 1) / step, true);
+  const std::vector<double> mid = seed_rows(c, 0, s1, s1, false);
+  const std::vector<double> unit = seed_rows(c, 0, 1, s1, false);
+  std::vector<double> fine(static_cast<std::size_t>(step) * row);
+  for (long k = 0; k < step; ++k)
+    combine_row(&mid[(k / s1) * row], &unit[(k % s1) * row], &fine[k * row], P);
+
+  for (long j = 0; j < P; ++j) {
+    const SeedFrequency f = seed_frequency(c, j);
+    omega_.push_back(f.omega);
+    log_zeta_.push_back(f.log_zeta);
+  }
+  data_.resize(static_cast<std::size_t>(n) * row);
+  parallel_for(n, 256, [&](long begin, long end) {
+    for (long i = begin; i < end; ++i)
+      combine_row(&coarse[(i / step) * row], &fine[(i % step) * row], &data_[i * row], P);
+  });
+}
+
+double* RotaryTables::Storage::allocate(std::size_t n) {
+  constexpr std::size_t huge = std::size_t(2) << 20;
+  const std::size_t bytes = n * sizeof(double);
+  void* p = bytes >= 2 * huge ? std::aligned_alloc(huge, (bytes + huge - 1) / huge * huge)
+                              : std::malloc(bytes);
+  if (!p) throw std::bad_alloc();
+  if (bytes >= 2 * huge) madvise(p, bytes, MADV_HUGEPAGE);  // advice only; may be refused
+  return static_cast<double*>(p);
+}
+
+void RotaryTables::Storage::deallocate(double* p, std::size_t) noexcept { std::free(p); }
+
+double RotaryTables::angle(long p, long j) const {
+  return dd::round(dd::mul(omega_[j], static_cast<double>(p)));
+}
+
+double RotaryTables::log_scale(long p, long j) const {
+  return dd::round(dd::mul(log_zeta_[j], static_cast<double>(p - centre_)));
+}
+
+RotaryTables::Row RotaryTables::row(long p) const {
+  const double* s = slot(p, 0);
+  const long P = pairs_;
+  return {s, s + P, s + 2 * P, s + 3 * P, s + 4 * P, s + 5 * P, s + 6 * P, s + 7 * P};
+}
+
+// ---------------------------------------------------------------------------------
+// The cache. Keyed by the parameters the values depend on (not D, N, M, batch,
+// heads); the centre and scale base only matter with xpos on.
+
+namespace {
+
+struct TableKey {
+  long rotary;
+  double base, base_rescale, interpolation;
+  bool xpos;
+  double scale_base;
+  long centre;
+  bool operator==(const TableKey&) const = default;
+};
+
+TableKey key_of(const Case& c) {
+  return {c.rotary(), c.base,           c.base_rescale,           c.interpolation,
+          c.xpos,     c.xpos ? c.scale_base : 0.0, c.xpos ? c.centre() : 0};
+}
+
+struct CacheEntry {
+  TableKey key;
+  long first, last;
+  std::size_t bytes;
+  std::shared_future<std::shared_ptr<const RotaryTables>> table;
+};
+
+// Bounded so that a sweep over many cases does not hold every table it visited.
+constexpr std::size_t kMaxEntries = 6;
+constexpr std::size_t kMaxBytes = std::size_t(768) << 20;
+
+std::mutex cache_mutex;
+std::list<CacheEntry> cache;  // most recently used first
+
+void evict_locked() {
+  std::size_t bytes = 0, count = 0;
+  for (auto it = cache.begin(); it != cache.end();) {
+    bytes += it->bytes;
+    ++count;
+    const bool keep = it == cache.begin() || (count <= kMaxEntries && bytes <= kMaxBytes);
+    it = keep ? std::next(it) : cache.erase(it);
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<const RotaryTables> shared_tables(const Case& c) {
+  validate(c);
+  const TableKey key = key_of(c);
+  const long first = c.key_position(0), last = c.seq_len - 1;
+  std::promise<std::shared_ptr<const RotaryTables>> promise;
+  std::shared_future<std::shared_ptr<const RotaryTables>> future;
+  bool builder = false;
+  {
+    std::lock_guard lock(cache_mutex);
+    for (auto it = cache.begin(); it != cache.end() && !future.valid(); ++it) {
+      if (it->key == key && it->first <= first && it->last >= last) {
+        cache.splice(cache.begin(), cache, it);
+        future = cache.front().table;
+      }
+    }
+    if (!future.valid()) {
+      const std::size_t bytes = std::size_t(last - first + 1) * 8 * c.pairs() * sizeof(double);
+      future = promise.get_future().share();
+      cache.push_front({key, first, last, bytes, future});
+      evict_locked();
+      builder = true;
+    }
+  }
+  // Built outside the lock; concurrent requests for the same table wait on the future.
+  if (builder) {
+    try {
+      promise.set_value(std::make_shared<const RotaryTables>(c, first, last));
+    } catch (...) {
+      promise.set_exception(std::current_exception());
+      std::lock_guard lock(cache_mutex);
+      cache.remove_if([&](const CacheEntry& e) {
+        return e.key == key && e.first == first && e.last == last;
+      });
+    }
+  }
+  return future.get();
+}
+
+void clear_shared_tables() {
+  std::lock_guard lock(cache_mutex);
+  cache.clear();
+}
+
+}  // namespace xposcheck
