@@ -1,0 +1,100 @@
+// Golden generation throughput on the benchmark case: batch 1, heads 8, N = M = 8192,
+// D = 128 (25.2 M elements of q_out and k_out). Figures are wall-clock (the fast path
+// runs on every core); "elements/s" counts output elements of q_out + k_out.
+#include <benchmark/benchmark.h>
+
+#include "xposcheck/reference/golden.hpp"
+#include "xposcheck/reference/inputs.hpp"
+#include "xposcheck/reference/tables.hpp"
+
+namespace {
+
+using namespace xposcheck;
+
+Case big_case() {
+  Case c;
+  c.head_dim = 128;
+  c.heads = 8;
+  c.seq_len = 8192;
+  c.mem_len = 8192;
+  return c;
+}
+
+// A slice of the same case for the exact path: the same parameters and centre, 8 query
+// and 16 key rows per head (bench/mpmath_golden.py evaluates the same slice).
+Case slice_case() {
+  Case c = big_case();
+  c.seq_len = 8;
+  c.mem_len = 8;
+  c.center = big_case().centre();
+  return c;
+}
+
+const Inputs& inputs(const Case& c) {
+  static const Inputs big = generate_inputs(big_case(), 2024, DType::fp32);
+  static const Inputs slice = generate_inputs(slice_case(), 2024, DType::fp32);
+  return c.seq_len == big_case().seq_len ? big : slice;
+}
+
+void count_elements(benchmark::State& state, const Case& c) {
+  state.counters["elements/s"] = benchmark::Counter(
+      double(c.output_elements()) * double(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+void BM_tables(benchmark::State& state) {
+  const Case c = big_case();
+  for (auto _ : state) {
+    RotaryTables t(c, c.key_position(0), c.seq_len - 1);
+    benchmark::DoNotOptimize(t.cos(0, 0));
+  }
+  state.counters["entries/s"] = benchmark::Counter(
+      double(c.key_rows()) * double(c.pairs()) * double(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
+// The tables cached (as in a sweep), logits off: the throughput figure.
+void BM_golden_fast(benchmark::State& state) {
+  const Case c = big_case();
+  const Inputs& in = inputs(c);
+  shared_tables(c);
+  for (auto _ : state) benchmark::DoNotOptimize(golden_fast(c, in.q, in.k, {false, 0}).q_out.data.data());
+  count_elements(state, c);
+}
+
+// The whole case from scratch: tables, q_out and k_out.
+void BM_golden_fast_cold(benchmark::State& state) {
+  const Case c = big_case();
+  const Inputs& in = inputs(c);
+  for (auto _ : state) {
+    clear_shared_tables();
+    benchmark::DoNotOptimize(golden_fast(c, in.q, in.k, {false, 0}).q_out.data.data());
+  }
+  count_elements(state, c);
+}
+
+// With the default logits: 512 sampled query rows x 16384 keys x 8 heads through BLAS.
+void BM_golden_fast_logits(benchmark::State& state) {
+  const Case c = big_case();
+  const Inputs& in = inputs(c);
+  shared_tables(c);
+  for (auto _ : state) benchmark::DoNotOptimize(golden_fast(c, in.q, in.k).logits.data.data());
+  count_elements(state, c);
+}
+
+// 128-bit multiprecision path on the slice (logits off, as for the fast figure).
+void BM_golden_exact_slice(benchmark::State& state) {
+  const Case c = slice_case();
+  const Inputs& in = inputs(c);
+  for (auto _ : state) benchmark::DoNotOptimize(golden_exact(c, in.q, in.k, {false, 0}).q_out.data.data());
+  count_elements(state, c);
+}
+
+}  // namespace
+
+BENCHMARK(BM_tables)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_golden_fast)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_golden_fast_cold)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_golden_fast_logits)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_golden_exact_slice)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK_MAIN();
