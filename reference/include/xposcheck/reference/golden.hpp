@@ -17,7 +17,8 @@ struct GoldenOptions {
 
 // The query rows whose logits are computed: all of 0..N-1 when N <= max_rows (or
 // max_rows == 0); otherwise max_rows rows spread evenly over 0..N-1, always holding
-// the first and last row: row i = floor(i * (N-1) / (max_rows-1)).
+// the first and last row: row i = floor(i * (N-1) / (max_rows-1)). (max_rows == 1
+// with N > 1 gives row 0 alone.)
 std::vector<long> logit_rows(long seq_len, std::size_t max_rows);
 
 struct Golden {
@@ -28,7 +29,11 @@ struct Golden {
 };
 
 // q_in [batch, heads, N, D] and k_in [batch, heads, M+N, D] hold the (dtype-rounded)
-// inputs. Both paths agree to within 1 fp64 ulp of every pair magnitude.
+// inputs. Both paths agree to within 1 fp64 ulp of every pair magnitude. Logits: within
+// 1 ulp of sum |q k| for golden_exact and, up to batch*heads*rows*(M+N)*D = 2^24, for
+// golden_fast; above that golden_fast uses logits_of on its fp64 outputs (about
+// (D + 2) 2^-53 sum |q k| at worst). Throws InvalidParameter for an invalid case and
+// std::invalid_argument naming the tensor for a wrong input shape.
 Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
                    const GoldenOptions& options = {});
 // Boost.Multiprecision, 128-bit binary significand, element by element.
