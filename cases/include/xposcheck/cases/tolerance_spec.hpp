@@ -18,7 +18,7 @@ struct ToleranceSpec {
   std::optional<ToleranceRule> rule;
   std::optional<double> base_ulps;      // allowance independent of position, in dtype ulps
   std::optional<double> angle_factor;   // multiples of |phi| * 2^-24 (an fp32-rounded angle)
-  std::optional<double> scale_factor;   // multiples of |ln sigma| * 2^-24 (an fp32 XPOS power)
+  std::optional<double> scale_factor;   // multiples of |p - c| / B * 2^-24 (an fp32 zeta^power)
   std::optional<double> logits_factor;  // logits allowance: factor * (q row + k row allowance)
   std::optional<double> relative_k;     // relative rule: k
   std::optional<double> relative_floor_ulps;  // relative rule: absolute floor in ulps

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/harness/outcome.hpp"
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/dtype.hpp"
@@ -56,13 +57,29 @@ struct ShapeIssue {
 struct RangeIssue {
   std::string tensor;
   std::size_t count = 0;
-  long first_position = 0;      // the lowest |position - centre| side where it starts
+  long first_position = 0;      // the out-of-range position nearest the centre: where the envelope ends
   double largest_golden = 0;
   std::string in_range_outcome; // what the representable part of the outputs got
 };
 
 struct Timing {
   double golden_s = 0, candidate_s = 0, compare_s = 0;
+};
+
+// Versus a stored baseline (baseline.hpp, docs/baselines.md).
+enum class DriftVerdict { unchanged, regressed, improved, new_case };
+
+struct TensorDrift {
+  std::string name;
+  double baseline_max = 0, max = 0;   // max ulp error then and now
+  double baseline_rms = 0, rms = 0;
+};
+
+struct DriftInfo {
+  DriftVerdict verdict = DriftVerdict::unchanged;
+  std::optional<Outcome> baseline_outcome;  // none for a new case
+  std::string note;                         // one line: what changed
+  std::vector<TensorDrift> tensors;
 };
 
 struct Record {
@@ -78,6 +95,8 @@ struct Record {
   std::optional<ShapeIssue> shape;
   std::optional<RangeIssue> range;
   Timing timing;
+  std::optional<Diagnosis> diagnosis;  // failing records: what explains them (diagnosis.hpp)
+  std::optional<DriftInfo> drift;       // set when compared with a baseline
 
   // The key that identifies a record in results, baselines and merges.
   std::string key() const;

@@ -16,12 +16,13 @@ struct Tolerance {
   double relative_floor_ulps = 0;
   double unit_ratio = 0;  // 2^-24 / unit roundoff of the dtype: fp32-rounding in dtype units
 
-  // Allowed error, in dtype ulps, of an element of rotated pair with angle phi and
-  // log-scale ln(sigma) (0 for pass-through features).
-  double allowance(double phi, double log_sigma) const {
+  // Allowed error, in dtype ulps, of an element of a rotated pair with angle phi and
+  // XPOS exponent x = (p - c) / B (0 when xpos is off). An fp32 angle is off by about
+  // |phi| 2^-24; an fp32 zeta raised to x is off by about |x| 2^-24, relatively.
+  double allowance(double phi, double xpos_power) const {
     const double a = phi < 0 ? -phi : phi;
-    const double s = log_sigma < 0 ? -log_sigma : log_sigma;
-    return base_ulps + unit_ratio * (angle_factor * a + scale_factor * s);
+    const double x = xpos_power < 0 ? -xpos_power : xpos_power;
+    return base_ulps + unit_ratio * (angle_factor * a + scale_factor * x);
   }
 };
 

@@ -1,0 +1,201 @@
+// compare_outputs: shapes and dtypes first, then values in dtype ulps at the pair
+// magnitude, with the worst element located exactly.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "harness_fixtures.hpp"
+#include "xposcheck/harness/compare.hpp"
+#include "xposcheck/reference/inputs.hpp"
+
+using namespace xposcheck;
+using namespace xposcheck::testing;
+
+namespace {
+
+struct Fixture {
+  Case c;
+  DType dtype;
+  Inputs inputs;
+  Golden golden;
+  std::shared_ptr<const RotaryTables> tables;
+  CandidateOutput exact;  // the golden outputs rounded to the dtype: a perfect candidate
+
+  Fixture(Case params, DType t) : c(params), dtype(t), inputs(generate_inputs(c, 7, t)) {
+    golden = golden_fast(c, inputs.q, inputs.k);
+    tables = shared_tables(c);
+    exact.q_out = golden.q_out;
+    exact.k_out = golden.k_out;
+    for (double& v : exact.q_out.data) v = round_to(t, v);
+    for (double& v : exact.k_out.data) v = round_to(t, v);
+    exact.q_dtype = exact.k_dtype = std::string(dtype_name(t));
+  }
+  Record compare(const CandidateOutput& out, const CompareOptions& options = {}) const {
+    Record r;
+    compare_outputs(c, dtype, golden, *tables, out, default_tolerance(dtype), r, options);
+    return r;
+  }
+};
+
+Case small_case(long n = 12, long m = 5) {
+  Case c;
+  c.head_dim = 8;
+  c.rotary_dim = 6;
+  c.seq_len = n;
+  c.mem_len = m;
+  return c;
+}
+
+const TensorStats& tensor(const Record& r, const std::string& name) {
+  for (const TensorStats& t : r.tensors) {
+    if (t.name == name) return t;
+  }
+  FAIL("no tensor " << name);
+  throw;
+}
+
+}  // namespace
+
+TEST_CASE("the golden outputs rounded to the dtype pass with at most half an ulp") {
+  for (DType t : kAllDTypes) {
+    const Fixture f(small_case(), t);
+    const Record r = f.compare(f.exact);
+    INFO(r.message);
+    CHECK(r.outcome == Outcome::pass);
+    CHECK(tensor(r, "q_out").max_ulps <= 0.5);
+    CHECK(tensor(r, "k_out").max_ulps <= 0.5);
+    CHECK(tensor(r, "logits").compared);
+    CHECK(tensor(r, "q_out").elements == 12 * 8);
+    CHECK(tensor(r, "k_out").elements == 17 * 8);
+  }
+}
+
+TEST_CASE("a wrong shape is a DIM_MISMATCH naming the tensor, both shapes and the sizes") {
+  const Fixture f(small_case(), DType::fp32);
+  CandidateOutput out = f.exact;
+  out.q_out = Tensor(Shape{1, 1, 17, 8});
+  const Record r = f.compare(out);
+  CHECK(r.outcome == Outcome::dim_mismatch);
+  REQUIRE(r.shape);
+  CHECK(r.shape->tensor == "q_out");
+  CHECK(r.shape->expected == "[1, 1, 12, 8]");
+  CHECK(r.shape->actual == "[1, 1, 17, 8]");
+  CHECK(r.shape->relation == "17 = M + N");
+}
+
+TEST_CASE("a wrong dtype is reported as a DIM_MISMATCH of kind dtype") {
+  const Fixture f(small_case(), DType::bf16);
+  CandidateOutput out = f.exact;
+  out.k_dtype = "fp32";
+  const Record r = f.compare(out);
+  CHECK(r.outcome == Outcome::dim_mismatch);
+  REQUIRE(r.shape);
+  CHECK(r.shape->what == "dtype");
+  CHECK(r.shape->tensor == "k_out");
+  CHECK(r.shape->expected == "bf16");
+}
+
+TEST_CASE("NaN where the golden value is finite is NONFINITE with its first index") {
+  const Fixture f(small_case(), DType::fp16);
+  CandidateOutput out = f.exact;
+  out.k_out.data[3 * 8 + 2] = std::nan("");
+  out.k_out.data[9 * 8 + 1] = INFINITY;
+  const Record r = f.compare(out);
+  CHECK(r.outcome == Outcome::nonfinite);
+  const TensorStats& k = tensor(r, "k_out");
+  CHECK(k.nonfinite == 2);
+  REQUIRE(k.first_nonfinite);
+  CHECK(k.first_nonfinite->row == 3);
+  CHECK(k.first_nonfinite->feature == 2);
+  CHECK(k.first_nonfinite->position == 3 - 5);
+  CHECK_FALSE(tensor(r, "logits").compared);
+}
+
+TEST_CASE("one element off by many ulps: TOLERANCE with its exact coordinates") {
+  const Fixture f(small_case(), DType::bf16);
+  CandidateOutput out = f.exact;
+  const long row = 7, feature = 4;  // half layout, R = 6: feature 4 = pair 1's b
+  double& v = out.q_out.data[row * 8 + feature];
+  v = round_to(DType::bf16, v + 40 * ulp(DType::bf16, v));
+  const Record r = f.compare(out);
+  INFO(r.message);
+  CHECK(r.outcome == Outcome::tolerance);
+  const TensorStats& q = tensor(r, "q_out");
+  CHECK(q.over_tolerance == 1);
+  CHECK(q.worst.row == row);
+  CHECK(q.worst.feature == feature);
+  CHECK(q.worst.pair == 1);
+  CHECK(q.worst.position == row);
+  CHECK(q.worst.error_ulps > 20);
+  CHECK(r.message.find("row 7 feature 4") != std::string::npos);
+  // The logits of that query row see the error too.
+  CHECK(tensor(r, "logits").worst.row == row);
+}
+
+TEST_CASE("pass-through features must come back exactly") {
+  const Fixture f(small_case(), DType::fp32);
+  CandidateOutput out = f.exact;
+  out.k_out.data[2 * 8 + 7] *= 1.5;  // feature 7 >= R = 6
+  const Record r = f.compare(out);
+  CHECK(r.outcome == Outcome::tolerance);
+  CHECK(tensor(r, "k_out").worst.pair == -1);
+  CHECK(tensor(r, "k_out").worst.feature == 7);
+}
+
+TEST_CASE("golden values beyond fp16 are OUT_OF_RANGE, not a failure of the candidate") {
+  Case c = small_case(10000, 0);
+  c.head_dim = 2;
+  c.rotary_dim = 2;
+  const Fixture f(c, DType::fp16);
+  CandidateOutput out = f.exact;  // holds inf where the golden value overflows fp16
+  const Record r = f.compare(out);
+  INFO(r.message);
+  CHECK(r.outcome == Outcome::out_of_range);
+  REQUIRE(r.range);
+  // Queries below the centre and keys above it grow like 3.5^(|p - c| / 512): with
+  // inputs of a few units, fp16 overflows some 4000-4600 positions from the centre.
+  CHECK((r.range->tensor == "q_out" || r.range->tensor == "k_out"));
+  CHECK(r.range->count > 0);
+  const long distance = std::labs(r.range->first_position - c.centre());
+  CHECK(distance > 3500);
+  CHECK(distance < 4600);
+  CHECK(r.range->in_range_outcome == "PASS");
+  CHECK_FALSE(fails_gate(r.outcome));
+  CHECK(fails_gate(r.outcome, true));
+}
+
+TEST_CASE("the error curve covers every position of the tensor") {
+  const Fixture f(small_case(40, 9), DType::fp32);
+  const Record r = f.compare(f.exact);
+  const TensorStats& k = tensor(r, "k_out");
+  REQUIRE(!k.curve.empty());
+  CHECK(k.curve.front().first == -9);
+  CHECK(k.curve.back().last == 39);
+  for (std::size_t i = 1; i < k.curve.size(); ++i) CHECK(k.curve[i].first == k.curve[i - 1].last + 1);
+}
+
+TEST_CASE("the position-aware allowance grows with the angle and the scale") {
+  const Tolerance fp32 = default_tolerance(DType::fp32);
+  CHECK(fp32.allowance(0, 0) == Approx(8));
+  CHECK(fp32.allowance(4096, 0) == Approx(8 + 4 * 4096));
+  const Tolerance bf16 = default_tolerance(DType::bf16);
+  // An fp32 angle error at phi = 4096 is 4096 * 2^-24 rad: 1/16 of a bf16 ulp, times 4.
+  CHECK(bf16.allowance(-4096, 0) == Approx(4 + 4 * 4096.0 / 65536));
+  // An XPOS exponent of 20: zeta^20 with zeta off by 2^-24 is off by 20 * 2^-24.
+  CHECK(bf16.allowance(0, -20.0) == Approx(4 + 4 * 20.0 / 65536));
+}
+
+TEST_CASE("the relative rule allows k times the fp32-angles error plus a floor") {
+  ToleranceOverrides relative;
+  relative.all.rule = ToleranceRule::relative;
+  const Tolerance tol = resolve_tolerance(DType::bf16, {}, relative);
+  CHECK(tol.rule == ToleranceRule::relative);
+  const GridCase gc = grid_case(32, 300, 20);
+  auto native = make_builtin("native-dtype");
+  const Record r = evaluate_one(*native, gc, DType::bf16, tol);
+  INFO(r.message);
+  // native-dtype rounds every product: more error than fp32-angles, but within 2x + 2.
+  CHECK(r.outcome == Outcome::pass);
+  auto wrong = make_builtin("angles-in-dtype");
+  CHECK(evaluate_one(*wrong, gc, DType::bf16, tol).outcome == Outcome::tolerance);
+}

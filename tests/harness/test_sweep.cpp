@@ -1,0 +1,183 @@
+// The sweep: deterministic results, crash isolation, incremental journaled results
+// and resumption.
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+
+#include "harness_fixtures.hpp"
+
+using namespace xposcheck;
+using namespace xposcheck::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path temp_file(const std::string& name) {
+  const fs::path p = fs::temp_directory_path() / ("xposcheck-test-" + name);
+  fs::remove(p);
+  fs::remove(p.string() + ".journal");
+  return p;
+}
+
+RunInfo run_info(const std::string& fingerprint) {
+  RunInfo run;
+  run.grid_fingerprint = fingerprint;
+  return run;
+}
+
+std::vector<std::string> order_of(const Grid& g) {
+  std::vector<std::string> order;
+  for (const GridCase& gc : g.cases) order.push_back(gc.id);
+  return order;
+}
+
+// Counts calls; throws on the case named `poison`.
+class CountingCandidate : public Candidate {
+ public:
+  explicit CountingCandidate(std::string poison = "") : poison_(std::move(poison)) {}
+  std::string name() const override { return "counting"; }
+  std::string description() const override { return "fp64-angles, counting its calls"; }
+  CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
+    ++calls;
+    if (!poison_.empty() && case_id(c) + "-s1" == poison_) throw std::runtime_error("boom: poisoned case");
+    return make_builtin("fp64-angles")->run(c, t, q, k);
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  std::string poison_;
+};
+
+Results run(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& cands, const fs::path& file,
+            bool resume = false, unsigned jobs = 2) {
+  ResultsStore store(file, run_info(grid.fingerprint), order_of(grid));
+  if (resume) store.resume();
+  SweepOptions options;
+  options.jobs = jobs;
+  run_sweep(grid, cands, options, store);
+  return store.finish();
+}
+
+std::string without_timings(const fs::path& file) {
+  std::ifstream in(file);
+  std::string text, line;
+  while (std::getline(in, line)) {
+    const bool timing = line.find("_s\":") != std::string::npos ||
+                        line.find("\"seconds\":") != std::string::npos ||
+                        line.find("started_at") != std::string::npos;
+    if (!timing)
+      text += line + "\n";
+  }
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("the same sweep twice gives identical results apart from timings") {
+  const Grid grid = shipped_grid("smoke.toml");
+  std::string first, second;
+  for (std::string* text : {&first, &second}) {
+    std::vector<std::unique_ptr<Candidate>> cands;
+    for (const char* n : {"fp32-angles", "native-dtype", "stale-cache", "wrong-layout"})
+      cands.push_back(make_builtin(n));
+    const fs::path file = temp_file("determinism.json");
+    run(grid, cands, file, false, text == &first ? 1 : 2);
+    *text = without_timings(file);
+  }
+  CHECK(first.size() > 10000);
+  CHECK(first == second);
+}
+
+TEST_CASE("a candidate that throws is a CRASH for that case and the sweep goes on") {
+  const Grid grid = shipped_grid("smoke.toml");
+  const std::string poison = grid.cases[3].id;
+  std::vector<std::unique_ptr<Candidate>> cands;
+  cands.push_back(std::make_unique<CountingCandidate>(poison));
+  const Results results = run(grid, cands, temp_file("crash.json"));
+  REQUIRE(results.records.size() == grid.cases.size() * grid.dtypes.size());
+  for (const Record& r : results.records) {
+    if (r.case_id == poison) {
+      CHECK(r.outcome == Outcome::crash);
+      CHECK(r.message == "boom: poisoned case");
+    } else {
+      CHECK(r.outcome == Outcome::pass);
+    }
+  }
+}
+
+TEST_CASE("an interrupted sweep resumes where it stopped") {
+  const Grid grid = shipped_grid("smoke.toml");
+  const fs::path file = temp_file("resume.json");
+  Grid half = grid;
+  half.cases.resize(grid.cases.size() / 2);
+  {
+    // The first half finishes, then the process "dies": no finish(), only the journal.
+    std::vector<std::unique_ptr<Candidate>> cands;
+    cands.push_back(make_builtin("fp32-angles"));
+    ResultsStore store(file, run_info(grid.fingerprint), order_of(grid));
+    run_sweep(half, cands, SweepOptions{}, store);
+  }
+  REQUIRE(fs::exists(file.string() + ".journal"));
+  // A record cut short by the interruption is tolerated and simply run again.
+  { std::ofstream(file.string() + ".journal", std::ios::app) << "{\"candidate\": \"fp32-an"; }
+
+  auto counting = std::make_unique<CountingCandidate>();
+  CountingCandidate* counter = counting.get();
+  std::vector<std::unique_ptr<Candidate>> cands;
+  cands.push_back(make_builtin("fp32-angles"));
+  cands.push_back(std::move(counting));
+  const Results results = run(grid, cands, file, true);
+  CHECK(results.records.size() == 2 * grid.cases.size() * grid.dtypes.size());
+  CHECK(counter->calls == static_cast<int>(grid.cases.size() * grid.dtypes.size()));
+  CHECK_FALSE(fs::exists(file.string() + ".journal"));
+
+  // Resuming a finished sweep runs nothing.
+  auto again = std::make_unique<CountingCandidate>();
+  CountingCandidate* again_counter = again.get();
+  std::vector<std::unique_ptr<Candidate>> same;
+  same.push_back(std::move(again));
+  run(grid, same, file, true);
+  CHECK(again_counter->calls == 0);
+}
+
+TEST_CASE("resuming into results of another grid is refused") {
+  const Grid grid = shipped_grid("smoke.toml");
+  const fs::path file = temp_file("other-grid.json");
+  std::vector<std::unique_ptr<Candidate>> cands;
+  cands.push_back(make_builtin("fp32-angles"));
+  Grid small = grid;
+  small.cases.resize(2);
+  run(small, cands, file);
+  ResultsStore store(file, run_info("something-else"), order_of(grid));
+  CHECK_THROWS_WITH(store.resume(), Catch::Contains("written for another grid"));
+}
+
+TEST_CASE("results files round-trip and corrupt ones are refused by name") {
+  const Grid grid = shipped_grid("regressions/x-transformers-xpos-mems.toml");
+  const fs::path file = temp_file("roundtrip.json");
+  std::vector<std::unique_ptr<Candidate>> cands;
+  cands.push_back(make_builtin("unsliced-scale"));
+  cands.push_back(make_builtin("fp32-angles"));
+  const Results written = run(grid, cands, file);
+  const Results read = read_results(file);
+  REQUIRE(read.records.size() == written.records.size());
+  for (std::size_t i = 0; i < read.records.size(); ++i) {
+    const Record &a = written.records[i], &b = read.records[i];
+    CHECK(a.key() == b.key());
+    CHECK(a.outcome == b.outcome);
+    CHECK(a.message == b.message);
+    CHECK(a.max_ratio == b.max_ratio);
+    CHECK(a.tensors.size() == b.tensors.size());
+    CHECK(case_id(a.params) == case_id(b.params));
+  }
+  const fs::path bad = temp_file("corrupt.json");
+  std::ofstream(bad) << "{\"schema\": \"xposcheck-results\", \"schema_version\": 1, \"run\": {";
+  CHECK_THROWS_WITH(read_results(bad), Catch::Contains(bad.string()) && Catch::Contains("not valid JSON"));
+  std::ofstream(bad, std::ios::trunc) << "{\"hello\": 1}";
+  CHECK_THROWS_WITH(read_results(bad), Catch::Contains("not an xposcheck results file"));
+  std::ofstream(bad, std::ios::trunc) << "{\"schema\": \"xposcheck-results\", \"schema_version\": 99}";
+  CHECK_THROWS_WITH(read_results(bad), Catch::Contains("version 99"));
+  CHECK_THROWS_WITH(read_results(temp_file("missing.json")), Catch::Contains("cannot open"));
+}
