@@ -18,5 +18,6 @@ struct ExitStatus {
 void setup_golden(CLI::App& app, ExitStatus& status);
 void setup_candidates(CLI::App& app, ExitStatus& status);
 void setup_sweep(CLI::App& app, ExitStatus& status);
+void setup_explain(CLI::App& app, ExitStatus& status);
 
 }  // namespace xposcheck::cli

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   cli::setup_golden(app, status);
   cli::setup_candidates(app, status);
   cli::setup_sweep(app, status);
+  cli::setup_explain(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

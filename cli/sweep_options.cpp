@@ -19,6 +19,10 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
                "Count OUT_OF_RANGE (golden values beyond the dtype) as a gate failure");
   sub.add_option("--logit-rows", o.logit_rows,
                  "Query rows whose logits are compared in long cases (0: all)")->capture_default_str();
+  sub.add_option("--accept-convention", o.accept_conventions,
+                 "Judge candidates that differ only by this convention on their logits: centre "
+                 "(see docs/diagnosis.md)")
+      ->delimiter(',')->check(CLI::IsMember(known_conventions()));
   auto* tol = "Tolerance (overrides the grid's; see docs/tolerances.md)";
   sub.add_option("--tolerance-rule", o.rule, "position-aware or relative")
       ->check(CLI::IsMember({"position-aware", "relative"}))->group(tol);
@@ -45,6 +49,7 @@ SweepOptions SweepCommandOptions::sweep_options() const {
   }
   s.jobs = jobs;
   s.max_logit_rows = logit_rows;
+  s.diagnosis.accept_conventions = accept_conventions;
   ToleranceSpec& spec = s.tolerance.all;
   if (!rule.empty()) spec.rule = parse_rule(rule);
   spec.base_ulps = base_ulps;

@@ -1,5 +1,7 @@
 #include "results_json.hpp"
 
+#include "diagnosis/diagnosis_json.hpp"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -146,6 +148,7 @@ json record_to_json(const Record& r) {
                   {"largest_golden", r.range->largest_golden},
                   {"in_range_outcome", r.range->in_range_outcome}};
   }
+  if (r.diagnosis) j["diagnosis"] = diagnosis_to_json(*r.diagnosis);
   return j;
 }
 
@@ -173,6 +176,8 @@ Record record_from_json(const json& j) {
   }
   const json& t = j.at("timing");
   r.timing = {t.at("golden_s"), t.at("candidate_s"), t.at("compare_s")};
+  // Absent in files written before diagnoses existed.
+  if (j.contains("diagnosis") && !j.at("diagnosis").is_null()) r.diagnosis = diagnosis_from_json(j.at("diagnosis"));
   return r;
 }
 

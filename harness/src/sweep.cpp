@@ -8,6 +8,7 @@
 
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/compare.hpp"
+#include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/reference/inputs.hpp"
 
 namespace xposcheck {
@@ -49,9 +50,20 @@ Record blank_record(const std::string& candidate, const GridCase& gc, DType dtyp
   return r;
 }
 
-Record judge(const std::string& name, const Prepared& p, const Attempt& attempt, double candidate_s,
-             const Tolerance& tol) {
-  Record r = blank_record(name, *p.gc, p.dtype);
+// Runs the case on a fresh instance of a built-in candidate (the history-dependence
+// hypothesis); other candidates cannot be re-created, so that hypothesis is skipped.
+FreshRun fresh_run_of(const Candidate& candidate, const Prepared& p) {
+  const auto probe = make_builtin(candidate.name());
+  if (!probe || probe->description() != candidate.description()) return {};
+  return [name = candidate.name(), &p] {
+    const auto fresh = make_builtin(name);
+    return attempt(*fresh, Job{&p.gc->params, p.dtype, &p.inputs.q, &p.inputs.k});
+  };
+}
+
+Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attempt,
+             double candidate_s, const Tolerance& tol, const DiagnosisOptions& diagnosis) {
+  Record r = blank_record(candidate.name(), *p.gc, p.dtype);
   r.timing.golden_s = p.golden_s;
   r.timing.candidate_s = candidate_s;
   const auto t0 = std::chrono::steady_clock::now();
@@ -64,20 +76,27 @@ Record judge(const std::string& name, const Prepared& p, const Attempt& attempt,
                     tol, r, options);
   }
   r.timing.compare_s = seconds_since(t0);
+  const DiagnosisInput input{&p.gc->params, p.dtype, &p.inputs.q, &p.inputs.k, &p.golden,
+                             p.tables.get(), &tol, std::get_if<CandidateOutput>(&attempt),
+                             fresh_run_of(candidate, p), candidate.stateful()};
+  diagnose_record(input, r, diagnosis);
   return r;
 }
 
-Record run_prepared(Candidate& candidate, const Prepared& p, const Tolerance& tol) {
+Record run_prepared(Candidate& candidate, const Prepared& p, const Tolerance& tol,
+                    const DiagnosisOptions& diagnosis) {
   const Job job{&p.gc->params, p.dtype, &p.inputs.q, &p.inputs.k};
   const auto t0 = std::chrono::steady_clock::now();
   const Attempt a = attempt(candidate, job);
-  return judge(candidate.name(), p, a, seconds_since(t0), tol);
+  return judge(candidate, p, a, seconds_since(t0), tol, diagnosis);
 }
 
 void add_yardstick(Prepared& p, const Tolerance& tol) {
   if (tol.rule != ToleranceRule::relative) return;
   auto reference = make_builtin("fp32-angles");
-  p.yardstick = run_prepared(*reference, p, tol);
+  DiagnosisOptions no_diagnosis;
+  no_diagnosis.enabled = false;
+  p.yardstick = run_prepared(*reference, p, tol, no_diagnosis);
 }
 
 struct Unit {
@@ -166,7 +185,8 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
     for (std::size_t i = next++; i < units.size(); i = next++) {
       const Prepared p = prepare_unit(units[i]);
       for (Candidate* c : candidates) {
-        if (pending(*c, units[i])) finished(run_prepared(*c, p, tolerance(units[i].dtype)));
+        if (pending(*c, units[i]))
+          finished(run_prepared(*c, p, tolerance(units[i].dtype), options_.diagnosis));
       }
     }
   };
@@ -180,7 +200,8 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
 
 void Sweeper::serial_pass(const std::vector<Unit>& units, Candidate& candidate) {
   for (const Unit& u : units) {
-    if (pending(candidate, u)) finished(run_prepared(candidate, prepare_unit(u), tolerance(u.dtype)));
+    if (pending(candidate, u))
+      finished(run_prepared(candidate, prepare_unit(u), tolerance(u.dtype), options_.diagnosis));
   }
 }
 
@@ -202,7 +223,8 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
     for (std::size_t i = 0; i < prepared.size(); ++i) {
       const Attempt missing = CandidateFailure{FailureKind::crash, "candidate returned no result for this case"};
       const Attempt& a = i < attempts.size() ? attempts[i] : missing;
-      finished(judge(candidate.name(), prepared[i], a, per_job, tolerance(prepared[i].dtype)));
+      finished(judge(candidate, prepared[i], a, per_job, tolerance(prepared[i].dtype),
+                     options_.diagnosis));
     }
   }
 }
@@ -226,10 +248,10 @@ void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candid
 }
 
 Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype, const Tolerance& tolerance,
-                    std::size_t max_logit_rows) {
+                    std::size_t max_logit_rows, const DiagnosisOptions& diagnosis) {
   Prepared p = prepare(gc, dtype, max_logit_rows);
   add_yardstick(p, tolerance);
-  return run_prepared(candidate, p, tolerance);
+  return run_prepared(candidate, p, tolerance, diagnosis);
 }
 
 }  // namespace xposcheck

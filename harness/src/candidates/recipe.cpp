@@ -3,6 +3,8 @@
 #include <cmath>
 #include <fmt/format.h>
 
+#include "xposcheck/reference/inputs.hpp"
+
 namespace xposcheck::candidates {
 namespace {
 
@@ -14,14 +16,15 @@ double rescaled_base(const Case& c) {
 // fp32 angles, as torch computes them: inv_freq = 1 / base^(2j/R) in fp32,
 // t = positions / alpha in fp32, freqs = t * inv_freq, then cosf / sinf; the XPOS
 // scale is ((2j + 0.4R) / (1.4R)) ** ((p - c) / B), all fp32.
-PositionTable fp32_table(const Recipe& recipe, const Case& c, DType dtype, long p, long centre,
+PositionTable fp32_table(const Recipe& recipe, const Case& c, DType dtype, long p, double centre,
                          bool query) {
   const long pairs = c.pairs();
   const float r = static_cast<float>(c.rotary());
   const float base = static_cast<float>(rescaled_base(c));
   float t = static_cast<float>(p) / static_cast<float>(c.interpolation);
   if (recipe.angles == AngleMode::dtype) t = static_cast<float>(round_to(dtype, t));
-  const float power = static_cast<float>(p - centre) / static_cast<float>(c.scale_base);
+  const float power = static_cast<float>(static_cast<double>(p) - centre) /
+                      static_cast<float>(c.scale_base);
   PositionTable table{std::vector<double>(pairs), std::vector<double>(pairs),
                       std::vector<double>(pairs, 1.0)};
   for (long j = 0; j < pairs; ++j) {
@@ -44,12 +47,12 @@ PositionTable fp32_table(const Recipe& recipe, const Case& c, DType dtype, long 
   return table;
 }
 
-PositionTable fp64_table(const Case& c, long p, long centre, bool query) {
+PositionTable fp64_table(const Case& c, long p, double centre, bool query) {
   const long pairs = c.pairs();
   const double r = static_cast<double>(c.rotary());
   const double base = rescaled_base(c);
   const double t = static_cast<double>(p) / c.interpolation;
-  const double power = static_cast<double>(p - centre) / c.scale_base;
+  const double power = (static_cast<double>(p) - centre) / c.scale_base;
   PositionTable table{std::vector<double>(pairs), std::vector<double>(pairs),
                       std::vector<double>(pairs, 1.0)};
   for (long j = 0; j < pairs; ++j) {
@@ -67,7 +70,7 @@ PositionTable fp64_table(const Case& c, long p, long centre, bool query) {
 }  // namespace
 
 PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, long position,
-                             long centre, bool query) {
+                             double centre, bool query) {
   PositionTable table = recipe.angles == AngleMode::fp64
                             ? fp64_table(c, position, centre, query)
                             : fp32_table(recipe, c, dtype, position, centre, query);
@@ -82,7 +85,35 @@ PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, l
   return table;
 }
 
-PositionTable RecipeCandidate::table(const Case& c, DType dtype, long position, long centre,
+namespace {
+
+// The case whose angle parameters the recipe actually uses.
+Case angle_case(const Recipe& recipe, const Case& c) {
+  Case angles = c;
+  if (recipe.ignore_interpolation) angles.interpolation = 1.0;
+  if (recipe.ntk_plain_factor) {
+    angles.base = c.base * c.base_rescale;
+    angles.base_rescale = 1.0;
+  }
+  return angles;
+}
+
+// Normal draws of the right shape, seeded by the case and dtype: the same garbage on
+// every run, so that only the values give it away.
+Tensor garbage(const Case& c, DType dtype, const Shape& shape, std::uint64_t salt) {
+  std::uint64_t seed = 1469598103934665603ull ^ salt;  // FNV-1a over the case id and dtype
+  for (char ch : case_id(c) + std::string(dtype_name(dtype))) {
+    seed = (seed ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+  }
+  SplitMix64 rng(seed);
+  Tensor t(shape);
+  for (double& v : t.data) v = round_to(dtype, portable_normal(rng));
+  return t;
+}
+
+}  // namespace
+
+PositionTable RecipeCandidate::table(const Case& c, DType dtype, long position, double centre,
                                      bool query) {
   return position_table(recipe_, c, dtype, position, centre, query);
 }
@@ -120,14 +151,20 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
   if (recipe_.wrong_layout) layout = layout == Layout::half ? Layout::interleaved : Layout::half;
   Case pairing = c;
   pairing.layout = layout;
-  long centre = c.centre();
-  if (recipe_.centres_differ && !query) centre = (c.key_rows() / 2) - c.mem_len;
+  double centre = static_cast<double>(c.centre());
+  if (recipe_.centres_differ && !query) centre = static_cast<double>((c.key_rows() / 2) - c.mem_len);
+  if (recipe_.centre_unrounded && !c.center) centre = static_cast<double>(c.seq_len) / 2.0;
+  if (recipe_.centre_on_key_range) centre = static_cast<double>((c.key_rows() + 1) / 2 - c.mem_len);
+  const Case angles = angle_case(recipe_, c);
 
   Tensor out = in;
   for (long r = 0; r < rows; ++r) {
     long position = query ? c.query_position(r) : c.key_position(r);
     if (recipe_.positions_from_zero && !query) position = r;
-    const PositionTable t = table(c, dtype, position, centre, query);
+    PositionTable t = table(angles, dtype, position, centre, query);
+    if (recipe_.reversed_rotation) {
+      for (double& s : t.sin) s = -s;
+    }
     for (long l = 0; l < lead; ++l) {
       const double* x = in.row(static_cast<std::size_t>(l * rows + r));
       double* y = out.row(static_cast<std::size_t>(l * rows + r));
@@ -136,6 +173,10 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
         const PairOut o = rotate_pair(recipe_, dtype, x[a], x[b], t.cos[j], t.sin[j], t.scale[j]);
         y[a] = o.a;
         y[b] = o.b;
+      }
+      if (recipe_.scale_on_passthrough) {
+        for (long i = c.rotary(); i < c.head_dim; ++i)
+          y[i] = round_to(dtype, x[i] * t.scale[static_cast<std::size_t>((i - c.rotary()) % c.pairs())]);
       }
     }
   }
@@ -152,11 +193,14 @@ CandidateOutput RecipeCandidate::run(const Case& c, DType dtype, const Tensor& q
         c.seq_len, c.key_rows()));
   }
   const std::string name(dtype_name(dtype));
+  if (recipe_.random_outputs) {
+    return CandidateOutput{garbage(c, dtype, q_in.shape, 1), garbage(c, dtype, k_in.shape, 2), name, name};
+  }
   return CandidateOutput{rotate(c, dtype, q_in, true), rotate(c, dtype, k_in, false), name, name};
 }
 
 PositionTable StaleCacheCandidate::table(const Case& c, DType dtype, long position,
-                                         long /*centre*/, bool query) {
+                                         double /*centre*/, bool query) {
   if (!first_case_) {
     first_case_ = c;
     first_dtype_ = dtype;

@@ -29,6 +29,13 @@ struct Recipe {
   bool swapped_qk_scale = false;     // queries get sigma^-1, keys sigma
   bool wrong_layout = false;         // half <-> interleaved pairing
   bool centres_differ = false;       // queries centred on N, keys on the M+N key rows
+  bool reversed_rotation = false;    // rotates by -phi (sin with the wrong sign)
+  bool scale_on_passthrough = false; // pass-through feature R+i scaled like pair i mod R/2
+  bool ignore_interpolation = false; // angles p * omega, alpha forgotten
+  bool ntk_plain_factor = false;     // NTK base theta * f instead of theta * f^(R/(R-2))
+  bool centre_unrounded = false;     // centre N/2 by true division (odd N: x.5)
+  bool centre_on_key_range = false;  // q and k centred on ceil((M+N)/2) - M (torchscale)
+  bool random_outputs = false;       // seeded garbage of the right shape
 };
 
 // cos, sin and the XPOS scale of every pair at one position, as the recipe computes them.
@@ -38,7 +45,7 @@ struct PositionTable {
 
 // Computes the table for one position of a query (e = +1) or key (e = -1) row.
 PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, long position,
-                             long centre, bool query);
+                             double centre, bool query);
 
 class RecipeCandidate : public Candidate {
  public:
@@ -51,7 +58,7 @@ class RecipeCandidate : public Candidate {
 
  protected:
   // The table for a row; the stale cache overrides it.
-  virtual PositionTable table(const Case& c, DType dtype, long position, long centre,
+  virtual PositionTable table(const Case& c, DType dtype, long position, double centre,
                               bool query);
   const Recipe& recipe() const { return recipe_; }
 
@@ -69,7 +76,7 @@ class StaleCacheCandidate : public RecipeCandidate {
   bool stateful() const override { return true; }
 
  protected:
-  PositionTable table(const Case& c, DType dtype, long position, long centre,
+  PositionTable table(const Case& c, DType dtype, long position, double centre,
                       bool query) override;
 
  private:

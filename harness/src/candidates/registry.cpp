@@ -45,6 +45,24 @@ const std::vector<Entry>& entries() {
       {{"centers-differ", "BUG: queries centred on the N query rows, keys on the M+N key rows",
         false},
        Recipe{.centres_differ = true}},
+      {{"reversed-rotation", "BUG: rotates by -phi (sin with the wrong sign)", false},
+       Recipe{.reversed_rotation = true}},
+      {{"scale-on-passthrough",
+        "BUG: XPOS scale also applied to the pass-through features R..D-1", false},
+       Recipe{.scale_on_passthrough = true}},
+      {{"interpolation-missing", "BUG: position interpolation factor alpha ignored", false},
+       Recipe{.ignore_interpolation = true}},
+      {{"ntk-exponent", "BUG: NTK base theta * f instead of theta * f^(R/(R-2))", false},
+       Recipe{.ntk_plain_factor = true}},
+      {{"odd-centre", "BUG: XPOS centre N/2 by true division, not floor(N/2) (odd N)", false},
+       Recipe{.centre_unrounded = true}},
+      {{"torchscale-centre",
+        "CONVENTION: q and k centred on the whole key range, ceil((M+N)/2) - M (torchscale); "
+        "logits match SPEC, elementwise outputs do not",
+        false},
+       Recipe{.centre_on_key_range = true}},
+      {{"random-garbage", "BUG: seeded random outputs of the right shape", false},
+       Recipe{.random_outputs = true}},
   };
   return table;
 }

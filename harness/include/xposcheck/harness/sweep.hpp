@@ -9,6 +9,7 @@
 
 #include "xposcheck/cases/grid.hpp"
 #include "xposcheck/harness/candidate.hpp"
+#include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/harness/results.hpp"
 #include "xposcheck/harness/tolerance.hpp"
 
@@ -19,6 +20,7 @@ struct SweepOptions {
   unsigned jobs = 0;                    // 0: every core
   ToleranceOverrides tolerance;         // command-line overrides, applied over the grid's
   std::size_t max_logit_rows = 256;     // sampled query rows for long cases
+  DiagnosisOptions diagnosis;           // failing records get a diagnosis (diagnosis.hpp)
 };
 
 struct Progress {
@@ -38,6 +40,7 @@ void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candid
 // Evaluates one (candidate, case, dtype) on its own: the building block of the sweep
 // and of the tests.
 Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype,
-                    const Tolerance& tolerance, std::size_t max_logit_rows = 256);
+                    const Tolerance& tolerance, std::size_t max_logit_rows = 256,
+                    const DiagnosisOptions& diagnosis = {});
 
 }  // namespace xposcheck

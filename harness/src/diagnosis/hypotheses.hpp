@@ -1,0 +1,47 @@
+#pragma once
+// The table of known bugs and conventions a failing candidate is tested against.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "diagnosis/detail.hpp"
+
+namespace xposcheck::diagnosis {
+
+enum class Kind { bug, convention, precision };
+std::string_view kind_name(Kind k);
+
+// What applicability predicates, perturbations and explanations see.
+struct Context {
+  const Case& c;
+  DType dtype;
+  const Record& record;
+  const Estimates& estimates;
+  const std::vector<TensorDecomposition>& parts;
+  bool has_outputs = false;    // outputs of the right shapes to score
+  bool can_rerun = false;      // a fresh instance of the candidate can be made
+  bool stateful = false;
+};
+
+struct Hypothesis {
+  std::string_view name;
+  Kind kind;
+  std::string_view convention;                     // for Kind::convention: the accept name
+  bool (*applies)(const Context&);
+  // The convention under which the candidate would be exact, from SPEC's; null for a
+  // hypothesis with its own test.
+  Convention (*perturb)(const Context&, Convention spec);
+  HypothesisScore (*test)(const Evidence&, std::string& detail);
+  std::string (*explain)(const Context&);
+};
+
+// In priority order: the first hypothesis that fits is the verdict.
+const std::vector<Hypothesis>& hypotheses();
+
+// The tests of hypotheses that are not a perturbed convention (custom_tests.cpp).
+// A shape error quoting N and M + N: a table for all key rows used on the query rows.
+HypothesisScore test_unsliced_table(const Evidence& ev, std::string& detail);
+// A fresh instance of the candidate gives different outputs for the same case.
+HypothesisScore test_history(const Evidence& ev, std::string& detail);
+
+}  // namespace xposcheck::diagnosis

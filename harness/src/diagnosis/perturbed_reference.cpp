@@ -1,0 +1,152 @@
+// The reference under a perturbed convention, evaluated in fp64 on sampled rows and
+// scored like compare_outputs scores the golden one: dtype ulps at the pair magnitude
+// against the record's tolerance. fp64 is ~2^29 times more precise than fp32, so the
+// reference's own error never decides a verdict.
+#include <algorithm>
+#include <cmath>
+
+#include "compare_stats.hpp"
+#include "diagnosis/detail.hpp"
+
+namespace xposcheck::diagnosis {
+
+std::vector<SampledRow> sample_rows(long leads, long rows, std::size_t max_rows,
+                                    const std::vector<SampledRow>& extra) {
+  std::vector<SampledRow> out;
+  const long total = leads * rows;
+  const long budget = static_cast<long>(std::max<std::size_t>(2, max_rows));
+  if (total <= budget) {
+    for (long r = 0; r < rows; ++r) {
+      for (long l = 0; l < leads; ++l) out.push_back({l, r});
+    }
+    return out;
+  }
+  for (long k = 0; k < budget; ++k) out.push_back({k % leads, k * (rows - 1) / (budget - 1)});
+  for (const SampledRow& s : extra) {
+    if (s.lead < 0 || s.lead >= leads || s.row < 0 || s.row >= rows) continue;
+    const bool seen = std::any_of(out.begin(), out.end(), [&](const SampledRow& o) {
+      return o.lead == s.lead && o.row == s.row;
+    });
+    if (!seen) out.push_back(s);
+  }
+  return out;
+}
+
+double rescaled_base(const Case& c) {
+  const double r = static_cast<double>(c.rotary());
+  return c.base_rescale == 1.0 ? c.base : c.base * std::pow(c.base_rescale, r / (r - 2.0));
+}
+
+Convention spec_convention(const Case& c) {
+  Convention conv;
+  conv.layout = c.layout;
+  conv.query_centre = conv.key_centre = static_cast<double>(c.centre());
+  conv.interpolation = c.interpolation;
+  conv.base = rescaled_base(c);
+  conv.xpos = c.xpos;
+  return conv;
+}
+
+namespace {
+
+// Per-pair constants of a convention and the running score.
+class Scorer {
+ public:
+  Scorer(const Evidence& ev, const Convention& conv)
+      : ev_(ev), conv_(conv), ulp_(ev.dtype), max_finite_(traits(ev.dtype).max_finite) {
+    const Case& c = ev.c;
+    const double r = static_cast<double>(c.rotary());
+    for (long j = 0; j < c.pairs(); ++j) {
+      const double jj = static_cast<double>(j);
+      omega_.push_back(std::pow(conv.base, -2.0 * jj / r) / conv.interpolation);
+      lambda_.push_back(conv.xpos ? std::log((2.0 * jj + 0.4 * r) / (1.4 * r)) / c.scale_base : 0.0);
+    }
+    angle_unit_ = conv.angle_unit_ratio < 0 ? ev.tol.unit_ratio : conv.angle_unit_ratio;
+    log_scale_.resize(omega_.size());
+  }
+
+  // Scores one row; returns whether any element was beyond tolerance.
+  bool row(const SampledRow& s, bool key);
+  HypothesisScore score;
+
+ private:
+  void element(double want, double got, double magnitude, double allowed, bool& misfit);
+  const Evidence& ev_;
+  const Convention& conv_;
+  detail::UlpFunction ulp_;
+  double max_finite_;
+  double angle_unit_ = 0;
+  std::vector<double> omega_, lambda_, log_scale_;
+};
+
+void Scorer::element(double want, double got, double magnitude, double allowed, bool& misfit) {
+  if (!(std::fabs(want) <= max_finite_)) return;  // beyond the dtype: the envelope's business
+  ++score.compared;
+  const double ratio = std::isfinite(got) ? std::fabs(got - want) / ulp_(magnitude) / allowed
+                                          : INFINITY;
+  score.max_ratio = std::max(score.max_ratio, ratio);
+  if (ratio > 1.0) {
+    ++score.over;
+    misfit = true;
+  }
+}
+
+bool Scorer::row(const SampledRow& s, bool key) {
+  const Case& c = ev_.c;
+  const Tensor& in = key ? ev_.k_in : ev_.q_in;
+  const Tensor& out = key ? ev_.output->k_out : ev_.output->q_out;
+  const long rows = static_cast<long>(in.shape[2]);
+  const auto flat = static_cast<std::size_t>(s.lead * rows + s.row);
+  const double* x = in.row(flat);
+  const double* y = out.row(flat);
+  const double p = static_cast<double>(key ? c.key_position(s.row) : c.query_position(s.row)) +
+                   (key ? conv_.key_shift : conv_.query_shift);
+  const double centre = key ? conv_.key_centre : conv_.query_centre;
+  const double exponent = key ? conv_.key_exponent : conv_.query_exponent;
+  // The record's allowance (tolerance.hpp) at this convention's own angle and XPOS power.
+  const double power = conv_.xpos ? (p - centre) / c.scale_base : 0.0;
+  const double scale_allowed = ev_.tol.allowance(0.0, power);
+  Case pairing = c;
+  pairing.layout = conv_.layout;
+  bool misfit = false;
+  for (long j = 0; j < c.pairs(); ++j) {
+    const double phi = conv_.rotation * p * omega_[j];
+    const double ls = exponent * lambda_[j] * (p - centre);
+    log_scale_[j] = ls;
+    const double sigma = std::exp(ls), cs = std::cos(phi), sn = std::sin(phi);
+    const long a = pairing.pair_a(j), b = pairing.pair_b(j);
+    const double ra = (x[a] * cs - x[b] * sn) * sigma, rb = (x[b] * cs + x[a] * sn) * sigma;
+    const double magnitude = std::hypot(ra, rb);
+    const double allowed = scale_allowed + angle_unit_ * ev_.tol.angle_factor * std::fabs(phi);
+    element(ra, y[a], magnitude, allowed, misfit);
+    element(rb, y[b], magnitude, allowed, misfit);
+  }
+  for (long i = c.rotary(); i < c.head_dim; ++i) {
+    // SPEC copies pass-through features exactly: the allowance is the base alone.
+    double ls = 0, allowed = ev_.tol.base_ulps;
+    if (conv_.scale_passthrough && !log_scale_.empty()) {
+      ls = log_scale_[static_cast<std::size_t>((i - c.rotary()) % c.pairs())];
+      allowed = scale_allowed;
+    }
+    const double want = x[i] * std::exp(ls);
+    element(want, y[i], std::fabs(want), allowed, misfit);
+  }
+  return misfit;
+}
+
+}  // namespace
+
+HypothesisScore score_convention(const Evidence& ev, const Convention& conv,
+                                 std::size_t misfit_rows_limit) {
+  Scorer scorer(ev, conv);
+  std::size_t misfit_rows = 0;
+  for (bool key : {true, false}) {
+    for (const SampledRow& s : key ? ev.k_rows : ev.q_rows) {
+      if (scorer.row(s, key) && ++misfit_rows >= misfit_rows_limit) return scorer.score;
+    }
+  }
+  scorer.score.fits = scorer.score.compared > 0 && scorer.score.over == 0;
+  return scorer.score;
+}
+
+}  // namespace xposcheck::diagnosis

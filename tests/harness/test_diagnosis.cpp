@@ -1,0 +1,197 @@
+// The diagnosis names the bug: every known-buggy built-in candidate gets the right
+// verdict wherever it fails, correct candidates get none, garbage is "unexplained", and
+// the decomposition reads shifts and centres off the errors.
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numbers>
+#include <set>
+
+#include <catch2/catch.hpp>
+
+#include "xposcheck/cases/grid.hpp"
+#include "xposcheck/harness/builtin_candidates.hpp"
+#include "xposcheck/harness/diagnosis.hpp"
+#include "xposcheck/harness/results.hpp"
+#include "xposcheck/harness/sweep.hpp"
+
+using namespace xposcheck;
+using Catch::Matchers::Contains;
+using Catch::Matchers::StartsWith;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("xposcheck-diagnosis-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+Results sweep_grid(const std::string& grid_file, const std::vector<std::string>& names,
+                   const DiagnosisOptions& diagnosis = {}) {
+  const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / grid_file);
+  std::vector<std::unique_ptr<Candidate>> candidates;
+  for (const std::string& name : names) candidates.push_back(make_builtin(name));
+  SweepOptions options;
+  options.diagnosis = diagnosis;
+  std::vector<std::string> order;
+  for (const GridCase& gc : grid.cases) order.push_back(gc.id);
+  TempDir dir;
+  ResultsStore store(dir.path / "results.json", RunInfo{}, order);
+  run_sweep(grid, candidates, options, store);
+  return store.finish();
+}
+
+// The verdict each known-buggy built-in candidate must get wherever it fails.
+const std::map<std::string, std::string>& expected_verdicts() {
+  static const std::map<std::string, std::string> m = {
+      {"unsliced-scale", "unsliced-scale"},
+      {"positions-from-zero", "memory-offset-missing"},
+      {"swapped-qk-scale", "swapped-qk-scale"},
+      {"wrong-layout", "wrong-layout"},
+      {"angles-in-dtype", "angles-in-dtype"},
+      {"stale-cache", "history-dependence"},
+      {"centers-differ", "centres-differ"},
+      {"reversed-rotation", "reversed-rotation"},
+      {"scale-on-passthrough", "scale-on-passthrough"},
+      {"interpolation-missing", "interpolation-missing"},
+      {"ntk-exponent", "ntk-exponent"},
+      {"odd-centre", "centre-unrounded"},
+      {"torchscale-centre", "centre-key-range"},
+      {"random-garbage", "unexplained"},
+  };
+  return m;
+}
+
+std::vector<std::string> buggy_names() {
+  std::vector<std::string> names;
+  for (const CandidateInfo& info : builtin_candidates()) {
+    if (!info.correct) names.push_back(info.name);
+  }
+  return names;
+}
+
+// Checks every failing record's verdict; returns the candidates seen failing.
+std::set<std::string> check_verdicts(const Results& results) {
+  std::set<std::string> failing;
+  for (const Record& r : results.records) {
+    if (!fails_gate(r.outcome)) {
+      CHECK_FALSE(r.diagnosis);
+      continue;
+    }
+    INFO(r.candidate << " " << r.case_id << " " << dtype_name(r.dtype) << ": " << r.message);
+    failing.insert(r.candidate);
+    REQUIRE(expected_verdicts().count(r.candidate) == 1);
+    REQUIRE(r.diagnosis);
+    INFO("diagnosis: " << summary_line(*r.diagnosis) << " / " << r.diagnosis->evidence);
+    CHECK(r.diagnosis->verdict == expected_verdicts().at(r.candidate));
+  }
+  return failing;
+}
+
+}  // namespace
+
+TEST_CASE("every buggy built-in candidate is diagnosed right on the smoke grid") {
+  const std::vector<std::string> names = buggy_names();
+  REQUIRE(names.size() == expected_verdicts().size());
+  const std::set<std::string> failing = check_verdicts(sweep_grid("cases/smoke.toml", names));
+  // Each of them fails somewhere on the smoke grid, so each verdict was checked.
+  for (const std::string& name : names) CHECK(failing.count(name) == 1);
+}
+
+TEST_CASE("every buggy built-in candidate is diagnosed right on the x-transformers regression") {
+  const Results results = sweep_grid("cases/regressions/x-transformers-xpos-mems.toml", buggy_names());
+  const std::set<std::string> failing = check_verdicts(results);
+  for (const char* name : {"unsliced-scale", "positions-from-zero", "swapped-qk-scale", "wrong-layout",
+                           "angles-in-dtype", "stale-cache", "centers-differ", "random-garbage"}) {
+    CHECK(failing.count(name) == 1);
+  }
+  for (const Record& r : results.records) {
+    if (!r.diagnosis || r.case_id != "D128-N1024-M100-s1") continue;
+    if (r.candidate == "unsliced-scale") {
+      CHECK_THAT(r.diagnosis->explanation, Contains("M+N = 1124") && Contains("N = 1024"));
+      CHECK_THAT(r.diagnosis->evidence, Contains("1024 = N, 1124 = M + N"));
+    }
+    if (r.candidate == "positions-from-zero") {
+      CHECK_THAT(r.diagnosis->explanation, Contains("shifted by +100 (= M)"));
+      REQUIRE(r.diagnosis->estimates.key_shift);
+      CHECK(*r.diagnosis->estimates.key_shift == Approx(100).margin(1e-3));
+    }
+  }
+}
+
+TEST_CASE("correct candidates get no diagnosis") {
+  const Results results = sweep_grid("cases/smoke.toml", correct_builtin_names());
+  REQUIRE_FALSE(results.records.empty());
+  for (const Record& r : results.records) {
+    INFO(r.candidate << " " << r.case_id << " " << dtype_name(r.dtype));
+    CHECK(r.outcome == Outcome::pass);
+    CHECK_FALSE(r.diagnosis);
+  }
+}
+
+TEST_CASE("a centre convention keeps TOLERANCE with its diagnosis, or passes on logits when accepted") {
+  const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / "cases/smoke.toml");
+  const GridCase* gc = nullptr;
+  for (const GridCase& g : grid.cases) {
+    if (g.id == "D64-N64-M100-s1") gc = &g;
+  }
+  REQUIRE(gc);
+  auto candidate = make_builtin("torchscale-centre");
+  const Tolerance tol = resolve_tolerance(DType::fp32, grid.tolerance, {});
+
+  const Record plain = evaluate_one(*candidate, *gc, DType::fp32, tol);
+  CHECK(plain.outcome == Outcome::tolerance);
+  REQUIRE(plain.diagnosis);
+  CHECK(plain.diagnosis->kind == "convention");
+  CHECK(plain.diagnosis->convention == "centre");
+  CHECK_FALSE(plain.diagnosis->accepted);
+  // ceil((100 + 64) / 2) - 100 = -18 instead of floor(64 / 2) = 32.
+  CHECK_THAT(plain.diagnosis->explanation, Contains("centred at ceil((M+N)/2) - M = -18 instead of 32"));
+  CHECK_THAT(plain.message, StartsWith("convention-only: centre on the whole key range (torchscale)"));
+  CHECK_THAT(plain.message, Contains("--accept-convention centre"));
+
+  DiagnosisOptions accept;
+  accept.accept_conventions = {"centre"};
+  const Record accepted = evaluate_one(*candidate, *gc, DType::fp32, tol, 256, accept);
+  CHECK(accepted.outcome == Outcome::pass);
+  REQUIRE(accepted.diagnosis);
+  CHECK(accepted.diagnosis->accepted);
+  CHECK_THAT(accepted.message, StartsWith("passes on logits"));
+  CHECK(accepted.max_ratio == accepted.tensors.at(2).max_ratio);
+  CHECK(accepted.max_ratio <= 1.0);
+}
+
+TEST_CASE("the history dependence of a stale cache shows only against a fresh instance") {
+  const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / "cases/smoke.toml");
+  // Alone, the stale cache has seen only this case: it passes.
+  auto fresh = make_builtin("stale-cache");
+  const Record alone = evaluate_one(*fresh, grid.cases.at(5), DType::fp32,
+                                    resolve_tolerance(DType::fp32, grid.tolerance, {}));
+  CHECK(alone.outcome == Outcome::pass);
+  CHECK_FALSE(alone.diagnosis);
+  // After other cases it crashes or fails; a fresh instance says why.
+  const Results results = sweep_grid("cases/smoke.toml", {"stale-cache"});
+  std::size_t crashes = 0;
+  for (const Record& r : results.records) {
+    if (!fails_gate(r.outcome)) continue;
+    REQUIRE(r.diagnosis);
+    CHECK(r.diagnosis->verdict == "history-dependence");
+    CHECK_THAT(r.diagnosis->evidence, StartsWith("a fresh instance gives PASS"));
+    crashes += r.outcome == Outcome::crash ? 1 : 0;
+  }
+  CHECK(crashes > 0);
+}
