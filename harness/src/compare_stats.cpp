@@ -13,6 +13,40 @@ TensorAccumulator::TensorAccumulator(std::string name, long first_position, long
   bins_.resize(std::max<std::size_t>(1, std::min(bins, span)));
 }
 
+void TensorAccumulator::add(ElementRef where, double magnitude, double inv_ulp) {
+  const double abs_err = std::fabs(where.got - where.want);
+  const double ulps = abs_err * inv_ulp;
+  const double ratio = ulps * (1.0 / where.allowed_ulps);
+  where.error_ulps = ulps;
+  RowErrors e;
+  e.count = 1;
+  e.over = ratio > 1.0 ? 1 : 0;
+  e.sum = ulps;
+  e.sum_sq = ulps * ulps;
+  e.max_ulps = ulps;
+  e.max_ratio = ratio;
+  e.max_allowed = where.allowed_ulps;
+  e.max_abs = abs_err;
+  e.max_rel = magnitude > 0 ? abs_err / magnitude : 0;
+  add_row(where.position, e, [&] { return where; });
+}
+
+void TensorAccumulator::fold(long position, const RowErrors& row) {
+  count_ += row.count;
+  sum_ += row.sum;
+  sum_sq_ += row.sum_sq;
+  stats_.over_tolerance += row.over;
+  stats_.max_ulps = std::max(stats_.max_ulps, row.max_ulps);
+  stats_.max_abs = std::max(stats_.max_abs, row.max_abs);
+  stats_.max_rel = std::max(stats_.max_rel, row.max_rel);
+  Bin& bin = bins_[bin_of(position)];
+  bin.count += row.count;
+  bin.sum_sq += row.sum_sq;
+  bin.max_ulps = std::max(bin.max_ulps, row.max_ulps);
+  bin.max_allowed = std::max(bin.max_allowed, row.max_allowed);
+  bin.max_ratio = std::max(bin.max_ratio, row.max_ratio);
+}
+
 TensorStats TensorAccumulator::finish() {
   stats_.elements = count_ + stats_.nonfinite;
   if (count_ > 0) {

@@ -1,9 +1,11 @@
 #pragma once
-// Accumulates the error statistics of one tensor, element by element.
+// Accumulates the error statistics of one tensor. Rotated rows go through a
+// branch-free row kernel (the hot path); logits and rows holding non-finite or
+// out-of-range values go element by element. Both use the same formulas, so the
+// worst element is the same whichever path saw it.
 #include <bit>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <vector>
 
 #include "xposcheck/harness/record.hpp"
@@ -11,55 +13,65 @@
 
 namespace xposcheck::detail {
 
-// The dtype's ulp at a positive finite magnitude, from the exponent bits: the hot
-// loop cannot afford frexp/ldexp calls.
-class UlpFunction {
+// 1 / (the dtype's ulp at a non-negative finite magnitude), from the exponent bits:
+// a power of two, so multiplying by it is exact. Branch-free, so loops vectorize:
+// 2^-e is the exponent field mirrored, and magnitudes below the dtype's normal
+// range share the subnormal spacing (the clamp).
+class InverseUlp {
  public:
-  explicit UlpFunction(DType t) : precision_(traits(t).precision), emin_(traits(t).min_exponent) {}
+  explicit InverseUlp(DType t)
+      : scale_(std::ldexp(1.0, traits(t).precision - 1)),
+        clamp_(std::ldexp(1.0, traits(t).precision - 1 - traits(t).min_exponent)) {}
   double operator()(double magnitude) const {
+    constexpr std::uint64_t kExponent = 0x7ff0000000000000ull, kMirror = 0x7fe0000000000000ull;
     const auto bits = std::bit_cast<std::uint64_t>(magnitude);
-    int e = static_cast<int>((bits >> 52) & 0x7ff) - 1023;
-    if (e < emin_) e = emin_;
-    return std::bit_cast<double>(static_cast<std::uint64_t>(e - precision_ + 1 + 1023) << 52);
+    const double inverse_power = std::bit_cast<double>(kMirror - (bits & kExponent));
+    const double inverse = inverse_power * scale_;
+    return inverse < clamp_ ? inverse : clamp_;
   }
 
  private:
-  int precision_, emin_;
+  double scale_, clamp_;
+};
+
+// The dtype's ulp itself, for code that divides by it.
+class UlpFunction {
+ public:
+  explicit UlpFunction(DType t) : inverse_(t) {}
+  double operator()(double magnitude) const { return 1.0 / inverse_(magnitude); }
+
+ private:
+  InverseUlp inverse_;
+};
+
+// The errors of one row (or one element), folded into the tensor's statistics.
+struct RowErrors {
+  std::size_t count = 0, over = 0;
+  double sum = 0, sum_sq = 0, max_ulps = 0, max_ratio = 0, max_allowed = 0;
+  double max_abs = 0, max_rel = 0;
 };
 
 class TensorAccumulator {
  public:
   TensorAccumulator(std::string name, long first_position, long last_position, std::size_t bins);
 
-  // One finite, representable element.
-  void add(const ElementRef& where, double magnitude_ulp) {
-    const double abs_err = std::fabs(where.got - where.want);
-    const double ulps = abs_err / magnitude_ulp;
-    const double ratio = ulps / where.allowed_ulps;
-    ++count_;
-    sum_ += ulps;
-    sum_sq_ += ulps * ulps;
-    if (ulps > stats_.max_ulps) stats_.max_ulps = ulps;
-    if (abs_err > stats_.max_abs) stats_.max_abs = abs_err;
-    if (ratio > 1.0) ++stats_.over_tolerance;
-    if (ratio > stats_.max_ratio || count_ == 1) {
-      stats_.max_ratio = ratio;
-      stats_.worst = where;
-      stats_.worst.error_ulps = ulps;
+  // One finite, representable element; inv_ulp and inv_allowed as the row kernel uses them.
+  void add(ElementRef where, double magnitude, double inv_ulp);
+  // A row's aggregate at one position; `worst` locates its largest ratio, and is
+  // called only when that ratio beats the tensor's worst so far.
+  template <class FindWorst>
+  void add_row(long position, const RowErrors& row, FindWorst&& worst) {
+    if (row.count == 0) return;
+    if (count_ == 0 || row.max_ratio > stats_.max_ratio) {
+      stats_.max_ratio = row.max_ratio;
+      stats_.worst = worst();
     }
-    Bin& bin = bins_[bin_of(where.position)];
-    bin.sum_sq += ulps * ulps;
-    ++bin.count;
-    if (ulps > bin.max_ulps) bin.max_ulps = ulps;
-    if (where.allowed_ulps > bin.max_allowed) bin.max_allowed = where.allowed_ulps;
-    if (ratio > bin.max_ratio) bin.max_ratio = ratio;
-  }
-  void add_relative(double abs_err, double magnitude) {
-    if (magnitude > 0 && abs_err / magnitude > stats_.max_rel) stats_.max_rel = abs_err / magnitude;
+    fold(position, row);
   }
   void add_nonfinite(const ElementRef& where) {
     if (stats_.nonfinite++ == 0) stats_.first_nonfinite = where;
   }
+  double max_ratio() const { return stats_.max_ratio; }
   TensorStats finish();
 
  private:
@@ -71,6 +83,7 @@ class TensorAccumulator {
     return static_cast<std::size_t>((position - first_) * static_cast<long>(bins_.size()) /
                                     (last_ - first_ + 1));
   }
+  void fold(long position, const RowErrors& row);
   TensorStats stats_;
   long first_, last_;
   std::vector<Bin> bins_;
