@@ -29,11 +29,21 @@ struct Prepared {
   std::optional<Record> yardstick;  // fp32-angles, for the relative rule
 };
 
+// Logits cost rows * (M+N) * D per head for the golden path and again per
+// candidate: long cases compare a deterministic sample of query rows (at least 8,
+// at most max_rows) so that each logits pass stays near 2^24 multiply-adds.
+std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
+  constexpr double kBudget = 16777216.0;
+  const double per_row = static_cast<double>(c.batch * c.heads * c.key_rows() * c.head_dim);
+  const auto affordable = static_cast<std::size_t>(std::max(8.0, kBudget / per_row));
+  return max_rows == 0 ? affordable : std::min(max_rows, affordable);
+}
+
 Prepared prepare(const GridCase& gc, DType dtype, std::size_t logit_rows) {
   const auto t0 = std::chrono::steady_clock::now();
   Prepared p{&gc, dtype, generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, {}};
   GoldenOptions options;
-  options.max_logit_rows = logit_rows;
+  options.max_logit_rows = logit_rows_for(gc.params, logit_rows);
   p.golden = golden_fast(gc.params, p.inputs.q, p.inputs.k, options);
   p.tables = shared_tables(gc.params);
   p.golden_s = seconds_since(t0);
