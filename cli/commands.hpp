@@ -19,5 +19,6 @@ void setup_golden(CLI::App& app, ExitStatus& status);
 void setup_candidates(CLI::App& app, ExitStatus& status);
 void setup_sweep(CLI::App& app, ExitStatus& status);
 void setup_explain(CLI::App& app, ExitStatus& status);
+void setup_report(CLI::App& app, ExitStatus& status);
 
 }  // namespace xposcheck::cli

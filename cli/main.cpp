@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   cli::setup_candidates(app, status);
   cli::setup_sweep(app, status);
   cli::setup_explain(app, status);
+  cli::setup_report(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

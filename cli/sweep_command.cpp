@@ -11,6 +11,7 @@
 #include "sweep_options.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/sweep.hpp"
+#include "xposcheck/reports/report_files.hpp"
 #include "xposcheck/reports/summary.hpp"
 
 namespace xposcheck::cli {
@@ -74,6 +75,10 @@ int run_sweep_command(const SweepCommandOptions& o) {
   report(results, reporters);
   print_summary(std::cout, summary);
   fmt::print("results: {}\n", o.out);
+  write_report_files(results, {o.report, o.junit, o.summary}, o.out_of_range_fails);
+  for (const std::string* file : {&o.report, &o.junit, &o.summary}) {
+    if (!file->empty()) fmt::print("report: {}\n", *file);
+  }
   fmt::print("gate: {} ({} failing of {})\n", summary.gate_failed() ? "FAIL" : "PASS",
              summary.failures(), results.records.size());
   return summary.gate_failed() ? kExitGateFailed : kExitOk;

@@ -23,6 +23,10 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
                  "Judge candidates that differ only by this convention on their logits: centre "
                  "(see docs/diagnosis.md)")
       ->delimiter(',')->check(CLI::IsMember(known_conventions()));
+  auto* reports = "Reports (see docs/reports.md)";
+  sub.add_option("--report", o.report, "HTML accuracy report (one self-contained file)")->group(reports);
+  sub.add_option("--junit", o.junit, "JUnit XML for CI test dashboards")->group(reports);
+  sub.add_option("--summary", o.summary, "Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")->group(reports);
   auto* tol = "Tolerance (overrides the grid's; see docs/tolerances.md)";
   sub.add_option("--tolerance-rule", o.rule, "position-aware or relative")
       ->check(CLI::IsMember({"position-aware", "relative"}))->group(tol);

@@ -21,6 +21,7 @@ struct SweepCommandOptions {
   bool out_of_range_fails = false;
   std::size_t logit_rows = 128;
   std::vector<std::string> accept_conventions;  // judged on logits: see docs/diagnosis.md
+  std::string report, junit, summary;  // written after the summary from the same results
   std::string rule;
   std::optional<double> base_ulps, angle_factor, scale_factor, logits_factor, relative_k,
       relative_floor;

@@ -1,6 +1,7 @@
 #include "xposcheck/reports/summary.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 
 namespace xposcheck {
@@ -20,7 +21,12 @@ void SummaryTable::record(const Record& r) {
   ++row.total;
   row.gate_failed = row.gate_failed || fails_gate(r.outcome, out_of_range_fails_);
   for (const TensorStats& t : r.tensors) {
-    if (t.compared) row.worst_ulps = std::max(row.worst_ulps, t.max_ulps);
+    if (!t.compared) continue;
+    row.worst_ulps = std::max(row.worst_ulps, t.max_ulps);
+    if (std::isfinite(t.mean_ulps)) {
+      row.ulps_sum += t.mean_ulps * static_cast<double>(t.elements);
+      row.ulps_elements += t.elements;
+    }
   }
   if ((r.outcome == Outcome::pass || r.outcome == Outcome::tolerance) &&
       r.max_ratio > row.worst_ratio) {

@@ -20,10 +20,16 @@ struct SummaryRow {
   std::size_t total = 0;
   double worst_ulps = 0;       // largest max_ulps of any compared tensor
   double worst_ratio = 0;      // largest error / allowed among PASS and TOLERANCE
+  double ulps_sum = 0;         // sum of error ulps over the finite compared tensors
+  std::size_t ulps_elements = 0;
   std::string worst_case;      // case id of worst_ratio
   bool gate_failed = false;
 
   std::size_t count(Outcome o) const { return counts[static_cast<std::size_t>(o)]; }
+  // Mean error in ulps over every compared element (the Boost.Math tables' "mean").
+  double mean_ulps() const {
+    return ulps_elements ? ulps_sum / static_cast<double>(ulps_elements) : 0.0;
+  }
 };
 
 class SummaryTable : public Reporter {

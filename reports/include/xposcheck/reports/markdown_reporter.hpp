@@ -1,0 +1,33 @@
+#pragma once
+// A short Markdown summary for a CI job summary ($GITHUB_STEP_SUMMARY): one table
+// row per candidate and dtype, then the first failures.
+#include <cstddef>
+#include <ostream>
+#include <vector>
+
+#include "xposcheck/reports/summary.hpp"
+
+namespace xposcheck {
+
+struct MarkdownOptions {
+  bool out_of_range_fails = false;
+  std::size_t max_failures = 10;  // failures listed after the table
+};
+
+class MarkdownReporter : public Reporter {
+ public:
+  explicit MarkdownReporter(std::ostream& out, MarkdownOptions options = {});
+  void begin(const RunInfo& run) override;
+  void record(const Record& record) override;
+  void end() override;
+
+ private:
+  std::ostream& out_;
+  MarkdownOptions options_;
+  RunInfo run_;
+  SummaryTable summary_;
+  std::vector<Record> failures_;  // the first max_failures gate failures, in order
+  std::size_t failure_count_ = 0;
+};
+
+}  // namespace xposcheck

@@ -1,0 +1,32 @@
+#pragma once
+// The parts of the HTML report, each appended to the page in turn by HtmlReporter.
+// Every function escapes what it takes from the records or the run metadata.
+#include <string>
+#include <vector>
+
+#include "xposcheck/reports/html_reporter.hpp"
+#include "xposcheck/reports/summary.hpp"
+
+namespace xposcheck::html {
+
+struct Page {
+  const RunInfo& run;
+  const std::vector<Record>& records;
+  const SummaryTable& summary;
+  const HtmlOptions& options;
+};
+
+void head(std::string& out, const Page& page);      // <head> with the CSS, the title, the banner
+void overview(std::string& out, const Page& page);  // accuracy tables per candidate x dtype
+void heatmaps(std::string& out, const Page& page);  // envelope heatmaps over seq_len x mem_len
+void curves(std::string& out, const Page& page);    // error versus position, worst and failing
+void failures(std::string& out, const Page& page);  // every non-PASS record with its evidence
+void run_info(std::string& out, const Page& page);  // metadata and tolerance profile
+void tail(std::string& out);                        // the inline script, closing tags
+
+// Shared by the parts.
+std::string fill_colour(const Record& r);          // heatmap cell fill for the outcome and error
+std::string_view outcome_class(Outcome o);         // CSS class: "pass", "tol", "bad", "oor", "drift"
+std::string num(double v);                         // compact number for tables ("149.7", "1.8e+08")
+
+}  // namespace xposcheck::html

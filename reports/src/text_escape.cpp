@@ -1,0 +1,135 @@
+#include "text_escape.hpp"
+
+#include <cctype>
+#include <cstdint>
+
+namespace xposcheck::text {
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+// Decodes one UTF-8 sequence at s[i]; returns its length, or 0 when it is invalid
+// (overlong, a surrogate, beyond U+10FFFF or truncated).
+std::size_t decode(std::string_view s, std::size_t i, char32_t& cp) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b0 = byte(i);
+  if (b0 < 0x80) {
+    cp = b0;
+    return 1;
+  }
+  std::size_t len = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // valid range of the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) {
+    len = 2, cp = b0 & 0x1F;
+  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
+    len = 3, cp = b0 & 0x0F;
+    if (b0 == 0xE0) lo = 0xA0;
+    if (b0 == 0xED) hi = 0x9F;
+  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
+    len = 4, cp = b0 & 0x07;
+    if (b0 == 0xF0) lo = 0x90;
+    if (b0 == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    const unsigned char b = byte(i + k);
+    if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return 0;
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  return len;
+}
+
+// XML 1.0's Char production, less DEL and the C1 controls, which render as nothing
+// useful in a browser or CI dashboard.
+bool allowed(char32_t cp) {
+  if (cp == 0x9 || cp == 0xA || cp == 0xD) return true;
+  if (cp < 0x20 || (cp >= 0x7F && cp <= 0x9F)) return false;
+  if (cp <= 0xD7FF) return true;
+  if (cp >= 0xE000 && cp <= 0xFFFD) return true;
+  return cp >= 0x10000 && cp <= 0x10FFFF;
+}
+
+}  // namespace
+
+std::string clean_utf8(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size();) {
+    char32_t cp = 0;
+    const std::size_t len = decode(s, i, cp);
+    if (len == 0) {
+      out += kReplacement;
+      ++i;
+      continue;
+    }
+    if (allowed(cp)) out.append(s.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
+std::string markup(std::string_view s) {
+  const std::string clean = clean_utf8(s);
+  std::string out;
+  out.reserve(clean.size() + clean.size() / 8);
+  for (char c : clean) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string first_line(std::string_view s, std::size_t max_chars) {
+  const std::size_t eol = s.find_first_of("\r\n");
+  std::string_view line = s.substr(0, eol);
+  if (line.size() <= max_chars && eol == std::string_view::npos) return std::string(line);
+  if (line.size() <= max_chars) return std::string(line) + " ...";
+  std::size_t cut = max_chars;
+  // Back up to the start of a UTF-8 sequence so the cut never splits a character.
+  while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(line.substr(0, cut)) + "...";
+}
+
+std::string markdown_cell(std::string_view s, std::size_t max_chars) {
+  std::string flat = clean_utf8(s);
+  for (char& c : flat) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  if (flat.size() > max_chars) flat = first_line(flat, max_chars);
+  std::string out;
+  out.reserve(flat.size() + 16);
+  const auto word = [&](std::size_t k) {
+    return k < flat.size() && (std::isalnum(static_cast<unsigned char>(flat[k])) != 0);
+  };
+  for (std::size_t i = 0; i < flat.size(); ++i) {
+    const char c = flat[i];
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '_':
+        // Inside a word ("k_out") an underscore never starts emphasis: keep it readable.
+        if (i > 0 && word(i - 1) && word(i + 1)) {
+          out += c;
+          break;
+        }
+        [[fallthrough]];
+      case '|': case '\\': case '`': case '*': case '[': case ']':
+        out += '\\';
+        out += c;
+        break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace xposcheck::text
