@@ -5,10 +5,11 @@
 namespace xposcheck {
 
 // Measured justification of these numbers: docs/tolerances.md.
-ToleranceSpec default_tolerance_spec(DType t) {
+// The same numbers for every dtype: each term is already in units of the dtype.
+ToleranceSpec default_tolerance_spec(DType) {
   ToleranceSpec spec;
   spec.rule = ToleranceRule::position_aware;
-  spec.base_ulps = t == DType::fp32 ? 8.0 : 4.0;
+  spec.base_ulps = 8.0;
   spec.angle_factor = 4.0;
   spec.scale_factor = 4.0;
   spec.logits_factor = 2.0;
