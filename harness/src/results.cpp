@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <unordered_map>
 
+#include "baseline_detail.hpp"
 #include "results_json.hpp"
 
 namespace xposcheck {
@@ -37,7 +38,25 @@ json results_to_json(const Results& results) {
   json records = json::array();
   for (const Record& r : results.records) records.push_back(record_to_json(r));
   return {{"schema", "xposcheck-results"}, {"schema_version", kResultsSchemaVersion},
-          {"run", run_to_json(results.run)}, {"records", records}};
+          {"run", run_to_json(results.run)}, {"records", records},
+          {"envelopes", envelopes_to_json(compute_envelopes(results))}};
+}
+
+// Pretty metadata, then one compact record per line: a large grid stays a few MB
+// and a record is still one greppable line.
+std::string results_text(const Results& results) {
+  json top = results_to_json(results);
+  const json records = std::move(top["records"]);
+  top.erase("records");
+  std::string text = top.dump(1);
+  text.erase(text.rfind('}'));
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  text += ",\n \"records\": [";
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    text += (i ? ",\n  " : "\n  ") + records[i].dump();
+  }
+  text += "\n ]\n}\n";
+  return text;
 }
 
 void write_atomically(const fs::path& file, const std::string& text) {
@@ -63,7 +82,7 @@ double now_seconds() {
 
 void write_results(const fs::path& file, const Results& results) {
   if (file.has_parent_path()) fs::create_directories(file.parent_path());
-  write_atomically(file, results_to_json(results).dump(1) + "\n");
+  write_atomically(file, results_text(results));
 }
 
 Results read_results(const fs::path& file) {

@@ -1,8 +1,10 @@
 #include "results_json.hpp"
 
 #include "diagnosis/diagnosis_json.hpp"
+#include "baseline_detail.hpp"
 
 #include <cmath>
+#include <fmt/format.h>
 #include <stdexcept>
 
 namespace xposcheck {
@@ -40,10 +42,14 @@ ElementRef element_from_json(const json& j) {
           j.at("error_ulps"), j.at("allowed_ulps")};
 }
 
+// Curves are for plots: four significant digits keep a results file small.
+double plot_number(double v) { return std::stod(fmt::format("{:.4g}", v)); }
+
 json tensor_to_json(const TensorStats& t) {
   json curve = json::array();
   for (const PositionBin& b : t.curve) {
-    curve.push_back({b.first, b.last, b.max_ulps, b.rms_ulps, b.max_allowed_ulps, b.max_ratio});
+    curve.push_back({b.first, b.last, plot_number(b.max_ulps), plot_number(b.rms_ulps),
+                     plot_number(b.max_allowed_ulps), plot_number(b.max_ratio)});
   }
   return {{"name", t.name}, {"compared", t.compared}, {"elements", t.elements},
           {"over_tolerance", t.over_tolerance}, {"nonfinite", t.nonfinite},
@@ -149,6 +155,7 @@ json record_to_json(const Record& r) {
                   {"in_range_outcome", r.range->in_range_outcome}};
   }
   if (r.diagnosis) j["diagnosis"] = diagnosis_to_json(*r.diagnosis);
+  if (r.drift) j["drift"] = drift_to_json(*r.drift);
   return j;
 }
 
@@ -178,6 +185,7 @@ Record record_from_json(const json& j) {
   r.timing = {t.at("golden_s"), t.at("candidate_s"), t.at("compare_s")};
   // Absent in files written before diagnoses existed.
   if (j.contains("diagnosis") && !j.at("diagnosis").is_null()) r.diagnosis = diagnosis_from_json(j.at("diagnosis"));
+  if (j.contains("drift") && !j.at("drift").is_null()) r.drift = drift_from_json(j.at("drift"));
   return r;
 }
 
