@@ -1,11 +1,11 @@
 // xposcheck explain: the diagnosis of every failing record of a results file; for one
 // case (--case) also the phase / magnitude decomposition behind it.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <memory>
 #include <set>
 #include <string>
-
-#include <fmt/format.h>
 
 #include "commands.hpp"
 #include "xposcheck/harness/results.hpp"
@@ -17,6 +17,7 @@ struct ExplainOptions {
   std::string results;
   std::string case_id;
   std::string candidate;
+  bool hypotheses = false;
 };
 
 std::string shift_text(const char* what, const std::optional<double>& v) {
@@ -31,23 +32,26 @@ void print_estimates(const Estimates& e) {
         e.key_centre ? fmt::format("key centre {:.4g}", *e.key_centre) : std::string()}) {
     if (!part.empty()) line += (line.empty() ? "" : ", ") + part;
   }
-  fmt::print("  estimates: {}\n", line.empty() ? "none (errors are not those of a pure shift)" : line);
+  fmt::print("  estimates: {}\n",
+             line.empty() ? "none (errors are not those of a pure shift)" : line);
 }
 
 void print_decomposition(const Diagnosis& d) {
   print_estimates(d.estimates);
   for (const TensorDecomposition& t : d.decomposition) {
-    fmt::print("  {}: {} pairs used ({} skipped); max angle error {:.4g} rad at position {} pair {}; "
-               "max log-scale error {:.4g}; angle error {:.3g} |phi| eps; pass-through change {:.3g}\n",
-               t.tensor, t.pairs_used, t.pairs_skipped, t.max_angle_error, t.worst_angle_position,
-               t.worst_angle_pair, t.max_log_scale_error, t.angle_error_per_phi_eps,
-               t.passthrough_max_rel_change);
+    fmt::print(
+        "  {}: {} pairs used ({} skipped); max angle error {:.4g} rad at position {} pair {}; "
+        "max log-scale error {:.4g}; angle error {:.3g} |phi| eps; pass-through change {:.3g}\n",
+        t.tensor, t.pairs_used, t.pairs_skipped, t.max_angle_error, t.worst_angle_position,
+        t.worst_angle_pair, t.max_log_scale_error, t.angle_error_per_phi_eps,
+        t.passthrough_max_rel_change);
     fmt::print("    {:>5} {:>11} | {:>11} {:>11} {:>9} | {:>11} {:>11} {:>9}\n", "pair", "omega",
                "angle slope", "intercept", "residual", "log slope", "intercept", "residual");
     for (const FrequencyFit& f : t.fits) {
-      fmt::print("    {:>5} {:>11.4g} | {:>11.4g} {:>11.4g} {:>9.3g} | {:>11.4g} {:>11.4g} {:>9.3g}\n",
-                 f.pair, f.omega, f.angle.slope, f.angle.intercept, f.angle.residual,
-                 f.log_scale.slope, f.log_scale.intercept, f.log_scale.residual);
+      fmt::print(
+          "    {:>5} {:>11.4g} | {:>11.4g} {:>11.4g} {:>9.3g} | {:>11.4g} {:>11.4g} {:>9.3g}\n",
+          f.pair, f.omega, f.angle.slope, f.angle.intercept, f.angle.residual, f.log_scale.slope,
+          f.log_scale.intercept, f.log_scale.residual);
     }
   }
   std::string tried = fmt::format("SPEC (max error/allowed >= {:.3g})", d.spec.max_ratio);
@@ -84,7 +88,22 @@ void print_record(const Record& r, bool detailed) {
                                  known.size(), what == "case" ? "cases" : "candidates", list));
 }
 
+// The hypotheses in the order they are tried, with their explanation templates.
+int print_hypotheses() {
+  for (const HypothesisInfo& h : hypothesis_catalogue()) {
+    fmt::print("{:<22} {:<11} {}\n", h.name, h.kind, h.explanation);
+  }
+  return kExitOk;
+}
+
 int run_explain(const ExplainOptions& o) {
+  if (o.hypotheses) return print_hypotheses();
+  if (o.results.empty()) {
+    fmt::print(stderr,
+               "xposcheck explain: error: give a results file (written by `xposcheck "
+               "sweep --out`), or --hypotheses\n");
+    return kExitUsage;
+  }
   Results results;
   try {
     results = read_results(o.results);
@@ -119,9 +138,11 @@ int run_explain(const ExplainOptions& o) {
 void setup_explain(CLI::App& app, ExitStatus& status) {
   auto options = std::make_shared<ExplainOptions>();
   auto* sub = app.add_subcommand("explain", "Say why the failing records of a results file fail");
-  sub->add_option("results", options->results, "Results file written by `xposcheck sweep`")->required();
+  sub->add_option("results", options->results, "Results file written by `xposcheck sweep`");
   sub->add_option("--case", options->case_id, "Only this case id, with its decomposition");
   sub->add_option("--candidate", options->candidate, "Only this candidate");
+  sub->add_flag("--hypotheses", options->hypotheses,
+                "List the hypotheses a failure is tested against");
   sub->callback([options, &status] { status.code = run_explain(*options); });
 }
 

@@ -4,13 +4,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <catch2/catch.hpp>
 
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/results.hpp"
@@ -26,8 +25,8 @@ struct TempDir {
   fs::path path;
   TempDir() {
     static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("xposcheck-explain-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    path = fs::temp_directory_path() / ("xposcheck-explain-cli-" + std::to_string(::getpid()) +
+                                        "-" + std::to_string(counter++));
     fs::remove_all(path);
     fs::create_directories(path);
   }
@@ -105,7 +104,8 @@ TEST_CASE("explain prints the diagnosis of each failing record") {
 TEST_CASE("explain --case adds the decomposition") {
   TempDir dir;
   const fs::path file = write_sample_results(dir);
-  const Run r = run_cli(dir, "explain " + q(file) + " --case D16-N9-M4-s1 --candidate positions-from-zero");
+  const Run r =
+      run_cli(dir, "explain " + q(file) + " --case D16-N9-M4-s1 --candidate positions-from-zero");
   INFO(r.err);
   CHECK(r.status == 0);
   CHECK_THAT(r.out, Contains("estimates: ") && Contains("key shift +4"));
@@ -141,24 +141,35 @@ TEST_CASE("explain rejects bad input with status 2 and names what is wrong") {
   SECTION("no results file given") {
     const Run r = run_cli(dir, "explain");
     CHECK(r.status == 2);
-    CHECK_THAT(r.err, Contains("results"));
+    CHECK_THAT(r.err, Contains("give a results file"));
   }
+}
+
+TEST_CASE("explain --hypotheses lists the table in priority order") {
+  TempDir dir;
+  const Run r = run_cli(dir, "explain --hypotheses");
+  CHECK(r.status == 0);
+  CHECK_THAT(r.out, Contains("memory-offset-missing") && Contains("key positions shifted by +{M}"));
+  CHECK_THAT(r.out, Contains("centre-key-range") && Contains("convention"));
+  CHECK(r.out.find("unsliced-scale") < r.out.find("angles-in-dtype"));
 }
 
 TEST_CASE("sweep --accept-convention centre judges torchscale's centre on the logits") {
   TempDir dir;
   std::ofstream(dir / "grid.toml") << "name = \"tiny\"\ndtypes = [\"fp32\"]\n[axes]\n"
                                       "head_dim = 16\nseq_len = 9\nmem_len = 4\n";
-  const std::string base = "sweep --quiet --grid " + q(dir / "grid.toml") +
-                           " --candidate torchscale-centre --out ";
+  const std::string base =
+      "sweep --quiet --grid " + q(dir / "grid.toml") + " --candidate torchscale-centre --out ";
   const Run plain = run_cli(dir, base + q(dir / "plain.json"));
   CHECK(plain.status == 1);
-  const Run accepted = run_cli(dir, base + q(dir / "accepted.json") + " --accept-convention centre");
+  const Run accepted =
+      run_cli(dir, base + q(dir / "accepted.json") + " --accept-convention centre");
   INFO(accepted.err);
   CHECK(accepted.status == 0);
   const Run explained = run_cli(dir, "explain " + q(dir / "accepted.json"));
   CHECK_THAT(explained.out, Contains("centre-key-range (convention): centre on the whole key range "
-                                     "(torchscale)") && Contains("[accepted]"));
+                                     "(torchscale)") &&
+                                Contains("[accepted]"));
   const Run bad = run_cli(dir, base + q(dir / "bad.json") + " --accept-convention layout");
   CHECK(bad.status == 2);
   CHECK_THAT(bad.err, Contains("--accept-convention") && Contains("layout"));

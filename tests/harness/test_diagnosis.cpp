@@ -3,14 +3,13 @@
 // the decomposition reads shifts and centres off the errors.
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <numbers>
 #include <set>
-
-#include <catch2/catch.hpp>
 
 #include "xposcheck/cases/grid.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
@@ -113,10 +112,12 @@ TEST_CASE("every buggy built-in candidate is diagnosed right on the smoke grid")
 }
 
 TEST_CASE("every buggy built-in candidate is diagnosed right on the x-transformers regression") {
-  const Results results = sweep_grid("cases/regressions/x-transformers-xpos-mems.toml", buggy_names());
+  const Results results =
+      sweep_grid("cases/regressions/x-transformers-xpos-mems.toml", buggy_names());
   const std::set<std::string> failing = check_verdicts(results);
-  for (const char* name : {"unsliced-scale", "positions-from-zero", "swapped-qk-scale", "wrong-layout",
-                           "angles-in-dtype", "stale-cache", "centers-differ", "random-garbage"}) {
+  for (const char* name :
+       {"unsliced-scale", "positions-from-zero", "swapped-qk-scale", "wrong-layout",
+        "angles-in-dtype", "stale-cache", "centers-differ", "random-garbage"}) {
     CHECK(failing.count(name) == 1);
   }
   for (const Record& r : results.records) {
@@ -143,7 +144,8 @@ TEST_CASE("correct candidates get no diagnosis") {
   }
 }
 
-TEST_CASE("a centre convention keeps TOLERANCE with its diagnosis, or passes on logits when accepted") {
+TEST_CASE(
+    "a centre convention keeps TOLERANCE with its diagnosis, or passes on logits when accepted") {
   const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / "cases/smoke.toml");
   const GridCase* gc = nullptr;
   for (const GridCase& g : grid.cases) {
@@ -160,8 +162,10 @@ TEST_CASE("a centre convention keeps TOLERANCE with its diagnosis, or passes on 
   CHECK(plain.diagnosis->convention == "centre");
   CHECK_FALSE(plain.diagnosis->accepted);
   // ceil((100 + 64) / 2) - 100 = -18 instead of floor(64 / 2) = 32.
-  CHECK_THAT(plain.diagnosis->explanation, Contains("centred at ceil((M+N)/2) - M = -18 instead of 32"));
-  CHECK_THAT(plain.message, StartsWith("convention-only: centre on the whole key range (torchscale)"));
+  CHECK_THAT(plain.diagnosis->explanation,
+             Contains("centred at ceil((M+N)/2) - M = -18 instead of 32"));
+  CHECK_THAT(plain.message,
+             StartsWith("convention-only: centre on the whole key range (torchscale)"));
   CHECK_THAT(plain.message, Contains("--accept-convention centre"));
 
   DiagnosisOptions accept;
@@ -194,4 +198,35 @@ TEST_CASE("the history dependence of a stale cache shows only against a fresh in
     crashes += r.outcome == Outcome::crash ? 1 : 0;
   }
   CHECK(crashes > 0);
+}
+
+TEST_CASE("every hypothesis explains itself with the case's numbers") {
+  Case c;
+  c.head_dim = 128;
+  c.rotary_dim = 96;
+  c.seq_len = 1023;
+  c.mem_len = 100;
+  c.interpolation = 2;
+  c.base_rescale = 4;
+  const std::vector<HypothesisInfo> templates = hypothesis_catalogue();
+  const std::vector<HypothesisInfo> written = hypothesis_catalogue(&c);
+  REQUIRE(templates.size() == written.size());
+  REQUIRE(templates.size() >= 20);
+  for (const HypothesisInfo& h : written) {
+    INFO(h.name << ": " << h.explanation);
+    CHECK(h.explanation.find('{') == std::string::npos);
+    CHECK(h.explanation.find("template error") == std::string::npos);
+    CHECK((h.kind == "bug" || h.kind == "convention" || h.kind == "precision"));
+  }
+  auto find = [&](const std::string& name) {
+    for (const HypothesisInfo& h : written) {
+      if (h.name == name) return h.explanation;
+    }
+    return std::string();
+  };
+  CHECK_THAT(find("memory-offset-missing"), Contains("shifted by +100 (= M)"));
+  CHECK_THAT(find("centre-unrounded"), Contains("N/2 = 511.5 not rounded to floor(N/2) = 511"));
+  CHECK_THAT(find("centre-key-range"), Contains("ceil((M+N)/2) - M = 462 instead of 511"));
+  CHECK_THAT(find("scale-on-passthrough"), Contains("features 96..127"));
+  CHECK_THAT(find("angles-in-dtype"), Contains("formed in bf16") && Contains("2^-8"));
 }

@@ -2,13 +2,12 @@
 // candidate with a shift or centre no built-in has is still named, with the number.
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <numbers>
-
-#include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <numbers>
 
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
@@ -140,7 +139,7 @@ TEST_CASE("centres no built-in has are read off the log-scale error") {
     const Record r = evaluate(candidate, small_case(), DType::bf16);
     REQUIRE(r.diagnosis);
     INFO(r.diagnosis->evidence << "; query centre estimate "
-         << r.diagnosis->estimates.query_centre.value_or(NAN));
+                               << r.diagnosis->estimates.query_centre.value_or(NAN));
     CHECK(r.diagnosis->verdict == "query-centre");
     CHECK_THAT(r.diagnosis->explanation, Contains("queries centred at -20 instead of 20"));
   }
@@ -204,8 +203,8 @@ TEST_CASE("diagnoses survive the results file; files without them still read") {
   results.records.push_back(evaluate(*candidate, small_case()));
   results.records.push_back(evaluate(*good, small_case()));
   const Diagnosis& d = *results.records[0].diagnosis;
-  const fs::path file = fs::temp_directory_path() /
-                        ("xposcheck-diagnosis-" + std::to_string(::getpid()) + ".json");
+  const fs::path file =
+      fs::temp_directory_path() / ("xposcheck-diagnosis-" + std::to_string(::getpid()) + ".json");
   write_results(file, results);
   const Results back = read_results(file);
   REQUIRE(back.records.size() == 2);

@@ -1,7 +1,8 @@
 // Hypotheses that are not a perturbed convention: a shape error read from its
 // message, and history dependence read from a fresh instance of the candidate.
-#include <cmath>
 #include <fmt/format.h>
+
+#include <cmath>
 
 #include "diagnosis/hypotheses.hpp"
 #include "xposcheck/harness/compare.hpp"
@@ -33,13 +34,16 @@ HypothesisScore test_unsliced_table(const Evidence& ev, std::string& detail) {
   const ShapeIssue& s = *ev.record.shape;
   // relate_numbers / relate_shape name every size: "1024 = N, 1124 = M + N".
   const bool quotes_both = contains(s.relation, " = N") && contains(s.relation, " = M + N");
-  const bool query_rows_unsliced = s.what == "shape" && s.tensor == "q_out" && contains(s.relation, " = M + N");
+  const bool query_rows_unsliced =
+      s.what == "shape" && s.tensor == "q_out" && contains(s.relation, " = M + N");
   score.fits = (s.what == "exception" && quotes_both) || query_rows_unsliced;
   score.compared = 1;
   score.over = score.fits ? 0 : 1;
   detail = s.what == "exception"
-               ? fmt::format("the shape error quotes {}", s.relation.empty() ? "no size of the case" : s.relation)
-               : fmt::format("{} has shape {}, expected {} ({})", s.tensor, s.actual, s.expected, s.relation);
+               ? fmt::format("the shape error quotes {}",
+                             s.relation.empty() ? "no size of the case" : s.relation)
+               : fmt::format("{} has shape {}, expected {} ({})", s.tensor, s.actual, s.expected,
+                             s.relation);
   return score;
 }
 
@@ -56,13 +60,15 @@ HypothesisScore test_history(const Evidence& ev, std::string& detail) {
     Record fresh_record = ev.record;
     fresh_record.diagnosis.reset();
     compare_outputs(ev.c, ev.dtype, ev.golden, ev.tables, out, ev.tol, fresh_record);
-    const std::size_t differ = ev.output ? differing_elements(*ev.output, out) : out.q_out.size() + out.k_out.size();
+    const std::size_t differ =
+        ev.output ? differing_elements(*ev.output, out) : out.q_out.size() + out.k_out.size();
     score.fits = differ > 0;
     score.max_ratio = fresh_record.max_ratio;
-    detail = fmt::format("a fresh instance gives {} (max error/allowed {:.3g}) where this one, after "
-                         "earlier cases, gave {}; {} output elements differ",
-                         outcome_name(fresh_record.outcome), fresh_record.max_ratio,
-                         outcome_name(ev.record.outcome), differ);
+    detail = fmt::format(
+        "a fresh instance gives {} (max error/allowed {:.3g}) where this one, after "
+        "earlier cases, gave {}; {} output elements differ",
+        outcome_name(fresh_record.outcome), fresh_record.max_ratio, outcome_name(ev.record.outcome),
+        differ);
   }
   score.over = score.fits ? 0 : 1;
   return score;

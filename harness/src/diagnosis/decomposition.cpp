@@ -90,8 +90,7 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
       const long a = c.pair_a(j), b = c.pair_b(j);
       const double gm2 = g[a] * g[a] + g[b] * g[b], ym2 = y[a] * y[a] + y[b] * y[b];
       const bool usable = std::hypot(x[a], x[b]) >= tiny && std::fabs(g[a]) <= max_finite &&
-                          std::fabs(g[b]) <= max_finite && std::isfinite(ym2) && ym2 > 0 &&
-                          gm2 > 0;
+                          std::fabs(g[b]) <= max_finite && std::isfinite(ym2) && ym2 > 0 && gm2 > 0;
       if (!usable) {
         ++d.pairs_skipped;
         continue;
@@ -118,7 +117,8 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
     }
     for (long i = c.rotary(); i < c.head_dim; ++i) {
       if (x[i] != 0 && std::isfinite(y[i])) {
-        d.passthrough_max_rel_change = std::max(d.passthrough_max_rel_change, std::fabs(y[i] - x[i]) / std::fabs(x[i]));
+        d.passthrough_max_rel_change =
+            std::max(d.passthrough_max_rel_change, std::fabs(y[i] - x[i]) / std::fabs(x[i]));
       }
     }
   }
@@ -142,8 +142,9 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
 
 std::vector<TensorDecomposition> decompose(const Evidence& ev) {
   if (!ev.output) return {};
-  return {decompose_tensor(ev, {"q_out", ev.q_in, ev.output->q_out, ev.golden.q_out, ev.q_rows, false}),
-          decompose_tensor(ev, {"k_out", ev.k_in, ev.output->k_out, ev.golden.k_out, ev.k_rows, true})};
+  return {
+      decompose_tensor(ev, {"q_out", ev.q_in, ev.output->q_out, ev.golden.q_out, ev.q_rows, false}),
+      decompose_tensor(ev, {"k_out", ev.k_in, ev.output->k_out, ev.golden.k_out, ev.k_rows, true})};
 }
 
 void keep_representative_fits(TensorDecomposition& part, std::size_t count) {

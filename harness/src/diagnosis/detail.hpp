@@ -36,9 +36,10 @@ struct Evidence {
   const Record& record;
   const FreshRun& fresh_run;
   bool stateful = false;
-  std::vector<SampledRow> q_rows, k_rows;
-  Estimates estimates;
-  std::vector<TensorDecomposition> decomposition;
+  // Filled by the diagnosis as it goes.
+  std::vector<SampledRow> q_rows = {}, k_rows = {};
+  Estimates estimates = {};
+  std::vector<TensorDecomposition> decomposition = {};
 };
 
 // The rotary XPOS map of SPEC section 1 with its conventions spelled out, so that a

@@ -1,8 +1,9 @@
 // Orchestrates a diagnosis: decomposition, then the hypotheses of the table in priority
 // order until one explains the outputs; attaches the verdict to the record.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
-#include <fmt/format.h>
 
 #include "diagnosis/hypotheses.hpp"
 
@@ -20,12 +21,9 @@ bool wants_diagnosis(const Record& record) {
     case Outcome::tolerance:
     case Outcome::dim_mismatch:
     case Outcome::nonfinite:
-    case Outcome::crash:
-      return true;
-    case Outcome::out_of_range:
-      return record.range && record.range->in_range_outcome != "PASS";
-    default:
-      return false;
+    case Outcome::crash: return true;
+    case Outcome::out_of_range: return record.range && record.range->in_range_outcome != "PASS";
+    default: return false;
   }
 }
 
@@ -56,18 +54,20 @@ const TensorStats* logits_of(const Record& record) {
 }
 
 std::string convention_evidence(const Diagnosis& d, const HypothesisScore& s) {
-  return fmt::format("under SPEC {} of {} sampled elements are beyond tolerance (max error/allowed "
-                     ">= {:.4g}); under this hypothesis all {} are within it (max {:.3g})",
-                     d.spec.over, d.spec.compared, d.spec.max_ratio, s.compared, s.max_ratio);
+  return fmt::format(
+      "under SPEC {} of {} sampled elements are beyond tolerance (max error/allowed "
+      ">= {:.4g}); under this hypothesis all {} are within it (max {:.3g})",
+      d.spec.over, d.spec.compared, d.spec.max_ratio, s.compared, s.max_ratio);
 }
 
 std::string decomposition_evidence(const Diagnosis& d) {
   std::string out;
   for (const TensorDecomposition& t : d.decomposition) {
-    out += fmt::format("{}{}: max angle error {:.3g} rad (position {}, pair {}), max log-scale error "
-                       "{:.3g}, angle error {:.2g} |phi| eps",
-                       out.empty() ? "" : "; ", t.tensor, t.max_angle_error, t.worst_angle_position,
-                       t.worst_angle_pair, t.max_log_scale_error, t.angle_error_per_phi_eps);
+    out += fmt::format(
+        "{}{}: max angle error {:.3g} rad (position {}, pair {}), max log-scale error "
+        "{:.3g}, angle error {:.2g} |phi| eps",
+        out.empty() ? "" : "; ", t.tensor, t.max_angle_error, t.worst_angle_position,
+        t.worst_angle_pair, t.max_log_scale_error, t.angle_error_per_phi_eps);
     if (t.passthrough_max_rel_change > 0)
       out += fmt::format(", pass-through changed by up to {:.3g}", t.passthrough_max_rel_change);
   }
@@ -77,12 +77,15 @@ std::string decomposition_evidence(const Diagnosis& d) {
 void unexplained(Diagnosis& d) {
   d.verdict = "unexplained";
   d.kind = "unexplained";
-  const auto closest = std::min_element(d.tried.begin(), d.tried.end(),
+  const auto closest = std::min_element(
+      d.tried.begin(), d.tried.end(),
       [](const HypothesisScore& a, const HypothesisScore& b) { return a.max_ratio < b.max_ratio; });
   d.explanation = closest == d.tried.end()
                       ? "no known bug or convention applies to this failure"
-                      : fmt::format("no known bug or convention explains the outputs; closest: {} "
-                                    "(max error/allowed >= {:.3g})", closest->name, closest->max_ratio);
+                      : fmt::format(
+                            "no known bug or convention explains the outputs; closest: {} "
+                            "(max error/allowed >= {:.3g})",
+                            closest->name, closest->max_ratio);
   d.evidence = decomposition_evidence(d);
 }
 
@@ -91,57 +94,82 @@ void trim_tried(Diagnosis& d) {
   if (d.tried.size() <= 4) return;
   HypothesisScore last = d.tried.back();
   d.tried.pop_back();
-  std::partial_sort(d.tried.begin(), d.tried.begin() + 3, d.tried.end(),
-                    [](const HypothesisScore& a, const HypothesisScore& b) { return a.max_ratio < b.max_ratio; });
+  std::partial_sort(
+      d.tried.begin(), d.tried.begin() + 3, d.tried.end(),
+      [](const HypothesisScore& a, const HypothesisScore& b) { return a.max_ratio < b.max_ratio; });
   d.tried.resize(3);
   d.tried.push_back(std::move(last));
 }
 
 }  // namespace
 
-Diagnosis diagnose(const DiagnosisInput& in, const Record& record, const DiagnosisOptions& options) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const Case& c = *in.params;
-  Evidence ev{c, in.dtype, *in.q_in, *in.k_in, *in.golden, *in.tables, *in.tolerance,
-              shapes_match(in) ? in.output : nullptr, record, in.fresh_run, in.stateful, {}, {}, {}, {}};
-  Diagnosis d;
-  if (ev.output) {
-    const long leads = c.batch * c.heads;
-    ev.q_rows = sample_rows(leads, c.seq_len, options.max_rows, worst_row(record, "q_out", c.heads));
-    ev.k_rows = sample_rows(leads, c.key_rows(), options.max_rows, worst_row(record, "k_out", c.heads));
-    ev.decomposition = decompose(ev);
-    ev.estimates = estimate_conventions(c, in.dtype, ev.decomposition);
-    d.spec = score_convention(ev, spec_convention(c));
-    d.spec.name = "SPEC";
-  }
-  const Context ctx{c, in.dtype, record, ev.estimates, ev.decomposition, ev.output != nullptr,
-                    static_cast<bool>(in.fresh_run), in.stateful};
-  const Hypothesis* verdict = nullptr;
-  std::string detail;
+namespace {
+
+// Samples the rows, decomposes, estimates and scores SPEC itself.
+void examine_outputs(const Case& c, Evidence& ev, Diagnosis& d, const DiagnosisOptions& options) {
+  const long leads = c.batch * c.heads;
+  ev.q_rows =
+      sample_rows(leads, c.seq_len, options.max_rows, worst_row(ev.record, "q_out", c.heads));
+  ev.k_rows =
+      sample_rows(leads, c.key_rows(), options.max_rows, worst_row(ev.record, "k_out", c.heads));
+  ev.decomposition = decompose(ev);
+  ev.estimates = estimate_conventions(c, ev.dtype, ev.decomposition);
+  d.spec = score_convention(ev, spec_convention(c));
+  d.spec.name = "SPEC";
+}
+
+// The first hypothesis of the table that fits, or null; every score goes to d.tried.
+const Hypothesis* first_fit(const Evidence& ev, const Context& ctx, Diagnosis& d,
+                            std::string& detail) {
   for (const Hypothesis& h : hypotheses()) {
     if ((h.perturb && !ctx.has_outputs) || !h.applies(ctx)) continue;
-    HypothesisScore s = h.perturb ? score_convention(ev, h.perturb(ctx, spec_convention(c))) : h.test(ev, detail);
+    HypothesisScore s = h.perturb ? score_convention(ev, h.perturb(ctx, spec_convention(ctx.c)))
+                                  : h.test(ev, detail);
     s.name = h.name;
     d.tried.push_back(s);
-    if (s.fits) {
-      verdict = &h;
-      break;
-    }
+    if (s.fits) return &h;
   }
+  return nullptr;
+}
+
+void write_verdict(const Hypothesis& h, const Context& ctx, const std::string& detail,
+                   Diagnosis& d) {
+  d.verdict = h.name;
+  d.kind = kind_name(h.kind);
+  d.convention = h.convention;
+  d.explanation = explain(h, ctx);
+  d.evidence = h.perturb ? convention_evidence(d, d.tried.back()) : detail;
+  const TensorStats* logits = logits_of(ctx.record);
+  if (h.kind == Kind::convention && (!logits || logits->over_tolerance > 0)) {
+    d.kind = "bug";  // a convention keeps the logits; these are off too
+    d.convention.clear();
+    d.evidence += logits ? "; the logits fail too, so this is not a convention alone" : "";
+  }
+}
+
+}  // namespace
+
+Diagnosis diagnose(const DiagnosisInput& in, const Record& record,
+                   const DiagnosisOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Case& c = *in.params;
+  const CandidateOutput* output = shapes_match(in) ? in.output : nullptr;
+  Evidence ev{c,      in.dtype, *in.q_in,     *in.k_in,   *in.golden, *in.tables, *in.tolerance,
+              output, record,   in.fresh_run, in.stateful};
+  Diagnosis d;
+  if (output) examine_outputs(c, ev, d, options);
+  const Context ctx{c,
+                    in.dtype,
+                    record,
+                    ev.estimates,
+                    ev.decomposition,
+                    output != nullptr,
+                    static_cast<bool>(in.fresh_run),
+                    in.stateful};
+  std::string detail;
+  const Hypothesis* verdict = first_fit(ev, ctx, d, detail);
+  if (verdict) write_verdict(*verdict, ctx, detail, d);
   d.estimates = ev.estimates;
-  if (verdict) {
-    d.verdict = verdict->name;
-    d.kind = kind_name(verdict->kind);
-    d.convention = verdict->convention;
-    d.explanation = verdict->explain(ctx);
-    d.evidence = verdict->perturb ? convention_evidence(d, d.tried.back()) : detail;
-    const TensorStats* logits = logits_of(record);
-    if (verdict->kind == Kind::convention && (!logits || logits->over_tolerance > 0)) {
-      d.kind = "bug";  // a convention keeps the logits; these are off too
-      d.convention.clear();
-      d.evidence += logits ? "; the logits fail too, so this is not a convention alone" : "";
-    }
-  }
   d.decomposition = std::move(ev.decomposition);
   if (!verdict) unexplained(d);
   trim_tried(d);
@@ -158,14 +186,15 @@ void attach_diagnosis(Record& record, Diagnosis d, const DiagnosisOptions& optio
       d.accepted = true;
       record.outcome = Outcome::pass;
       record.max_ratio = logits->max_ratio;
-      record.message = fmt::format("passes on logits (margin {:.3g}x); elementwise outputs follow "
-                                   "another {} convention, accepted: {}",
-                                   logits->max_ratio > 0 ? 1.0 / logits->max_ratio : INFINITY,
-                                   d.convention, d.explanation);
+      record.message = fmt::format(
+          "passes on logits (margin {:.3g}x); elementwise outputs follow "
+          "another {} convention, accepted: {}",
+          logits->max_ratio > 0 ? 1.0 / logits->max_ratio : INFINITY, d.convention, d.explanation);
     } else {
-      record.message = fmt::format("convention-only: {}; logits pass, elementwise outputs differ "
-                                   "({}); accept with --accept-convention {}",
-                                   d.explanation, record.message, d.convention);
+      record.message = fmt::format(
+          "convention-only: {}; logits pass, elementwise outputs differ "
+          "({}); accept with --accept-convention {}",
+          d.explanation, record.message, d.convention);
     }
   }
   record.diagnosis = std::move(d);
@@ -176,8 +205,23 @@ void diagnose_record(const DiagnosisInput& input, Record& record, const Diagnosi
   attach_diagnosis(record, diagnose(input, record, options), options);
 }
 
+std::vector<HypothesisInfo> hypothesis_catalogue(const Case* example) {
+  Record record;
+  if (example) record.params = *example;
+  const Estimates none;
+  const std::vector<TensorDecomposition> no_parts;
+  const Context ctx{record.params, DType::bf16, record, none, no_parts, true, true, false};
+  std::vector<HypothesisInfo> out;
+  for (const Hypothesis& h : hypotheses()) {
+    out.push_back({std::string(h.name), std::string(kind_name(h.kind)), std::string(h.convention),
+                   example ? explain(h, ctx) : std::string(h.explanation)});
+  }
+  return out;
+}
+
 std::string summary_line(const Diagnosis& d) {
-  return fmt::format("{} ({}): {}{}", d.verdict, d.kind, d.explanation, d.accepted ? " [accepted]" : "");
+  return fmt::format("{} ({}): {}{}", d.verdict, d.kind, d.explanation,
+                     d.accepted ? " [accepted]" : "");
 }
 
 }  // namespace xposcheck

@@ -1,8 +1,9 @@
 #include "diagnosis/diagnosis_json.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <cstdlib>
-#include <fmt/format.h>
 
 namespace xposcheck {
 namespace {
@@ -27,31 +28,44 @@ std::optional<double> optional_from(const json& j, const char* key) {
 }
 
 // [slope, intercept, residual]
-json line_to_json(const LineFit& f) { return {number(f.slope), number(f.intercept), number(f.residual)}; }
+json line_to_json(const LineFit& f) {
+  return {number(f.slope), number(f.intercept), number(f.residual)};
+}
 LineFit line_from_json(const json& j) {
   return {number_from(j.at(0)), number_from(j.at(1)), number_from(j.at(2))};
 }
 
 json score_to_json(const HypothesisScore& s) {
-  return {{"name", s.name}, {"fits", s.fits}, {"max_ratio", number(s.max_ratio)},
-          {"compared", s.compared}, {"over", s.over}};
+  return {{"name", s.name},
+          {"fits", s.fits},
+          {"max_ratio", number(s.max_ratio)},
+          {"compared", s.compared},
+          {"over", s.over}};
 }
 HypothesisScore score_from_json(const json& j) {
-  return {j.at("name"), j.at("fits"), number_from(j.at("max_ratio")), j.at("compared"), j.at("over")};
+  return {j.at("name"), j.at("fits"), number_from(j.at("max_ratio")), j.at("compared"),
+          j.at("over")};
 }
 
 json part_to_json(const TensorDecomposition& t) {
   json fits = json::array();
   for (const FrequencyFit& f : t.fits) {
-    fits.push_back({{"pair", f.pair}, {"omega", number(f.omega)}, {"lambda", number(f.lambda)},
-                    {"angle", line_to_json(f.angle)}, {"log_scale", line_to_json(f.log_scale)}});
+    fits.push_back({{"pair", f.pair},
+                    {"omega", number(f.omega)},
+                    {"lambda", number(f.lambda)},
+                    {"angle", line_to_json(f.angle)},
+                    {"log_scale", line_to_json(f.log_scale)}});
   }
-  return {{"tensor", t.tensor}, {"pairs_used", t.pairs_used}, {"pairs_skipped", t.pairs_skipped},
+  return {{"tensor", t.tensor},
+          {"pairs_used", t.pairs_used},
+          {"pairs_skipped", t.pairs_skipped},
           {"max_angle_error", number(t.max_angle_error)},
           {"max_log_scale_error", number(t.max_log_scale_error)},
-          {"worst_angle_position", t.worst_angle_position}, {"worst_angle_pair", t.worst_angle_pair},
+          {"worst_angle_position", t.worst_angle_position},
+          {"worst_angle_pair", t.worst_angle_pair},
           {"angle_error_per_phi_eps", number(t.angle_error_per_phi_eps)},
-          {"passthrough_max_rel_change", number(t.passthrough_max_rel_change)}, {"fits", fits}};
+          {"passthrough_max_rel_change", number(t.passthrough_max_rel_change)},
+          {"fits", fits}};
 }
 
 TensorDecomposition part_from_json(const json& j) {
@@ -67,8 +81,7 @@ TensorDecomposition part_from_json(const json& j) {
   t.passthrough_max_rel_change = number_from(j.at("passthrough_max_rel_change"));
   for (const json& f : j.at("fits")) {
     t.fits.push_back({f.at("pair"), number_from(f.at("omega")), number_from(f.at("lambda")),
-                      line_from_json(f.at("angle")),
-                      line_from_json(f.at("log_scale"))});
+                      line_from_json(f.at("angle")), line_from_json(f.at("log_scale"))});
   }
   return t;
 }
@@ -80,14 +93,21 @@ json diagnosis_to_json(const Diagnosis& d) {
   for (const HypothesisScore& s : d.tried) tried.push_back(score_to_json(s));
   for (const TensorDecomposition& t : d.decomposition) parts.push_back(part_to_json(t));
   const Estimates& e = d.estimates;
-  return {{"verdict", d.verdict}, {"kind", d.kind}, {"explanation", d.explanation},
-          {"evidence", d.evidence}, {"convention", d.convention}, {"accepted", d.accepted},
-          {"spec", score_to_json(d.spec)}, {"tried", tried},
-          {"estimates", {{"query_shift", optional_number(e.query_shift)},
-                         {"key_shift", optional_number(e.key_shift)},
-                         {"query_centre", optional_number(e.query_centre)},
-                         {"key_centre", optional_number(e.key_centre)}}},
-          {"decomposition", parts}, {"diagnose_s", number(d.seconds)}};
+  return {{"verdict", d.verdict},
+          {"kind", d.kind},
+          {"explanation", d.explanation},
+          {"evidence", d.evidence},
+          {"convention", d.convention},
+          {"accepted", d.accepted},
+          {"spec", score_to_json(d.spec)},
+          {"tried", tried},
+          {"estimates",
+           {{"query_shift", optional_number(e.query_shift)},
+            {"key_shift", optional_number(e.key_shift)},
+            {"query_centre", optional_number(e.query_centre)},
+            {"key_centre", optional_number(e.key_centre)}}},
+          {"decomposition", parts},
+          {"diagnose_s", number(d.seconds)}};
 }
 
 Diagnosis diagnosis_from_json(const json& j) {

@@ -16,7 +16,7 @@ constexpr double kTwoPi = 2.0 * std::numbers::pi;
 // A fit whose error changes by less than this over the whole position range, and
 // scatters less around its line, is constant: well above the output rounding of every
 // dtype (bf16: ~2^-9).
-constexpr double kConstantAngle = 0.05;     // radians
+constexpr double kConstantAngle = 0.05;  // radians
 
 // The positions a tensor's fits were made over.
 struct Range {
@@ -45,7 +45,8 @@ std::optional<double> estimate_shift(const TensorDecomposition& t, const Range& 
   }
   if (!shift) return std::nullopt;
   for (const FrequencyFit& f : t.fits) {
-    if (std::fabs(std::remainder(*shift * f.omega - level(f.angle, range), kTwoPi)) > kConstantAngle)
+    if (std::fabs(std::remainder(*shift * f.omega - level(f.angle, range), kTwoPi)) >
+        kConstantAngle)
       return std::nullopt;
   }
   return shift;

@@ -1,8 +1,8 @@
-// The one table of hypotheses. Each entry: a name, what kind of difference it is,
-// when it can apply, and the convention under which the candidate would be exact (or a
-// test of its own), with the sentence that explains it. Order is priority: specific
-// bugs first, hypotheses built from the decomposition's estimates next, the loosest
-// (a wider angle allowance) last. Adding one is an entry here (docs/diagnosis.md).
+// The one table of hypotheses. Each entry: a name, what kind of difference it is, the
+// sentence that explains it, when it can apply, and the convention under which the
+// candidate would be exact (or a test of its own). Order is priority: specific bugs
+// first, hypotheses built from the decomposition's estimates next, the loosest (a wider
+// angle allowance) last. Adding one is an entry here (docs/diagnosis.md).
 #include "diagnosis/hypotheses.hpp"
 
 #include <cmath>
@@ -11,32 +11,39 @@
 namespace xposcheck::diagnosis {
 namespace {
 
+using X = Context;
+using C = Convention;
+
 // ceil((M+N)/2) - M: torchscale's centre, the middle of all M+N key rows (its
 // arange(-(L+offset)//2, ...) puts power 0 on row ceil((M+N)/2)).
-double key_range_centre(const Case& c) { return static_cast<double>((c.key_rows() + 1) / 2 - c.mem_len); }
+double key_range_centre(const Case& c) {
+  return static_cast<double>((c.key_rows() + 1) / 2 - c.mem_len);
+}
 // floor((M+N)/2) - M: a key scale centred on the key rows while queries keep floor(N/2).
 double key_rows_centre(const Case& c) { return static_cast<double>(c.key_rows() / 2 - c.mem_len); }
-double spec_centre(const Case& c) { return static_cast<double>(c.centre()); }
+double centre(const Case& c) { return static_cast<double>(c.centre()); }
 bool odd_default_centre(const Case& c) { return c.xpos && !c.center && c.seq_len % 2 == 1; }
 
 // An estimate rounded to the nearest whole (or half) position; the hypothesis built
 // from it is then tested exactly, so a rounding that does not fit is simply rejected.
 std::optional<double> whole(const std::optional<double>& v) {
-  if (!v) return std::nullopt;
-  return std::round(*v);
+  return v ? std::optional(std::round(*v)) : std::nullopt;
 }
 std::optional<double> half(const std::optional<double>& v) {
-  if (!v) return std::nullopt;
-  return std::round(2 * *v) / 2;
+  return v ? std::optional(std::round(2 * *v) / 2) : std::nullopt;
 }
 bool differs(const std::optional<double>& v, double from) { return v && *v != from; }
 
-std::string angle_precision(const Context& x) {
+double angle_error_per_phi_eps(const X& x) {
   double per_phi = 0;
-  for (const TensorDecomposition& t : x.parts) per_phi = std::max(per_phi, t.angle_error_per_phi_eps);
-  return fmt::format("angles p*omega formed in {}: the angle error grows like |phi| * 2^-{} "
-                     "(measured rms {:.2g} |phi| eps at |phi| >= 8), beyond fp32-rounded angles",
-                     dtype_name(x.dtype), traits(x.dtype).precision, per_phi);
+  for (const TensorDecomposition& t : x.parts) {
+    per_phi = std::max(per_phi, t.angle_error_per_phi_eps);
+  }
+  return per_phi;
+}
+
+const char* layout_pairs(Layout l) {
+  return l == Layout::half ? "half (j, j+R/2)" : "interleaved (2j, 2j+1)";
 }
 
 }  // namespace
@@ -51,104 +58,188 @@ std::string_view kind_name(Kind k) {
 }
 
 const std::vector<Hypothesis>& hypotheses() {
-  using C = Convention;
   static const std::vector<Hypothesis> table = {
-      {"unsliced-scale", Kind::bug, "",
-       [](const Context& x) { return x.record.outcome == Outcome::dim_mismatch && x.record.shape && x.c.mem_len > 0; },
-       nullptr, test_unsliced_table,
-       [](const Context& x) { return fmt::format("a table built for all M+N = {} key rows was applied to the N = {} query rows without slicing to the last N (the x-transformers unsliced XPOS scale)", x.c.key_rows(), x.c.seq_len); }},
-      {"history-dependence", Kind::bug, "",
-       [](const Context& x) { return x.can_rerun && x.stateful; }, nullptr, test_history,
-       [](const Context&) { return std::string("results depend on call history (a stale cache): a fresh instance of the candidate gives different outputs for the same case"); }},
-      {"wrong-layout", Kind::bug, "",
-       [](const Context& x) { return x.c.rotary() >= 4; },
-       [](const Context&, C v) { v.layout = v.layout == Layout::half ? Layout::interleaved : Layout::half; return v; }, nullptr,
-       [](const Context& x) { return fmt::format("features paired with the {} layout instead of {}", x.c.layout == Layout::half ? "interleaved (2j, 2j+1)" : "half (j, j+R/2)", x.c.layout == Layout::half ? "half (j, j+R/2)" : "interleaved (2j, 2j+1)"); }},
-      {"memory-offset-missing", Kind::bug, "",
-       [](const Context& x) { return x.c.mem_len > 0; },
-       [](const Context& x, C v) { v.key_shift = static_cast<double>(x.c.mem_len); return v; }, nullptr,
-       [](const Context& x) { return fmt::format("key positions shifted by +{} (= M): the memory offset is missing (keys at 0..M+N-1 instead of -M..N-1)", x.c.mem_len); }},
-      {"reversed-rotation", Kind::bug, "",
-       [](const Context& x) { return x.c.seq_len > 1 || x.c.mem_len > 0; },
-       [](const Context&, C v) { v.rotation = -1; return v; }, nullptr,
-       [](const Context&) { return std::string("rotation direction reversed: outputs match SPEC with phi -> -phi (the sign of sin flipped)"); }},
-      {"swapped-qk-scale", Kind::bug, "",
-       [](const Context& x) { return x.c.xpos; },
-       [](const Context&, C v) { v.query_exponent = -1; v.key_exponent = 1; return v; }, nullptr,
-       [](const Context&) { return std::string("XPOS scale swapped between queries and keys: queries scaled by sigma^-1, keys by sigma"); }},
-      {"xpos-missing", Kind::bug, "",
-       [](const Context& x) { return x.c.xpos; },
-       [](const Context&, C v) { v.xpos = false; return v; }, nullptr,
-       [](const Context&) { return std::string("XPOS scale not applied: outputs match plain RoPE"); }},
-      {"scale-on-passthrough", Kind::bug, "",
-       [](const Context& x) { return x.c.xpos && x.c.rotary() < x.c.head_dim; },
-       [](const Context&, C v) { v.scale_passthrough = true; return v; }, nullptr,
-       [](const Context& x) { return fmt::format("XPOS scale applied to the pass-through features {}..{}, which must be copied bit-exactly", x.c.rotary(), x.c.head_dim - 1); }},
-      {"interpolation-missing", Kind::bug, "",
-       [](const Context& x) { return x.c.interpolation != 1.0; },
-       [](const Context&, C v) { v.interpolation = 1; return v; }, nullptr,
-       [](const Context& x) { return fmt::format("position interpolation alpha = {} not applied: angles p*omega instead of p*omega/alpha", x.c.interpolation); }},
-      {"interpolation-twice", Kind::bug, "",
-       [](const Context& x) { return x.c.interpolation != 1.0; },
-       [](const Context& x, C v) { v.interpolation = x.c.interpolation * x.c.interpolation; return v; }, nullptr,
-       [](const Context& x) { return fmt::format("position interpolation applied twice: angles p*omega/alpha^2 (alpha = {})", x.c.interpolation); }},
-      {"ntk-exponent", Kind::bug, "",
-       [](const Context& x) { return x.c.base_rescale != 1.0; },
-       [](const Context& x, C v) { v.base = x.c.base * x.c.base_rescale; return v; }, nullptr,
-       [](const Context& x) { return fmt::format("NTK base rescale without its exponent: theta * f = {:.6g} instead of theta * f^(R/(R-2)) = {:.6g}", x.c.base * x.c.base_rescale, rescaled_base(x.c)); }},
-      {"ntk-missing", Kind::bug, "",
-       [](const Context& x) { return x.c.base_rescale != 1.0; },
-       [](const Context& x, C v) { v.base = x.c.base; return v; }, nullptr,
-       [](const Context& x) { return fmt::format("NTK base rescale f = {} not applied: base theta = {:.6g} instead of {:.6g}", x.c.base_rescale, x.c.base, rescaled_base(x.c)); }},
-      {"centre-key-range", Kind::convention, "centre",
-       [](const Context& x) { return x.c.xpos && key_range_centre(x.c) != spec_centre(x.c); },
-       [](const Context& x, C v) { v.query_centre = v.key_centre = key_range_centre(x.c); return v; }, nullptr,
-       [](const Context& x) { return fmt::format("centre on the whole key range (torchscale): q and k both centred at ceil((M+N)/2) - M = {} instead of {}", key_range_centre(x.c), spec_centre(x.c)); }},
-      {"centres-differ", Kind::bug, "",
-       [](const Context& x) { return x.c.xpos && key_rows_centre(x.c) != spec_centre(x.c); },
-       [](const Context& x, C v) { v.key_centre = key_rows_centre(x.c); return v; }, nullptr,
-       [](const Context& x) { return fmt::format("queries centred at {} but keys at floor((M+N)/2) - M = {}: the key scale is centred on the M+N key rows", spec_centre(x.c), key_rows_centre(x.c)); }},
-      {"centre-unrounded", Kind::bug, "",
-       [](const Context& x) { return odd_default_centre(x.c); },
-       [](const Context& x, C v) { v.query_centre = v.key_centre = x.c.seq_len / 2.0; return v; }, nullptr,
-       [](const Context& x) { return fmt::format("XPOS centre N/2 = {} not rounded to floor(N/2) = {} (odd N, true division); q and k alike, so logits are unaffected", x.c.seq_len / 2.0, x.c.centre()); }},
-      {"centre-rounded-up", Kind::bug, "",
-       [](const Context& x) { return odd_default_centre(x.c); },
-       [](const Context& x, C v) { v.query_centre = v.key_centre = static_cast<double>((x.c.seq_len + 1) / 2); return v; }, nullptr,
-       [](const Context& x) { return fmt::format("XPOS centre ceil(N/2) = {} instead of floor(N/2) = {} (odd N rounded up)", (x.c.seq_len + 1) / 2, x.c.centre()); }},
-      {"centre-at-length", Kind::bug, "",
-       [](const Context& x) { return x.c.xpos && !x.c.center; },
-       [](const Context& x, C v) { v.query_centre = v.key_centre = static_cast<double>(x.c.seq_len); return v; }, nullptr,
-       [](const Context& x) { return fmt::format("XPOS centre at N = {} instead of floor(N/2) = {}", x.c.seq_len, x.c.centre()); }},
-      {"key-position-shift", Kind::bug, "",
-       [](const Context& x) { auto s = whole(x.estimates.key_shift); return s && *s != 0 && *s != static_cast<double>(x.c.mem_len); },
-       [](const Context& x, C v) { v.key_shift = *whole(x.estimates.key_shift); return v; }, nullptr,
-       [](const Context& x) { return fmt::format("key positions shifted by {:+} (read from the angle error: constant over position, {:+} * omega_j)", *whole(x.estimates.key_shift), *whole(x.estimates.key_shift)); }},
-      {"query-position-shift", Kind::bug, "",
-       [](const Context& x) { auto s = whole(x.estimates.query_shift); return s && *s != 0; },
-       [](const Context& x, C v) { v.query_shift = *whole(x.estimates.query_shift); return v; }, nullptr,
-       [](const Context& x) { return fmt::format("query positions shifted by {:+} (read from the angle error)", *whole(x.estimates.query_shift)); }},
-      {"shared-centre", Kind::bug, "",
-       [](const Context& x) { auto q = half(x.estimates.query_centre); return differs(q, spec_centre(x.c)) && q == half(x.estimates.key_centre); },
-       [](const Context& x, C v) { v.query_centre = v.key_centre = *half(x.estimates.query_centre); return v; }, nullptr,
-       [](const Context& x) { return fmt::format("q and k both centred at {} instead of {} (read from the log-scale error); logits are unaffected", *half(x.estimates.query_centre), spec_centre(x.c)); }},
-      {"key-centre", Kind::bug, "",
-       [](const Context& x) { return differs(half(x.estimates.key_centre), spec_centre(x.c)); },
-       [](const Context& x, C v) { v.key_centre = *half(x.estimates.key_centre); return v; }, nullptr,
-       [](const Context& x) { return fmt::format("keys centred at {} instead of {} (read from the log-scale error)", *half(x.estimates.key_centre), spec_centre(x.c)); }},
-      {"query-centre", Kind::bug, "",
-       [](const Context& x) { return differs(half(x.estimates.query_centre), spec_centre(x.c)); },
-       [](const Context& x, C v) { v.query_centre = *half(x.estimates.query_centre); return v; }, nullptr,
-       [](const Context& x) { return fmt::format("queries centred at {} instead of {} (read from the log-scale error)", *half(x.estimates.query_centre), spec_centre(x.c)); }},
-      {"angles-in-dtype", Kind::precision, "",
-       [](const Context& x) { return x.dtype != DType::fp32; },
-       [](const Context&, C v) { v.angle_unit_ratio = 1; return v; }, nullptr,
-       angle_precision},
-      {"history-dependence", Kind::bug, "",
-       [](const Context& x) { return x.can_rerun && !x.stateful; }, nullptr, test_history,
-       [](const Context&) { return std::string("results depend on call history: a fresh instance of the candidate gives different outputs for the same case"); }},
+      {.name = "unsliced-scale",
+       .explanation = "a table built for all M+N = {MN} key rows was applied to the N = {N} query "
+                      "rows without slicing to the last N (the x-transformers unsliced XPOS scale)",
+       .applies = [](const X& x) {
+         return x.record.outcome == Outcome::dim_mismatch && x.record.shape && x.c.mem_len > 0;
+       },
+       .test = test_unsliced_table},
+      {.name = "history-dependence",
+       .explanation = "results depend on call history (a stale cache): a fresh instance of the "
+                      "candidate gives different outputs for the same case",
+       .applies = [](const X& x) { return x.can_rerun && x.stateful; },
+       .test = test_history},
+      {.name = "wrong-layout",
+       .explanation = "features paired with the {other_layout} layout instead of {layout}",
+       .applies = [](const X& x) { return x.c.rotary() >= 4; },
+       .perturb = [](const X&, C v) {
+         v.layout = v.layout == Layout::half ? Layout::interleaved : Layout::half;
+         return v;
+       }},
+      {.name = "memory-offset-missing",
+       .explanation = "key positions shifted by +{M} (= M): the memory offset is missing (keys at "
+                      "0..M+N-1 instead of -M..N-1)",
+       .applies = [](const X& x) { return x.c.mem_len > 0; },
+       .perturb = [](const X& x, C v) {
+         v.key_shift = static_cast<double>(x.c.mem_len);
+         return v;
+       }},
+      {.name = "reversed-rotation",
+       .explanation = "rotation direction reversed: outputs match SPEC with phi -> -phi (the sign "
+                      "of sin flipped)",
+       .applies = [](const X& x) { return x.c.seq_len > 1 || x.c.mem_len > 0; },
+       .perturb = [](const X&, C v) { v.rotation = -1; return v; }},
+      {.name = "swapped-qk-scale",
+       .explanation = "XPOS scale swapped between queries and keys: queries scaled by sigma^-1, "
+                      "keys by sigma",
+       .applies = [](const X& x) { return x.c.xpos; },
+       .perturb = [](const X&, C v) { v.query_exponent = -1; v.key_exponent = 1; return v; }},
+      {.name = "xpos-missing",
+       .explanation = "XPOS scale not applied: outputs match plain RoPE",
+       .applies = [](const X& x) { return x.c.xpos; },
+       .perturb = [](const X&, C v) { v.xpos = false; return v; }},
+      {.name = "scale-on-passthrough",
+       .explanation = "XPOS scale applied to the pass-through features {R}..{last}, which must be "
+                      "copied bit-exactly",
+       .applies = [](const X& x) { return x.c.xpos && x.c.rotary() < x.c.head_dim; },
+       .perturb = [](const X&, C v) { v.scale_passthrough = true; return v; }},
+      {.name = "interpolation-missing",
+       .explanation = "position interpolation alpha = {alpha} not applied: angles p*omega instead "
+                      "of p*omega/alpha",
+       .applies = [](const X& x) { return x.c.interpolation != 1.0; },
+       .perturb = [](const X&, C v) { v.interpolation = 1; return v; }},
+      {.name = "interpolation-twice",
+       .explanation = "position interpolation applied twice: angles p*omega/alpha^2 (alpha = "
+                      "{alpha})",
+       .applies = [](const X& x) { return x.c.interpolation != 1.0; },
+       .perturb = [](const X& x, C v) { v.interpolation *= x.c.interpolation; return v; }},
+      {.name = "ntk-exponent",
+       .explanation = "NTK base rescale without its exponent: theta * f = {theta_f:.6g} instead of "
+                      "theta * f^(R/(R-2)) = {theta_spec:.6g}",
+       .applies = [](const X& x) { return x.c.base_rescale != 1.0; },
+       .perturb = [](const X& x, C v) { v.base = x.c.base * x.c.base_rescale; return v; }},
+      {.name = "ntk-missing",
+       .explanation = "NTK base rescale f = {f} not applied: base theta = {theta:.6g} instead of "
+                      "{theta_spec:.6g}",
+       .applies = [](const X& x) { return x.c.base_rescale != 1.0; },
+       .perturb = [](const X& x, C v) { v.base = x.c.base; return v; }},
+      {.name = "centre-key-range", .kind = Kind::convention, .convention = "centre",
+       .explanation = "centre on the whole key range (torchscale): q and k both centred at "
+                      "ceil((M+N)/2) - M = {key_range_centre} instead of {c}",
+       .applies = [](const X& x) { return x.c.xpos && key_range_centre(x.c) != centre(x.c); },
+       .perturb = [](const X& x, C v) {
+         v.query_centre = v.key_centre = key_range_centre(x.c);
+         return v;
+       }},
+      {.name = "centres-differ",
+       .explanation = "queries centred at {c} but keys at floor((M+N)/2) - M = {key_rows_centre}: "
+                      "the key scale is centred on the M+N key rows",
+       .applies = [](const X& x) { return x.c.xpos && key_rows_centre(x.c) != centre(x.c); },
+       .perturb = [](const X& x, C v) { v.key_centre = key_rows_centre(x.c); return v; }},
+      {.name = "centre-unrounded",
+       .explanation = "XPOS centre N/2 = {half_N} not rounded to floor(N/2) = {c} (odd N, true "
+                      "division); q and k alike, so logits are unaffected",
+       .applies = [](const X& x) { return odd_default_centre(x.c); },
+       .perturb = [](const X& x, C v) {
+         v.query_centre = v.key_centre = static_cast<double>(x.c.seq_len) / 2;
+         return v;
+       }},
+      {.name = "centre-rounded-up",
+       .explanation = "XPOS centre ceil(N/2) = {ceil_N} instead of floor(N/2) = {c} (odd N rounded "
+                      "up); q and k alike, so logits are unaffected",
+       .applies = [](const X& x) { return odd_default_centre(x.c); },
+       .perturb = [](const X& x, C v) {
+         v.query_centre = v.key_centre = static_cast<double>((x.c.seq_len + 1) / 2);
+         return v;
+       }},
+      {.name = "centre-at-length",
+       .explanation = "XPOS centre at N = {N} instead of floor(N/2) = {c}",
+       .applies = [](const X& x) { return x.c.xpos && !x.c.center; },
+       .perturb = [](const X& x, C v) {
+         v.query_centre = v.key_centre = static_cast<double>(x.c.seq_len);
+         return v;
+       }},
+      {.name = "key-position-shift",
+       .explanation = "key positions shifted by {key_shift:+} (read from the angle error: "
+                      "constant over position, {key_shift:+} * omega_j)",
+       .applies = [](const X& x) {
+         const auto s = whole(x.estimates.key_shift);
+         return s && *s != 0 && *s != static_cast<double>(x.c.mem_len);
+       },
+       .perturb = [](const X& x, C v) { v.key_shift = *whole(x.estimates.key_shift); return v; }},
+      {.name = "query-position-shift",
+       .explanation = "query positions shifted by {query_shift:+} (read from the angle error)",
+       .applies = [](const X& x) { return differs(whole(x.estimates.query_shift), 0); },
+       .perturb = [](const X& x, C v) {
+         v.query_shift = *whole(x.estimates.query_shift);
+         return v;
+       }},
+      {.name = "shared-centre",
+       .explanation = "q and k both centred at {query_centre} instead of {c} (read from the "
+                      "log-scale error); logits are unaffected",
+       .applies = [](const X& x) {
+         const auto q = half(x.estimates.query_centre);
+         return differs(q, centre(x.c)) && q == half(x.estimates.key_centre);
+       },
+       .perturb = [](const X& x, C v) {
+         v.query_centre = v.key_centre = *half(x.estimates.query_centre);
+         return v;
+       }},
+      {.name = "key-centre",
+       .explanation = "keys centred at {key_centre} instead of {c} (read from the log-scale error)",
+       .applies = [](const X& x) { return differs(half(x.estimates.key_centre), centre(x.c)); },
+       .perturb = [](const X& x, C v) { v.key_centre = *half(x.estimates.key_centre); return v; }},
+      {.name = "query-centre",
+       .explanation = "queries centred at {query_centre} instead of {c} (read from the log-scale "
+                      "error)",
+       .applies = [](const X& x) { return differs(half(x.estimates.query_centre), centre(x.c)); },
+       .perturb = [](const X& x, C v) {
+         v.query_centre = *half(x.estimates.query_centre);
+         return v;
+       }},
+      {.name = "angles-in-dtype", .kind = Kind::precision,
+       .explanation = "angles p*omega formed in {dtype}: the angle error grows like |phi| * 2^-{p} "
+                      "(measured rms {per_phi:.2g} |phi| eps at |phi| >= 8), beyond fp32-rounded "
+                      "angles",
+       .applies = [](const X& x) { return x.dtype != DType::fp32; },
+       .perturb = [](const X&, C v) { v.angle_unit_ratio = 1; return v; }},
+      {.name = "history-dependence",
+       .explanation = "results depend on call history: a fresh instance of the candidate gives "
+                      "different outputs for the same case",
+       .applies = [](const X& x) { return x.can_rerun && !x.stateful; },
+       .test = test_history},
   };
   return table;
+}
+
+std::string explain(const Hypothesis& h, const Context& x) {
+  const Case& c = x.c;
+  const Estimates& e = x.estimates;
+  const Layout other = c.layout == Layout::half ? Layout::interleaved : Layout::half;
+  try {
+    return fmt::format(
+        fmt::runtime(h.explanation), fmt::arg("M", c.mem_len), fmt::arg("N", c.seq_len),
+        fmt::arg("MN", c.key_rows()), fmt::arg("R", c.rotary()), fmt::arg("last", c.head_dim - 1),
+        fmt::arg("c", c.centre()), fmt::arg("alpha", c.interpolation),
+        fmt::arg("f", c.base_rescale), fmt::arg("theta", c.base),
+        fmt::arg("theta_f", c.base * c.base_rescale), fmt::arg("theta_spec", rescaled_base(c)),
+        fmt::arg("key_range_centre", key_range_centre(c)),
+        fmt::arg("key_rows_centre", key_rows_centre(c)),
+        fmt::arg("half_N", static_cast<double>(c.seq_len) / 2),
+        fmt::arg("ceil_N", (c.seq_len + 1) / 2),
+        fmt::arg("key_shift", whole(e.key_shift).value_or(0)),
+        fmt::arg("query_shift", whole(e.query_shift).value_or(0)),
+        fmt::arg("query_centre", half(e.query_centre).value_or(centre(c))),
+        fmt::arg("key_centre", half(e.key_centre).value_or(centre(c))),
+        fmt::arg("layout", layout_pairs(c.layout)), fmt::arg("other_layout", layout_pairs(other)),
+        fmt::arg("dtype", dtype_name(x.dtype)), fmt::arg("p", traits(x.dtype).precision),
+        fmt::arg("per_phi", angle_error_per_phi_eps(x)));
+  } catch (const fmt::format_error& err) {
+    // A template naming an argument that does not exist: say so rather than crash a sweep.
+    return fmt::format("{} (explanation template error: {})", h.explanation, err.what());
+  }
 }
 
 }  // namespace xposcheck::diagnosis

@@ -25,18 +25,22 @@ struct Context {
 
 struct Hypothesis {
   std::string_view name;
-  Kind kind;
-  std::string_view convention;                     // for Kind::convention: the accept name
-  bool (*applies)(const Context&);
-  // The convention under which the candidate would be exact, from SPEC's; null for a
-  // hypothesis with its own test.
-  Convention (*perturb)(const Context&, Convention spec);
-  HypothesisScore (*test)(const Evidence&, std::string& detail);
-  std::string (*explain)(const Context&);
+  Kind kind = Kind::bug;
+  std::string_view convention = "";        // for Kind::convention: the name to accept it by
+  // One sentence, a fmt template over the names explanation_arguments() defines.
+  std::string_view explanation = "";
+  bool (*applies)(const Context&) = nullptr;
+  // The convention under which the candidate would be exact, from SPEC's...
+  Convention (*perturb)(const Context&, Convention spec) = nullptr;
+  // ...or, for a hypothesis that is not a convention, a test of its own.
+  HypothesisScore (*test)(const Evidence&, std::string& detail) = nullptr;
 };
 
 // In priority order: the first hypothesis that fits is the verdict.
 const std::vector<Hypothesis>& hypotheses();
+
+// The hypothesis' explanation with this case's numbers.
+std::string explain(const Hypothesis& h, const Context& x);
 
 // The tests of hypotheses that are not a perturbed convention (custom_tests.cpp).
 // A shape error quoting N and M + N: a table for all key rows used on the query rows.

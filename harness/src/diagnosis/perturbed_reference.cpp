@@ -59,7 +59,8 @@ class Scorer {
     for (long j = 0; j < c.pairs(); ++j) {
       const double jj = static_cast<double>(j);
       omega_.push_back(std::pow(conv.base, -2.0 * jj / r) / conv.interpolation);
-      lambda_.push_back(conv.xpos ? std::log((2.0 * jj + 0.4 * r) / (1.4 * r)) / c.scale_base : 0.0);
+      lambda_.push_back(conv.xpos ? std::log((2.0 * jj + 0.4 * r) / (1.4 * r)) / c.scale_base
+                                  : 0.0);
     }
     angle_unit_ = conv.angle_unit_ratio < 0 ? ev.tol.unit_ratio : conv.angle_unit_ratio;
     log_scale_.resize(omega_.size());
@@ -82,8 +83,8 @@ class Scorer {
 void Scorer::element(double want, double got, double magnitude, double allowed, bool& misfit) {
   if (!(std::fabs(want) <= max_finite_)) return;  // beyond the dtype: the envelope's business
   ++score.compared;
-  const double ratio = std::isfinite(got) ? std::fabs(got - want) / ulp_(magnitude) / allowed
-                                          : INFINITY;
+  const double ratio =
+      std::isfinite(got) ? std::fabs(got - want) / ulp_(magnitude) / allowed : INFINITY;
   score.max_ratio = std::max(score.max_ratio, ratio);
   if (ratio > 1.0) {
     ++score.over;

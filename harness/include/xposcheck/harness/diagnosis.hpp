@@ -123,7 +123,15 @@ void attach_diagnosis(Record& record, Diagnosis diagnosis, const DiagnosisOption
 // Diagnoses the record when its outcome calls for it and attaches the result.
 void diagnose_record(const DiagnosisInput& input, Record& record, const DiagnosisOptions& options);
 
-// "memory-offset-missing: key positions shifted by +100 (= M) ..." on one line.
+// "memory-offset-missing (bug): key positions shifted by +100 (= M) ..." on one line.
 std::string summary_line(const Diagnosis& d);
+
+// The hypotheses in the order they are tried (docs/diagnosis.md).
+struct HypothesisInfo {
+  std::string name, kind, convention;
+  std::string explanation;  // the template ("... by +{M} (= M) ..."), or written for a case
+};
+// With `example`, each explanation is written with that case's numbers (in bf16).
+std::vector<HypothesisInfo> hypothesis_catalogue(const Case* example = nullptr);
 
 }  // namespace xposcheck
