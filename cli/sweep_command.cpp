@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 #include <iostream>
 #include <memory>
+#include <set>
 #include <unistd.h>
 
 #include "commands.hpp"
 #include "run_info.hpp"
 #include "sweep_options.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
+#include "xposcheck/harness/subprocess_candidate.hpp"
 #include "xposcheck/harness/sweep.hpp"
 #include "xposcheck/reports/report_files.hpp"
 #include "xposcheck/reports/summary.hpp"
@@ -27,7 +29,16 @@ std::vector<std::unique_ptr<Candidate>> build_candidates(const SweepCommandOptio
     }
     list.push_back(std::move(c));
   }
-  if (list.empty()) throw CLI::ValidationError("--candidate", "name at least one candidate");
+  for (auto& c : o.external_candidates()) list.push_back(std::move(c));
+  if (list.empty()) {
+    throw CLI::ValidationError("--candidate", "name at least one candidate (--candidate, "
+                                              "--candidate-cmd or --candidate-lib)");
+  }
+  std::set<std::string> names;
+  for (const auto& c : list) {
+    if (!names.insert(c->name()).second)
+      throw CLI::ValidationError("--candidate-name", fmt::format("two candidates named '{}'", c->name()));
+  }
   return list;
 }
 
@@ -74,6 +85,10 @@ int run_sweep_command(const SweepCommandOptions& o) {
   Reporter* reporters[] = {&summary};
   report(results, reporters);
   print_summary(std::cout, summary);
+  for (const auto& c : candidates) {
+    if (const auto* ext = dynamic_cast<const SubprocessCandidate*>(c.get()))
+      fmt::print("external: {}\n", ext->stats_summary());
+  }
   fmt::print("results: {}\n", o.out);
   write_report_files(results, {o.report, o.junit, o.summary}, o.out_of_range_fails);
   for (const std::string* file : {&o.report, &o.junit, &o.summary}) {

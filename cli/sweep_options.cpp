@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "xposcheck/harness/plugin_candidate.hpp"
+#include "xposcheck/harness/subprocess_candidate.hpp"
+
 namespace xposcheck::cli {
 
 void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
@@ -27,6 +30,25 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
   sub.add_option("--report", o.report, "HTML accuracy report (one self-contained file)")->group(reports);
   sub.add_option("--junit", o.junit, "JUnit XML for CI test dashboards")->group(reports);
   sub.add_option("--summary", o.summary, "Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")->group(reports);
+  auto* ext = "External candidates (see docs/protocol.md)";
+  sub.add_option("--candidate-cmd", o.candidate_cmds,
+                 "Command run once per batch with the work directory appended (repeatable)")
+      ->allow_extra_args(false)->group(ext);
+  sub.add_option("--candidate-name", o.candidate_names,
+                 "Name of the --candidate-cmd of the same rank (repeatable)")
+      ->allow_extra_args(false)->group(ext);
+  sub.add_option("--candidate-lib", o.candidate_libs, "Native candidate library (repeatable)")
+      ->allow_extra_args(false)->check(CLI::ExistingFile)->group(ext);
+  sub.add_option("--batch-size", o.batch_size, "Cases per candidate process")
+      ->check(CLI::Range(1, 1000000))->capture_default_str()->group(ext);
+  sub.add_option("--case-timeout", o.case_timeout, "Seconds allowed per case, summed over a batch")
+      ->check(CLI::Range(0.001, 1e7))->capture_default_str()->group(ext);
+  sub.add_option("--batch-timeout", o.batch_timeout, "At most this many seconds per batch")
+      ->check(CLI::Range(0.001, 1e7))->capture_default_str()->group(ext);
+  sub.add_option("--bf16-inputs", o.bf16_inputs, "How bf16 inputs are written: bits or float32")
+      ->check(CLI::IsMember({"bits", "float32"}))->capture_default_str()->group(ext);
+  sub.add_flag("--keep-work-dirs", o.keep_work_dirs, "Leave the batches' work directories in $TMPDIR")
+      ->group(ext);
   auto* tol = "Tolerance (overrides the grid's; see docs/tolerances.md)";
   sub.add_option("--tolerance-rule", o.rule, "position-aware or relative")
       ->check(CLI::IsMember({"position-aware", "relative"}))->group(tol);
@@ -63,6 +85,29 @@ SweepOptions SweepCommandOptions::sweep_options() const {
   spec.relative_k = relative_k;
   spec.relative_floor_ulps = relative_floor;
   return s;
+}
+
+std::vector<std::unique_ptr<Candidate>> SweepCommandOptions::external_candidates() const {
+  if (candidate_names.size() > candidate_cmds.size()) {
+    throw CLI::ValidationError("--candidate-name", fmt::format("{} names for {} --candidate-cmd",
+                                                               candidate_names.size(), candidate_cmds.size()));
+  }
+  SubprocessOptions base;
+  base.batch_size = batch_size;
+  base.case_timeout_s = case_timeout;
+  base.batch_timeout_s = batch_timeout;
+  base.bf16_inputs = bf16_inputs == "float32" ? Bf16Encoding::float32 : Bf16Encoding::bits;
+  base.keep_work_dirs = keep_work_dirs;
+  std::vector<std::unique_ptr<Candidate>> list;
+  for (std::size_t i = 0; i < candidate_cmds.size(); ++i) {
+    SubprocessOptions o = base;
+    o.name = i < candidate_names.size() ? candidate_names[i] : default_command_name(candidate_cmds[i]);
+    o.description = "command: " + candidate_cmds[i];
+    o.argv = shell_command(candidate_cmds[i]);
+    list.push_back(std::make_unique<SubprocessCandidate>(std::move(o)));
+  }
+  for (const std::string& lib : candidate_libs) list.push_back(make_plugin_candidate(lib, base));
+  return list;
 }
 
 }  // namespace xposcheck::cli

@@ -1,5 +1,6 @@
 #pragma once
 // The sweep subcommand's options (shared with the commands that re-run sweeps).
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,10 +24,18 @@ struct SweepCommandOptions {
   std::vector<std::string> accept_conventions;  // judged on logits: see docs/diagnosis.md
   std::string report, junit, summary;  // written after the summary from the same results
   std::string rule;
+  // External candidates (docs/protocol.md): commands with their names, native plugins.
+  std::vector<std::string> candidate_cmds, candidate_names, candidate_libs;
+  std::size_t batch_size = 32;
+  double case_timeout = 60, batch_timeout = 1800;
+  std::string bf16_inputs = "bits";
+  bool keep_work_dirs = false;
   std::optional<double> base_ulps, angle_factor, scale_factor, logits_factor, relative_k,
       relative_floor;
 
   SweepOptions sweep_options() const;
+  // The --candidate-cmd and --candidate-lib candidates, in that order.
+  std::vector<std::unique_ptr<Candidate>> external_candidates() const;
 };
 
 void add_sweep_options(CLI::App& sub, SweepCommandOptions& o);

@@ -1,0 +1,95 @@
+/*
+ * Rotary XPOS in fp32, as most frameworks compute it: angles p * omega in fp32,
+ * cosf / sinf / powf, products and sums in fp32, one rounding to the case's dtype.
+ * Shared by the example plugins; each one breaks it in one way (or not at all).
+ */
+#ifndef XPOSCHECK_EXAMPLE_ROPE_FP32_H
+#define XPOSCHECK_EXAMPLE_ROPE_FP32_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "xposcheck/candidate.h"
+
+static inline float rope_load(const struct xposcheck_tensor* t, int64_t i) {
+  if (t->dtype == XPOSCHECK_DTYPE_FP32) return ((const float*)t->data)[i];
+  const uint16_t bits = ((const uint16_t*)t->data)[i];
+  return t->dtype == XPOSCHECK_DTYPE_BF16 ? xposcheck_bf16_to_float(bits) : xposcheck_fp16_to_float(bits);
+}
+
+static inline void rope_store(struct xposcheck_tensor* t, int64_t i, float v) {
+  if (t->dtype == XPOSCHECK_DTYPE_FP32) {
+    ((float*)t->data)[i] = v;
+    return;
+  }
+  ((uint16_t*)t->data)[i] = t->dtype == XPOSCHECK_DTYPE_BF16 ? xposcheck_float_to_bf16(v) : xposcheck_float_to_fp16(v);
+}
+
+/* cos, sin and XPOS scale of every pair at one position; e = +1 queries, -1 keys. */
+static inline void rope_tables(const struct xposcheck_case* c, int64_t position, int e, float* cs,
+                        float* sn, float* scale) {
+  const int64_t pairs = c->rotary_dim / 2;
+  const float r = (float)c->rotary_dim;
+  double theta = c->base;
+  if (c->base_rescale != 1.0) theta *= pow(c->base_rescale, r / (r - 2.0));
+  const float t = (float)position / (float)c->interpolation;
+  const float power = (float)(position - c->center) / (float)c->scale_base;
+  for (int64_t j = 0; j < pairs; ++j) {
+    const float inv_freq = 1.0f / powf((float)theta, (float)(2 * j) / r);
+    const float angle = t * inv_freq;
+    cs[j] = cosf(angle);
+    sn[j] = sinf(angle);
+    scale[j] = 1.0f;
+    if (c->xpos) {
+      const float zeta = (2.0f * (float)j + 0.4f * r) / (1.4f * r);
+      const float sigma = powf(zeta, power);
+      scale[j] = e > 0 ? sigma : 1.0f / sigma;
+    }
+  }
+}
+
+/*
+ * Rotates rows [first_row, first_row + out rows) of `in` into `out` (whose row 0 is
+ * in's first_row); row r of `in` sits at position first_position + r.
+ */
+static inline int rope_rotate(const struct xposcheck_case* c, const struct xposcheck_tensor* in,
+                       struct xposcheck_tensor* out, int64_t first_row, int64_t first_position,
+                       int e, char* error, size_t error_len) {
+  const int64_t in_rows = in->shape[2], out_rows = out->shape[2], d = c->head_dim;
+  const int64_t pairs = c->rotary_dim / 2, lead = c->batch * c->heads;
+  float* tables = (float*)malloc(3 * (size_t)pairs * sizeof(float));
+  if (!tables) {
+    snprintf(error, error_len, "out of memory for %lld pairs", (long long)pairs);
+    return XPOSCHECK_ERROR;
+  }
+  float *cs = tables, *sn = tables + pairs, *scale = tables + 2 * pairs;
+  for (int64_t r = 0; r < out_rows; ++r) {
+    const int64_t row = first_row + r;
+    rope_tables(c, first_position + row, e, cs, sn, scale);
+    for (int64_t l = 0; l < lead; ++l) {
+      const int64_t src = (l * in_rows + row) * d, dst = (l * out_rows + r) * d;
+      for (int64_t j = 0; j < pairs; ++j) {
+        const int64_t a = c->layout == XPOSCHECK_LAYOUT_HALF ? j : 2 * j;
+        const int64_t b = c->layout == XPOSCHECK_LAYOUT_HALF ? j + pairs : 2 * j + 1;
+        const float xa = rope_load(in, src + a), xb = rope_load(in, src + b);
+        rope_store(out, dst + a, (xa * cs[j] - xb * sn[j]) * scale[j]);
+        rope_store(out, dst + b, (xb * cs[j] + xa * sn[j]) * scale[j]);
+      }
+      for (int64_t i = c->rotary_dim; i < d; ++i) rope_store(out, dst + i, rope_load(in, src + i));
+    }
+  }
+  free(tables);
+  return XPOSCHECK_OK;
+}
+
+/* The whole case: queries at 0..N-1, keys at -M..N-1. */
+static inline int rope_run(const struct xposcheck_case* c, const struct xposcheck_tensor* q_in,
+                    const struct xposcheck_tensor* k_in, struct xposcheck_tensor* q_out,
+                    struct xposcheck_tensor* k_out, char* error, size_t error_len) {
+  const int rc = rope_rotate(c, q_in, q_out, 0, 0, +1, error, error_len);
+  if (rc != XPOSCHECK_OK) return rc;
+  return rope_rotate(c, k_in, k_out, 0, -c->mem_len, -1, error, error_len);
+}
+
+#endif /* XPOSCHECK_EXAMPLE_ROPE_FP32_H */

@@ -1,0 +1,106 @@
+#pragma once
+// A candidate that is another program: for each batch of cases the harness writes a
+// work directory (manifest.json and the inputs as .npy), runs the command once with
+// that directory as its last argument, and reads back each case's outputs or error
+// record. The protocol is in docs/protocol.md; python/xposcheck_candidate implements
+// the candidate's side of it.
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xposcheck/harness/candidate.hpp"
+
+namespace xposcheck {
+
+// How bf16 inputs are written (NumPy has no bf16 dtype). Outputs may use either.
+enum class Bf16Encoding {
+  bits,     // '<u2' holding the bf16 bit patterns
+  float32,  // '<f4' holding values exactly representable in bf16
+};
+
+struct SubprocessOptions {
+  std::string name;
+  std::string description;
+  std::vector<std::string> argv;       // the command; the work directory is appended
+  std::size_t batch_size = 32;         // cases per process
+  double case_timeout_s = 60;          // allowance per case...
+  double batch_timeout_s = 1800;       // ...summed over a batch, capped by this
+  double kill_grace_s = 2;             // between SIGTERM and SIGKILL
+  Bf16Encoding bf16_inputs = Bf16Encoding::bits;
+  std::filesystem::path temp_root;     // empty: the system's temporary directory
+  bool keep_work_dirs = false;         // leave them for inspection
+  // Start the next batch's process while the harness prepares that batch, once the
+  // candidate has said it can wait for its manifest (the Python helper does).
+  bool prestart = true;
+  std::size_t capture_bytes = 64 * 1024;  // of stdout and stderr, each
+};
+
+// Runs a shell command line: /bin/sh -c 'COMMAND "$@"' with the work directory as $1.
+std::vector<std::string> shell_command(const std::string& command);
+
+// A name for a command line without one: the stem of its first *.py word, else of
+// its first word ("python3 cands/torch_rope.py" -> "torch_rope").
+std::string default_command_name(const std::string& command);
+
+// Where the time goes: the candidate's own compute time as it reports it, against
+// the processes' wall time and the harness's file traffic.
+struct ExternalStats {
+  std::size_t batches = 0, processes = 0, cases = 0;
+  std::size_t retried_cases = 0, failed_processes = 0, timed_out_processes = 0;
+  std::size_t timed_cases = 0;  // cases that reported compute_s
+  std::size_t prestarted = 0;   // processes started ahead of their batch
+  double compute_s = 0;         // inside the candidate's function
+  double candidate_io_s = 0;    // the candidate reading inputs and writing outputs
+  double process_s = 0;         // wall time of the candidate's processes
+  double write_s = 0;           // writing manifests and inputs
+  double read_s = 0;            // reading and validating outputs
+};
+
+namespace external {
+struct Launch;
+}
+
+class SubprocessCandidate : public Candidate {
+ public:
+  explicit SubprocessCandidate(SubprocessOptions options);
+  ~SubprocessCandidate() override;
+
+  std::string name() const override { return options_.name; }
+  std::string description() const override { return options_.description; }
+  // At least 2, so that the sweep always hands over batches (run_batch keeps the
+  // TIMEOUT outcome, which run() cannot express); batches larger than the
+  // configured size are split.
+  std::size_t batch_size() const override;
+
+  // One case through run_batch; failures are thrown (ShapeError for shape errors).
+  CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
+                      const Tensor& k_in) override;
+  std::vector<Attempt> run_batch(std::span<const Job> jobs) override;
+
+  ExternalStats stats() const;
+  std::string stats_summary() const;  // one line for humans
+  const SubprocessOptions& options() const { return options_; }
+
+ private:
+  std::vector<Attempt> run_chunk(std::span<const Job> jobs);
+  std::vector<std::size_t> run_round(std::span<const Job> jobs,
+                                     const std::vector<std::size_t>& pending,
+                                     std::vector<std::optional<Attempt>>& results,
+                                     ExternalStats& stats, double& limit);
+
+  std::unique_ptr<external::Launch> take_prestarted(ExternalStats& stats);
+  void prestart();
+
+  SubprocessOptions options_;
+  mutable std::mutex mutex_;             // guards stats_ and next_
+  ExternalStats stats_;
+  bool can_prestart_ = false;            // the candidate said it can wait for its manifest
+  bool prestart_failed_ = false;         // a prestarted process did not wait: stop trying
+  std::unique_ptr<external::Launch> next_;  // prestarted for the next batch
+};
+
+}  // namespace xposcheck

@@ -1,0 +1,145 @@
+// Reads one case's outcome back from a work directory: an error record, or the two
+// outputs, validated before they reach the comparison.
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "external/fast_npy.hpp"
+#include "external/protocol.hpp"
+#include "xposcheck/reference/npy.hpp"
+
+namespace xposcheck::external {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr std::size_t kMaxMessage = 4000;
+
+std::string clip(std::string s) {
+  if (s.size() > kMaxMessage) s = s.substr(0, kMaxMessage) + "...";
+  return s;
+}
+
+json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error(file.string() + ": cannot open");
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return json::parse(text.str());
+  } catch (const json::exception& e) {
+    throw std::runtime_error(fmt::format("{}: not valid JSON ({})", file.string(), e.what()));
+  }
+}
+
+std::string string_field(const json& j, const char* key) {
+  return j.contains(key) && j.at(key).is_string() ? j.at(key).get<std::string>() : std::string();
+}
+
+// An error record: {"message": ..., "kind": "shape" | "crash" | "error", "where": ...}.
+CandidateFailure read_error_record(const fs::path& file) {
+  json j;
+  try {
+    j = read_json(file);
+  } catch (const std::exception& e) {
+    return {FailureKind::crash, std::string("unreadable error record: ") + e.what()};
+  }
+  if (!j.is_object() || !j.contains("message") || !j.at("message").is_string()) {
+    return {FailureKind::crash,
+            file.string() + ": error record without a \"message\" string: " + clip(j.dump())};
+  }
+  const std::string message = clip(j.at("message").get<std::string>());
+  const std::string kind = string_field(j, "kind");
+  if (kind == "shape") return {FailureKind::shape, message};
+  if (kind == "crash") return {FailureKind::crash, message};
+  const std::string where = string_field(j, "where");
+  return {FailureKind::crash,
+          "candidate error: " + message + (where.empty() ? "" : " (at " + where + ")")};
+}
+
+// The first element of a float32 file that bf16 cannot hold exactly, if any.
+std::optional<std::size_t> first_inexact_bf16(const Tensor& t) {
+  for (std::size_t i = 0; i < t.data.size(); ++i) {
+    const double v = t.data[i];
+    if (!std::isnan(v) && round_to(DType::bf16, v) != v) return i;
+  }
+  return std::nullopt;
+}
+
+// The dtype a file holds, as the comparison names dtypes ("fp32", "bf16", "fp16"),
+// or a description of what it holds instead.
+std::string file_dtype(const NpyArray& a, DType want) {
+  const char kind = a.descr.size() > 1 ? a.descr[1] : '?';
+  const int bits = a.descr.size() > 2 ? 8 * std::atoi(a.descr.c_str() + 2) : 0;
+  if (kind == 'u' && bits == 16) return "bf16";  // the bit-pattern encoding
+  if (kind == 'f' && bits == 16) return "fp16";
+  if (kind == 'f' && bits == 32) {
+    if (want != DType::bf16) return "fp32";
+    const auto bad = first_inexact_bf16(a.tensor);
+    if (!bad) return "bf16";  // float32 encoding of bf16 values
+    return fmt::format("fp32 (float32 values that bf16 cannot hold, e.g. element {} = {})", *bad,
+                       a.tensor.data[*bad]);
+  }
+  if (kind == 'f') return fmt::format("float{}", bits);
+  if (kind == 'i') return fmt::format("int{}", bits);
+  if (kind == 'u') return fmt::format("uint{}", bits);
+  return a.descr;
+}
+
+void read_output(const fs::path& file, DType want, Tensor& tensor, std::string& dtype) {
+  NpyArray a = read_output_npy(file);
+  dtype = file_dtype(a, want);
+  tensor = std::move(a.tensor);
+}
+
+double number_field(const json& j, const char* key) {
+  return j.contains(key) && j.at(key).is_number() ? j.at(key).get<double>() : 0.0;
+}
+
+// The result record's timings: {"compute_s": ..., "load_s": ..., "save_s": ...}.
+void read_timings(const fs::path& file, CaseReport& r) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return;
+  try {
+    const json j = read_json(file);
+    if (!j.is_object()) return;
+    if (j.contains("compute_s") && j.at("compute_s").is_number()) r.compute_s = j.at("compute_s").get<double>();
+    r.io_s = number_field(j, "load_s") + number_field(j, "save_s");
+  } catch (const std::exception&) {
+    // Timings are informational: an unreadable result record loses only them.
+  }
+}
+
+bool file_exists(const fs::path& file) {
+  std::error_code ec;
+  return fs::exists(file, ec);
+}
+
+}  // namespace
+
+CaseReport read_case(const Job& job, const CaseFiles& f) {
+  CaseReport r;
+  read_timings(f.result, r);
+  if (file_exists(f.error)) {
+    r.finished = true;
+    r.attempt = read_error_record(f.error);
+    return r;
+  }
+  if (!file_exists(f.q_out) || !file_exists(f.k_out)) return r;
+  r.finished = true;
+  try {
+    CandidateOutput out;
+    read_output(f.q_out, job.dtype, out.q_out, out.q_dtype);
+    read_output(f.k_out, job.dtype, out.k_out, out.k_dtype);
+    r.attempt = std::move(out);
+  } catch (const std::exception& e) {
+    r.attempt = CandidateFailure{FailureKind::crash, std::string("unreadable output: ") + e.what()};
+  }
+  return r;
+}
+
+}  // namespace xposcheck::external

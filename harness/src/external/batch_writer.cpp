@@ -1,0 +1,103 @@
+// Writes a batch's work directory: the inputs as .npy in the case's dtype, then the
+// manifest that describes every case with its parameters resolved.
+#include <fstream>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "external/fast_npy.hpp"
+#include "external/protocol.hpp"
+#include "xposcheck/reference/npy.hpp"
+#include "xposcheck/version.hpp"
+
+namespace xposcheck::external {
+namespace {
+
+using nlohmann::json;
+
+// Every parameter with its default resolved, so a candidate never re-derives one.
+json resolved_params(const Case& c) {
+  return {{"head_dim", c.head_dim},
+          {"rotary_dim", c.rotary()},
+          {"base", c.base},
+          {"base_rescale", c.base_rescale},
+          {"interpolation", c.interpolation},
+          {"xpos", c.xpos},
+          {"scale_base", c.scale_base},
+          {"layout", std::string(layout_name(c.layout))},
+          {"seq_len", c.seq_len},
+          {"mem_len", c.mem_len},
+          {"center", c.centre()},
+          {"batch", c.batch},
+          {"heads", c.heads}};
+}
+
+NpyStorage input_storage(DType dtype, Bf16Encoding bf16) {
+  switch (dtype) {
+    case DType::fp32: return NpyStorage::f4;
+    case DType::fp16: return NpyStorage::f2;
+    case DType::bf16: return bf16 == Bf16Encoding::bits ? NpyStorage::bf16_bits : NpyStorage::f4;
+  }
+  return NpyStorage::f8;
+}
+
+json case_entry(const BatchEntry& e, double time_limit_s) {
+  const Case& c = *e.job->params;
+  return {{"id", e.files.id},
+          {"case_id", case_id(c)},
+          {"dtype", std::string(dtype_name(e.job->dtype))},
+          {"params", resolved_params(c)},
+          {"inputs", {{"q", e.files.q_in.string()}, {"k", e.files.k_in.string()}}},
+          {"outputs", {{"q", e.files.q_out.string()}, {"k", e.files.k_out.string()}}},
+          {"error", e.files.error.string()},
+          {"result", e.files.result.string()},
+          {"shapes", {{"q_in", c.q_shape()}, {"k_in", c.k_shape()},
+                      {"q_out", c.q_shape()}, {"k_out", c.k_shape()}}},
+          {"time_limit_s", time_limit_s}};
+}
+
+}  // namespace
+
+CaseFiles case_files(const std::filesystem::path& dir, std::size_t index) {
+  CaseFiles f;
+  f.id = fmt::format("c{:03}", index);
+  const auto file = [&](const char* suffix) { return dir / (f.id + suffix); };
+  f.q_in = file(".q_in.npy");
+  f.k_in = file(".k_in.npy");
+  f.q_out = file(".q_out.npy");
+  f.k_out = file(".k_out.npy");
+  f.error = file(".error.json");
+  f.result = file(".result.json");
+  return f;
+}
+
+void write_batch(const std::filesystem::path& dir, const std::string& candidate,
+                 const std::vector<BatchEntry>& entries, Bf16Encoding bf16_inputs,
+                 double case_time_limit_s) {
+  json cases = json::array();
+  for (const BatchEntry& e : entries) {
+    const NpyStorage storage = input_storage(e.job->dtype, bf16_inputs);
+    write_input_npy(e.files.q_in, *e.job->q_in, storage);
+    write_input_npy(e.files.k_in, *e.job->k_in, storage);
+    cases.push_back(case_entry(e, case_time_limit_s));
+  }
+  const json manifest = {
+      {"protocol", kProtocolName},
+      {"version", kProtocolVersion},
+      {"xposcheck", kVersion},
+      {"candidate", candidate},
+      {"work_dir", dir.string()},
+      {"bf16_encoding", bf16_inputs == Bf16Encoding::bits ? "bits" : "float32"},
+      {"cases", cases}};
+  // Renamed into place: a candidate started early may be waiting for it to appear.
+  const auto file = dir / "manifest.json", tmp = dir / ".manifest.json.tmp";
+  std::ofstream out(tmp);
+  out << manifest.dump(1) << '\n';
+  out.close();
+  std::error_code ec;
+  if (out) std::filesystem::rename(tmp, file, ec);
+  if (!out || ec) throw std::runtime_error(fmt::format("{}: cannot write the manifest", file.string()));
+}
+
+}  // namespace xposcheck::external

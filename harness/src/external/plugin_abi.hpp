@@ -1,0 +1,48 @@
+#pragma once
+// The runner's view of include/xposcheck/candidate.h: loading a library, and moving
+// cases and tensors between the protocol's files and the ABI's raw buffers.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "xposcheck/candidate.h"
+#include "xposcheck/reference/npy.hpp"
+#include "xposcheck/reference/tensor.hpp"
+
+namespace xposcheck::external {
+
+struct Plugin {
+  void* handle = nullptr;
+  xposcheck_abi_version_fn abi_version = nullptr;
+  xposcheck_describe_fn describe = nullptr;
+  xposcheck_run_fn run = nullptr;
+};
+
+// dlopen's the library and checks its symbols and ABI version; throws
+// std::runtime_error naming the library and the problem.
+Plugin load_plugin(const std::string& path);
+
+// A manifest case entry as the ABI's struct; case_id must outlive the result.
+xposcheck_case abi_case(const nlohmann::json& entry, const std::string& case_id);
+
+int32_t abi_dtype(const std::string& name);  // "fp32" -> XPOSCHECK_DTYPE_FP32; throws
+const char* abi_dtype_name(int32_t dtype);   // "fp32", "bf16", "fp16" or nullptr
+
+// A tensor with its storage: the ABI view points into `bytes`.
+struct AbiBuffer {
+  std::vector<unsigned char> bytes;
+  xposcheck_tensor view{};
+};
+
+// Input values (exact in the dtype) encoded for the ABI.
+void encode_input(const Tensor& t, int32_t dtype, AbiBuffer& out);
+// Room for an output of this shape in any dtype (fp32 size), zero-filled.
+void prepare_output(const Shape& shape, int32_t dtype, AbiBuffer& out);
+
+// What the candidate left in an output buffer, with the storage to write it in.
+// Throws std::runtime_error when the declared dtype, rank or shape is invalid or
+// needs more bytes than it was given.
+Tensor decode_output(const AbiBuffer& buffer, const char* name, NpyStorage& storage);
+
+}  // namespace xposcheck::external

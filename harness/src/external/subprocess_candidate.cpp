@@ -1,0 +1,245 @@
+#include "xposcheck/harness/subprocess_candidate.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "external/launch.hpp"
+#include "external/protocol.hpp"
+#include "xposcheck/harness/process.hpp"
+
+namespace xposcheck {
+namespace {
+
+using external::BatchEntry;
+using external::CaseReport;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string output_tail(const ProcessResult& p) {
+  const std::string err = tail_lines(p.err.text());
+  if (!err.empty()) return "stderr: " + err;
+  const std::string out = tail_lines(p.out.text());
+  return out.empty() ? "stderr and stdout were empty" : "stderr empty; stdout: " + out;
+}
+
+// Why a case the process did not finish has no result (the process did not time out).
+std::string unfinished_message(const ProcessResult& p, const external::CaseFiles& f) {
+  if (!p.started) return "cannot start the candidate: " + p.start_error;
+  const std::string missing =
+      fmt::format("no {} or {} for this case", f.q_out.filename().string(),
+                  f.error.filename().string());
+  std::string how = p.succeeded() ? "exited normally (status 0) without results for this case"
+                                  : "ended (" + p.status() + ") before finishing this case";
+  if (p.exit_code == 127 && p.signal == 0) how += " (the shell could not find the command?)";
+  return fmt::format("candidate process {} ({}); {}", how, missing, output_tail(p));
+}
+
+void add(ExternalStats& to, const ExternalStats& s) {
+  to.batches += s.batches;
+  to.processes += s.processes;
+  to.cases += s.cases;
+  to.retried_cases += s.retried_cases;
+  to.failed_processes += s.failed_processes;
+  to.timed_out_processes += s.timed_out_processes;
+  to.timed_cases += s.timed_cases;
+  to.prestarted += s.prestarted;
+  to.compute_s += s.compute_s;
+  to.candidate_io_s += s.candidate_io_s;
+  to.process_s += s.process_s;
+  to.write_s += s.write_s;
+  to.read_s += s.read_s;
+}
+
+}  // namespace
+
+std::vector<std::string> shell_command(const std::string& command) {
+  return {"/bin/sh", "-c", command + " \"$@\"", "xposcheck-candidate"};
+}
+
+std::string default_command_name(const std::string& command) {
+  std::istringstream words(command);
+  std::string word, first;
+  while (words >> word) {
+    if (first.empty() && word.find('=') == std::string::npos) first = word;
+    if (word.size() > 3 && word.ends_with(".py")) return std::filesystem::path(word).stem().string();
+  }
+  return first.empty() ? "external" : std::filesystem::path(first).filename().string();
+}
+
+SubprocessCandidate::SubprocessCandidate(SubprocessOptions options) : options_(std::move(options)) {
+  if (options_.argv.empty()) throw std::invalid_argument("external candidate without a command");
+  if (options_.batch_size == 0) options_.batch_size = 1;
+}
+
+SubprocessCandidate::~SubprocessCandidate() = default;
+
+std::size_t SubprocessCandidate::batch_size() const {
+  return std::max<std::size_t>(2, options_.batch_size);
+}
+
+CandidateOutput SubprocessCandidate::run(const Case& c, DType dtype, const Tensor& q_in,
+                                         const Tensor& k_in) {
+  const Job job{&c, dtype, &q_in, &k_in};
+  std::vector<Attempt> attempts = run_batch(std::span<const Job>(&job, 1));
+  if (auto* out = std::get_if<CandidateOutput>(&attempts.at(0))) return std::move(*out);
+  const auto& failure = std::get<CandidateFailure>(attempts.at(0));
+  if (failure.kind == FailureKind::shape) throw ShapeError(failure.message);
+  throw std::runtime_error(failure.message);
+}
+
+std::vector<Attempt> SubprocessCandidate::run_batch(std::span<const Job> jobs) {
+  std::vector<Attempt> attempts;
+  attempts.reserve(jobs.size());
+  for (std::size_t begin = 0; begin < jobs.size(); begin += options_.batch_size) {
+    const std::size_t n = std::min(options_.batch_size, jobs.size() - begin);
+    for (Attempt& a : run_chunk(jobs.subspan(begin, n))) attempts.push_back(std::move(a));
+  }
+  return attempts;
+}
+
+// The process started ahead for this batch, if it is still waiting for its manifest.
+std::unique_ptr<external::Launch> SubprocessCandidate::take_prestarted(ExternalStats& stats) {
+  std::lock_guard lock(mutex_);
+  std::unique_ptr<external::Launch> launch = std::move(next_);
+  if (launch && launch->process->exited()) {
+    // It could not wait (or failed to start): stop trying; the batch starts afresh.
+    prestart_failed_ = true;
+    launch.reset();
+  }
+  if (launch) ++stats.prestarted;
+  return launch;
+}
+
+void SubprocessCandidate::prestart() {
+  std::lock_guard lock(mutex_);
+  if (!options_.prestart || !can_prestart_ || prestart_failed_ || next_) return;
+  try {
+    auto launch = std::make_unique<external::Launch>(options_);
+    launch->start(options_, /*wait_for_manifest=*/true);
+    next_ = std::move(launch);
+  } catch (const std::exception&) {
+    // Only an optimisation: the next batch starts its own process.
+  }
+}
+
+// One process over the pending cases: fills their results, except the cases a
+// timeout left unfinished, which it returns.
+std::vector<std::size_t> SubprocessCandidate::run_round(std::span<const Job> jobs,
+                                                        const std::vector<std::size_t>& pending,
+                                                        std::vector<std::optional<Attempt>>& results,
+                                                        ExternalStats& s, double& limit) {
+  limit = std::min(options_.case_timeout_s * static_cast<double>(pending.size()),
+                   options_.batch_timeout_s);
+  std::unique_ptr<external::Launch> launch = take_prestarted(s);
+  prestart();  // the next batch's process starts up while this one runs
+  std::vector<BatchEntry> entries;
+  auto t0 = std::chrono::steady_clock::now();
+  try {
+    if (!launch) launch = std::make_unique<external::Launch>(options_);
+    for (std::size_t i : pending) entries.push_back({&jobs[i], external::case_files(launch->dir.path(), i)});
+    external::write_batch(launch->dir.path(), options_.name, entries, options_.bf16_inputs,
+                          options_.case_timeout_s);
+  } catch (const std::exception& e) {
+    for (std::size_t i : pending)
+      results[i] = CandidateFailure{FailureKind::crash, std::string("cannot write the batch: ") + e.what()};
+    return {};
+  }
+  s.write_s += seconds_since(t0);
+
+  if (!launch->process) launch->start(options_, /*wait_for_manifest=*/false);
+  const ProcessResult p = launch->wait(limit);
+  ++s.processes;
+  s.process_s += p.wall_s;
+  if (p.timed_out) ++s.timed_out_processes;
+  else if (!p.succeeded()) ++s.failed_processes;
+  if (options_.prestart && external::can_wait_for_manifest(launch->dir.path())) {
+    std::lock_guard lock(mutex_);
+    can_prestart_ = true;
+  }
+
+  t0 = std::chrono::steady_clock::now();
+  std::vector<std::size_t> unfinished;
+  for (std::size_t e = 0; e < entries.size(); ++e) {
+    const std::size_t i = pending[e];
+    CaseReport report = external::read_case(jobs[i], entries[e].files);
+    if (report.compute_s) {
+      s.compute_s += *report.compute_s;
+      ++s.timed_cases;
+    }
+    s.candidate_io_s += report.io_s;
+    if (report.finished) results[i] = std::move(report.attempt);
+    else if (p.timed_out) unfinished.push_back(i);
+    else results[i] = CandidateFailure{FailureKind::crash, unfinished_message(p, entries[e].files)};
+  }
+  s.read_s += seconds_since(t0);
+  return unfinished;
+}
+
+std::vector<Attempt> SubprocessCandidate::run_chunk(std::span<const Job> jobs) {
+  std::vector<std::optional<Attempt>> results(jobs.size());
+  ExternalStats s;
+  s.batches = 1;
+  s.cases = jobs.size();
+  std::vector<std::size_t> pending(jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) pending[i] = i;
+
+  for (int round = 0; !pending.empty(); ++round) {
+    double limit = 0;
+    const std::vector<std::size_t> unfinished = run_round(jobs, pending, results, s, limit);
+    if (unfinished.empty()) break;
+    // Timed out: the first unfinished case is the one it was stuck on (cases run in
+    // manifest order); the rest get one fresh process, then are timed out too.
+    results[unfinished[0]] = CandidateFailure{
+        FailureKind::timeout,
+        fmt::format("no result within the batch's time limit of {:.3g} s ({} cases x {:.3g} s, "
+                    "at most {:.3g} s); the candidate's processes were killed while this case was "
+                    "pending",
+                    limit, pending.size(), options_.case_timeout_s, options_.batch_timeout_s)};
+    pending.assign(unfinished.begin() + 1, unfinished.end());
+    if (round == 0) {
+      s.retried_cases += pending.size();
+      continue;
+    }
+    for (std::size_t i : pending) {
+      results[i] = CandidateFailure{
+          FailureKind::timeout,
+          fmt::format("not reached: the retry process for the rest of the batch timed out too "
+                      "(limit {:.3g} s)", limit)};
+    }
+    break;
+  }
+  prestart();  // after the first batch, once the candidate has said it can wait
+  {
+    std::lock_guard lock(mutex_);
+    add(stats_, s);
+  }
+  std::vector<Attempt> out;
+  out.reserve(results.size());
+  for (auto& r : results)
+    out.push_back(r ? std::move(*r) : Attempt{CandidateFailure{FailureKind::crash, "no result"}});
+  return out;
+}
+
+ExternalStats SubprocessCandidate::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+std::string SubprocessCandidate::stats_summary() const {
+  const ExternalStats s = stats();
+  return fmt::format(
+      "{}: {} cases in {} processes ({} started ahead, {} failed, {} timed out, {} cases "
+      "retried); compute inside the candidate {:.2f} s ({} cases timed), its file I/O {:.2f} s, "
+      "waiting for its processes {:.2f} s, inputs written in {:.2f} s, outputs read in {:.2f} s",
+      options_.name, s.cases, s.processes, s.prestarted, s.failed_processes,
+      s.timed_out_processes, s.retried_cases, s.compute_s, s.timed_cases, s.candidate_io_s,
+      s.process_s, s.write_s, s.read_s);
+}
+
+}  // namespace xposcheck

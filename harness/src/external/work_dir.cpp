@@ -1,0 +1,48 @@
+#include "external/work_dir.hpp"
+
+#include <stdlib.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace xposcheck::external {
+namespace {
+
+// Candidate names may hold anything; the directory name keeps only the safe part.
+std::string safe_label(const std::string& label) {
+  std::string out;
+  for (char c : label) {
+    const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+    out += ok ? c : '_';
+    if (out.size() >= 40) break;
+  }
+  return out.empty() ? "candidate" : out;
+}
+
+}  // namespace
+
+WorkDir::WorkDir(const std::filesystem::path& root, const std::string& label, bool keep)
+    : keep_(keep) {
+  const auto base = root.empty() ? std::filesystem::temp_directory_path() : root;
+  std::string pattern = (base / ("xposcheck-" + safe_label(label) + "-XXXXXX")).string();
+  std::vector<char> buffer(pattern.begin(), pattern.end());
+  buffer.push_back('\0');
+  if (::mkdtemp(buffer.data()) == nullptr) {
+    throw std::runtime_error(
+        fmt::format("cannot create a work directory in {}: {}", base.string(), std::strerror(errno)));
+  }
+  path_ = buffer.data();
+}
+
+WorkDir::~WorkDir() {
+  if (keep_) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+}
+
+}  // namespace xposcheck::external

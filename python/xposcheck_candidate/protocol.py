@@ -1,0 +1,216 @@
+"""The candidate's side of the xposcheck work-directory protocol (docs/protocol.md).
+
+The harness starts the candidate once per batch with the work directory as its last
+argument. manifest.json lists the cases; for each one, in order, the candidate reads
+the inputs, computes, and writes q_out and k_out as .npy (or an error record), then a
+result record with its timings.
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import dtypes
+from .errors import error_record
+
+PROTOCOL = "xposcheck-candidate"
+PROTOCOL_VERSION = 1
+
+# A harness that starts the next batch's process early sets these (docs/protocol.md).
+WAIT_FOR_MANIFEST_ENV = "XPOSCHECK_WAIT_FOR_MANIFEST"
+HARNESS_PID_ENV = "XPOSCHECK_HARNESS_PID"
+CAPABILITIES_FILE = "candidate.json"
+DONE_FILE = "done.json"
+
+_PARAMS = ("head_dim", "rotary_dim", "base", "base_rescale", "interpolation", "xpos",
+           "scale_base", "layout", "seq_len", "mem_len", "center", "batch", "heads")
+
+
+class ProtocolError(RuntimeError):
+    """The work directory or its manifest is not what this helper understands."""
+
+
+class Case:
+    """One case: its parameters (every default resolved), dtype and identifiers."""
+
+    def __init__(self, entry):
+        self.id = entry["id"]
+        self.case_id = entry.get("case_id", self.id)
+        self.dtype = entry["dtype"]
+        self.params = dict(entry["params"])
+        for name in _PARAMS:
+            setattr(self, name, self.params[name])
+        self.q_shape = tuple(entry["shapes"]["q_out"])
+        self.k_shape = tuple(entry["shapes"]["k_out"])
+
+    def query_positions(self):
+        """Positions of the query rows: 0 .. N-1."""
+        return np.arange(0, self.seq_len, dtype=np.int64)
+
+    def key_positions(self):
+        """Positions of the key rows: -M .. N-1 (memory keys are negative)."""
+        return np.arange(-self.mem_len, self.seq_len, dtype=np.int64)
+
+    def cast(self, values):
+        """Rounds a NumPy array to this case's dtype (bf16 values held in float32)."""
+        return dtypes.cast(values, self.dtype)
+
+    @property
+    def torch_dtype(self):
+        import torch
+
+        return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.dtype]
+
+    def __repr__(self):
+        return "Case(%s, %s)" % (self.case_id, self.dtype)
+
+
+def _save_npy(path, array):
+    # Atomic: the harness takes an existing file as complete.
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+    os.replace(tmp, path)
+
+
+def _save_json(path, value):
+    tmp = "%s.tmp-%d" % (path, os.getpid())
+    with open(tmp, "w") as f:
+        json.dump(value, f)
+    os.replace(tmp, path)
+
+
+def read_manifest(work_dir):
+    path = os.path.join(work_dir, "manifest.json")
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ProtocolError("%s: cannot read the manifest: %s" % (path, e))
+    if manifest.get("protocol") != PROTOCOL:
+        raise ProtocolError("%s: not an xposcheck candidate manifest" % path)
+    if manifest.get("version") != PROTOCOL_VERSION:
+        raise ProtocolError("%s: protocol version %r, this helper speaks %d"
+                            % (path, manifest.get("version"), PROTOCOL_VERSION))
+    return manifest
+
+
+def _announce(work_dir):
+    # Tells the harness that this candidate can be started before its manifest exists.
+    try:
+        _save_json(os.path.join(work_dir, CAPABILITIES_FILE),
+                   {"helper": "xposcheck_candidate", "protocol_version": PROTOCOL_VERSION,
+                    "wait_for_manifest": True})
+    except OSError:
+        pass  # only an optimisation
+
+
+def _harness_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def wait_for_manifest(work_dir, poll_s=0.005):
+    """Started ahead of its batch: waits until the harness has written manifest.json.
+
+    Returns False when the harness went away first.
+    """
+    path = os.path.join(work_dir, "manifest.json")
+    harness = int(os.environ.get(HARNESS_PID_ENV, "0") or 0)
+    next_check = time.monotonic() + 1.0
+    while not os.path.exists(path):
+        time.sleep(poll_s)
+        if harness and time.monotonic() > next_check:
+            if not _harness_alive(harness):
+                return False
+            next_check = time.monotonic() + 1.0
+    return True
+
+
+def _load_inputs(entry, encoding, tensors):
+    convert = dtypes.input_to_torch if tensors == "torch" else dtypes.input_to_numpy
+    q = np.load(entry["inputs"]["q"], allow_pickle=False)
+    k = np.load(entry["inputs"]["k"], allow_pickle=False)
+    return convert(q, entry["dtype"], encoding), convert(k, entry["dtype"], encoding)
+
+
+def _outputs_of(result):
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError("the candidate function must return (q_out, k_out), got %s"
+                        % type(result).__name__)
+    return dtypes.output_to_numpy(result[0]), dtypes.output_to_numpy(result[1])
+
+
+def run_case(fn, entry, encoding, tensors):
+    """Runs one case; returns True when it produced outputs."""
+    timings = {}
+    t0 = time.perf_counter()
+    compute_start = None
+    try:
+        q, k = _load_inputs(entry, encoding, tensors)
+        case = Case(entry)
+        timings["load_s"] = time.perf_counter() - t0
+        compute_start = time.perf_counter()
+        result = fn(q, k, case)
+        timings["compute_s"] = time.perf_counter() - compute_start
+        t1 = time.perf_counter()
+        q_out, k_out = _outputs_of(result)
+        _save_npy(entry["outputs"]["q"], q_out)
+        _save_npy(entry["outputs"]["k"], k_out)
+        timings["save_s"] = time.perf_counter() - t1
+        ok = True
+    except Exception as e:  # every failure of one case is that case's result
+        if compute_start is not None and "compute_s" not in timings:
+            timings["compute_s"] = time.perf_counter() - compute_start
+        _save_json(entry["error"], error_record(e, case_id=entry.get("case_id", "")))
+        ok = False
+    _save_json(entry["result"], dict(timings, ok=ok))
+    return ok
+
+
+def run(fn, tensors="numpy", argv=None):
+    """Runs `fn(q, k, case) -> (q_out, k_out)` over the batch named by the last argument.
+
+    tensors="numpy": q and k are NumPy arrays (bf16 as float32 holding bf16 values);
+    tensors="torch": torch tensors of the case's dtype (torch.bfloat16 for bf16).
+    Outputs may be either; they are written in their own dtype (torch.bfloat16 as bit
+    patterns), so a wrong dtype is reported by the harness, not hidden. Returns the
+    number of cases that raised; exits with status 2 when the work directory cannot
+    be used at all.
+    """
+    if tensors not in ("numpy", "torch"):
+        raise ValueError("tensors must be 'numpy' or 'torch', got %r" % (tensors,))
+    argv = sys.argv if argv is None else argv
+    if len(argv) < 2:
+        sys.stderr.write("usage: %s [options] WORK_DIR (run by xposcheck)\n" % argv[0])
+        sys.exit(2)
+    work_dir = argv[-1]
+    if tensors == "torch":
+        import torch  # noqa: F401  (imported before waiting, and before any case is timed)
+    if os.environ.get(WAIT_FOR_MANIFEST_ENV) == "1" and not wait_for_manifest(work_dir):
+        return 0
+    try:
+        manifest = read_manifest(work_dir)
+    except ProtocolError as e:
+        sys.stderr.write("xposcheck_candidate: %s\n" % e)
+        sys.exit(2)
+    _announce(work_dir)
+    encoding = manifest.get("bf16_encoding", "bits")
+    failures = 0
+    for entry in manifest["cases"]:
+        if not run_case(fn, entry, encoding, tensors):
+            failures += 1
+    # Last: the harness may end this process as soon as it sees the file.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    _save_json(os.path.join(work_dir, DONE_FILE),
+               {"cases": len(manifest["cases"]), "failures": failures})
+    return failures

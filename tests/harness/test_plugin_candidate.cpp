@@ -1,0 +1,139 @@
+// Native candidates: the C ABI's dtype helpers against the exact rounding, and the
+// example plugins (examples/) through the plugin runner: a correct one passes, a
+// segfault is a CRASH for its cases only, a wrong output shape and a shape error
+// code are DIM_MISMATCH, and unusable libraries are refused with a clear message.
+#include <dlfcn.h>
+
+#include <bit>
+#include <cmath>
+
+#include <catch2/catch.hpp>
+
+#include "external_test_support.hpp"
+#include "xposcheck/candidate.h"
+#include "xposcheck/harness/plugin_candidate.hpp"
+#include "xposcheck/reference/dtype.hpp"
+
+using namespace xposcheck;
+using namespace xposcheck::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+fs::path example(const std::string& name) {
+  return fs::path(XPOSCHECK_BINARY_DIR) / "examples" / ("libxposcheck_example_" + name + ".so");
+}
+
+std::unique_ptr<SubprocessCandidate> plugin(const std::string& name) {
+  SubprocessOptions o;
+  o.batch_size = 16;
+  return make_plugin_candidate(example(name), o);
+}
+
+const char* kAxes = "head_dim = 16\nseq_len = [1, 7]\nmem_len = [0, 3]\nlayout = [\"half\", \"interleaved\"]\n";
+const char* kDTypes = "[\"fp32\", \"bf16\", \"fp16\"]";
+
+}  // namespace
+
+TEST_CASE("the ABI's 16-bit decoders are exact and its encoders round to nearest even",
+          "[external][plugin]") {
+  for (std::uint32_t bits = 0; bits < 0x10000; ++bits) {
+    const auto h = static_cast<std::uint16_t>(bits);
+    const float bf = xposcheck_bf16_to_float(h), fp = xposcheck_fp16_to_float(h);
+    if (!std::isnan(bf)) REQUIRE(xposcheck_float_to_bf16(bf) == h);
+    if (!std::isnan(fp)) REQUIRE(xposcheck_float_to_fp16(fp) == h);
+    REQUIRE(std::isnan(bf) == std::isnan(xposcheck_bf16_to_float(xposcheck_float_to_bf16(bf))));
+    REQUIRE(std::isnan(fp) == std::isnan(xposcheck_fp16_to_float(xposcheck_float_to_fp16(fp))));
+  }
+  // Every 4099th float: all exponents, and (4099 being odd) every pattern of low
+  // bits, exact ties included.
+  for (std::uint64_t u = 0; u <= 0xFFFFFFFFu; u += 4099) {
+    const float f = std::bit_cast<float>(static_cast<std::uint32_t>(u));
+    if (std::isnan(f)) continue;
+    INFO("float bits " << std::hex << u);
+    REQUIRE(xposcheck_bf16_to_float(xposcheck_float_to_bf16(f)) == round_to(DType::bf16, f));
+    REQUIRE(xposcheck_fp16_to_float(xposcheck_float_to_fp16(f)) == round_to(DType::fp16, f));
+  }
+  // Ties: halfway between 1 and the next fp16 goes to even, above it rounds up.
+  CHECK(xposcheck_float_to_fp16(1.0f + 0x1p-11f) == 0x3C00);
+  CHECK(xposcheck_float_to_fp16(1.0f + 3 * 0x1p-11f) == 0x3C02);
+  CHECK(xposcheck_float_to_fp16(65520.0f) == 0x7C00);  // rounds past 65504: infinity
+  CHECK(xposcheck_float_to_fp16(0x1p-25f) == 0x0000);  // half the smallest subnormal: even
+  CHECK(xposcheck_float_to_fp16(0x1.8p-25f) == 0x0001);
+}
+
+TEST_CASE("the correct example plugin passes in every dtype", "[external][plugin]") {
+  auto candidate = plugin("rope");
+  CHECK(candidate->name() == "example-rope");
+  CHECK_THAT(candidate->description(), Contains("fp32 angles") && Contains("native plugin"));
+  const auto records = sweep_one(small_grid(kAxes, kDTypes), candidate);
+  REQUIRE(records.size() == 24);
+  for (const Record& r : records) {
+    INFO(r.case_id << " " << dtype_name(r.dtype) << ": " << r.message);
+    CHECK(r.outcome == Outcome::pass);
+  }
+  CHECK(candidate->stats().timed_cases == 24);
+}
+
+TEST_CASE("a segfaulting plugin is a CRASH for that case only", "[external][plugin]") {
+  const auto records = sweep_one(small_grid(kAxes), plugin("segfault"));
+  REQUIRE(records.size() == 8);
+  for (const Record& r : records) {
+    INFO(r.case_id << ": " << r.message);
+    if (r.params.seq_len == 7) {
+      CHECK(r.outcome == Outcome::crash);
+      CHECK_THAT(r.message, Contains("xposcheck_run crashed: killed by signal 11"));
+    } else {
+      CHECK(r.outcome == Outcome::pass);
+    }
+  }
+}
+
+TEST_CASE("a plugin declaring a wrong output shape is a DIM_MISMATCH", "[external][plugin]") {
+  const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = 7\nmem_len = [0, 3]\n"),
+                                 plugin("drop_memory"));
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].outcome == Outcome::pass);  // no memory: nothing dropped
+  CHECK(records[1].outcome == Outcome::dim_mismatch);
+  CHECK_THAT(records[1].message,
+             Contains("k_out shape: expected [1, 1, 10, 16], got [1, 1, 7, 16] (7 = N)"));
+}
+
+TEST_CASE("a plugin's shape error code is a DIM_MISMATCH relating the sizes", "[external][plugin]") {
+  const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = 7\nmem_len = [0, 3]\n"),
+                                 plugin("unsliced_scale"));
+  REQUIRE(records.size() == 2);
+  CHECK(records[0].outcome == Outcome::pass);
+  CHECK(records[1].outcome == Outcome::dim_mismatch);
+  CHECK_THAT(records[1].message, Contains("The size of tensor a (7) must match the size of tensor "
+                                          "b (10)") && Contains("(7 = N, 10 = M + N)"));
+}
+
+TEST_CASE("unusable libraries are refused naming the library and the problem", "[external][plugin]") {
+  ScratchDir dir("plugin");
+  const fs::path text = dir.path / "not-a-library.so";
+  std::FILE* f = std::fopen(text.c_str(), "w");
+  std::fputs("not an ELF file\n", f);
+  std::fclose(f);
+  CHECK_THROWS_WITH(make_plugin_candidate(text),
+                    Contains("not-a-library.so: unusable native candidate") && Contains("cannot load"));
+
+  Dl_info info{};
+  REQUIRE(::dladdr(reinterpret_cast<void*>(&::cos), &info) != 0);  // libm: no xposcheck symbols
+  CHECK_THROWS_WITH(make_plugin_candidate(info.dli_fname),
+                    Contains("does not export xposcheck_candidate_abi_version"));
+  CHECK_THROWS_WITH(make_plugin_candidate(dir.path / "missing.so"), Contains("missing.so"));
+}
+
+TEST_CASE("the plugin runner is found and reports bad usage", "[external][plugin]") {
+  const fs::path runner = find_plugin_runner();
+  CHECK(runner.filename() == "xposcheck-plugin-runner");
+  ProcessOptions o;
+  o.argv = {runner.string()};
+  const ProcessResult r = run_process(o);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err.text(), Contains("usage:"));
+  const PluginInfo info = describe_plugin(example("segfault"), runner);
+  CHECK(info.abi_version == XPOSCHECK_CANDIDATE_ABI_VERSION);
+  CHECK(info.name == "example-segfault");
+}

@@ -1,0 +1,319 @@
+// External candidates through the work-directory protocol and the Python helper: one
+// deliberately broken candidate per failure path (python/testing/), each with the
+// outcome and evidence it must get, and the sweep going on after each.
+#include <signal.h>
+
+#include <fstream>
+#include <cmath>
+#include <iterator>
+#include <set>
+
+#include <catch2/catch.hpp>
+
+#include "external_test_support.hpp"
+#include "xposcheck/harness/process.hpp"
+
+using namespace xposcheck;
+using namespace xposcheck::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// D = 16 with and without memory, both layouts: 8 cases.
+const char* kSmallAxes =
+    "head_dim = 16\nseq_len = [1, 7]\nmem_len = [0, 3]\nlayout = [\"half\", \"interleaved\"]\n";
+const char* kEveryDType = "[\"fp32\", \"bf16\", \"fp16\"]";
+
+std::unique_ptr<SubprocessCandidate> testing_candidate(const std::string& script,
+                                                       std::size_t batch = 8,
+                                                       const std::string& env = "") {
+  return std::make_unique<SubprocessCandidate>(
+      options_for(script, testing_command(script, env), batch));
+}
+
+const Record& find_record(const std::vector<Record>& records, long n, long m, DType dtype) {
+  for (const Record& r : records) {
+    if (r.params.seq_len == n && r.params.mem_len == m && r.dtype == dtype) return r;
+  }
+  FAIL("no record for N=" << n << " M=" << m);
+  return records.front();
+}
+
+}  // namespace
+
+TEST_CASE("a NumPy candidate through the helper passes in every dtype in batched processes",
+          "[external]") {
+  const Grid grid = small_grid(kSmallAxes, kEveryDType);
+  auto candidate = testing_candidate("numpy_reference.py", 10);
+  const auto records = sweep_one(grid, candidate);
+  REQUIRE(records.size() == 24);
+  for (const Record& r : records) {
+    INFO(r.case_id << " " << dtype_name(r.dtype) << ": " << r.message);
+    CHECK(r.outcome == Outcome::pass);
+  }
+  const ExternalStats s = candidate->stats();
+  CHECK(s.processes == 3);  // 24 cases in batches of 10
+  CHECK(s.prestarted == 2);  // the helper can wait for its manifest: started ahead
+  CHECK(s.cases == 24);
+  CHECK(s.timed_cases == 24);
+  CHECK(s.compute_s > 0);
+  CHECK(s.compute_s < s.process_s);
+  CHECK_THAT(candidate->stats_summary(), Contains("24 cases in 3 processes"));
+}
+
+TEST_CASE("bf16 inputs written as float32 values reach the candidate unchanged", "[external]") {
+  const Grid grid = small_grid(kSmallAxes, "[\"bf16\"]");
+  SubprocessOptions o = options_for("f32", testing_command("numpy_reference.py"));
+  o.bf16_inputs = Bf16Encoding::float32;
+  for (const Record& r : sweep_one(grid, std::make_unique<SubprocessCandidate>(o))) {
+    INFO(r.case_id << ": " << r.message);
+    CHECK(r.outcome == Outcome::pass);
+  }
+}
+
+TEST_CASE("a wrong output shape is a DIM_MISMATCH relating the size to the case", "[external]") {
+  const auto records = sweep_one(small_grid(kSmallAxes), testing_candidate("wrong_shape.py"));
+  const Record& bad = find_record(records, 7, 3, DType::fp32);
+  CHECK(bad.outcome == Outcome::dim_mismatch);
+  REQUIRE(bad.shape);
+  CHECK(bad.shape->tensor == "k_out");
+  CHECK(bad.shape->expected == "[1, 1, 10, 16]");
+  CHECK(bad.shape->actual == "[1, 1, 7, 16]");
+  CHECK(bad.shape->relation == "7 = N");
+  // Without memory, dropping the memory keys changes nothing.
+  CHECK(find_record(records, 7, 0, DType::fp32).outcome == Outcome::pass);
+}
+
+TEST_CASE("a wrong output dtype is reported as a dtype mismatch", "[external]") {
+  const auto records =
+      sweep_one(small_grid("head_dim = 16\nseq_len = 7\n", kEveryDType), testing_candidate("wrong_dtype.py"));
+  REQUIRE(records.size() == 3);
+  for (const Record& r : records) {
+    CHECK(r.outcome == Outcome::dim_mismatch);
+    REQUIRE(r.shape);
+    CHECK(r.shape->what == "dtype");
+    CHECK(r.shape->expected == dtype_name(r.dtype));
+    CHECK(r.shape->actual == "float64");
+  }
+}
+
+TEST_CASE("NaN in an output is NONFINITE with its index", "[external]") {
+  const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = 7\n"), testing_candidate("nan_output.py"));
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].outcome == Outcome::nonfinite);
+  CHECK_THAT(records[0].message, Contains("q_out: 1 non-finite") && Contains("row 6 feature 5"));
+}
+
+TEST_CASE("truncated or corrupt .npy outputs are a CRASH naming the file", "[external]") {
+  const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = [1, 7, 9]\n"),
+                                 testing_candidate("corrupt_npy.py"));
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].outcome == Outcome::crash);
+  CHECK_THAT(records[0].message, Contains("c000.q_out.npy") && Contains("data too short"));
+  CHECK(records[1].outcome == Outcome::crash);
+  CHECK_THAT(records[1].message, Contains("c001.k_out.npy") && Contains("not a .npy file"));
+  CHECK(records[2].outcome == Outcome::pass);
+}
+
+TEST_CASE("a command that exits without writing: CRASH with its stderr tail and finished cases kept",
+          "[external]") {
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [1, 2, 3, 4, 5]\n");
+  auto candidate = testing_candidate("exit_early.py", 3);
+  const auto records = sweep_one(grid, candidate);
+  REQUIRE(records.size() == 5);
+  CHECK(candidate->stats().prestarted == 0);  // it never said it could wait
+  // Batches [1, 2, 3] and [4, 5]: each process finishes its first case only.
+  for (std::size_t i : {0u, 3u}) CHECK(records[i].outcome == Outcome::pass);
+  for (std::size_t i : {1u, 2u, 4u}) {
+    INFO(records[i].message);
+    CHECK(records[i].outcome == Outcome::crash);
+    CHECK_THAT(records[i].message,
+               Contains("exit status 3") && Contains("fatal: CUDA driver not found (simulated)"));
+  }
+}
+
+TEST_CASE("a command that cannot be found is a CRASH saying so", "[external]") {
+  auto c = std::make_unique<SubprocessCandidate>(
+      options_for("missing", "/nonexistent/xposcheck-no-such-program --flag"));
+  const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = 7\n"), std::move(c));
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].outcome == Outcome::crash);
+  CHECK_THAT(records[0].message, Contains("exit status 127") && Contains("not found"));
+}
+
+TEST_CASE("a hanging candidate is a TIMEOUT and its processes are killed and the rest still runs",
+          "[external]") {
+  ScratchDir scratch("hang");
+  const fs::path pid_file = scratch.path / "pids.txt";
+  // Batches [N=1, N=7 (hangs), N=2] and [N=3].
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [1, 7, 2, 3]\n");
+  SubprocessOptions o = options_for(
+      "hang", testing_command("hang.py", "XPOSCHECK_TEST_PID_FILE='" + pid_file.string() + "'"), 3);
+  o.case_timeout_s = 1.5;
+  o.kill_grace_s = 0.5;
+  auto candidate = std::make_unique<SubprocessCandidate>(o);
+  const auto records = sweep_one(grid, candidate);
+  REQUIRE(records.size() == 4);
+  CHECK(records[0].outcome == Outcome::pass);
+  CHECK(records[1].outcome == Outcome::timeout);
+  CHECK_THAT(records[1].message, Contains("time limit of 4.5 s (3 cases x 1.5 s"));
+  CHECK(records[2].outcome == Outcome::pass);  // retried in a fresh process
+  CHECK(records[3].outcome == Outcome::pass);  // the next batch
+  const ExternalStats s = candidate->stats();
+  CHECK(s.processes == 3);
+  CHECK(s.timed_out_processes == 1);
+  CHECK(s.retried_cases == 1);
+
+  std::ifstream pids(pid_file);
+  int candidate_pid = 0, helper_pid = 0;
+  REQUIRE(pids >> candidate_pid >> helper_pid);
+  CHECK(process_gone(candidate_pid));
+  CHECK(process_gone(helper_pid));  // killed with the process group
+}
+
+TEST_CASE("a candidate that times out again on the retry times out the rest", "[external]") {
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [7, 8, 9]\n");
+  SubprocessOptions o =
+      options_for("hang-all", testing_command("hang.py", "XPOSCHECK_TEST_HANG_N=all"), 3);
+  o.case_timeout_s = 5;
+  o.batch_timeout_s = 1.5;
+  o.kill_grace_s = 0.2;
+  const auto records = sweep_one(grid, std::make_unique<SubprocessCandidate>(o));
+  REQUIRE(records.size() == 3);
+  for (const Record& r : records) CHECK(r.outcome == Outcome::timeout);
+  CHECK_THAT(records[0].message, Contains("time limit of 1.5 s (3 cases x 5 s, at most 1.5 s)"));
+  CHECK_THAT(records[1].message, Contains("time limit of 1.5 s (2 cases"));
+  CHECK_THAT(records[2].message, Contains("not reached"));
+}
+
+TEST_CASE("a candidate flooding stdout and stderr is still judged", "[external]") {
+  const auto records = sweep_one(small_grid(kSmallAxes), testing_candidate("flood_output.py"));
+  REQUIRE(records.size() == 8);
+  for (const Record& r : records) CHECK(r.outcome == Outcome::pass);
+}
+
+TEST_CASE("a NumPy broadcast error inside the candidate is a DIM_MISMATCH", "[external]") {
+  const auto records = sweep_one(small_grid(kSmallAxes), testing_candidate("numpy_broadcast.py"));
+  const Record& bad = find_record(records, 7, 3, DType::fp32);
+  CHECK(bad.outcome == Outcome::dim_mismatch);
+  CHECK_THAT(bad.message, Contains("operands could not be broadcast together"));
+  REQUIRE(bad.shape);
+  CHECK_THAT(bad.shape->relation, Contains("7 = N") && Contains("10 = M + N"));
+  CHECK(find_record(records, 7, 0, DType::fp32).outcome == Outcome::pass);
+}
+
+TEST_CASE("batches larger than the configured size are split across processes", "[external]") {
+  SubprocessOptions o = options_for("one", testing_command("numpy_reference.py"), 1);
+  SubprocessCandidate candidate(o);
+  CHECK(candidate.batch_size() == 2);  // the sweep always hands over batches
+  const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = [1, 2, 3]\n"),
+                                 std::make_unique<SubprocessCandidate>(o));
+  for (const Record& r : records) CHECK(r.outcome == Outcome::pass);
+}
+
+TEST_CASE("default names of command lines", "[external]") {
+  CHECK(default_command_name("python3 cands/torch_rope.py --fast") == "torch_rope");
+  CHECK(default_command_name("PYTHONPATH=x /usr/bin/my-kernel --flag") == "my-kernel");
+  CHECK(default_command_name("") == "external");
+}
+
+// ---- the process runner on its own ---------------------------------------------
+
+TEST_CASE("run_process reports exit status and signal and output and start failures", "[external]") {
+  ProcessOptions o;
+  o.argv = {"/bin/sh", "-c", "echo out; echo err >&2; exit 4"};
+  ProcessResult r = run_process(o);
+  CHECK(r.exit_code == 4);
+  CHECK(r.out.text() == "out\n");
+  CHECK(r.err.text() == "err\n");
+  CHECK(r.status() == "exit status 4");
+
+  o.argv = {"/bin/sh", "-c", "kill -SEGV $$"};
+  r = run_process(o);
+  CHECK(r.signal == SIGSEGV);
+  CHECK_THAT(r.status(), Contains("killed by signal 11"));
+
+  o.argv = {"/nonexistent/program"};
+  r = run_process(o);
+  CHECK_FALSE(r.started);
+  CHECK_THAT(r.status(), Contains("could not start: /nonexistent/program: No such file"));
+}
+
+TEST_CASE("run_process keeps a bounded tail of a flood and kills on timeout", "[external]") {
+  ProcessOptions o;
+  o.argv = {"/bin/sh", "-c", "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo end"};
+  o.capture_bytes = 65536;
+  ProcessResult r = run_process(o);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.total_bytes() == 50000005);
+  CHECK(r.out.truncated());
+  CHECK(r.out.text().size() == 65536);
+  CHECK(r.out.text().ends_with("x\nend\n"));
+
+  o.argv = {"/bin/sh", "-c", "sleep 60 & sleep 60"};
+  o.time_limit_s = 0.3;
+  o.kill_grace_s = 0.2;
+  r = run_process(o);
+  CHECK(r.timed_out);
+  CHECK(r.wall_s < 5);
+  CHECK(process_gone(r.pid));
+}
+
+TEST_CASE("tail_lines keeps whole last lines", "[external]") {
+  CHECK(tail_lines("a\nb\nc\n", 100) == "a\nb\nc");
+  CHECK(tail_lines("line one\nline two\nline three\n", 12) == "...line three");
+}
+
+// ---- the protocol's fast .npy path agrees with the general reader and writer -------
+
+#include "../../harness/src/external/fast_npy.hpp"  // private to the harness
+
+namespace {
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Tensor sample(Shape shape, DType dtype) {
+  Tensor t(std::move(shape));
+  for (std::size_t i = 0; i < t.size(); ++i)
+    t.data[i] = round_to(dtype, std::ldexp(static_cast<double>(i % 97) - 48.3, static_cast<int>(i % 29) - 14));
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("fast .npy writing is byte for byte write_npy, reading is read_npy", "[external]") {
+  ScratchDir dir("npy");
+  const std::pair<NpyStorage, DType> kinds[] = {
+      {NpyStorage::f4, DType::fp32}, {NpyStorage::f2, DType::fp16}, {NpyStorage::bf16_bits, DType::bf16}};
+  for (const auto& [storage, dtype] : kinds) {
+    for (const Shape& shape : {Shape{5}, Shape{2, 3, 7, 16}, Shape{1, 1, 0, 4}}) {
+      const Tensor t = sample(shape, dtype);
+      external::write_input_npy(dir.path / "fast.npy", t, storage);
+      write_npy(dir.path / "slow.npy", t, storage);
+      INFO(dtype_name(dtype) << " " << shape_string(shape));
+      CHECK(file_bytes(dir.path / "fast.npy") == file_bytes(dir.path / "slow.npy"));
+      const NpyArray fast = external::read_output_npy(dir.path / "fast.npy");
+      const NpyArray slow = read_npy(dir.path / "slow.npy", true);
+      CHECK(fast.descr == slow.descr);
+      CHECK(fast.tensor.shape == slow.tensor.shape);
+      CHECK(fast.tensor.data == t.data);
+    }
+  }
+  // A value the dtype cannot hold goes to write_npy, which names it.
+  Tensor bad = sample({4}, DType::fp16);
+  bad.data[2] = 0.1;
+  CHECK_THROWS_WITH(external::write_input_npy(dir.path / "bad.npy", bad, NpyStorage::f2),
+                    Contains("element 2") && Contains("not exactly representable"));
+  // Anything but the canonical layout, and every error, goes through read_npy.
+  write_npy(dir.path / "f8.npy", sample({3, 4}, DType::fp32), NpyStorage::f8);
+  CHECK(external::read_output_npy(dir.path / "f8.npy").descr == "<f8");
+  write_npy(dir.path / "full.npy", sample({8, 16}, DType::fp32), NpyStorage::f4);
+  std::string truncated = file_bytes(dir.path / "full.npy");
+  truncated.resize(truncated.size() - 3);
+  std::ofstream(dir.path / "short.npy", std::ios::binary) << truncated;
+  CHECK_THROWS_WITH(external::read_output_npy(dir.path / "short.npy"),
+                    Contains("short.npy") && Contains("data too short"));
+}
