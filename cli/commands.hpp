@@ -20,5 +20,7 @@ void setup_candidates(CLI::App& app, ExitStatus& status);
 void setup_sweep(CLI::App& app, ExitStatus& status);
 void setup_explain(CLI::App& app, ExitStatus& status);
 void setup_report(CLI::App& app, ExitStatus& status);
+void setup_baseline(CLI::App& app, ExitStatus& status);
+void setup_merge(CLI::App& app, ExitStatus& status);
 
 }  // namespace xposcheck::cli

@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   cli::setup_sweep(app, status);
   cli::setup_explain(app, status);
   cli::setup_report(app, status);
+  cli::setup_baseline(app, status);
+  cli::setup_merge(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

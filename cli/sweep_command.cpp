@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include "commands.hpp"
+#include "drift_gate.hpp"
 #include "run_info.hpp"
 #include "sweep_options.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
+#include "xposcheck/harness/envelope.hpp"
 #include "xposcheck/harness/subprocess_candidate.hpp"
 #include "xposcheck/harness/sweep.hpp"
 #include "xposcheck/reports/report_files.hpp"
@@ -65,26 +67,35 @@ int run_sweep_command(const SweepCommandOptions& o) {
   const Grid grid = load_grid(o.grid);
   auto candidates = build_candidates(o);
   SweepOptions options = o.sweep_options();
+  const std::optional<ShardSource> shard = resolve_shard(o.shard);
+  if (shard) options.shard = shard->shard;
+  const DriftGate drift_gate = load_drift_gate(o.baseline, o.drift_factor, o.drift_floor);
   const std::vector<DType>& dtypes = options.dtypes.empty() ? grid.dtypes : options.dtypes;
   std::vector<std::string> names;
   for (const auto& c : candidates) names.push_back(c->name());
   std::vector<std::string> case_order;
   for (const GridCase& gc : grid.cases) case_order.push_back(gc.id);
 
-  ResultsStore store(o.out, make_run_info(grid, names, dtypes, options.tolerance), case_order);
+  RunInfo run = make_run_info(grid, names, dtypes, options.tolerance);
+  if (shard) run.shard = shard_name(shard->shard);
+  ResultsStore store(o.out, run, case_order);
   if (o.resume) store.resume();
   if (!o.quiet) {
     fmt::print(stderr, "sweep {}: {} cases x {} dtypes x {} candidates{}\n", grid.name,
                grid.cases.size(), dtypes.size(), candidates.size(),
                store.size() ? fmt::format(" ({} results resumed)", store.size()) : "");
+    if (shard) fmt::print(stderr, "shard {} (from {})\n", run.shard, shard->origin);
   }
   run_sweep(grid, candidates, options, store, progress_printer(o.quiet));
-  const Results results = store.finish();
+  Results results = store.finish();
+  const std::optional<DriftReport> drift = apply_drift_gate(drift_gate, results, o.out);
 
   SummaryTable summary(o.out_of_range_fails);
   Reporter* reporters[] = {&summary};
   report(results, reporters);
   print_summary(std::cout, summary);
+  print_envelopes(std::cout, compute_envelopes(results));
+  if (drift) std::cout << "baseline: " << o.baseline << '\n' << format_drift(results, *drift);
   for (const auto& c : candidates) {
     if (const auto* ext = dynamic_cast<const SubprocessCandidate*>(c.get()))
       fmt::print("external: {}\n", ext->stats_summary());
@@ -94,9 +105,11 @@ int run_sweep_command(const SweepCommandOptions& o) {
   for (const std::string* file : {&o.report, &o.junit, &o.summary}) {
     if (!file->empty()) fmt::print("report: {}\n", *file);
   }
-  fmt::print("gate: {} ({} failing of {})\n", summary.gate_failed() ? "FAIL" : "PASS",
-             summary.failures(), results.records.size());
-  return summary.gate_failed() ? kExitGateFailed : kExitOk;
+  const bool envelope_shrank = drift && drift->gate_failed() && drift->regressed == 0;
+  const bool failed = summary.gate_failed() || (drift && drift->gate_failed());
+  fmt::print("gate: {} ({} failing of {}{})\n", failed ? "FAIL" : "PASS", summary.failures(),
+             results.records.size(), envelope_shrank ? "; an envelope shrank" : "");
+  return failed ? kExitGateFailed : kExitOk;
 }
 
 }  // namespace

@@ -30,6 +30,15 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
   sub.add_option("--report", o.report, "HTML accuracy report (one self-contained file)")->group(reports);
   sub.add_option("--junit", o.junit, "JUnit XML for CI test dashboards")->group(reports);
   sub.add_option("--summary", o.summary, "Markdown summary (e.g. $GITHUB_STEP_SUMMARY)")->group(reports);
+  auto* drift = "Baselines and shards (see docs/baselines.md, docs/sharding.md)";
+  sub.add_option("--baseline", o.baseline, "Baseline file: PASS records whose errors grew become DRIFT")
+      ->check(CLI::ExistingFile)->group(drift);
+  sub.add_option("--drift-factor", o.drift_factor, "DRIFT when an error exceeds this factor x the baseline's...")
+      ->check(CLI::Range(1.0, 1e12))->capture_default_str()->group(drift);
+  sub.add_option("--drift-floor", o.drift_floor, "...and grew by more than this many ulps")
+      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(drift);
+  sub.add_option("--shard", o.shard, "Run shard K of N (1-based, e.g. 2/4) or 'none'; default: "
+                 "XPOSCHECK_SHARD, JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID")->group(drift);
   auto* ext = "External candidates (see docs/protocol.md)";
   sub.add_option("--candidate-cmd", o.candidate_cmds,
                  "Command run once per batch with the work directory appended (repeatable)")

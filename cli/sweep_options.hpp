@@ -23,6 +23,9 @@ struct SweepCommandOptions {
   std::size_t logit_rows = 128;
   std::vector<std::string> accept_conventions;  // judged on logits: see docs/diagnosis.md
   std::string report, junit, summary;  // written after the summary from the same results
+  std::string baseline;                // DRIFT versus this baseline (docs/baselines.md)
+  double drift_factor = 2.0, drift_floor = 1.0;
+  std::string shard;                   // "K/N", "none", or "": from the environment
   std::string rule;
   // External candidates (docs/protocol.md): commands with their names, native plugins.
   std::vector<std::string> candidate_cmds, candidate_names, candidate_libs;

@@ -9,6 +9,7 @@
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
+#include "xposcheck/harness/shard.hpp"
 #include "xposcheck/reference/inputs.hpp"
 
 namespace xposcheck {
@@ -156,6 +157,12 @@ std::vector<Unit> Sweeper::units() const {
   std::vector<Unit> units;
   for (const GridCase& gc : grid_.cases) {
     for (DType t : dtypes) units.push_back({&gc, t, units.size()});
+  }
+  if (options_.shard) {
+    std::vector<double> costs;
+    for (const Unit& u : units) costs.push_back(estimated_cost(u.gc->params));
+    const std::vector<std::size_t> owner = assign_shards(costs, options_.shard->count);
+    std::erase_if(units, [&](const Unit& u) { return owner[u.order] + 1 != options_.shard->index; });
   }
   return units;
 }

@@ -69,4 +69,8 @@ void print_summary(std::ostream& out, const SummaryTable& table) {
   }
 }
 
+void print_envelopes(std::ostream& out, const std::vector<Envelope>& envelopes) {
+  for (const Envelope& e : envelopes) out << describe_envelope(e) << '\n';
+}
+
 }  // namespace xposcheck

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "candidates/recipe.hpp"
+#include "candidates/sloppy.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
 
 namespace xposcheck {
@@ -14,6 +15,7 @@ struct Entry {
   CandidateInfo info;
   Recipe recipe;
   bool stale_cache = false;  // keeps the first case's tables (StaleCacheCandidate)
+  bool sloppy = false;       // fast trig, dtype arithmetic (SloppyCandidate)
 };
 
 const std::vector<Entry>& entries() {
@@ -26,6 +28,13 @@ const std::vector<Entry>& entries() {
         "fp32 angles; cos/sin/scale rounded to the dtype, every product and sum in the dtype",
         true},
        Recipe{.arithmetic = Arithmetic::dtype}},
+      {{"fp32-angles-sloppy",
+        "DRIFT FIXTURE: correct but sloppier (dtype arithmetic, cos/sin truncated to 2^-22 like "
+        "fast GPU intrinsics); within tolerance, errors clearly above fp32-angles'",
+        true},
+       Recipe{},
+       false,
+       true},
       {{"unsliced-scale",
         "BUG: XPOS scale built for M+N rows applied to the N query rows (x-transformers)", false},
        Recipe{.unsliced_scale = true}},
@@ -93,6 +102,7 @@ std::unique_ptr<Candidate> make_builtin(std::string_view name) {
   if (it->stale_cache) {
     return std::make_unique<candidates::StaleCacheCandidate>(it->info.name, it->info.description);
   }
+  if (it->sloppy) return std::make_unique<candidates::SloppyCandidate>(it->info.name, it->info.description);
   return std::make_unique<candidates::RecipeCandidate>(it->info.name, it->info.description,
                                                        it->recipe);
 }

@@ -11,6 +11,7 @@
 #include "xposcheck/harness/candidate.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/harness/results.hpp"
+#include "xposcheck/harness/shard.hpp"
 #include "xposcheck/harness/tolerance.hpp"
 
 namespace xposcheck {
@@ -21,6 +22,7 @@ struct SweepOptions {
   ToleranceOverrides tolerance;         // command-line overrides, applied over the grid's
   std::size_t max_logit_rows = 256;     // sampled query rows for long cases
   DiagnosisOptions diagnosis;           // failing records get a diagnosis (diagnosis.hpp)
+  std::optional<Shard> shard;           // run only this shard's units (shard.hpp)
 };
 
 struct Progress {

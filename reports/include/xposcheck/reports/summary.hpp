@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "xposcheck/harness/envelope.hpp"
 #include "xposcheck/harness/outcome.hpp"
 #include "xposcheck/reports/reporter.hpp"
 
@@ -48,5 +49,8 @@ class SummaryTable : public Reporter {
 
 // Prints the table: one line per candidate and dtype, a column per outcome seen.
 void print_summary(std::ostream& out, const SummaryTable& table);
+
+// One line per candidate and dtype: the safe envelope of each memory length.
+void print_envelopes(std::ostream& out, const std::vector<Envelope>& envelopes);
 
 }  // namespace xposcheck
