@@ -21,7 +21,8 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
   sub.add_flag("--fail-on-out-of-range", o.out_of_range_fails,
                "Count OUT_OF_RANGE (golden values beyond the dtype) as a gate failure");
   sub.add_option("--logit-rows", o.logit_rows,
-                 "Query rows whose logits are compared in long cases (0: all)")->capture_default_str();
+                 "Most query rows whose logits are compared; long cases take fewer, to stay near "
+                 "2^24 multiply-adds (0: only that budget)")->capture_default_str();
   sub.add_option("--accept-convention", o.accept_conventions,
                  "Judge candidates that differ only by this convention on their logits: centre "
                  "(see docs/diagnosis.md)")
@@ -65,7 +66,7 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
       ->check(CLI::NonNegativeNumber)->group(tol);
   sub.add_option("--angle-factor", o.angle_factor, "Multiples of |phi| * 2^-24")
       ->check(CLI::NonNegativeNumber)->group(tol);
-  sub.add_option("--scale-factor", o.scale_factor, "Multiples of |ln sigma| * 2^-24")
+  sub.add_option("--scale-factor", o.scale_factor, "Multiples of |p - c| / B * 2^-24 (the XPOS exponent)")
       ->check(CLI::NonNegativeNumber)->group(tol);
   sub.add_option("--logits-factor", o.logits_factor, "Logits allowance factor")
       ->check(CLI::NonNegativeNumber)->group(tol);

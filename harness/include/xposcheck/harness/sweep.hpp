@@ -20,7 +20,9 @@ struct SweepOptions {
   std::vector<DType> dtypes;            // empty: the grid's dtypes
   unsigned jobs = 0;                    // 0: every core
   ToleranceOverrides tolerance;         // command-line overrides, applied over the grid's
-  std::size_t max_logit_rows = 256;     // sampled query rows for long cases
+  // At most this many query rows have their logits compared (0: as many as the
+  // per-case budget of about 2^24 multiply-adds allows, and at least 8).
+  std::size_t max_logit_rows = 256;
   DiagnosisOptions diagnosis;           // failing records get a diagnosis (diagnosis.hpp)
   std::optional<Shard> shard;           // run only this shard's units (shard.hpp)
 };
