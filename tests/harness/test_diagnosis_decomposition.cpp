@@ -10,6 +10,7 @@
 #include <numbers>
 
 #include "xposcheck/harness/builtin_candidates.hpp"
+#include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/harness/results.hpp"
 #include "xposcheck/harness/sweep.hpp"
@@ -239,4 +240,29 @@ TEST_CASE("diagnoses survive the results file; files without them still read") {
   CHECK_FALSE(old.records[0].diagnosis);
   CHECK(old.records[0].outcome == Outcome::tolerance);
   fs::remove(file);
+}
+
+TEST_CASE("an infinity within tolerance of the dtype's largest value is the envelope's edge") {
+  // One pair at position 0 (no rotation, no scale): the golden output is the input.
+  Case c;
+  c.head_dim = 2;
+  c.seq_len = 1;
+  const Tensor q({1, 1, 1, 2}, {65400, 0}), k({1, 1, 1, 2}, {1, 0});
+  const Golden golden = golden_fast(c, q, k);
+  const RotaryTables tables(c, 0, 0);
+  const Tolerance tol = resolve_tolerance(DType::fp16, {}, {});
+  auto diagnose_output = [&](double got) {
+    const CandidateOutput out{Tensor({1, 1, 1, 2}, {got, 0}), k, "fp16", "fp16"};
+    Record record;
+    record.params = c;
+    record.dtype = DType::fp16;
+    compare_outputs(c, DType::fp16, golden, tables, out, tol, record);
+    REQUIRE(record.outcome == Outcome::nonfinite);
+    return diagnose({&c, DType::fp16, &q, &k, &golden, &tables, &tol, &out, {}, false}, record);
+  };
+  // 65400 + 4 ulps of 32 reaches past 65504: rounding may overflow.
+  CHECK(diagnose_output(INFINITY).verdict == "envelope-edge");
+  // -inf is on the wrong side, and NaN is never within tolerance.
+  CHECK(diagnose_output(-INFINITY).verdict == "unexplained");
+  CHECK(diagnose_output(NAN).verdict == "unexplained");
 }

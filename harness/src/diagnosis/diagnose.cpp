@@ -37,13 +37,16 @@ bool shapes_match(const DiagnosisInput& in) {
 }
 
 // The worst element of a tensor, so that the sample always holds the row that failed.
-std::vector<SampledRow> worst_row(const Record& record, const char* tensor, long heads) {
+// The rows of a tensor's worst element and first non-finite one, so that the sample
+// always holds the rows that failed.
+std::vector<SampledRow> failing_rows(const Record& record, const char* tensor, long heads) {
+  std::vector<SampledRow> rows;
   for (const TensorStats& t : record.tensors) {
-    if (t.name == tensor && t.compared && t.max_ratio > 1) {
-      return {{t.worst.batch * heads + t.worst.head, t.worst.row}};
-    }
+    if (t.name != tensor || !t.compared) continue;
+    if (t.max_ratio > 1) rows.push_back({t.worst.batch * heads + t.worst.head, t.worst.row});
+    if (const auto& f = t.first_nonfinite) rows.push_back({f->batch * heads + f->head, f->row});
   }
-  return {};
+  return rows;
 }
 
 const TensorStats* logits_of(const Record& record) {
@@ -109,9 +112,9 @@ namespace {
 void examine_outputs(const Case& c, Evidence& ev, Diagnosis& d, const DiagnosisOptions& options) {
   const long leads = c.batch * c.heads;
   ev.q_rows =
-      sample_rows(leads, c.seq_len, options.max_rows, worst_row(ev.record, "q_out", c.heads));
+      sample_rows(leads, c.seq_len, options.max_rows, failing_rows(ev.record, "q_out", c.heads));
   ev.k_rows =
-      sample_rows(leads, c.key_rows(), options.max_rows, worst_row(ev.record, "k_out", c.heads));
+      sample_rows(leads, c.key_rows(), options.max_rows, failing_rows(ev.record, "k_out", c.heads));
   ev.decomposition = decompose(ev);
   ev.estimates = estimate_conventions(c, ev.dtype, ev.decomposition);
   d.spec = score_convention(ev, spec_convention(c));

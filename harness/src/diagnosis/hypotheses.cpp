@@ -66,6 +66,14 @@ const std::vector<Hypothesis>& hypotheses() {
          return x.record.outcome == Outcome::dim_mismatch && x.record.shape && x.c.mem_len > 0;
        },
        .test = test_unsliced_table},
+      {.name = "envelope-edge", .kind = Kind::precision,
+       .explanation = "SPEC itself fits the sampled rows, the failing ones included: the "
+                      "non-finite values lie where the golden value is within tolerance of "
+                      "{dtype}'s largest value, the edge of the dtype's envelope",
+       .applies = [](const X& x) {
+         return x.record.outcome == Outcome::nonfinite || x.record.outcome == Outcome::out_of_range;
+       },
+       .perturb = [](const X&, C v) { return v; }},
       {.name = "history-dependence",
        .explanation = "results depend on call history (a stale cache): a fresh instance of the "
                       "candidate gives different outputs for the same case",

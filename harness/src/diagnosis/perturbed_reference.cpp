@@ -81,10 +81,15 @@ class Scorer {
 };
 
 void Scorer::element(double want, double got, double magnitude, double allowed, bool& misfit) {
-  if (!(std::fabs(want) <= max_finite_)) return;  // beyond the dtype: the envelope's business
   ++score.compared;
-  const double ratio =
-      std::isfinite(got) ? std::fabs(got - want) / ulp_(magnitude) / allowed : INFINITY;
+  double ratio = std::fabs(got - want) / ulp_(magnitude) / allowed;
+  if (!std::isfinite(got)) {
+    // An infinity is within tolerance when the reference is beyond the dtype's largest
+    // value on its side, or the allowed band around it reaches past: rounding overflows.
+    const double side = got > 0 ? want : -want;
+    const double headroom = (max_finite_ - side) / ulp_(magnitude) / allowed;
+    ratio = std::isinf(got) && headroom <= 1.0 ? std::max(headroom, 0.0) : INFINITY;
+  }
   score.max_ratio = std::max(score.max_ratio, ratio);
   if (ratio > 1.0) {
     ++score.over;
