@@ -23,8 +23,16 @@ std::string sort_value(double v) {
   return fmt::format("{:.6g}", v);
 }
 
-// The first line of the harness's message in bold, then the rest of it (a traceback)
-// and the evidence lines, cut when very long.
+// What explains the failure (docs/diagnosis.md), under the message's first line.
+std::string diagnosis_lines(const Record& r) {
+  if (!r.diagnosis) return "";
+  const Diagnosis& d = *r.diagnosis;
+  return "\n<b>diagnosis</b>: " + markup(summary_line(d)) +
+         (d.evidence.empty() ? "" : "\n  " + markup(d.evidence));
+}
+
+// The first line of the harness's message in bold, the diagnosis, then the rest of the
+// message (a traceback) and the evidence lines, cut when very long.
 std::string evidence_cell(const Record& r) {
   std::string ev = evidence::text(r);
   if (ev.size() > kMaxEvidenceChars) {
@@ -33,8 +41,9 @@ std::string evidence_cell(const Record& r) {
   }
   if (r.message.empty()) return markup(ev);
   const std::size_t eol = ev.find('\n');
-  const std::string head = markup(ev.substr(0, eol));
-  return eol == std::string::npos ? "<b>" + head + "</b>" : "<b>" + head + "</b>\n" + markup(ev.substr(eol + 1));
+  std::string cell = "<b>" + markup(ev.substr(0, eol)) + "</b>" + diagnosis_lines(r);
+  if (eol != std::string::npos) cell += "\n" + markup(ev.substr(eol + 1));
+  return cell;
 }
 
 // A numeric cell; "-" where nothing was compared (the outcome came before any output).
