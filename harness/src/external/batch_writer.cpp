@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "external/fast_npy.hpp"
+#include "external/parallel_for.hpp"
 #include "external/protocol.hpp"
 #include "xposcheck/reference/npy.hpp"
 #include "xposcheck/version.hpp"
@@ -75,13 +76,14 @@ CaseFiles case_files(const std::filesystem::path& dir, std::size_t index) {
 void write_batch(const std::filesystem::path& dir, const std::string& candidate,
                  const std::vector<BatchEntry>& entries, Bf16Encoding bf16_inputs,
                  double case_time_limit_s) {
-  json cases = json::array();
-  for (const BatchEntry& e : entries) {
+  parallel_for(2 * entries.size(), [&](std::size_t i) {
+    const BatchEntry& e = entries[i / 2];
     const NpyStorage storage = input_storage(e.job->dtype, bf16_inputs);
-    write_input_npy(e.files.q_in, *e.job->q_in, storage);
-    write_input_npy(e.files.k_in, *e.job->k_in, storage);
-    cases.push_back(case_entry(e, case_time_limit_s));
-  }
+    if (i % 2 == 0) write_input_npy(e.files.q_in, *e.job->q_in, storage);
+    else write_input_npy(e.files.k_in, *e.job->k_in, storage);
+  });
+  json cases = json::array();
+  for (const BatchEntry& e : entries) cases.push_back(case_entry(e, case_time_limit_s));
   const json manifest = {
       {"protocol", kProtocolName},
       {"version", kProtocolVersion},

@@ -2,11 +2,11 @@
 
 #include <unistd.h>
 
-#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -18,6 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr char kMagic[] = "\x93NUMPY";
+// Elements converted per step: the data streams through one small buffer, because
+// fresh multi-megabyte buffers cost more in page faults than the conversion itself.
+constexpr std::size_t kChunk = 1 << 16;
 
 const char* descr_of(NpyStorage s) {
   switch (s) {
@@ -28,6 +31,8 @@ const char* descr_of(NpyStorage s) {
   }
   return "";
 }
+
+std::size_t element_size(std::string_view descr) { return descr == "<f4" ? 4 : 2; }
 
 std::string shape_tuple(const Shape& shape) {
   std::string s = "(";
@@ -51,41 +56,93 @@ std::string preamble(const Shape& shape, NpyStorage s) {
   return out + dict;
 }
 
-// The values encoded, or nothing when one is not exactly representable (write_npy
-// then reports it).
-std::optional<std::string> encode(const Tensor& t, NpyStorage s) {
-  const std::size_t size = s == NpyStorage::f4 ? 4 : 2;
-  std::string bytes(t.size() * size, '\0');
-  for (std::size_t i = 0; i < t.size(); ++i) {
-    const double v = t.data[i];
-    const float f = static_cast<float>(v);
-    if (static_cast<double>(f) != v && !std::isnan(v)) return std::nullopt;
-    if (s == NpyStorage::f4) {
-      std::memcpy(&bytes[4 * i], &f, 4);
-      continue;
-    }
-    std::uint16_t bits;
-    if (s == NpyStorage::f2) {
-      bits = xposcheck_float_to_fp16(f);
-      if (xposcheck_fp16_to_float(bits) != f && !std::isnan(v)) return std::nullopt;
-    } else {
-      const std::uint32_t u = xposcheck_float_to_bits(f);
-      if ((u & 0xFFFF) != 0 && !std::isnan(v)) return std::nullopt;
-      bits = xposcheck_float_to_bf16(f);
-    }
-    std::memcpy(&bytes[2 * i], &bits, 2);
-  }
-  return bytes;
+// The bits that differ between v and its float32 rounding: 0 when float holds v.
+inline std::uint64_t float_loss(double v, float f) {
+  std::uint64_t a, b;
+  const double back = f;
+  std::memcpy(&a, &v, 8);
+  std::memcpy(&b, &back, 8);
+  return a ^ b;
 }
 
-std::optional<std::string> read_all(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::error_code ec;
-  const auto size = fs::file_size(file, ec);
-  if (!in || ec) return std::nullopt;
-  std::string bytes(size, '\0');
-  if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) return std::nullopt;
-  return bytes;
+// Encodes src[0, n) into dst; false when a value is not exactly representable: write_npy
+// then takes the whole file and reports it. The exactness test accumulates bit
+// differences rather than branching, so that the compiler can vectorise the loops.
+bool encode(const double* src, std::size_t n, NpyStorage s, char* dst) {
+  std::uint64_t lost = 0;
+  if (s == NpyStorage::f4) {
+    float* out = reinterpret_cast<float*>(dst);
+    for (std::size_t i = 0; i < n; ++i) {
+      const float f = static_cast<float>(src[i]);
+      lost |= float_loss(src[i], f);
+      out[i] = f;
+    }
+    return lost == 0;
+  }
+  std::uint16_t* out = reinterpret_cast<std::uint16_t*>(dst);
+  if (s == NpyStorage::bf16_bits) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const float f = static_cast<float>(src[i]);
+      const std::uint32_t u = xposcheck_float_to_bits(f);
+      lost |= float_loss(src[i], f) | (u & 0xFFFFu);
+      out[i] = static_cast<std::uint16_t>(u >> 16);
+    }
+    return lost == 0;
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const float f = static_cast<float>(src[i]);
+    out[i] = xposcheck_float_to_fp16(f);
+    lost |= float_loss(src[i], f) | (xposcheck_float_to_bits(xposcheck_fp16_to_float(out[i])) ^
+                                     xposcheck_float_to_bits(f));
+  }
+  return lost == 0;
+}
+
+void decode(const char* src, std::size_t n, std::string_view descr, double* dst) {
+  if (descr == "<f4") {
+    for (std::size_t i = 0; i < n; ++i) {
+      float f;
+      std::memcpy(&f, src + 4 * i, 4);
+      dst[i] = f;
+    }
+    return;
+  }
+  const bool fp16 = descr == "<f2";
+  for (std::size_t i = 0; i < n; ++i) {
+    std::uint16_t bits;
+    std::memcpy(&bits, src + 2 * i, 2);
+    dst[i] = fp16 ? xposcheck_fp16_to_float(bits) : xposcheck_bf16_to_float(bits);
+  }
+}
+
+// Writes the file in chunks; false (and no file) when a value needs write_npy.
+bool write_streamed(const fs::path& file, const Tensor& t, NpyStorage storage) {
+  const fs::path tmp = file.parent_path() / fmt::format(".{}.tmp-{}", file.filename().string(), ::getpid());
+  std::vector<char> buffer(kChunk * 4);
+  bool exact = true;
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    const std::string head = preamble(t.shape, storage);
+    out.write(head.data(), static_cast<std::streamsize>(head.size()));
+    const std::size_t size = element_size(descr_of(storage));
+    for (std::size_t begin = 0; begin < t.size() && exact; begin += kChunk) {
+      const std::size_t n = std::min(kChunk, t.size() - begin);
+      exact = encode(t.data.data() + begin, n, storage, buffer.data());
+      out.write(buffer.data(), static_cast<std::streamsize>(n * size));
+    }
+    if (exact && !out) {
+      std::error_code ignored;
+      fs::remove(tmp, ignored);
+      throw NpyError(fmt::format("{}: write failed (disk full?)", file.string()));
+    }
+  }
+  if (!exact) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    return false;
+  }
+  fs::rename(tmp, file);
+  return true;
 }
 
 // "(1, 1, 7, 16)" -> shape; nothing unless it is exactly NumPy's spelling.
@@ -107,63 +164,65 @@ std::optional<Shape> parse_shape(std::string_view text) {
   return shape;
 }
 
-std::optional<NpyArray> read_canonical(const std::string& bytes) {
-  if (bytes.size() < 10 || bytes.compare(0, 6, kMagic, 6) != 0 || bytes[6] != 1 || bytes[7] != 0)
-    return std::nullopt;
-  const std::size_t header_len = static_cast<unsigned char>(bytes[8]) |
-                                 (static_cast<std::size_t>(static_cast<unsigned char>(bytes[9])) << 8);
-  if (bytes.size() < 10 + header_len) return std::nullopt;
-  std::string_view header(bytes.data() + 10, header_len);
+struct Canonical {
+  std::string descr;
+  Shape shape;
+};
+
+// The header of a canonical file, if this is one: "{'descr': '<f4', 'fortran_order':
+// False, 'shape': (1, 1, 7, 16), }" padded with spaces and a newline.
+std::optional<Canonical> parse_header(std::string_view header) {
   while (!header.empty() && (header.back() == ' ' || header.back() == '\n')) header.remove_suffix(1);
   constexpr std::string_view head = "{'descr': '", middle = "', 'fortran_order': False, 'shape': ",
                              tail = ", }";
   if (!header.starts_with(head) || !header.ends_with(tail) || header.size() < head.size() + 3)
     return std::nullopt;
-  const std::string descr(header.substr(head.size(), 3));
+  Canonical c{std::string(header.substr(head.size(), 3)), {}};
   header = header.substr(head.size() + 3);
-  if (!header.starts_with(middle) || (descr != "<f4" && descr != "<f2" && descr != "<u2"))
+  if (!header.starts_with(middle) || (c.descr != "<f4" && c.descr != "<f2" && c.descr != "<u2"))
     return std::nullopt;
   const auto shape = parse_shape(header.substr(middle.size(), header.size() - middle.size() - tail.size()));
   if (!shape) return std::nullopt;
-  const std::size_t size = descr == "<f4" ? 4 : 2, count = element_count(*shape);
-  if (bytes.size() - 10 - header_len != count * size) return std::nullopt;
-  const char* data = bytes.data() + 10 + header_len;
-  Tensor t(*shape);
-  for (std::size_t i = 0; i < count; ++i) {
-    if (size == 4) {
-      float f;
-      std::memcpy(&f, data + 4 * i, 4);
-      t.data[i] = f;
-      continue;
-    }
-    std::uint16_t bits;
-    std::memcpy(&bits, data + 2 * i, 2);
-    t.data[i] = descr == "<f2" ? xposcheck_fp16_to_float(bits) : xposcheck_bf16_to_float(bits);
+  c.shape = *shape;
+  return c;
+}
+
+std::optional<NpyArray> read_canonical(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::error_code ec;
+  const std::uintmax_t size = fs::file_size(file, ec);
+  char preamble[10];
+  if (!in || ec || size < 10 || !in.read(preamble, 10) || std::memcmp(preamble, kMagic, 6) != 0 ||
+      preamble[6] != 1 || preamble[7] != 0)
+    return std::nullopt;
+  const std::size_t header_len = static_cast<unsigned char>(preamble[8]) |
+                                 (static_cast<std::size_t>(static_cast<unsigned char>(preamble[9])) << 8);
+  std::string header(header_len, '\0');
+  if (size < 10 + header_len || !in.read(header.data(), static_cast<std::streamsize>(header_len)))
+    return std::nullopt;
+  const std::optional<Canonical> c = parse_header(header);
+  if (!c) return std::nullopt;
+  const std::size_t count = element_count(c->shape), element = element_size(c->descr);
+  if (size - 10 - header_len != count * element) return std::nullopt;
+  std::vector<double> values(count);
+  std::vector<char> buffer(kChunk * element);
+  for (std::size_t begin = 0; begin < count; begin += kChunk) {
+    const std::size_t n = std::min(kChunk, count - begin);
+    if (!in.read(buffer.data(), static_cast<std::streamsize>(n * element))) return std::nullopt;
+    decode(buffer.data(), n, c->descr, values.data() + begin);
   }
-  return NpyArray{std::move(t), descr};
+  return NpyArray{Tensor(c->shape, std::move(values)), c->descr};
 }
 
 }  // namespace
 
 void write_input_npy(const fs::path& file, const Tensor& t, NpyStorage storage) {
-  const std::optional<std::string> data =
-      storage == NpyStorage::f8 || t.size() != element_count(t.shape) ? std::nullopt : encode(t, storage);
-  if (!data) return write_npy(file, t, storage);
-  const fs::path tmp = file.parent_path() / fmt::format(".{}.tmp-{}", file.filename().string(), ::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    const std::string head = preamble(t.shape, storage);
-    out.write(head.data(), static_cast<std::streamsize>(head.size()));
-    out.write(data->data(), static_cast<std::streamsize>(data->size()));
-    if (!out) throw NpyError(fmt::format("{}: write failed (disk full?)", file.string()));
-  }
-  fs::rename(tmp, file);
+  const bool streamable = storage != NpyStorage::f8 && t.size() == element_count(t.shape);
+  if (!streamable || !write_streamed(file, t, storage)) write_npy(file, t, storage);
 }
 
 NpyArray read_output_npy(const fs::path& file) {
-  if (const auto bytes = read_all(file)) {
-    if (auto array = read_canonical(*bytes)) return std::move(*array);
-  }
+  if (auto array = read_canonical(file)) return std::move(*array);
   return read_npy(file, /*u2_is_bf16=*/true);
 }
 

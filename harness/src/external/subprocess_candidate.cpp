@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "external/launch.hpp"
+#include "external/parallel_for.hpp"
 #include "external/protocol.hpp"
 #include "xposcheck/harness/process.hpp"
 
@@ -164,10 +165,14 @@ std::vector<std::size_t> SubprocessCandidate::run_round(std::span<const Job> job
   }
 
   t0 = std::chrono::steady_clock::now();
+  std::vector<CaseReport> reports(entries.size());
+  external::parallel_for(entries.size(), [&](std::size_t e) {
+    reports[e] = external::read_case(jobs[pending[e]], entries[e].files);
+  });
   std::vector<std::size_t> unfinished;
   for (std::size_t e = 0; e < entries.size(); ++e) {
     const std::size_t i = pending[e];
-    CaseReport report = external::read_case(jobs[i], entries[e].files);
+    CaseReport& report = reports[e];
     if (report.compute_s) {
       s.compute_s += *report.compute_s;
       ++s.timed_cases;

@@ -1,0 +1,39 @@
+#pragma once
+// Runs f(0) .. f(n-1) on a few threads: the protocol's file traffic (encoding, page
+// cache copies) is CPU work that the sweep's thread would otherwise do alone. The
+// first exception thrown is rethrown after every thread has finished.
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace xposcheck::external {
+
+template <class F>
+void parallel_for(std::size_t n, F f, unsigned max_threads = 4) {
+  const unsigned threads = static_cast<unsigned>(std::min<std::size_t>(
+      {n, max_threads, std::max(1u, std::thread::hardware_concurrency())}));
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto worker = [&] {
+    for (std::size_t i = next++; i < n; i = next++) {
+      try {
+        f(i);
+      } catch (...) {
+        std::lock_guard lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (std::thread& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace xposcheck::external
