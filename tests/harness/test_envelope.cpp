@@ -88,7 +88,7 @@ name = "envelope-edge"
 dtypes = ["fp32", "bf16", "fp16"]
 [axes]
 head_dim = 16
-seq_len = [7000, 7680, 8000, 8191, 8500, 8800, 9000, 9500, 10000]
+seq_len = [7000, 8000, 8191, 8500, 9000, 10000]
 mem_len = [0, 8192]
 )", "envelope-edge");
   const std::vector<std::string> names = correct_builtin_names();
