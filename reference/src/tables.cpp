@@ -219,7 +219,10 @@ std::shared_ptr<const RotaryTables> shared_tables(const Case& c) {
   {
     std::lock_guard lock(cache_mutex);
     for (auto it = cache.begin(); it != cache.end() && !future.valid(); ++it) {
-      if (it->key == key && it->first <= first && it->last >= last) {
+      // Only the same position range: the two-level walk starts at `first`, so a
+      // wider table can differ in the last bits, and results must not depend on
+      // which cases ran before.
+      if (it->key == key && it->first == first && it->last == last) {
         cache.splice(cache.begin(), cache, it);
         future = cache.front().table;
       }

@@ -87,8 +87,8 @@ class RotaryTables {
 };
 
 // Tables shared by every row, head, dtype and grid point with the same angle and
-// scale parameters; a cached table that covers a superset of positions -M..N-1 is
-// reused. Thread-safe; concurrent requests for the same table build it once. The cache
+// scale parameters and the same positions -M..N-1 (so that no value depends on which
+// cases ran before). Thread-safe; concurrent requests for the same table build it once. The cache
 // keeps the few most recently used tables.
 std::shared_ptr<const RotaryTables> shared_tables(const Case& c);
 
