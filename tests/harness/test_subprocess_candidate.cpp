@@ -284,7 +284,7 @@ Tensor sample(Shape shape, DType dtype) {
 
 }  // namespace
 
-TEST_CASE("fast .npy writing is byte for byte write_npy, reading is read_npy", "[external]") {
+TEST_CASE("fast .npy writing is byte for byte write_npy and reading is read_npy", "[external]") {
   ScratchDir dir("npy");
   const std::pair<NpyStorage, DType> kinds[] = {
       {NpyStorage::f4, DType::fp32}, {NpyStorage::f2, DType::fp16}, {NpyStorage::bf16_bits, DType::bf16}};
@@ -316,4 +316,11 @@ TEST_CASE("fast .npy writing is byte for byte write_npy, reading is read_npy", "
   std::ofstream(dir.path / "short.npy", std::ios::binary) << truncated;
   CHECK_THROWS_WITH(external::read_output_npy(dir.path / "short.npy"),
                     Contains("short.npy") && Contains("data too short"));
+  // A header whose shape overflows is read_npy's to report, naming the file.
+  std::string huge = truncated;
+  const auto at = huge.find("(8, 16)");
+  REQUIRE(at != std::string::npos);
+  huge.replace(at, 7, "(99999999999, 99999999999, 9999)");
+  std::ofstream(dir.path / "huge.npy", std::ios::binary) << huge;
+  CHECK_THROWS_WITH(external::read_output_npy(dir.path / "huge.npy"), Contains("huge.npy"));
 }

@@ -202,8 +202,13 @@ std::optional<NpyArray> read_canonical(const fs::path& file) {
     return std::nullopt;
   const std::optional<Canonical> c = parse_header(header);
   if (!c) return std::nullopt;
-  const std::size_t count = element_count(c->shape), element = element_size(c->descr);
-  if (size - 10 - header_len != count * element) return std::nullopt;
+  const std::size_t element = element_size(c->descr);
+  std::size_t count = 1, bytes = 0;
+  for (std::size_t d : c->shape) {
+    if (__builtin_mul_overflow(count, d, &count)) return std::nullopt;  // read_npy reports it
+  }
+  if (__builtin_mul_overflow(count, element, &bytes) || size - 10 - header_len != bytes)
+    return std::nullopt;
   std::vector<double> values(count);
   std::vector<char> buffer(kChunk * element);
   for (std::size_t begin = 0; begin < count; begin += kChunk) {
