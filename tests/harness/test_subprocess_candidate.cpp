@@ -250,6 +250,16 @@ TEST_CASE("run_process keeps a bounded tail of a flood and kills on timeout", "[
   CHECK(r.out.text().size() == 65536);
   CHECK(r.out.text().ends_with("x\nend\n"));
 
+  // An endless flood still reaches its deadline.
+  o.argv = {"yes", "flood"};
+  o.time_limit_s = 0.5;
+  o.kill_grace_s = 0.2;
+  r = run_process(o);
+  CHECK(r.timed_out);
+  CHECK(r.wall_s < 5);
+  CHECK(r.out.total_bytes() > 65536);
+  CHECK(r.out.text().size() == 65536);
+
   o.argv = {"/bin/sh", "-c", "sleep 60 & sleep 60"};
   o.time_limit_s = 0.3;
   o.kill_grace_s = 0.2;

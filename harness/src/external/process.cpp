@@ -110,11 +110,12 @@ struct SpawnSetup {
   }
 };
 
-// Reads whatever each open pipe holds now; closes a pipe at end of file.
+// Reads what each open pipe holds now, up to 1 MiB each (a program writing faster
+// than that must not keep the caller from its deadline); closes a pipe at end of file.
 void drain(Pipe& out, Pipe& err, TailBuffer& out_tail, TailBuffer& err_tail) {
   char buffer[65536];
   for (auto [pipe, tail] : {std::pair{&out, &out_tail}, std::pair{&err, &err_tail}}) {
-    while (pipe->read >= 0) {
+    for (int reads = 0; pipe->read >= 0 && reads < 16; ++reads) {
       const ssize_t n = ::read(pipe->read, buffer, sizeof buffer);
       if (n > 0) {
         tail->append(buffer, static_cast<std::size_t>(n));

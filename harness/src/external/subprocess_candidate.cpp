@@ -41,6 +41,33 @@ std::string unfinished_message(const ProcessResult& p, const external::CaseFiles
   return fmt::format("candidate process {} ({}); {}", how, missing, output_tail(p));
 }
 
+// Reads what the process left for each case of the round into `results`; returns
+// the cases a timeout left unfinished (any other unfinished case is a CRASH).
+std::vector<std::size_t> collect(std::span<const Job> jobs, const std::vector<BatchEntry>& entries,
+                                 const ProcessResult& p, std::vector<std::optional<Attempt>>& results,
+                                 ExternalStats& s) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<CaseReport> reports(entries.size());
+  external::parallel_for(entries.size(), [&](std::size_t e) {
+    reports[e] = external::read_case(*entries[e].job, entries[e].files);
+  });
+  std::vector<std::size_t> unfinished;
+  for (std::size_t e = 0; e < entries.size(); ++e) {
+    const auto i = static_cast<std::size_t>(entries[e].job - jobs.data());
+    CaseReport& report = reports[e];
+    if (report.compute_s) {
+      s.compute_s += *report.compute_s;
+      ++s.timed_cases;
+    }
+    s.candidate_io_s += report.io_s;
+    if (report.finished) results[i] = std::move(report.attempt);
+    else if (p.timed_out) unfinished.push_back(i);
+    else results[i] = CandidateFailure{FailureKind::crash, unfinished_message(p, entries[e].files)};
+  }
+  s.read_s += seconds_since(t0);
+  return unfinished;
+}
+
 void add(ExternalStats& to, const ExternalStats& s) {
   to.batches += s.batches;
   to.processes += s.processes;
@@ -164,26 +191,7 @@ std::vector<std::size_t> SubprocessCandidate::run_round(std::span<const Job> job
     can_prestart_ = true;
   }
 
-  t0 = std::chrono::steady_clock::now();
-  std::vector<CaseReport> reports(entries.size());
-  external::parallel_for(entries.size(), [&](std::size_t e) {
-    reports[e] = external::read_case(jobs[pending[e]], entries[e].files);
-  });
-  std::vector<std::size_t> unfinished;
-  for (std::size_t e = 0; e < entries.size(); ++e) {
-    const std::size_t i = pending[e];
-    CaseReport& report = reports[e];
-    if (report.compute_s) {
-      s.compute_s += *report.compute_s;
-      ++s.timed_cases;
-    }
-    s.candidate_io_s += report.io_s;
-    if (report.finished) results[i] = std::move(report.attempt);
-    else if (p.timed_out) unfinished.push_back(i);
-    else results[i] = CandidateFailure{FailureKind::crash, unfinished_message(p, entries[e].files)};
-  }
-  s.read_s += seconds_since(t0);
-  return unfinished;
+  return collect(jobs, entries, p, results, s);
 }
 
 std::vector<Attempt> SubprocessCandidate::run_chunk(std::span<const Job> jobs) {
