@@ -211,6 +211,16 @@ TEST_CASE("batches larger than the configured size are split across processes", 
   for (const Record& r : records) CHECK(r.outcome == Outcome::pass);
 }
 
+TEST_CASE("the helper's bf16 conversions are exact and round to nearest even", "[external]") {
+  ProcessOptions o;
+  o.argv = shell_command(testing_command("check_dtypes.py"));
+  o.time_limit_s = 60;
+  const ProcessResult r = run_process(o);
+  INFO(r.err.text());
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.text() == "ok\n");
+}
+
 TEST_CASE("default names of command lines", "[external]") {
   CHECK(default_command_name("python3 cands/torch_rope.py --fast") == "torch_rope");
   CHECK(default_command_name("PYTHONPATH=x /usr/bin/my-kernel --flag") == "my-kernel");
