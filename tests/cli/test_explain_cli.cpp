@@ -1,9 +1,6 @@
 // `xposcheck explain` prints the diagnosis of failing records (and, for one case, the
 // decomposition); bad input exits 2 naming the file, case or candidate. `sweep
 // --accept-convention` judges a centre convention on its logits.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -15,55 +12,14 @@
 #include "xposcheck/harness/results.hpp"
 #include "xposcheck/harness/sweep.hpp"
 
+#include "cli_runner.hpp"
+
 using namespace xposcheck;
+using namespace xposcheck::testing;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("xposcheck-explain-cli-" + std::to_string(::getpid()) +
-                                        "-" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-Run run_cli(const TempDir& dir, const std::string& args) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  std::string cmd = "'";
-  cmd += XPOSCHECK_EXE;
-  cmd += "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int raw = std::system(cmd.c_str());
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(out), slurp(err)};
-}
-
-std::string q(const fs::path& p) {
-  std::string s = "'";
-  s += p.string();
-  s += '\'';
-  return s;
-}
 
 GridCase memory_case() {
   Case c;

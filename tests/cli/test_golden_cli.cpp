@@ -1,9 +1,6 @@
 // Runs the built xposcheck executable: `golden` writes the files it promises, with
 // the shapes it promises, and every bad invocation exits 2 with a message naming
 // the flag or file at fault.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,62 +14,14 @@
 #include "xposcheck/reference/inputs.hpp"
 #include "xposcheck/reference/npy.hpp"
 
+#include "cli_runner.hpp"
+
 using namespace xposcheck;
+using namespace xposcheck::testing;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("xposcheck-golden-cli-" + std::to_string(::getpid()) + "-" +
-            std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
-
-// Runs `xposcheck <args>`, capturing stdout, stderr and the exit status.
-Run run_cli(const TempDir& dir, const std::string& args) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = std::string("'") + XPOSCHECK_EXE + "' " + args + " >'" +
-                          out.string() + "' 2>'" + err.string() + "'";
-  const int raw = std::system(cmd.c_str());
-  Run r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
-}
-
-// A path quoted for the shell. Built with += because GCC 12 warns (-Wrestrict, a
-// false positive) on "'" + string.
-std::string q(const fs::path& p) {
-  std::string s = "'";
-  s += p.string();
-  s += '\'';
-  return s;
-}
 
 Case small_case(long mem_len = 3) {
   Case c;
