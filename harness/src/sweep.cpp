@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "xposcheck/harness/builtin_candidates.hpp"
@@ -11,6 +12,7 @@
 #include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/harness/shard.hpp"
 #include "xposcheck/reference/inputs.hpp"
+#include "xposcheck/reference/threads.hpp"
 
 namespace xposcheck {
 namespace {
@@ -142,6 +144,11 @@ class Sweeper {
     return p;
   }
   void finished(Record r);
+  // Threads for `work` units: --jobs, else every core; never more than the units.
+  unsigned worker_count(std::size_t work) const {
+    const unsigned jobs = options_.jobs ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
+    return static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(1, work)));
+  }
 
   const Grid& grid_;
   const SweepOptions& options_;
@@ -197,8 +204,11 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
   std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
     return estimated_cost(a.gc->params) > estimated_cost(b.gc->params);
   });
+  unsigned jobs = worker_count(units.size());
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
+    std::optional<SerialScope> serial;
+    if (jobs > 1) serial.emplace();  // the workers already use every core
     for (std::size_t i = next++; i < units.size(); i = next++) {
       const Prepared p = prepare_unit(units[i]);
       for (Candidate* c : candidates) {
@@ -207,8 +217,6 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
       }
     }
   };
-  unsigned jobs = options_.jobs ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
-  jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(1, units.size())));
   std::vector<std::thread> threads;
   for (unsigned t = 1; t < jobs; ++t) threads.emplace_back(worker);
   worker();
@@ -250,6 +258,8 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
 
 void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candidates,
                const SweepOptions& options, ResultsStore& store, const ProgressCallback& progress) {
+  // Cases run one per core: BLAS's own threads would only contend with them.
+  if (options.jobs != 1 && std::thread::hardware_concurrency() > 1) set_blas_threads(1);
   Sweeper sweeper(grid, options, store, progress);
   const std::vector<Unit> units = sweeper.units();
   sweeper.set_total(sweeper.count_pending(units, candidates));

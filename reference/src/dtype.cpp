@@ -72,29 +72,12 @@ const DTypeTraits& traits(DType t) {
   throw std::invalid_argument("traits: unknown dtype");
 }
 
-namespace {
+namespace detail {
 
-// Round to nearest even on the binary64 bit pattern: exact for results in the
-// normal range of the target, where the target's significand is a prefix of
-// binary64's. A carry out of the significand correctly bumps the exponent.
-double round_normal_bits(double x, int precision) {
-  const int drop = 53 - precision;
-  auto bits = std::bit_cast<std::uint64_t>(x);
-  const std::uint64_t half = (std::uint64_t{1} << (drop - 1)) - 1;
-  bits += half + ((bits >> drop) & 1);
-  bits &= ~((std::uint64_t{1} << drop) - 1);
-  return std::bit_cast<double>(bits);
-}
-
-}  // namespace
-
-double round_to(DType dtype, double x) {
+double round_to_outside_normal(DType dtype, double x) {
   if (!std::isfinite(x) || x == 0.0) return x;  // NaN, +-inf and +-0 pass through
   const DTypeTraits& t = traits(dtype);
   const double a = std::fabs(x);
-  // The hot path of every candidate that rounds each product to the dtype.
-  // Rounding never leaves [min_normal, max_finite]: both ends are representable.
-  if (a >= t.min_normal && a <= t.max_finite) return round_normal_bits(x, t.precision);
   // max_finite has an all-ones significand (odd), so the halfway point between it
   // and 2^(emax+1) rounds up to infinity under ties-to-even.
   const double overflow_at = t.max_finite + std::ldexp(1.0, t.max_exponent - t.precision);
@@ -105,6 +88,8 @@ double round_to(DType dtype, double x) {
   const double rounded = std::ldexp(round_half_even(std::ldexp(a, -q)), q);
   return std::copysign(rounded, x);  // keeps the sign of values that round to zero
 }
+
+}  // namespace detail
 
 double ulp(DType dtype, double x) {
   if (!std::isfinite(x)) return std::numeric_limits<double>::quiet_NaN();

@@ -8,10 +8,11 @@
 
 namespace xposcheck {
 
-// The outputs of one tensor (queries when query is true, else keys; shaped as in) as
-// unevaluated double-double sums hi + lo, before the final rounding.
+// The outputs of one tensor (queries when query is true, else keys) as unevaluated
+// double-double sums hi + lo, before the final rounding: every row shaped as in, or,
+// given rows, only those rows of each (batch, head), as [batch * heads][rows][D].
 void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool query,
-               std::vector<double>& hi, std::vector<double>& lo);
+               const std::vector<long>* rows, std::vector<double>& hi, std::vector<double>& lo);
 
 // Logits of the fast path for the given query rows, by the route logits.cpp documents.
 Tensor fast_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,

@@ -139,17 +139,19 @@ void check_shape(const char* name, const Tensor& t, const Shape& expected) {
 }
 
 void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool query,
-               std::vector<double>& hi, std::vector<double>& lo) {
+               const std::vector<long>* rows, std::vector<double>& hi, std::vector<double>& lo) {
   const long P = c.pairs(), R = c.rotary(), D = c.head_dim;
   const long per_head = query ? c.seq_len : c.key_rows();
-  hi.assign(in.size(), 0.0);
-  lo.assign(in.size(), 0.0);
+  const long kept = rows ? static_cast<long>(rows->size()) : per_head;
+  const long count = c.batch * c.heads * kept;
+  hi.assign(static_cast<std::size_t>(count * D), 0.0);
+  lo.assign(static_cast<std::size_t>(count * D), 0.0);
   const auto kernel = c.layout == Layout::half ? rotate_half_dd : rotate_interleaved_dd;
-  parallel_for(static_cast<long>(in.rows()), 64, [&](long begin, long end) {
+  parallel_for(count, 64, [&](long begin, long end) {
     for (long r = begin; r < end; ++r) {
-      const long i = r % per_head;
+      const long i = rows ? (*rows)[static_cast<std::size_t>(r % kept)] : r % kept;
       const long p = query ? c.query_position(i) : c.key_position(i);
-      const double* x = in.row(r);
+      const double* x = in.row(static_cast<std::size_t>(r / kept * per_head + i));
       kernel(x, t.row(p), P, query, &hi[r * D], &lo[r * D]);
       std::copy(x + R, x + D, &hi[r * D + R]);
     }

@@ -3,20 +3,22 @@
 //
 // Accuracy of the fast golden logits, with S = sum_i |q_i k_i| over the exact outputs:
 // - small cases (batch*heads*rows*(M+N)*D <= 2^24): dot products of the double-double
-//   outputs (before their rounding), accumulated in double-double and rounded once;
-//   error below 0.5 ulp(logit) + D * 2^-100 S, i.e. within 1 fp64 ulp of S.
+//   outputs (before their rounding) by Dot2 (twice the working precision, rounded
+//   once); error below 0.5 ulp(logit) + (D 2^-53)^2 S + D 2^-100 S, i.e. within
+//   1 fp64 ulp of S.
 // - large cases: BLAS dgemm on the rounded fp64 outputs; each output carries up to
 //   2^-53 relative error and dgemm's summation up to about D 2^-53 S, so the bound is
 //   about (D + 2) 2^-53 S (typically sqrt(D) 2^-53 S): a few hundred fp64 ulps of S at
 //   D = 128, still 2^-30 below any candidate tolerance in fp32/bf16/fp16.
+#include <algorithm>
 #include <array>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 
 #include <xtensor-blas/xlinalg.hpp>
 #include <xtensor/xadapt.hpp>
 
-#include "dd.hpp"
 #include "fast.hpp"
 #include "parallel.hpp"
 #include "xposcheck/reference/golden.hpp"
@@ -27,31 +29,83 @@ namespace {
 // Above this many multiply-adds the double-double route gives way to BLAS.
 constexpr double kDDWork = double(1 << 24);
 
-double dd_dot(const double* qh, const double* ql, const double* kh, const double* kl,
-              long d) {
-  DD s{};
-  for (long i = 0; i < d; ++i) s = dd::add(s, dd::mul(DD{qh[i], ql[i]}, DD{kh[i], kl[i]}));
-  return dd::round(s);
+// Keys per block: the vector lanes of the dot-product kernel.
+constexpr long kLanes = 8;
+
+// One head's keys, double-double, feature-major and padded to whole blocks with
+// zeros, so that a block's lanes load contiguously: [D][keys rounded up].
+struct KeysByFeature {
+  long keys = 0, stride = 0;
+  std::vector<double> hi, lo;
+};
+
+KeysByFeature by_feature(const double* kh, const double* kl, long keys, long d) {
+  KeysByFeature t;
+  t.keys = keys;
+  t.stride = (keys + kLanes - 1) / kLanes * kLanes;
+  t.hi.assign(static_cast<std::size_t>(t.stride * d), 0.0);
+  t.lo.assign(static_cast<std::size_t>(t.stride * d), 0.0);
+  for (long key = 0; key < keys; ++key) {
+    for (long i = 0; i < d; ++i) {
+      t.hi[i * t.stride + key] = kh[key * d + i];
+      t.lo[i * t.stride + key] = kl[key * d + i];
+    }
+  }
+  return t;
 }
 
+// Dot2 of Ogita, Rump and Oishi (2005) for kLanes keys at once: the running sum s
+// through TwoSum, every rounding error (of the hi products, exact by fma, and of the
+// sums) and the cross terms hi*lo + lo*hi gathered in c, then one rounding of s + c.
+// The result is within 0.5 ulp of the logit plus (D 2^-53)^2 S, S = sum_i |q_i k_i|;
+// lo*lo (2^-106 S) is dropped. Lanes are independent, so the loop vectorizes.
+__attribute__((target_clones("fma", "default"))) void dot2_block(
+    const double* qh, const double* ql, const KeysByFeature& k, long first_key, long d,
+    double* out) {
+  double s[kLanes] = {}, c[kLanes] = {};
+  for (long i = 0; i < d; ++i) {
+    const double a = qh[i], al = ql[i];
+    const double* bh = &k.hi[i * k.stride + first_key];
+    const double* bl = &k.lo[i * k.stride + first_key];
+    for (long l = 0; l < kLanes; ++l) {
+      const double p = a * bh[l];
+      const double pe = std::fma(a, bh[l], -p);
+      const double cross = std::fma(a, bl[l], al * bh[l]);
+      const double t = s[l] + p;
+      const double z = t - s[l];
+      const double se = (s[l] - (t - z)) + (p - z);
+      s[l] = t;
+      c[l] += (pe + se) + cross;
+    }
+  }
+  for (long l = 0; l < kLanes; ++l) out[l] = s[l] + c[l];
+}
+
+// Logits of the double-double outputs (before their rounding) of the sampled query
+// rows against every key, one key block at a time so that the block stays in cache
+// while every query row passes over it.
 Tensor dd_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
                  const Tensor& k_in, const std::vector<long>& rows) {
   std::vector<double> qh, ql, kh, kl;
-  rotate_dd(c, t, q_in, true, qh, ql);
-  rotate_dd(c, t, k_in, false, kh, kl);
-  const long d = c.head_dim, n = c.seq_len, k = c.key_rows();
-  const long nr = static_cast<long>(rows.size());
-  Tensor out(Shape{std::size_t(c.batch), std::size_t(c.heads), rows.size(), std::size_t(k)});
-  parallel_for(c.batch * c.heads * nr, 8, [&](long begin, long end) {
-    for (long hr = begin; hr < end; ++hr) {
-      const long h = hr / nr, qo = (h * n + rows[hr % nr]) * d;
-      double* o = out.row(hr);
-      for (long key = 0; key < k; ++key) {
-        const long ko = (h * k + key) * d;
-        o[key] = dd_dot(&qh[qo], &ql[qo], &kh[ko], &kl[ko], d);
+  rotate_dd(c, t, q_in, true, &rows, qh, ql);
+  rotate_dd(c, t, k_in, false, nullptr, kh, kl);
+  const long d = c.head_dim, keys = c.key_rows(), bh = c.batch * c.heads;
+  const long nr = static_cast<long>(rows.size()), blocks = (keys + kLanes - 1) / kLanes;
+  Tensor out(Shape{std::size_t(c.batch), std::size_t(c.heads), rows.size(), std::size_t(keys)});
+  for (long h = 0; h < bh; ++h) {
+    const KeysByFeature k = by_feature(&kh[h * keys * d], &kl[h * keys * d], keys, d);
+    parallel_for(blocks, 16, [&](long begin, long end) {
+      double lanes[kLanes];
+      for (long b = begin; b < end; ++b) {
+        const long first = b * kLanes, n = std::min(kLanes, keys - first);
+        for (long r = 0; r < nr; ++r) {
+          const long q = (h * nr + r) * d;
+          dot2_block(&qh[q], &ql[q], k, first, d, lanes);
+          std::copy_n(lanes, n, out.row(static_cast<std::size_t>(h * nr + r)) + first);
+        }
       }
-    }
-  });
+    });
+  }
   return out;
 }
 

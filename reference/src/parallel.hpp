@@ -6,14 +6,17 @@
 #include <thread>
 #include <vector>
 
+#include "xposcheck/reference/threads.hpp"
+
 namespace xposcheck {
 
 // Calls body(begin, end) on disjoint ranges covering 0..count-1, on up to
-// hardware_concurrency threads, with at least min_chunk indices per thread. The first
+// hardware_concurrency threads (one inside a SerialScope), with at least min_chunk
+// indices per thread. The first
 // exception thrown by any range is rethrown after all threads have joined.
 template <class Body>
 void parallel_for(long count, long min_chunk, Body body) {
-  const long hw = std::max(1u, std::thread::hardware_concurrency());
+  const long hw = serial_here() ? 1 : std::max(1u, std::thread::hardware_concurrency());
   const long threads = std::clamp(count / std::max(1L, min_chunk), 1L, hw);
   if (threads <= 1) {
     if (count > 0) body(0L, count);

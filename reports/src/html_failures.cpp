@@ -42,7 +42,7 @@ std::string evidence_cell(const Record& r) {
   if (r.message.empty()) return markup(ev);
   const std::size_t eol = ev.find('\n');
   std::string cell = "<b>" + markup(ev.substr(0, eol)) + "</b>" + diagnosis_lines(r);
-  if (eol != std::string::npos) cell += "\n" + markup(ev.substr(eol + 1));
+  if (eol != std::string::npos) cell.append("\n").append(markup(ev.substr(eol + 1)));
   return cell;
 }
 

@@ -75,6 +75,16 @@ TEST_CASE("traits of the three dtypes", "[dtype]") {
   CHECK(traits(DType::fp16).epsilon == std::ldexp(1.0, -10));
 }
 
+TEST_CASE("round_to's inline constants agree with the traits", "[dtype]") {
+  for (DType t : kAllDTypes) {
+    const detail::NormalRange range = detail::normal_range(t);
+    CAPTURE(dtype_name(t));
+    CHECK(range.dropped_bits == 53 - traits(t).precision);
+    CHECK(range.min_normal == traits(t).min_normal);
+    CHECK(range.max_finite == traits(t).max_finite);
+  }
+}
+
 TEST_CASE("dtype names parse and print", "[dtype]") {
   for (DType t : kAllDTypes) CHECK(parse_dtype(dtype_name(t)) == t);
   CHECK(parse_dtype("float32") == DType::fp32);

@@ -1,5 +1,7 @@
 #pragma once
 // The candidate dtypes and their exact rounding from binary64.
+#include <bit>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,9 +25,41 @@ struct DTypeTraits {
 };
 const DTypeTraits& traits(DType t);
 
+namespace detail {
+// Everything round_to's inline path needs, as constants: the bits binary64 has beyond
+// t's significand and t's normal range.
+struct NormalRange {
+  int dropped_bits;
+  double min_normal, max_finite;
+};
+constexpr NormalRange normal_range(DType t) {
+  switch (t) {
+    case DType::fp32: return {29, 0x1p-126, 0x1.fffffep127};
+    case DType::bf16: return {45, 0x1p-126, 0x1.fep127};
+    case DType::fp16: return {42, 0x1p-14, 0x1.ffcp15};
+  }
+  return {0, 0, 0};
+}
+// Zero, non-finite, subnormal and overflowing values.
+double round_to_outside_normal(DType t, double x);
+}  // namespace detail
+
 // Round a binary64 value to the nearest value of t (ties to even), with gradual
 // underflow and overflow to infinity; the result is returned exactly as a double.
-double round_to(DType t, double x);
+// Inline because candidates call it for every product: in t's normal range the
+// rounding is done on the bit pattern, where t's significand is a prefix of
+// binary64's (a carry out of the significand correctly bumps the exponent).
+inline double round_to(DType t, double x) {
+  const detail::NormalRange range = detail::normal_range(t);
+  const double a = x < 0 ? -x : x;
+  if (!(a >= range.min_normal && a <= range.max_finite))
+    return detail::round_to_outside_normal(t, x);
+  const int drop = range.dropped_bits;
+  auto bits = std::bit_cast<std::uint64_t>(x);
+  bits += ((std::uint64_t{1} << (drop - 1)) - 1) + ((bits >> drop) & 1);
+  bits &= ~((std::uint64_t{1} << drop) - 1);
+  return std::bit_cast<double>(bits);
+}
 
 // The spacing of t's values at magnitude |x|: 2^(floor(log2|x|) - precision + 1),
 // never below the subnormal spacing; for |x| above the largest finite value, the
