@@ -83,6 +83,18 @@ TEST_CASE("generate_inputs draws q then k in C order and rounds to the dtype",
   CHECK(generate_inputs(c, 1, DType::fp32).q.data[0] == double(float(2.157965044490993)));
 }
 
+TEST_CASE("long tensors, drawn in parallel chunks, follow the same sequence", "[inputs]") {
+  Case c;
+  c.head_dim = 64;
+  c.seq_len = 1500;
+  c.mem_len = 700;
+  c.heads = 2;  // q 192,000 and k 281,600 values: several chunks each
+  const Inputs in = generate_inputs(c, 7, DType::fp32);
+  SplitMix64 rng(7);
+  for (double v : in.q.data) REQUIRE(v == round_to(DType::fp32, portable_normal(rng)));
+  for (double v : in.k.data) REQUIRE(v == round_to(DType::fp32, portable_normal(rng)));
+}
+
 TEST_CASE("generated values are exactly representable in their dtype", "[inputs]") {
   Case c = small_case();
   c.head_dim = 64;
