@@ -1,16 +1,21 @@
 #pragma once
-// Runs f(0) .. f(n-1) on a few threads: the protocol's file traffic (encoding, page
-// cache copies) is CPU work that the sweep's thread would otherwise do alone. The
-// first exception thrown is rethrown after every thread has finished.
+// Runs f(0) .. f(n-1) on up to max_threads threads, each taking the next index when
+// it is free (cases differ in cost by orders of magnitude). With more than one
+// thread, the reference's own loops run serially inside them: the threads already
+// occupy the cores. The first exception thrown is rethrown after every thread has
+// finished.
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
-namespace xposcheck::external {
+#include "xposcheck/reference/threads.hpp"
+
+namespace xposcheck {
 
 template <class F>
 void parallel_for(std::size_t n, F f, unsigned max_threads = 4) {
@@ -20,6 +25,8 @@ void parallel_for(std::size_t n, F f, unsigned max_threads = 4) {
   std::exception_ptr error;
   std::mutex error_mutex;
   auto worker = [&] {
+    std::optional<SerialScope> serial;
+    if (threads > 1) serial.emplace();
     for (std::size_t i = next++; i < n; i = next++) {
       try {
         f(i);
@@ -36,4 +43,4 @@ void parallel_for(std::size_t n, F f, unsigned max_threads = 4) {
   if (error) std::rethrow_exception(error);
 }
 
-}  // namespace xposcheck::external
+}  // namespace xposcheck

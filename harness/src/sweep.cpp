@@ -1,15 +1,16 @@
 #include "xposcheck/harness/sweep.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <exception>
 #include <thread>
 
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
+#include "parallel_for.hpp"
 #include "xposcheck/harness/shard.hpp"
 #include "xposcheck/reference/inputs.hpp"
 #include "xposcheck/reference/threads.hpp"
@@ -42,14 +43,27 @@ std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
   return max_rows == 0 ? affordable : std::min(max_rows, affordable);
 }
 
-Prepared prepare(const GridCase& gc, DType dtype, std::size_t logit_rows) {
+// The inputs alone: all a candidate needs to start on the case.
+Prepared prepare_inputs(const GridCase& gc, DType dtype) {
   const auto t0 = std::chrono::steady_clock::now();
   Prepared p{&gc, dtype, generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, {}};
-  GoldenOptions options;
-  options.max_logit_rows = logit_rows_for(gc.params, logit_rows);
-  p.golden = golden_fast(gc.params, p.inputs.q, p.inputs.k, options);
-  p.tables = shared_tables(gc.params);
   p.golden_s = seconds_since(t0);
+  return p;
+}
+
+// The golden outputs and tables, to judge the candidate by.
+void add_golden(Prepared& p, std::size_t logit_rows) {
+  const auto t0 = std::chrono::steady_clock::now();
+  GoldenOptions options;
+  options.max_logit_rows = logit_rows_for(p.gc->params, logit_rows);
+  p.golden = golden_fast(p.gc->params, p.inputs.q, p.inputs.k, options);
+  p.tables = shared_tables(p.gc->params);
+  p.golden_s += seconds_since(t0);
+}
+
+Prepared prepare(const GridCase& gc, DType dtype, std::size_t logit_rows) {
+  Prepared p = prepare_inputs(gc, dtype);
+  add_golden(p, logit_rows);
   return p;
 }
 
@@ -138,11 +152,18 @@ class Sweeper {
     return !store_.done(blank_record(c.name(), *u.gc, u.dtype).key());
   }
   Prepared prepare_unit(const Unit& u) const {
-    const Tolerance tol = tolerance(u.dtype);
-    Prepared p = prepare(*u.gc, u.dtype, options_.max_logit_rows);
-    add_yardstick(p, tol);
+    Prepared p = prepare_inputs(*u.gc, u.dtype);
+    complete_unit(p);
     return p;
   }
+  void complete_unit(Prepared& p) const {
+    add_golden(p, options_.max_logit_rows);
+    add_yardstick(p, tolerance(p.dtype));
+  }
+  struct Batch;
+  Batch inputs_of(const std::vector<Unit>& members) const;
+  std::vector<std::vector<Unit>> batches_of(const std::vector<Unit>& units, std::size_t size) const;
+  void judge_batch(const Candidate& candidate, Batch& batch);
   void finished(Record r);
   // Threads for `work` units: --jobs, else every core; never more than the units.
   unsigned worker_count(std::size_t work) const {
@@ -204,23 +225,13 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
   std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
     return estimated_cost(a.gc->params) > estimated_cost(b.gc->params);
   });
-  unsigned jobs = worker_count(units.size());
-  std::atomic<std::size_t> next{0};
-  auto worker = [&] {
-    std::optional<SerialScope> serial;
-    if (jobs > 1) serial.emplace();  // the workers already use every core
-    for (std::size_t i = next++; i < units.size(); i = next++) {
-      const Prepared p = prepare_unit(units[i]);
-      for (Candidate* c : candidates) {
-        if (pending(*c, units[i]))
-          finished(run_prepared(*c, p, tolerance(units[i].dtype), options_.diagnosis));
-      }
+  parallel_for(units.size(), [&](std::size_t i) {
+    const Prepared p = prepare_unit(units[i]);
+    for (Candidate* c : candidates) {
+      if (pending(*c, units[i]))
+        finished(run_prepared(*c, p, tolerance(units[i].dtype), options_.diagnosis));
     }
-  };
-  std::vector<std::thread> threads;
-  for (unsigned t = 1; t < jobs; ++t) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
+  }, worker_count(units.size()));
 }
 
 void Sweeper::serial_pass(const std::vector<Unit>& units, Candidate& candidate) {
@@ -230,28 +241,106 @@ void Sweeper::serial_pass(const std::vector<Unit>& units, Candidate& candidate) 
   }
 }
 
+// Input values per batch of an external candidate: two batches are in flight (one
+// running, one being judged), each holding inputs, golden and candidate outputs.
+constexpr double kBatchValues = double(1 << 24);
+
+std::vector<std::vector<Unit>> Sweeper::batches_of(const std::vector<Unit>& units,
+                                                   std::size_t size) const {
+  std::vector<std::vector<Unit>> batches;
+  double values = 0;
+  for (const Unit& u : units) {
+    const Case& c = u.gc->params;
+    const double unit_values = double(c.batch * c.heads) * double(c.seq_len + c.key_rows()) * c.head_dim;
+    if (batches.empty() || batches.back().size() >= size || values + unit_values > kBatchValues) {
+      batches.emplace_back();
+      values = 0;
+    }
+    batches.back().push_back(u);
+    values += unit_values;
+  }
+  return batches;
+}
+
+struct Sweeper::Batch {
+  std::vector<Prepared> prepared;
+  std::vector<Attempt> attempts;
+  double per_case_s = 0;
+};
+
+void Sweeper::judge_batch(const Candidate& candidate, Batch& batch) {
+  parallel_for(batch.prepared.size(), [&](std::size_t i) {
+    const Prepared& p = batch.prepared[i];
+    const Attempt missing = CandidateFailure{FailureKind::crash, "candidate returned no result for this case"};
+    const Attempt& a = i < batch.attempts.size() ? batch.attempts[i] : missing;
+    finished(judge(candidate, p, a, batch.per_case_s, tolerance(p.dtype), options_.diagnosis));
+  }, worker_count(batch.prepared.size()));
+  batch = {};  // its memory goes before the next batch's arrives
+}
+
+// Runs side() on another thread while main() runs on this one; rethrows the first
+// exception of either after both have finished.
+template <class Main, class Side>
+void alongside(Main main, Side side) {
+  std::exception_ptr side_error;
+  std::thread thread([&] {
+    try {
+      side();
+    } catch (...) {
+      side_error = std::current_exception();
+    }
+  });
+  try {
+    main();
+  } catch (...) {
+    thread.join();
+    throw;
+  }
+  thread.join();
+  if (side_error) std::rethrow_exception(side_error);
+}
+
+Sweeper::Batch Sweeper::inputs_of(const std::vector<Unit>& members) const {
+  Batch batch;
+  batch.prepared.resize(members.size());
+  parallel_for(members.size(), [&](std::size_t i) {
+    batch.prepared[i] = prepare_inputs(*members[i].gc, members[i].dtype);
+  }, worker_count(members.size()));
+  return batch;
+}
+
+// A pipeline, so that neither side waits for the other: while the candidate's
+// process runs batch k, the harness judges batch k - 1, computes batch k's golden
+// outputs and draws batch k + 1's inputs.
 void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
   std::vector<Unit> units;
   for (const Unit& u : all) {
     if (pending(candidate, u)) units.push_back(u);
   }
-  const std::size_t size = std::max<std::size_t>(1, candidate.batch_size());
-  for (std::size_t begin = 0; begin < units.size(); begin += size) {
-    const std::size_t end = std::min(units.size(), begin + size);
-    std::vector<Prepared> prepared;
+  const auto batches = batches_of(units, std::max<std::size_t>(1, candidate.batch_size()));
+  if (batches.empty()) return;
+  std::optional<Batch> previous;
+  Batch current = inputs_of(batches[0]);
+  for (std::size_t k = 0; k < batches.size(); ++k) {
     std::vector<Job> jobs;
-    for (std::size_t i = begin; i < end; ++i) prepared.push_back(prepare_unit(units[i]));
-    for (const Prepared& p : prepared) jobs.push_back({&p.gc->params, p.dtype, &p.inputs.q, &p.inputs.k});
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<Attempt> attempts = candidate.run_batch(jobs);
-    const double per_job = seconds_since(t0) / static_cast<double>(jobs.size());
-    for (std::size_t i = 0; i < prepared.size(); ++i) {
-      const Attempt missing = CandidateFailure{FailureKind::crash, "candidate returned no result for this case"};
-      const Attempt& a = i < attempts.size() ? attempts[i] : missing;
-      finished(judge(candidate, prepared[i], a, per_job, tolerance(prepared[i].dtype),
-                     options_.diagnosis));
-    }
+    for (const Prepared& p : current.prepared) jobs.push_back({&p.gc->params, p.dtype, &p.inputs.q, &p.inputs.k});
+    Batch next;
+    alongside(
+        [&] {
+          const auto t0 = std::chrono::steady_clock::now();
+          current.attempts = candidate.run_batch(jobs);
+          current.per_case_s = seconds_since(t0) / static_cast<double>(jobs.size());
+        },
+        [&] {
+          if (previous) judge_batch(candidate, *previous);
+          parallel_for(current.prepared.size(), [&](std::size_t i) { complete_unit(current.prepared[i]); },
+                       worker_count(current.prepared.size()));
+          if (k + 1 < batches.size()) next = inputs_of(batches[k + 1]);
+        });
+    previous = std::move(current);
+    current = std::move(next);
   }
+  judge_batch(candidate, *previous);
 }
 
 }  // namespace

@@ -16,7 +16,8 @@ The protocol underneath is described in docs/protocol.md.
 
 from .dtypes import bf16_bits_to_float32, cast, float32_to_bf16_bits, round_to_bf16
 from .errors import SHAPE_PATTERNS, ShapeError, error_record, is_shape_error
-from .protocol import PROTOCOL, PROTOCOL_VERSION, Case, ProtocolError, read_manifest, run
+from .protocol import (PROTOCOL, PROTOCOL_VERSION, SERVE_ENV, Case, ProtocolError, read_manifest,
+                       run)
 
 __version__ = "0.1.0"
 
@@ -25,6 +26,7 @@ __all__ = [
     "PROTOCOL",
     "PROTOCOL_VERSION",
     "ProtocolError",
+    "SERVE_ENV",
     "SHAPE_PATTERNS",
     "ShapeError",
     "bf16_bits_to_float32",

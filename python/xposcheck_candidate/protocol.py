@@ -1,7 +1,7 @@
 """The candidate's side of the xposcheck work-directory protocol (docs/protocol.md).
 
-The harness starts the candidate once per batch with the work directory as its last
-argument. manifest.json lists the cases; for each one, in order, the candidate reads
+The harness starts the candidate with a batch's work directory as its last argument
+(and may hand a running process further batches). manifest.json lists the cases; for each one, in order, the candidate reads
 the inputs, computes, and writes q_out and k_out as .npy (or an error record), then a
 result record with its timings.
 """
@@ -19,11 +19,14 @@ from .errors import error_record
 PROTOCOL = "xposcheck-candidate"
 PROTOCOL_VERSION = 1
 
-# A harness that starts the next batch's process early sets these (docs/protocol.md).
+# A harness that starts the next batch's process early, or keeps a process for
+# further batches, sets these (docs/protocol.md).
 WAIT_FOR_MANIFEST_ENV = "XPOSCHECK_WAIT_FOR_MANIFEST"
+SERVE_ENV = "XPOSCHECK_SERVE"
 HARNESS_PID_ENV = "XPOSCHECK_HARNESS_PID"
 CAPABILITIES_FILE = "candidate.json"
 DONE_FILE = "done.json"
+NEXT_FILE = "next.json"
 
 _PARAMS = ("head_dim", "rotary_dim", "base", "base_rescale", "interpolation", "xpos",
            "scale_base", "layout", "seq_len", "mem_len", "center", "batch", "heads")
@@ -103,7 +106,7 @@ def _announce(work_dir):
     try:
         _save_json(os.path.join(work_dir, CAPABILITIES_FILE),
                    {"helper": "xposcheck_candidate", "protocol_version": PROTOCOL_VERSION,
-                    "wait_for_manifest": True})
+                    "wait_for_manifest": True, "serves_batches": True})
     except OSError:
         pass  # only an optimisation
 
@@ -118,12 +121,8 @@ def _harness_alive(pid):
     return True
 
 
-def wait_for_manifest(work_dir, poll_s=0.005):
-    """Started ahead of its batch: waits until the harness has written manifest.json.
-
-    Returns False when the harness went away first.
-    """
-    path = os.path.join(work_dir, "manifest.json")
+def _wait_for_file(path, poll_s):
+    # Returns False when the harness went away first.
     harness = int(os.environ.get(HARNESS_PID_ENV, "0") or 0)
     next_check = time.monotonic() + 1.0
     while not os.path.exists(path):
@@ -133,6 +132,25 @@ def wait_for_manifest(work_dir, poll_s=0.005):
                 return False
             next_check = time.monotonic() + 1.0
     return True
+
+
+def wait_for_manifest(work_dir, poll_s=0.005):
+    """Started ahead of its batch: waits until the harness has written manifest.json.
+
+    Returns False when the harness went away first.
+    """
+    return _wait_for_file(os.path.join(work_dir, "manifest.json"), poll_s)
+
+
+def wait_for_next(work_dir, poll_s=0.005):
+    """After done.json, in a serving process: the next batch's work directory, read
+    from next.json, or None when the harness went away (it ends a serving process it
+    no longer needs by killing it)."""
+    path = os.path.join(work_dir, NEXT_FILE)
+    if not _wait_for_file(path, poll_s):
+        return None
+    with open(path) as f:
+        return json.load(f)["work_dir"]
 
 
 def _load_inputs(entry, encoding, tensors):
@@ -197,6 +215,15 @@ def run(fn, tensors="numpy", argv=None):
         import torch  # noqa: F401  (imported before waiting, and before any case is timed)
     if os.environ.get(WAIT_FOR_MANIFEST_ENV) == "1" and not wait_for_manifest(work_dir):
         return 0
+    failures = 0
+    while work_dir is not None:
+        failures += _run_batch(fn, work_dir, tensors)
+        # A serving process is handed the next batch instead of being started anew.
+        work_dir = wait_for_next(work_dir) if os.environ.get(SERVE_ENV) == "1" else None
+    return failures
+
+
+def _run_batch(fn, work_dir, tensors):
     try:
         manifest = read_manifest(work_dir)
     except ProtocolError as e:

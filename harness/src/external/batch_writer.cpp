@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "external/fast_npy.hpp"
-#include "external/parallel_for.hpp"
+#include "parallel_for.hpp"
 #include "external/protocol.hpp"
 #include "xposcheck/reference/npy.hpp"
 #include "xposcheck/version.hpp"

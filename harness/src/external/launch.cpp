@@ -15,11 +15,29 @@ void Launch::start(const SubprocessOptions& o, bool wait_for_manifest) {
   po.argv.push_back(dir.path().string());
   po.kill_grace_s = o.kill_grace_s;
   po.capture_bytes = o.capture_bytes;
-  if (wait_for_manifest) {
-    po.extra_env = {std::string(kWaitForManifestEnv) + "=1",
-                    std::string(kHarnessPidEnv) + "=" + std::to_string(::getpid())};
-  }
+  po.extra_env = {std::string(kHarnessPidEnv) + "=" + std::to_string(::getpid())};
+  if (wait_for_manifest) po.extra_env.push_back(std::string(kWaitForManifestEnv) + "=1");
+  if (o.serve) po.extra_env.push_back(std::string(kServeEnv) + "=1");
   process = std::make_unique<ChildProcess>(po);
+}
+
+bool Launch::wait_for_done(double time_limit_s) {
+  const std::filesystem::path done = dir.path() / kDoneFile;
+  return process->wait_for(time_limit_s, [&done] {
+    std::error_code ec;
+    return std::filesystem::exists(done, ec);
+  });
+}
+
+void Launch::hand_over(Launch& next) {
+  const std::filesystem::path file = dir.path() / kNextFile, partial = dir.path() / "next.json.partial";
+  {
+    std::ofstream out(partial);
+    out << nlohmann::json{{"work_dir", next.dir.path().string()}}.dump() << "\n";
+    if (!out.flush()) throw std::runtime_error(partial.string() + ": cannot write");
+  }
+  std::filesystem::rename(partial, file);  // atomically: the candidate polls for it
+  next.process = std::move(process);
 }
 
 ProcessResult Launch::wait(double time_limit_s) {
@@ -30,14 +48,23 @@ ProcessResult Launch::wait(double time_limit_s) {
   });
 }
 
-bool can_wait_for_manifest(const std::filesystem::path& dir) {
+namespace {
+
+bool capability(const std::filesystem::path& dir, const char* name) {
   std::ifstream in(dir / kCapabilitiesFile);
   if (!in) return false;
   std::stringstream text;
   text << in.rdbuf();
   const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  return j.is_object() && j.contains("wait_for_manifest") && j["wait_for_manifest"].is_boolean() &&
-         j["wait_for_manifest"].get<bool>();
+  return j.is_object() && j.contains(name) && j[name].is_boolean() && j[name].get<bool>();
 }
+
+}  // namespace
+
+bool can_wait_for_manifest(const std::filesystem::path& dir) {
+  return capability(dir, "wait_for_manifest");
+}
+
+bool serves_batches(const std::filesystem::path& dir) { return capability(dir, "serves_batches"); }
 
 }  // namespace xposcheck::external

@@ -21,6 +21,10 @@ inline constexpr const char* kCapabilitiesFile = "candidate.json";
 // Written by a candidate after its last case: the harness then ends the process
 // without waiting for its exit (an interpreter's teardown can take a second).
 inline constexpr const char* kDoneFile = "done.json";
+// Environment of a process that may serve several batches: after done.json it waits
+// for next.json in the same directory, naming the next batch's work directory.
+inline constexpr const char* kServeEnv = "XPOSCHECK_SERVE";
+inline constexpr const char* kNextFile = "next.json";
 
 struct Launch {
   WorkDir dir;
@@ -31,9 +35,17 @@ struct Launch {
   void start(const SubprocessOptions& o, bool wait_for_manifest);
   // Waits for the process to exit or report itself done (see ChildProcess::wait).
   ProcessResult wait(double time_limit_s);
+  // Waits for done.json only, leaving a serving process running; false when the
+  // process exited or the time passed first (then wait() settles it).
+  bool wait_for_done(double time_limit_s);
+  // Hands this serving process the next batch, already written to `next`: writes
+  // next.json here, and moves the process over to `next`.
+  void hand_over(Launch& next);
 };
 
-// Whether the candidate that served this work directory can wait for its manifest.
+// Whether the candidate that served this work directory can wait for its manifest,
+// and whether it serves further batches after done.json.
 bool can_wait_for_manifest(const std::filesystem::path& dir);
+bool serves_batches(const std::filesystem::path& dir);
 
 }  // namespace xposcheck::external

@@ -266,6 +266,17 @@ ProcessResult ChildProcess::wait(std::optional<double> time_limit_s, const std::
   return result_;
 }
 
+bool ChildProcess::wait_for(std::optional<double> time_limit_s, const std::function<bool()>& done) {
+  if (!result_.started || reaped_) return false;
+  const auto deadline = time_limit_s ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                                          std::chrono::duration<double>(*time_limit_s))
+                                     : Clock::time_point::max();
+  const bool seen = wait_until(result_.pid, deadline, pipes_->out, pipes_->err, result_, done) &&
+                    result_.reported_done;
+  result_.reported_done = false;
+  return seen;
+}
+
 ProcessResult run_process(const ProcessOptions& o) {
   ChildProcess child(o);
   return child.wait(o.time_limit_s);

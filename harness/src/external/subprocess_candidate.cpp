@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "external/launch.hpp"
-#include "external/parallel_for.hpp"
+#include "parallel_for.hpp"
 #include "external/protocol.hpp"
 #include "xposcheck/harness/process.hpp"
 
@@ -48,7 +48,7 @@ std::vector<std::size_t> collect(std::span<const Job> jobs, const std::vector<Ba
                                  ExternalStats& s) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<CaseReport> reports(entries.size());
-  external::parallel_for(entries.size(), [&](std::size_t e) {
+  parallel_for(entries.size(), [&](std::size_t e) {
     reports[e] = external::read_case(*entries[e].job, entries[e].files);
   });
   std::vector<std::size_t> unfinished;
@@ -77,6 +77,7 @@ void add(ExternalStats& to, const ExternalStats& s) {
   to.timed_out_processes += s.timed_out_processes;
   to.timed_cases += s.timed_cases;
   to.prestarted += s.prestarted;
+  to.served += s.served;
   to.compute_s += s.compute_s;
   to.candidate_io_s += s.candidate_io_s;
   to.process_s += s.process_s;
@@ -144,9 +145,18 @@ std::unique_ptr<external::Launch> SubprocessCandidate::take_prestarted(ExternalS
   return launch;
 }
 
+// The process that served the previous batch, if it is still waiting for the next.
+std::unique_ptr<external::Launch> SubprocessCandidate::take_serving(ExternalStats& stats) {
+  std::lock_guard lock(mutex_);
+  std::unique_ptr<external::Launch> launch = std::move(serving_);
+  if (launch && launch->process->exited()) launch.reset();
+  if (launch) ++stats.served;
+  return launch;
+}
+
 void SubprocessCandidate::prestart() {
   std::lock_guard lock(mutex_);
-  if (!options_.prestart || !can_prestart_ || prestart_failed_ || next_) return;
+  if (!options_.prestart || !can_prestart_ || prestart_failed_ || next_ || serving_) return;
   try {
     auto launch = std::make_unique<external::Launch>(options_);
     launch->start(options_, /*wait_for_manifest=*/true);
@@ -157,14 +167,16 @@ void SubprocessCandidate::prestart() {
 }
 
 // One process over the pending cases: fills their results, except the cases a
-// timeout left unfinished, which it returns.
+// timeout left unfinished, which it returns. The process is the one that served the
+// previous batch when there is one, else one started ahead, else a new one.
 std::vector<std::size_t> SubprocessCandidate::run_round(std::span<const Job> jobs,
                                                         const std::vector<std::size_t>& pending,
                                                         std::vector<std::optional<Attempt>>& results,
                                                         ExternalStats& s, double& limit) {
   limit = std::min(options_.case_timeout_s * static_cast<double>(pending.size()),
                    options_.batch_timeout_s);
-  std::unique_ptr<external::Launch> launch = take_prestarted(s);
+  std::unique_ptr<external::Launch> previous = take_serving(s);
+  std::unique_ptr<external::Launch> launch = previous ? nullptr : take_prestarted(s);
   prestart();  // the next batch's process starts up while this one runs
   std::vector<BatchEntry> entries;
   auto t0 = std::chrono::steady_clock::now();
@@ -173,6 +185,7 @@ std::vector<std::size_t> SubprocessCandidate::run_round(std::span<const Job> job
     for (std::size_t i : pending) entries.push_back({&jobs[i], external::case_files(launch->dir.path(), i)});
     external::write_batch(launch->dir.path(), options_.name, entries, options_.bf16_inputs,
                           options_.case_timeout_s);
+    if (previous) previous->hand_over(*launch);
   } catch (const std::exception& e) {
     for (std::size_t i : pending)
       results[i] = CandidateFailure{FailureKind::crash, std::string("cannot write the batch: ") + e.what()};
@@ -181,16 +194,27 @@ std::vector<std::size_t> SubprocessCandidate::run_round(std::span<const Job> job
   s.write_s += seconds_since(t0);
 
   if (!launch->process) launch->start(options_, /*wait_for_manifest=*/false);
-  const ProcessResult p = launch->wait(limit);
-  ++s.processes;
-  s.process_s += p.wall_s;
+  if (!previous) ++s.processes;
+  t0 = std::chrono::steady_clock::now();
+  if (serves_ && launch->wait_for_done(limit)) {
+    // Finished and waiting for the next batch: kept running (unless it is the last).
+    s.process_s += seconds_since(t0);
+    ProcessResult done = launch->process->result();
+    done.reported_done = true;
+    const std::vector<std::size_t> unfinished = collect(jobs, entries, done, results, s);
+    std::lock_guard lock(mutex_);
+    serving_ = std::move(launch);
+    return unfinished;
+  }
+  const ProcessResult p = launch->wait(std::max(0.0, limit - seconds_since(t0)));
+  s.process_s += seconds_since(t0);
   if (p.timed_out) ++s.timed_out_processes;
   else if (!p.succeeded()) ++s.failed_processes;
-  if (options_.prestart && external::can_wait_for_manifest(launch->dir.path())) {
+  {
     std::lock_guard lock(mutex_);
-    can_prestart_ = true;
+    if (options_.prestart && external::can_wait_for_manifest(launch->dir.path())) can_prestart_ = true;
+    if (options_.serve && external::serves_batches(launch->dir.path())) serves_ = true;
   }
-
   return collect(jobs, entries, p, results, s);
 }
 
@@ -247,10 +271,10 @@ ExternalStats SubprocessCandidate::stats() const {
 std::string SubprocessCandidate::stats_summary() const {
   const ExternalStats s = stats();
   return fmt::format(
-      "{}: {} cases in {} processes ({} started ahead, {} failed, {} timed out, {} cases "
-      "retried); compute inside the candidate {:.2f} s ({} cases timed), its file I/O {:.2f} s, "
+      "{}: {} cases in {} processes ({} batches served by a running process, {} started "
+      "ahead, {} failed, {} timed out, {} cases retried); compute inside the candidate {:.2f} s ({} cases timed), its file I/O {:.2f} s, "
       "waiting for its processes {:.2f} s, inputs written in {:.2f} s, outputs read in {:.2f} s",
-      options_.name, s.cases, s.processes, s.prestarted, s.failed_processes,
+      options_.name, s.cases, s.processes, s.served, s.prestarted, s.failed_processes,
       s.timed_out_processes, s.retried_cases, s.compute_s, s.timed_cases, s.candidate_io_s,
       s.process_s, s.write_s, s.read_s);
 }

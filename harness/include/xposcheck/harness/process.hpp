@@ -72,6 +72,10 @@ class ChildProcess {
   // way whatever is left of the group (helpers it started) is killed, so no process
   // of the run survives. Call once.
   ProcessResult wait(std::optional<double> time_limit_s, const std::function<bool()>& done = {});
+  // Drains output like wait() until `done` returns true, then returns true and leaves
+  // the program running (it goes on to further work); returns false when the program
+  // exited or time_limit_s passed first, for wait() to settle.
+  bool wait_for(std::optional<double> time_limit_s, const std::function<bool()>& done);
   const ProcessResult& result() const { return result_; }
 
  private:

@@ -36,6 +36,9 @@ struct SubprocessOptions {
   // Start the next batch's process while the harness prepares that batch, once the
   // candidate has said it can wait for its manifest (the Python helper does).
   bool prestart = true;
+  // Keep a process that finished its batch for the next one, once the candidate has
+  // said it serves batches (the Python helper does): start-up is paid once per sweep.
+  bool serve = true;
   std::size_t capture_bytes = 64 * 1024;  // of stdout and stderr, each
 };
 
@@ -53,6 +56,7 @@ struct ExternalStats {
   std::size_t retried_cases = 0, failed_processes = 0, timed_out_processes = 0;
   std::size_t timed_cases = 0;  // cases that reported compute_s
   std::size_t prestarted = 0;   // processes started ahead of their batch
+  std::size_t served = 0;       // batches handed to a process that had finished one
   double compute_s = 0;         // inside the candidate's function
   double candidate_io_s = 0;    // the candidate reading inputs and writing outputs
   double process_s = 0;         // wall time of the candidate's processes
@@ -93,6 +97,7 @@ class SubprocessCandidate : public Candidate {
                                      ExternalStats& stats, double& limit);
 
   std::unique_ptr<external::Launch> take_prestarted(ExternalStats& stats);
+  std::unique_ptr<external::Launch> take_serving(ExternalStats& stats);
   void prestart();
 
   SubprocessOptions options_;
@@ -101,6 +106,8 @@ class SubprocessCandidate : public Candidate {
   bool can_prestart_ = false;            // the candidate said it can wait for its manifest
   bool prestart_failed_ = false;         // a prestarted process did not wait: stop trying
   std::unique_ptr<external::Launch> next_;  // prestarted for the next batch
+  bool serves_ = false;                     // the candidate said it serves batches
+  std::unique_ptr<external::Launch> serving_;  // finished its batch, waiting for the next
 };
 
 }  // namespace xposcheck
