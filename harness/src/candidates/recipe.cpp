@@ -16,11 +16,9 @@ double rescaled_base(const Case& c) {
 // fp32 angles, as torch computes them: inv_freq = 1 / base^(2j/R) in fp32,
 // t = positions / alpha in fp32, freqs = t * inv_freq, then cosf / sinf; the XPOS
 // scale is ((2j + 0.4R) / (1.4R)) ** ((p - c) / B), all fp32.
-PositionTable fp32_table(const Recipe& recipe, const Case& c, DType dtype, long p, double centre,
-                         bool query) {
+PositionTable fp32_table(const Recipe& recipe, const Frequencies& f, const Case& c, DType dtype,
+                         long p, double centre, bool query) {
   const long pairs = c.pairs();
-  const float r = static_cast<float>(c.rotary());
-  const float base = static_cast<float>(rescaled_base(c));
   float t = static_cast<float>(p) / static_cast<float>(c.interpolation);
   if (recipe.angles == AngleMode::dtype) t = static_cast<float>(round_to(dtype, t));
   const float power = static_cast<float>(static_cast<double>(p) - centre) /
@@ -28,52 +26,65 @@ PositionTable fp32_table(const Recipe& recipe, const Case& c, DType dtype, long 
   PositionTable table{std::vector<double>(pairs), std::vector<double>(pairs),
                       std::vector<double>(pairs, 1.0)};
   for (long j = 0; j < pairs; ++j) {
-    float inv_freq = 1.0f / std::pow(base, static_cast<float>(2 * j) / r);
-    float angle;
-    if (recipe.angles == AngleMode::dtype) {
-      inv_freq = static_cast<float>(round_to(dtype, inv_freq));
-      angle = static_cast<float>(round_to(dtype, t * inv_freq));
-    } else {
-      angle = t * inv_freq;
-    }
+    const float inv_freq = f.inv_freq32[j];
+    const float angle = recipe.angles == AngleMode::dtype
+                            ? static_cast<float>(round_to(dtype, t * inv_freq))
+                            : t * inv_freq;
     table.cos[j] = std::cos(angle);
     table.sin[j] = std::sin(angle);
     if (c.xpos) {
-      const float zeta = (2.0f * static_cast<float>(j) + 0.4f * r) / (1.4f * r);
-      const float sigma = std::pow(zeta, power);
+      const float sigma = std::pow(f.zeta32[j], power);
       table.scale[j] = query ? sigma : 1.0f / sigma;
     }
   }
   return table;
 }
 
-PositionTable fp64_table(const Case& c, long p, double centre, bool query) {
+PositionTable fp64_table(const Frequencies& f, const Case& c, long p, double centre, bool query) {
   const long pairs = c.pairs();
-  const double r = static_cast<double>(c.rotary());
-  const double base = rescaled_base(c);
   const double t = static_cast<double>(p) / c.interpolation;
   const double power = (static_cast<double>(p) - centre) / c.scale_base;
   PositionTable table{std::vector<double>(pairs), std::vector<double>(pairs),
                       std::vector<double>(pairs, 1.0)};
   for (long j = 0; j < pairs; ++j) {
-    const double angle = t * std::pow(base, -2.0 * static_cast<double>(j) / r);
+    const double angle = t * f.inv_freq64[j];
     table.cos[j] = std::cos(angle);
     table.sin[j] = std::sin(angle);
-    if (c.xpos) {
-      const double zeta = (2.0 * static_cast<double>(j) + 0.4 * r) / (1.4 * r);
-      table.scale[j] = std::pow(zeta, query ? power : -power);
-    }
+    if (c.xpos) table.scale[j] = std::pow(f.zeta64[j], query ? power : -power);
   }
   return table;
 }
 
 }  // namespace
 
-PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, long position,
-                             double centre, bool query) {
+Frequencies frequencies(const Recipe& recipe, const Case& c, DType dtype) {
+  const long pairs = c.pairs();
+  Frequencies f;
+  if (recipe.angles == AngleMode::fp64) {
+    const double r = static_cast<double>(c.rotary());
+    const double base = rescaled_base(c);
+    for (long j = 0; j < pairs; ++j) {
+      f.inv_freq64.push_back(std::pow(base, -2.0 * static_cast<double>(j) / r));
+      f.zeta64.push_back((2.0 * static_cast<double>(j) + 0.4 * r) / (1.4 * r));
+    }
+    return f;
+  }
+  const float r = static_cast<float>(c.rotary());
+  const float base = static_cast<float>(rescaled_base(c));
+  for (long j = 0; j < pairs; ++j) {
+    float inv_freq = 1.0f / std::pow(base, static_cast<float>(2 * j) / r);
+    if (recipe.angles == AngleMode::dtype) inv_freq = static_cast<float>(round_to(dtype, inv_freq));
+    f.inv_freq32.push_back(inv_freq);
+    f.zeta32.push_back((2.0f * static_cast<float>(j) + 0.4f * r) / (1.4f * r));
+  }
+  return f;
+}
+
+PositionTable position_table(const Recipe& recipe, const Frequencies& f, const Case& c, DType dtype,
+                             long position, double centre, bool query) {
   PositionTable table = recipe.angles == AngleMode::fp64
-                            ? fp64_table(c, position, centre, query)
-                            : fp32_table(recipe, c, dtype, position, centre, query);
+                            ? fp64_table(f, c, position, centre, query)
+                            : fp32_table(recipe, f, c, dtype, position, centre, query);
   if (recipe.swapped_qk_scale) {
     for (double& s : table.scale) s = 1.0 / s;
   }
@@ -83,6 +94,11 @@ PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, l
     }
   }
   return table;
+}
+
+PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, long position,
+                             double centre, bool query) {
+  return position_table(recipe, frequencies(recipe, c, dtype), c, dtype, position, centre, query);
 }
 
 namespace {
@@ -113,9 +129,9 @@ Tensor garbage(const Case& c, DType dtype, const Shape& shape, std::uint64_t sal
 
 }  // namespace
 
-PositionTable RecipeCandidate::table(const Case& c, DType dtype, long position, double centre,
-                                     bool query) {
-  return position_table(recipe_, c, dtype, position, centre, query);
+PositionTable RecipeCandidate::table(const Frequencies& f, const Case& c, DType dtype, long position,
+                                     double centre, bool query) {
+  return position_table(recipe_, f, c, dtype, position, centre, query);
 }
 
 namespace {
@@ -156,12 +172,18 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
   if (recipe_.centre_unrounded && !c.center) centre = static_cast<double>(c.seq_len) / 2.0;
   if (recipe_.centre_on_key_range) centre = static_cast<double>((c.key_rows() + 1) / 2 - c.mem_len);
   const Case angles = angle_case(recipe_, c);
+  const Frequencies f = frequencies(recipe_, angles, dtype);
+  std::vector<long> pair_a, pair_b;
+  for (long j = 0; j < c.pairs(); ++j) {
+    pair_a.push_back(pairing.pair_a(j));
+    pair_b.push_back(pairing.pair_b(j));
+  }
 
   Tensor out = in;
   for (long r = 0; r < rows; ++r) {
     long position = query ? c.query_position(r) : c.key_position(r);
     if (recipe_.positions_from_zero && !query) position = r;
-    PositionTable t = table(angles, dtype, position, centre, query);
+    PositionTable t = table(f, angles, dtype, position, centre, query);
     if (recipe_.reversed_rotation) {
       for (double& s : t.sin) s = -s;
     }
@@ -169,7 +191,7 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
       const double* x = in.row(static_cast<std::size_t>(l * rows + r));
       double* y = out.row(static_cast<std::size_t>(l * rows + r));
       for (long j = 0; j < c.pairs(); ++j) {
-        const long a = pairing.pair_a(j), b = pairing.pair_b(j);
+        const long a = pair_a[j], b = pair_b[j];
         const PairOut o = rotate_pair(recipe_, dtype, x[a], x[b], t.cos[j], t.sin[j], t.scale[j]);
         y[a] = o.a;
         y[b] = o.b;
@@ -199,8 +221,8 @@ CandidateOutput RecipeCandidate::run(const Case& c, DType dtype, const Tensor& q
   return CandidateOutput{rotate(c, dtype, q_in, true), rotate(c, dtype, k_in, false), name, name};
 }
 
-PositionTable StaleCacheCandidate::table(const Case& c, DType dtype, long position,
-                                         double /*centre*/, bool query) {
+PositionTable StaleCacheCandidate::table(const Frequencies& /*f*/, const Case& c, DType dtype,
+                                         long position, double /*centre*/, bool query) {
   if (!first_case_) {
     first_case_ = c;
     first_dtype_ = dtype;

@@ -43,7 +43,18 @@ struct PositionTable {
   std::vector<double> cos, sin, scale;
 };
 
+// What a recipe computes once per case: the inverse frequencies and XPOS bases
+// zeta_j, in the recipe's angle precision (fp32 or fp64 columns).
+struct Frequencies {
+  std::vector<float> inv_freq32, zeta32;
+  std::vector<double> inv_freq64, zeta64;
+};
+Frequencies frequencies(const Recipe& recipe, const Case& c, DType dtype);
+
 // Computes the table for one position of a query (e = +1) or key (e = -1) row.
+PositionTable position_table(const Recipe& recipe, const Frequencies& f, const Case& c, DType dtype,
+                             long position, double centre, bool query);
+// The same, computing the case's frequencies first.
 PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, long position,
                              double centre, bool query);
 
@@ -58,8 +69,8 @@ class RecipeCandidate : public Candidate {
 
  protected:
   // The table for a row; the stale cache overrides it.
-  virtual PositionTable table(const Case& c, DType dtype, long position, double centre,
-                              bool query);
+  virtual PositionTable table(const Frequencies& f, const Case& c, DType dtype, long position,
+                              double centre, bool query);
   const Recipe& recipe() const { return recipe_; }
 
  private:
@@ -76,8 +87,8 @@ class StaleCacheCandidate : public RecipeCandidate {
   bool stateful() const override { return true; }
 
  protected:
-  PositionTable table(const Case& c, DType dtype, long position, double centre,
-                      bool query) override;
+  PositionTable table(const Frequencies& f, const Case& c, DType dtype, long position,
+                      double centre, bool query) override;
 
  private:
   std::optional<Case> first_case_;

@@ -14,7 +14,8 @@ class SloppyCandidate : public RecipeCandidate {
       : RecipeCandidate(std::move(name), std::move(description), Recipe{.arithmetic = Arithmetic::dtype}) {}
 
  protected:
-  PositionTable table(const Case& c, DType dtype, long position, double centre, bool query) override;
+  PositionTable table(const Frequencies& f, const Case& c, DType dtype, long position, double centre,
+                      bool query) override;
 };
 
 }  // namespace xposcheck::candidates
