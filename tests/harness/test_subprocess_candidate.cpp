@@ -136,6 +136,28 @@ TEST_CASE("a command that exits without writing: CRASH with its stderr tail and 
   }
 }
 
+TEST_CASE("a serving process that dies in a later batch is replaced by a fresh one",
+          "[external]") {
+  // Batches [1, 2] [3, 4] [5, 6] [7, 8]: the second process serves batches 2 and 3,
+  // and dies in the middle of N = 6; batch 4 gets a new process.
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [1, 2, 3, 4, 5, 6, 7, 8]\n");
+  auto candidate = testing_candidate("die_in_batch.py", 2);
+  const auto records = sweep_one(grid, candidate);
+  REQUIRE(records.size() == 8);
+  for (std::size_t i : {0u, 1u, 2u, 3u, 4u, 6u, 7u}) {
+    INFO(records[i].case_id << ": " << records[i].message);
+    CHECK(records[i].outcome == Outcome::pass);
+  }
+  CHECK(records[5].outcome == Outcome::crash);
+  CHECK_THAT(records[5].message, Contains("exit status 5") && Contains("dying on purpose at N=6"));
+  const ExternalStats s = candidate->stats();
+  CHECK(s.batches == 4);
+  CHECK(s.processes == 3);
+  CHECK(s.served == 1);
+  CHECK(s.prestarted == 2);
+  CHECK(s.failed_processes == 1);
+}
+
 TEST_CASE("a command that cannot be found is a CRASH saying so", "[external]") {
   auto c = std::make_unique<SubprocessCandidate>(
       options_for("missing", "/nonexistent/xposcheck-no-such-program --flag"));

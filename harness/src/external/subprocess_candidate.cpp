@@ -177,7 +177,9 @@ std::vector<std::size_t> SubprocessCandidate::run_round(std::span<const Job> job
                    options_.batch_timeout_s);
   std::unique_ptr<external::Launch> previous = take_serving(s);
   std::unique_ptr<external::Launch> launch = previous ? nullptr : take_prestarted(s);
-  prestart();  // the next batch's process starts up while this one runs
+  // The next batch's process starts up while this one runs, unless this one will
+  // serve it (a spare would import everything for nothing).
+  if (!serves_) prestart();
   std::vector<BatchEntry> entries;
   auto t0 = std::chrono::steady_clock::now();
   try {
@@ -251,7 +253,7 @@ std::vector<Attempt> SubprocessCandidate::run_chunk(std::span<const Job> jobs) {
     }
     break;
   }
-  prestart();  // after the first batch, once the candidate has said it can wait
+  prestart();  // after the first batch, or when the serving process did not survive
   {
     std::lock_guard lock(mutex_);
     add(stats_, s);
