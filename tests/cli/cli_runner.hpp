@@ -10,23 +10,10 @@
 #include <sstream>
 #include <string>
 
+#include "temp_dir.hpp"
+
 namespace xposcheck::testing {
 
-struct TempDir {
-  std::filesystem::path path;
-  explicit TempDir(const std::string& prefix = "xposcheck-cli-test") {
-    static int counter = 0;
-    path = std::filesystem::temp_directory_path() /
-           (prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::filesystem::path operator/(const std::string& name) const { return path / name; }
-};
 
 inline std::string slurp(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);

@@ -13,6 +13,7 @@
 #include "xposcheck/harness/results.hpp"
 #include "xposcheck/harness/subprocess_candidate.hpp"
 #include "xposcheck/harness/sweep.hpp"
+#include "temp_dir.hpp"
 
 namespace xposcheck::test {
 
@@ -20,20 +21,9 @@ namespace fs = std::filesystem;
 
 inline const std::string kPython = "/usr/bin/python3";
 
-struct ScratchDir {
-  fs::path path;
-  explicit ScratchDir(const std::string& label) {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("xposcheck-ext-" + label + "-" + std::to_string(::getpid()) + "-" +
-            std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+// A scratch directory named after what the test exercises.
+struct ScratchDir : testing::TempDir {
+  explicit ScratchDir(const std::string& label) : TempDir("xposcheck-ext-" + label) {}
 };
 
 // A grid of the given axes (TOML text of one [[grid]] table) in the given dtypes.

@@ -10,29 +10,18 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_dir.hpp"
+
 #include "xposcheck/reference/npy.hpp"
 
 using namespace xposcheck;
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 
+using xposcheck::testing::TempDir;
+
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("xposcheck-npy-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
 
 // A .npy file built byte by byte: preamble for format version `major`, the header
 // text as given (no padding added) and raw data bytes.

@@ -12,11 +12,13 @@
 #include <string>
 
 #include "xposcheck/harness/results.hpp"
+#include "temp_dir.hpp"
 #include "xposcheck/reports/reporter.hpp"
 
 namespace report_test {
 
 namespace fs = std::filesystem;
+using xposcheck::testing::TempDir;
 
 // tests/reports/data/results-fixture.json (made by tests/reports/data/make-fixture):
 // 72 records of 4 candidates x 9 cases x 2 dtypes, with every outcome but PASS-only
@@ -52,21 +54,6 @@ inline std::string slurp(const fs::path& file) {
   return ss.str();
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("xposcheck-reports-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
 
 struct Run {
   int status = -1;
