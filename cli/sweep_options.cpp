@@ -49,7 +49,7 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
       ->allow_extra_args(false)->group(ext);
   sub.add_option("--candidate-lib", o.candidate_libs, "Native candidate library (repeatable)")
       ->allow_extra_args(false)->check(CLI::ExistingFile)->group(ext);
-  sub.add_option("--batch-size", o.batch_size, "Cases per candidate process")
+  sub.add_option("--batch-size", o.batch_size, "Cases per batch of an external candidate")
       ->check(CLI::Range(1, 1000000))->capture_default_str()->group(ext);
   sub.add_option("--case-timeout", o.case_timeout, "Seconds allowed per case, summed over a batch")
       ->check(CLI::Range(0.001, 1e7))->capture_default_str()->group(ext);

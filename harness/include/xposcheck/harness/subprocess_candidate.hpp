@@ -26,7 +26,7 @@ struct SubprocessOptions {
   std::string name;
   std::string description;
   std::vector<std::string> argv;       // the command; the work directory is appended
-  std::size_t batch_size = 32;         // cases per process
+  std::size_t batch_size = 32;         // cases per batch (a serving process takes many)
   double case_timeout_s = 60;          // allowance per case...
   double batch_timeout_s = 1800;       // ...summed over a batch, capped by this
   double kill_grace_s = 2;             // between SIGTERM and SIGKILL
