@@ -46,9 +46,14 @@ namespace {
 
 // Draws n values of portable_normal as if SplitMix64(seed) had already made
 // first_call calls: its state after j calls is seed + j * gamma, so every draw is a
-// function of its index and the loop has no carried state (it vectorizes).
+// function of its index and the loop has no carried state (it vectorizes). Draws in
+// the dtype's normal range are rounded to it here, as round_to does there (|draw| <= 6
+// never overflows); the rest, near zero, are left for round_to.
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void draw_normals(
-    std::uint64_t seed, std::uint64_t first_call, double* out, std::size_t n) {
+    std::uint64_t seed, std::uint64_t first_call, double* out, std::size_t n,
+    detail::NormalRange range) {
+  const std::uint64_t half = (std::uint64_t{1} << (range.dropped_bits - 1)) - 1;
+  const std::uint64_t keep = ~((std::uint64_t{1} << range.dropped_bits) - 1);
   for (std::size_t e = 0; e < n; ++e) {
     const std::uint64_t base = seed + (first_call + 6 * e) * kGamma;
     std::uint64_t sum = 0;
@@ -56,17 +61,23 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void draw_no
       const std::uint64_t bits = mix(base + k * kGamma);
       sum += (bits >> 32) + (bits & 0xFFFFFFFFULL);
     }
-    out[e] = normal_from_sum(sum);
+    const double v = normal_from_sum(sum);
+    const std::uint64_t b = std::bit_cast<std::uint64_t>(v);
+    const double rounded = std::bit_cast<double>((b + half + ((b >> range.dropped_bits) & 1)) & keep);
+    out[e] = std::fabs(v) >= range.min_normal ? rounded : v;
   }
 }
 
 // The draws of t's elements, which follow `first_call` earlier calls, rounded to dtype.
 void fill(Tensor& t, std::uint64_t seed, std::uint64_t first_call, DType dtype) {
   double* data = t.data.data();
+  const detail::NormalRange range = detail::normal_range(dtype);
   parallel_for(static_cast<long>(t.data.size()), 1 << 16, [&](long begin, long end) {
     draw_normals(seed, first_call + 6 * static_cast<std::uint64_t>(begin), data + begin,
-                 static_cast<std::size_t>(end - begin));
-    for (long i = begin; i < end; ++i) data[i] = round_to(dtype, data[i]);
+                 static_cast<std::size_t>(end - begin), range);
+    for (long i = begin; i < end; ++i) {
+      if (std::fabs(data[i]) < range.min_normal) data[i] = round_to(dtype, data[i]);
+    }
   });
 }
 

@@ -32,23 +32,27 @@ constexpr double kDDWork = double(1 << 24);
 // Keys per block: the vector lanes of the dot-product kernel.
 constexpr long kLanes = 8;
 
-// One head's keys, double-double, feature-major and padded to whole blocks with
-// zeros, so that a block's lanes load contiguously: [D][keys rounded up].
-struct KeysByFeature {
-  long keys = 0, stride = 0;
+// One head's keys, double-double, in blocks of kLanes keys stored feature-major
+// ([block][D][lane]), the last block padded with zeros: a block's lanes load
+// contiguously, and a block is one contiguous stretch of memory.
+struct KeyBlocks {
+  long d = 0;
   std::vector<double> hi, lo;
+  const double* hi_of(long block) const { return &hi[static_cast<std::size_t>(block * d * kLanes)]; }
+  const double* lo_of(long block) const { return &lo[static_cast<std::size_t>(block * d * kLanes)]; }
 };
 
-KeysByFeature by_feature(const double* kh, const double* kl, long keys, long d) {
-  KeysByFeature t;
-  t.keys = keys;
-  t.stride = (keys + kLanes - 1) / kLanes * kLanes;
-  t.hi.assign(static_cast<std::size_t>(t.stride * d), 0.0);
-  t.lo.assign(static_cast<std::size_t>(t.stride * d), 0.0);
+KeyBlocks key_blocks(const double* kh, const double* kl, long keys, long d) {
+  KeyBlocks t;
+  t.d = d;
+  const long blocks = (keys + kLanes - 1) / kLanes;
+  t.hi.assign(static_cast<std::size_t>(blocks * d * kLanes), 0.0);
+  t.lo.assign(static_cast<std::size_t>(blocks * d * kLanes), 0.0);
   for (long key = 0; key < keys; ++key) {
+    const long base = key / kLanes * d * kLanes + key % kLanes;
     for (long i = 0; i < d; ++i) {
-      t.hi[i * t.stride + key] = kh[key * d + i];
-      t.lo[i * t.stride + key] = kl[key * d + i];
+      t.hi[static_cast<std::size_t>(base + i * kLanes)] = kh[key * d + i];
+      t.lo[static_cast<std::size_t>(base + i * kLanes)] = kl[key * d + i];
     }
   }
   return t;
@@ -60,13 +64,12 @@ KeysByFeature by_feature(const double* kh, const double* kl, long keys, long d) 
 // The result is within 0.5 ulp of the logit plus (D 2^-53)^2 S, S = sum_i |q_i k_i|;
 // lo*lo (2^-106 S) is dropped. Lanes are independent, so the loop vectorizes.
 __attribute__((target_clones("fma", "default"))) void dot2_block(
-    const double* qh, const double* ql, const KeysByFeature& k, long first_key, long d,
-    double* out) {
+    const double* qh, const double* ql, const double* kh, const double* kl, long d, double* out) {
   double s[kLanes] = {}, c[kLanes] = {};
   for (long i = 0; i < d; ++i) {
     const double a = qh[i], al = ql[i];
-    const double* bh = &k.hi[i * k.stride + first_key];
-    const double* bl = &k.lo[i * k.stride + first_key];
+    const double* bh = kh + i * kLanes;
+    const double* bl = kl + i * kLanes;
     for (long l = 0; l < kLanes; ++l) {
       const double p = a * bh[l];
       const double pe = std::fma(a, bh[l], -p);
@@ -93,14 +96,14 @@ Tensor dd_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
   const long nr = static_cast<long>(rows.size()), blocks = (keys + kLanes - 1) / kLanes;
   Tensor out(Shape{std::size_t(c.batch), std::size_t(c.heads), rows.size(), std::size_t(keys)});
   for (long h = 0; h < bh; ++h) {
-    const KeysByFeature k = by_feature(&kh[h * keys * d], &kl[h * keys * d], keys, d);
+    const KeyBlocks k = key_blocks(&kh[h * keys * d], &kl[h * keys * d], keys, d);
     parallel_for(blocks, 16, [&](long begin, long end) {
       double lanes[kLanes];
       for (long b = begin; b < end; ++b) {
         const long first = b * kLanes, n = std::min(kLanes, keys - first);
         for (long r = 0; r < nr; ++r) {
           const long q = (h * nr + r) * d;
-          dot2_block(&qh[q], &ql[q], k, first, d, lanes);
+          dot2_block(&qh[q], &ql[q], k.hi_of(b), k.lo_of(b), d, lanes);
           std::copy_n(lanes, n, out.row(static_cast<std::size_t>(h * nr + r)) + first);
         }
       }
