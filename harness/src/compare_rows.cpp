@@ -1,0 +1,230 @@
+#include "compare_rows.hpp"
+
+#include <algorithm>
+
+namespace xposcheck::detail {
+
+void compare_element(TensorAccumulator& acc, RangeTracker& range, const InverseUlp& inv_ulp,
+                     double max_finite, const ElementRef& where, double magnitude, long centre,
+                     const char* name) {
+  if (std::fabs(where.want) > max_finite) {
+    range.add(name, where.position, centre, where.want);
+    return;
+  }
+  if (!std::isfinite(where.got)) {
+    acc.add_nonfinite(where);
+    return;
+  }
+  acc.add(where, magnitude, inv_ulp(magnitude));
+}
+
+namespace {
+
+// The features of one rotated row and the allowances at its position.
+struct RowShape {
+  long pairs, rotary, dim;
+  bool half;                       // layout: (j, j + R/2) or (2j, 2j + 1)
+  std::vector<double> allowed;     // per pair
+  std::vector<double> inv_allowed;
+  double pass_allowed, pass_inv_allowed, max_allowed;
+  double max_finite;               // the dtype's largest finite value
+  long a(long j) const { return half ? j : 2 * j; }
+  long b(long j) const { return half ? j + pairs : 2 * j + 1; }
+};
+
+// The hot loop, one pass over a row: the error statistics, plus what decides whether
+// they stand (golden values within the dtype's range, candidate values all finite;
+// x - x is NaN exactly when x is not finite). Branch-free, so the reductions
+// vectorize (-fopenmp-simd; -fno-trapping-math lets the selects be if-converted).
+template <bool Half>
+[[gnu::always_inline]] inline RowErrors row_errors(const RowShape& s, const InverseUlp& inv_ulp,
+                                                   const double* g, const double* x,
+                                                   bool& clean) {
+  double sum = 0, sum_sq = 0, max_u = 0, max_r = 0, max_abs = 0;
+  double largest = 0, probe = 0, max_rel_sq = 0;
+  long over = 0;
+  const long pairs = s.pairs;
+  const double* inv_allowed = s.inv_allowed.data();
+#pragma omp simd reduction(+ : sum, sum_sq, over, probe) \
+    reduction(max : max_u, max_r, max_abs, max_rel_sq, largest)
+  for (long j = 0; j < pairs; ++j) {
+    const long a = Half ? j : 2 * j, b = Half ? j + pairs : 2 * j + 1;
+    const double ga = g[a], gb = g[b], xa = x[a], xb = x[b];
+    largest = std::max(largest, std::max(std::fabs(ga), std::fabs(gb)));
+    probe += (xa - xa) + (xb - xb);
+    // Golden magnitudes are far from overflow in binary64: no hypot needed, and the
+    // square root is needed only for its exponent (InverseUlp::of_square) and for the
+    // relative error, whose square is compared instead.
+    const double square = ga * ga + gb * gb;
+    const double iu = inv_ulp.of_square(square);
+    const double da = std::fabs(xa - ga), db = std::fabs(xb - gb);
+    const double ua = da * iu, ub = db * iu;
+    const double ra = ua * inv_allowed[j], rb = ub * inv_allowed[j];
+    const double d = std::max(da, db);
+    sum += ua + ub;
+    sum_sq += ua * ua + ub * ub;
+    over += (ra > 1.0 ? 1 : 0) + (rb > 1.0 ? 1 : 0);
+    max_u = std::max(max_u, std::max(ua, ub));
+    max_r = std::max(max_r, std::max(ra, rb));
+    max_abs = std::max(max_abs, d);
+    max_rel_sq = std::max(max_rel_sq, square > 0 ? d * d / square : 0.0);
+  }
+  double max_rel = std::sqrt(max_rel_sq);
+  for (long i = s.rotary; i < s.dim; ++i) {
+    const double magnitude = std::fabs(g[i]);
+    const double d = std::fabs(x[i] - g[i]);
+    const double u = d * inv_ulp(magnitude), r = u * s.pass_inv_allowed;
+    largest = std::max(largest, magnitude);
+    probe += x[i] - x[i];
+    sum += u;
+    sum_sq += u * u;
+    over += r > 1.0 ? 1 : 0;
+    max_u = std::max(max_u, u);
+    max_r = std::max(max_r, r);
+    max_abs = std::max(max_abs, d);
+    max_rel = std::max(max_rel, magnitude > 0 ? d / magnitude : 0.0);
+  }
+  clean = largest <= s.max_finite && probe == 0;
+  RowErrors e;
+  e.count = static_cast<std::size_t>(s.dim);
+  e.over = static_cast<std::size_t>(over);
+  e.sum = sum;
+  e.sum_sq = sum_sq;
+  e.max_ulps = max_u;
+  e.max_ratio = max_r;
+  e.max_allowed = s.max_allowed;
+  e.max_abs = max_abs;
+  e.max_rel = max_rel;
+  return e;
+}
+
+// Compiled twice: AVX2 where the processor has it (twice the vector width), SSE2
+// otherwise; the dynamic loader picks one.
+[[gnu::target_clones("avx512f", "avx2", "default")]] RowErrors half_row_errors(
+    const RowShape& s, const InverseUlp& inv_ulp, const double* g, const double* x, bool& clean) {
+  return row_errors<true>(s, inv_ulp, g, x, clean);
+}
+
+[[gnu::target_clones("avx512f", "avx2", "default")]] RowErrors interleaved_row_errors(
+    const RowShape& s, const InverseUlp& inv_ulp, const double* g, const double* x, bool& clean) {
+  return row_errors<false>(s, inv_ulp, g, x, clean);
+}
+
+// Calls fn(element, pair magnitude) for every feature of a row, in order.
+template <class Fn>
+void for_each_element(const RowShape& s, const double* g, const double* x, ElementRef at, Fn&& fn) {
+  for (long i = 0; i < s.dim; ++i) {
+    const long j = i < s.rotary ? (s.half ? i % s.pairs : i / 2) : -1;
+    const double magnitude =
+        j >= 0 ? std::sqrt(g[s.a(j)] * g[s.a(j)] + g[s.b(j)] * g[s.b(j)]) : std::fabs(g[i]);
+    at.feature = i;
+    at.pair = j;
+    at.got = x[i];
+    at.want = g[i];
+    at.allowed_ulps = j >= 0 ? s.allowed[j] : s.pass_allowed;
+    if (!fn(at, magnitude)) return;
+  }
+}
+
+// The first element of a clean row whose ratio equals the row's maximum.
+ElementRef worst_in_row(const RowShape& s, const InverseUlp& inv_ulp, const double* g,
+                        const double* x, const ElementRef& row, double max_ratio) {
+  ElementRef worst = row;
+  for_each_element(s, g, x, row, [&](const ElementRef& at, double magnitude) {
+    const double u = std::fabs(at.got - at.want) * inv_ulp(magnitude);
+    if (u * (1.0 / at.allowed_ulps) != max_ratio) return true;
+    worst = at;
+    worst.error_ulps = u;
+    return false;
+  });
+  return worst;
+}
+
+// The allowances of every feature at one position, into buffers sized once: the
+// arithmetic of Allowance::rotated (|p omega_j| = |p| omega_j exactly) as one loop
+// that vectorizes, since it runs once per position.
+[[gnu::target_clones("avx2", "default")]] void set_position(RowShape& s, const Allowance& allow,
+                                                             long position) {
+  s.pass_allowed = allow.passthrough();
+  s.pass_inv_allowed = 1.0 / s.pass_allowed;
+  double largest = s.rotary < s.dim ? s.pass_allowed : 0.0;
+  double* allowed = s.allowed.data();
+  double* inv_allowed = s.inv_allowed.data();
+  const double* omega = allow.omega.data();
+  const Tolerance& t = allow.tol;
+  const double p = std::fabs(static_cast<double>(position));
+  const double x = std::fabs(allow.xpos_power(position));
+  const long pairs = s.pairs;
+  if (allow.fixed >= 0) {
+    std::fill_n(allowed, pairs, allow.fixed);
+    std::fill_n(inv_allowed, pairs, 1.0 / allow.fixed);
+    largest = std::max(largest, allow.fixed);
+  } else {
+    const double base = t.base_ulps, unit = t.unit_ratio, angle = t.angle_factor;
+    const double scale_term = t.scale_factor * x;
+#pragma omp simd reduction(max : largest)
+    for (long j = 0; j < pairs; ++j) {
+      const double a = base + unit * (angle * (p * omega[j]) + scale_term);
+      allowed[j] = a;
+      inv_allowed[j] = 1.0 / a;
+      largest = largest < a ? a : largest;
+    }
+  }
+  s.max_allowed = largest;
+}
+
+// A row holding non-finite or out-of-range values, element by element.
+void compare_row_slowly(const RowShape& s, const InverseUlp& inv_ulp, double max_finite,
+                        const double* g, const double* x, const ElementRef& row, long centre,
+                        const char* name, TensorAccumulator& acc, RangeTracker& range) {
+  for_each_element(s, g, x, row, [&](const ElementRef& at, double magnitude) {
+    compare_element(acc, range, inv_ulp, max_finite, at, magnitude, centre, name);
+    return true;
+  });
+}
+
+// Rows of every head interleave in the loop below, one stream per head and tensor;
+// asking for the row a few positions ahead keeps them all in flight.
+constexpr long kPrefetchRows = 4;
+void prefetch_row(const double* row, long dim) {
+  for (long i = 0; i < dim; i += 8) __builtin_prefetch(row + i);
+}
+
+}  // namespace
+
+TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, const Allowance& allow,
+                            RangeTracker& range, std::size_t bins) {
+  const long rows = static_cast<long>(v.golden.shape[2]);
+  const long first = v.query ? c.query_position(0) : c.key_position(0);
+  TensorAccumulator acc(v.name, first, first + rows - 1, bins);
+  const InverseUlp inv_ulp(dtype);
+  const double max_finite = traits(dtype).max_finite;
+  const auto pairs = static_cast<std::size_t>(c.pairs());
+  RowShape shape{c.pairs(),           c.rotary(), c.head_dim, c.layout == Layout::half,
+                 std::vector<double>(pairs), std::vector<double>(pairs), 0, 0, 0, max_finite};
+  for (long r = 0; r < rows; ++r) {
+    const long position = first + r;
+    set_position(shape, allow, position);
+    for (long l = 0; l < c.batch * c.heads; ++l) {
+      const std::size_t row = static_cast<std::size_t>(l * rows + r);
+      const double* g = v.golden.row(row);
+      const double* x = v.got.row(row);
+      if (r + kPrefetchRows < rows) {
+        prefetch_row(g + kPrefetchRows * c.head_dim, c.head_dim);
+        prefetch_row(x + kPrefetchRows * c.head_dim, c.head_dim);
+      }
+      const ElementRef at{l / c.heads, l % c.heads, r, 0, position, -1, 0, 0, 0, 0};
+      bool clean = false;
+      const RowErrors e = shape.half ? half_row_errors(shape, inv_ulp, g, x, clean)
+                                     : interleaved_row_errors(shape, inv_ulp, g, x, clean);
+      if (!clean) {
+        compare_row_slowly(shape, inv_ulp, max_finite, g, x, at, c.centre(), v.name, acc, range);
+        continue;
+      }
+      acc.add_row(position, e, [&] { return worst_in_row(shape, inv_ulp, g, x, at, e.max_ratio); });
+    }
+  }
+  return acc.finish();
+}
+
+}  // namespace xposcheck::detail

@@ -1,0 +1,78 @@
+#pragma once
+// The comparison of a rotated tensor (q_out or k_out), row by row: the tolerance
+// model's allowance at each position, the vectorized row kernel, and the element by
+// element path for rows holding non-finite or out-of-range values.
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "compare_stats.hpp"
+#include "xposcheck/harness/record.hpp"
+#include "xposcheck/harness/tolerance.hpp"
+#include "xposcheck/reference/case.hpp"
+#include "xposcheck/reference/tables.hpp"
+#include "xposcheck/reference/tensor.hpp"
+
+namespace xposcheck::detail {
+
+// Golden values beyond the dtype's largest finite value: where the envelope ends.
+struct RangeTracker {
+  std::string tensor;
+  std::size_t count = 0;
+  long first_position = 0;
+  double largest = 0;
+  void add(const std::string& name, long position, long centre, double value) {
+    if (count == 0 || std::labs(position - centre) < std::labs(first_position - centre)) {
+      first_position = position;
+      tensor = name;
+    }
+    largest = std::max(largest, std::fabs(value));
+    ++count;
+  }
+};
+
+// Allowed error of an element: position-aware, or a fixed allowance (relative rule).
+struct Allowance {
+  Allowance(const Tolerance& t, const RotaryTables& tables, const Case& c, double fixed)
+      : tol(t), c(c), fixed(fixed) {
+    // |phi(p, j)| = |p| omega_j / alpha: one product per element, not a table lookup.
+    for (long j = 0; j < tables.pairs(); ++j) omega.push_back(std::fabs(tables.angle(1, j)));
+  }
+  const Tolerance& tol;
+  const Case& c;
+  double fixed = -1;           // >= 0 under the relative rule
+  std::vector<double> omega;   // omega_j / alpha
+  double xpos_power(long p) const {
+    return c.xpos ? static_cast<double>(p - c.centre()) / c.scale_base : 0.0;
+  }
+  double rotated(long p, long j) const {
+    if (fixed >= 0) return fixed;
+    return tol.allowance(static_cast<double>(p) * omega[static_cast<std::size_t>(j)], xpos_power(p));
+  }
+  double passthrough() const { return fixed >= 0 ? fixed : tol.base_ulps; }
+  // The largest allowance of any feature at position p (logit rows).
+  double row(long p) const {
+    double best = passthrough();
+    for (long j = 0; j < static_cast<long>(omega.size()); ++j) best = std::max(best, rotated(p, j));
+    return best;
+  }
+};
+
+struct TensorView {
+  const char* name;
+  const Tensor& golden;
+  const Tensor& got;
+  bool query;
+};
+
+// One element: OUT_OF_RANGE bookkeeping, a non-finite count, or its error.
+void compare_element(TensorAccumulator& acc, RangeTracker& range, const InverseUlp& inv_ulp,
+                     double max_finite, const ElementRef& where, double magnitude, long centre,
+                     const char* name);
+
+// Every row of v, with its position's allowances; `bins` error-versus-position bins.
+TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, const Allowance& allow,
+                            RangeTracker& range, std::size_t bins);
+
+}  // namespace xposcheck::detail
