@@ -2,7 +2,8 @@
 // A batch's work directory together with the candidate process serving it. A process
 // may be started before its batch is known ("prestarted"), when the candidate said it
 // can wait for its manifest: its start-up (an interpreter importing PyTorch takes
-// seconds) then overlaps the harness's own work on the batch.
+// seconds) then overlaps the harness's own work on the batch. A process that serves
+// batches moves on to the next batch's directory (hand_over) instead of exiting.
 #include <filesystem>
 #include <memory>
 
