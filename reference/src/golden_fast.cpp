@@ -73,10 +73,10 @@ template <Layout L, bool Rounded>
   }
 }
 
-// Hot loops compiled twice: with FMA (and AVX) and for the baseline ISA, chosen at load
+// Hot loops compiled three times: AVX-512, FMA with AVX, and the baseline ISA, chosen at load
 // time; both give identical results because fma is exact either way.
 #define XPOS_KERNEL(name, L, R)                                                          \
-  __attribute__((target_clones("fma", "default"))) void name(                          \
+  __attribute__((target_clones("arch=x86-64-v4", "fma", "default"))) void name(     \
       const double* x, const RotaryTables::Row& t, long P, bool q, double* o, double* lo) { \
     rotate_pairs<L, R>(x, t, P, q, o, lo);                                               \
   }

@@ -63,7 +63,7 @@ KeyBlocks key_blocks(const double* kh, const double* kl, long keys, long d) {
 // sums) and the cross terms hi*lo + lo*hi gathered in c, then one rounding of s + c.
 // The result is within 0.5 ulp of the logit plus (D 2^-53)^2 S, S = sum_i |q_i k_i|;
 // lo*lo (2^-106 S) is dropped. Lanes are independent, so the loop vectorizes.
-__attribute__((target_clones("fma", "default"))) void dot2_block(
+__attribute__((target_clones("arch=x86-64-v4", "fma", "default"))) void dot2_block(
     const double* qh, const double* ql, const double* kh, const double* kl, long d, double* out) {
   double s[kLanes] = {}, c[kLanes] = {};
   for (long i = 0; i < d; ++i) {
