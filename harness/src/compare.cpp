@@ -15,16 +15,28 @@ using detail::RangeTracker;
 using detail::TensorAccumulator;
 using detail::compare_element;
 using detail::compare_rotated;
+using detail::LogitRow;
+using detail::RowErrors;
+using detail::logit_row_errors;
 
-std::vector<double> row_norms(const Tensor& t) {
-  std::vector<double> norms(t.rows());
-  const std::size_t d = t.shape.back();
-  for (std::size_t r = 0; r < norms.size(); ++r) {
-    double s = 0;
-    for (std::size_t i = 0; i < d; ++i) s += t.row(r)[i] * t.row(r)[i];
-    norms[r] = std::sqrt(s);
+// The first logit of a clean row whose ratio equals the row's maximum.
+template <class Element>
+ElementRef worst_logit(const LogitRow& row, const InverseUlp& inv_ulp, double max_ratio,
+                       Element element) {
+  for (long k = 0; k < row.keys; ++k) {
+    const double u = std::fabs(row.got[k] - row.golden[k]) * inv_ulp(row.query_norm * row.key_norms[k]);
+    if (u * (1.0 / row.allowed(k)) != max_ratio) continue;
+    ElementRef at = element(k);
+    at.error_ulps = u;
+    return at;
   }
-  return norms;
+  return element(0);
+}
+
+double norm_of(const double* row, std::size_t d) {
+  double s = 0;
+  for (std::size_t i = 0; i < d; ++i) s += row[i] * row[i];
+  return std::sqrt(s);
 }
 
 // Logits of the candidate's own q_out and k_out, so that another (self-consistent)
@@ -35,27 +47,41 @@ TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
                            const Allowance& k_allow, double factor, double fixed,
                            std::size_t bins) {
   const Tensor got = logits_of(out.q_out, out.k_out, golden.logit_rows);
-  const std::vector<double> qn = row_norms(golden.q_out), kn = row_norms(golden.k_out);
-  const long n = c.seq_len, keys = c.key_rows();
+  const long n = c.seq_len, keys = c.key_rows(), bh = c.batch * c.heads;
   const auto sampled = static_cast<long>(golden.logit_rows.size());
-  std::vector<double> q_row(golden.logit_rows.size()), k_row(static_cast<std::size_t>(keys));
+  const std::size_t d = golden.q_out.shape.back();
+  std::vector<double> kn(static_cast<std::size_t>(bh * keys)), q_row(golden.logit_rows.size()),
+      k_row(static_cast<std::size_t>(keys));
+  for (std::size_t r = 0; r < kn.size(); ++r) kn[r] = norm_of(golden.k_out.row(r), d);
   for (long i = 0; i < sampled; ++i) q_row[i] = q_allow.row(c.query_position(golden.logit_rows[i]));
   for (long k = 0; k < keys; ++k) k_row[k] = k_allow.row(c.key_position(k));
   TensorAccumulator acc("logits", 0, n - 1, bins);
   RangeTracker unused;
   const InverseUlp inv_ulp(dtype);
-  for (long l = 0; l < c.batch * c.heads; ++l) {
+  for (long l = 0; l < bh; ++l) {
     for (long i = 0; i < sampled; ++i) {
       const long m = golden.logit_rows[i];
-      const double* g = golden.logits.row(static_cast<std::size_t>(l * sampled + i));
-      const double* x = got.row(static_cast<std::size_t>(l * sampled + i));
-      for (long k = 0; k < keys; ++k) {
-        const double scale = qn[l * n + m] * kn[l * keys + k];
-        ElementRef at{l / c.heads, l % c.heads, m, k, c.query_position(m), -1, x[k], g[k], 0,
-                      factor * (q_row[i] + k_row[k])};
-        if (fixed >= 0) at.allowed_ulps = fixed;
-        compare_element(acc, unused, inv_ulp, INFINITY, at, scale, 0, "logits");
+      const LogitRow row{golden.logits.row(static_cast<std::size_t>(l * sampled + i)),
+                         got.row(static_cast<std::size_t>(l * sampled + i)),
+                         keys,
+                         norm_of(golden.q_out.row(static_cast<std::size_t>(l * n + m)), d),
+                         &kn[static_cast<std::size_t>(l * keys)],
+                         q_row[i],
+                         k_row.data(),
+                         factor,
+                         fixed};
+      auto element = [&](long k) {
+        return ElementRef{l / c.heads, l % c.heads, m, k, c.query_position(m), -1,
+                          row.got[k], row.golden[k], 0, row.allowed(k)};
+      };
+      bool clean = false;
+      const RowErrors e = logit_row_errors(row, inv_ulp, clean);
+      if (clean) {
+        acc.add_row(c.query_position(m), e, [&] { return worst_logit(row, inv_ulp, e.max_ratio, element); });
+        continue;
       }
+      for (long k = 0; k < keys; ++k)
+        compare_element(acc, unused, inv_ulp, INFINITY, element(k), row.query_norm * row.key_norms[k], 0, "logits");
     }
   }
   return acc.finish();

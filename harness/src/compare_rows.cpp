@@ -190,7 +190,53 @@ void prefetch_row(const double* row, long dim) {
   for (long i = 0; i < dim; i += 8) __builtin_prefetch(row + i);
 }
 
+template <bool Fixed>
+[[gnu::always_inline]] inline RowErrors logit_errors(const LogitRow& row, const InverseUlp& inv_ulp,
+                                                     bool& clean) {
+  double sum = 0, sum_sq = 0, max_u = 0, max_r = 0, max_abs = 0, max_rel = 0, max_allowed = 0;
+  double probe = 0;
+  long over = 0;
+  const double *g = row.golden, *x = row.got, *kn = row.key_norms, *ka = row.key_allowances;
+  const double qn = row.query_norm, qa = row.query_allowance, factor = row.factor, fixed = row.fixed;
+#pragma omp simd reduction(+ : sum, sum_sq, over, probe) \
+    reduction(max : max_u, max_r, max_abs, max_rel, max_allowed)
+  for (long k = 0; k < row.keys; ++k) {
+    const double magnitude = qn * kn[k];
+    const double d = std::fabs(x[k] - g[k]);
+    const double u = d * inv_ulp(magnitude);
+    const double allowed = Fixed ? fixed : factor * (qa + ka[k]);
+    const double r = u * (1.0 / allowed);
+    probe += x[k] - x[k];
+    sum += u;
+    sum_sq += u * u;
+    over += r > 1.0 ? 1 : 0;
+    max_u = std::max(max_u, u);
+    max_r = std::max(max_r, r);
+    max_abs = std::max(max_abs, d);
+    max_allowed = std::max(max_allowed, allowed);
+    max_rel = std::max(max_rel, magnitude > 0 ? d / magnitude : 0.0);
+  }
+  clean = probe == 0;
+  RowErrors e;
+  e.count = static_cast<std::size_t>(row.keys);
+  e.over = static_cast<std::size_t>(over);
+  e.sum = sum;
+  e.sum_sq = sum_sq;
+  e.max_ulps = max_u;
+  e.max_ratio = max_r;
+  e.max_allowed = max_allowed;
+  e.max_abs = max_abs;
+  e.max_rel = max_rel;
+  return e;
+}
+
 }  // namespace
+
+[[gnu::target_clones("avx512f", "avx2", "default")]] RowErrors logit_row_errors(
+    const LogitRow& row, const InverseUlp& inv_ulp, bool& clean) {
+  return row.fixed >= 0 ? logit_errors<true>(row, inv_ulp, clean)
+                        : logit_errors<false>(row, inv_ulp, clean);
+}
 
 TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, const Allowance& allow,
                             RangeTracker& range, std::size_t bins) {

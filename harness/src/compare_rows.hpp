@@ -71,6 +71,27 @@ void compare_element(TensorAccumulator& acc, RangeTracker& range, const InverseU
                      double max_finite, const ElementRef& where, double magnitude, long centre,
                      const char* name);
 
+// One query row of logits against every key. The error unit of key k is the dtype
+// ulp at query_norm * key_norms[k]; its allowance is `fixed` when >= 0, else
+// factor * (query_allowance + key_allowances[k]).
+struct LogitRow {
+  const double* golden;
+  const double* got;
+  long keys;
+  double query_norm;
+  const double* key_norms;
+  double query_allowance;
+  const double* key_allowances;
+  double factor, fixed;
+  double allowed(long k) const {
+    return fixed >= 0 ? fixed : factor * (query_allowance + key_allowances[k]);
+  }
+};
+
+// The row's statistics by TensorAccumulator::add's formulas, vectorized; `clean` is
+// false when a candidate logit is not finite (the row then goes element by element).
+RowErrors logit_row_errors(const LogitRow& row, const InverseUlp& inv_ulp, bool& clean);
+
 // Every row of v, with its position's allowances; `bins` error-versus-position bins.
 TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, const Allowance& allow,
                             RangeTracker& range, std::size_t bins);
