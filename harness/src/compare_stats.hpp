@@ -85,6 +85,7 @@ class TensorAccumulator {
     if (stats_.nonfinite++ == 0) stats_.first_nonfinite = where;
   }
   double max_ratio() const { return stats_.max_ratio; }
+  double max_rel() const { return stats_.max_rel; }
   TensorStats finish();
 
  private:

@@ -132,6 +132,41 @@ TEST_CASE("one element off by many ulps: TOLERANCE with its exact coordinates") 
   CHECK(tensor(r, "logits").worst.row == row);
 }
 
+// The largest relative error |got - want| / |golden pair| over a tensor, directly.
+double brute_force_max_rel(const Case& c, const Tensor& golden, const Tensor& got) {
+  double largest = 0;
+  for (std::size_t r = 0; r < golden.rows(); ++r) {
+    const double* g = golden.row(r);
+    const double* x = got.row(r);
+    for (long i = 0; i < c.head_dim; ++i) {
+      const long j = i < c.rotary() ? (i % c.pairs()) : -1;
+      const double magnitude = j >= 0 ? std::hypot(g[c.pair_a(j)], g[c.pair_b(j)]) : std::fabs(g[i]);
+      if (magnitude > 0) largest = std::max(largest, std::fabs(x[i] - g[i]) / magnitude);
+    }
+  }
+  return largest;
+}
+
+TEST_CASE("the largest relative error is exact whichever row holds it") {
+  // Rows whose errors cannot beat the maximum so far skip the exact division: perturb
+  // rows in decreasing, then increasing order of size and compare with brute force.
+  const Fixture f(small_case(40, 9), DType::fp32);
+  for (bool increasing : {false, true}) {
+    CandidateOutput out = f.exact;
+    for (long row = 0; row < 40; ++row) {
+      const double step = increasing ? row + 1 : 40 - row;
+      double& v = out.q_out.data[static_cast<std::size_t>(row * 8 + row % 6)];
+      v = round_to(DType::fp32, v + step * 3 * ulp(DType::fp32, v));
+    }
+    const Record r = f.compare(out);
+    const TensorStats& q = tensor(r, "q_out");
+    INFO((increasing ? "increasing" : "decreasing"));
+    CHECK(q.max_rel == Approx(brute_force_max_rel(f.c, f.golden.q_out, out.q_out)).epsilon(1e-14));
+    CHECK(tensor(r, "k_out").max_rel ==
+          Approx(brute_force_max_rel(f.c, f.golden.k_out, out.k_out)).epsilon(1e-14));
+  }
+}
+
 TEST_CASE("pass-through features must come back exactly") {
   const Fixture f(small_case(), DType::fp32);
   CandidateOutput out = f.exact;
