@@ -37,13 +37,6 @@ struct RowShape {
   long b(long j) const { return half ? j + pairs : 2 * j + 1; }
 };
 
-// 2^-floor(log2 v) for a normal v, so that d * d * inverse_binade(s) bounds d * d / s
-// from above (within a factor 2) without a division; 2^1023 for zero and subnormals.
-inline double inverse_binade(double v) {
-  constexpr std::uint64_t kExponent = 0x7ff0000000000000ull, kMirror = 0x7fe0000000000000ull;
-  return std::bit_cast<double>(kMirror - (std::bit_cast<std::uint64_t>(v) & kExponent));
-}
-
 // The largest squared relative error d^2 / |g pair|^2 of a row's rotated pairs.
 template <bool Half>
 [[gnu::always_inline]] inline double exact_rel_sq(long pairs, const double* g, const double* x) {
@@ -93,6 +86,7 @@ template <bool Half>
     max_u = std::max(max_u, std::max(ua, ub));
     max_r = std::max(max_r, std::max(ra, rb));
     max_abs = std::max(max_abs, d);
+    // d^2 times 2^-floor(log2 square) bounds d^2 / square from above, within 2x.
     rel_sq_bound = std::max(rel_sq_bound, d * d * inverse_binade(square));
   }
   double max_rel = rel_sq_bound > s.rel_sq_floor ? std::sqrt(exact_rel_sq<Half>(pairs, g, x)) : 0.0;

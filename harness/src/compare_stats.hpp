@@ -13,6 +13,13 @@
 
 namespace xposcheck::detail {
 
+// 2^-floor(log2 v) for a normal positive v, from the exponent field mirrored (an
+// exact power of two, so multiplying by it is exact); 2^1023 for zero and subnormals.
+inline double inverse_binade(double v) {
+  constexpr std::uint64_t kExponent = 0x7ff0000000000000ull, kMirror = 0x7fe0000000000000ull;
+  return std::bit_cast<double>(kMirror - (std::bit_cast<std::uint64_t>(v) & kExponent));
+}
+
 // 1 / (the dtype's ulp at a non-negative finite magnitude), from the exponent bits:
 // a power of two, so multiplying by it is exact. Branch-free, so loops vectorize:
 // 2^-e is the exponent field mirrored, and magnitudes below the dtype's normal
@@ -23,10 +30,7 @@ class InverseUlp {
       : scale_(std::ldexp(1.0, traits(t).precision - 1)),
         clamp_(std::ldexp(1.0, traits(t).precision - 1 - traits(t).min_exponent)) {}
   double operator()(double magnitude) const {
-    constexpr std::uint64_t kExponent = 0x7ff0000000000000ull, kMirror = 0x7fe0000000000000ull;
-    const auto bits = std::bit_cast<std::uint64_t>(magnitude);
-    const double inverse_power = std::bit_cast<double>(kMirror - (bits & kExponent));
-    const double inverse = inverse_power * scale_;
+    const double inverse = inverse_binade(magnitude) * scale_;
     return inverse < clamp_ ? inverse : clamp_;
   }
   // The same of sqrt(square) without the square root: for a normal binary64 s,

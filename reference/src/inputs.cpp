@@ -52,8 +52,6 @@ namespace {
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void draw_normals(
     std::uint64_t seed, std::uint64_t first_call, double* out, std::size_t n,
     detail::NormalRange range) {
-  const std::uint64_t half = (std::uint64_t{1} << (range.dropped_bits - 1)) - 1;
-  const std::uint64_t keep = ~((std::uint64_t{1} << range.dropped_bits) - 1);
   for (std::size_t e = 0; e < n; ++e) {
     const std::uint64_t base = seed + (first_call + 6 * e) * kGamma;
     std::uint64_t sum = 0;
@@ -62,8 +60,7 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void draw_no
       sum += (bits >> 32) + (bits & 0xFFFFFFFFULL);
     }
     const double v = normal_from_sum(sum);
-    const std::uint64_t b = std::bit_cast<std::uint64_t>(v);
-    const double rounded = std::bit_cast<double>((b + half + ((b >> range.dropped_bits) & 1)) & keep);
+    const double rounded = detail::round_normal_bits(v, range.dropped_bits);
     out[e] = std::fabs(v) >= range.min_normal ? rounded : v;
   }
 }

@@ -42,23 +42,28 @@ constexpr NormalRange normal_range(DType t) {
 }
 // Zero, non-finite, subnormal and overflowing values.
 double round_to_outside_normal(DType t, double x);
+// x rounded to nearest-even at `dropped_bits` below binary64's significand, on the bit
+// pattern: exact wherever the result is normal in the target (a carry out of the
+// significand correctly bumps the exponent). Branch-free, so loops over it vectorize.
+inline double round_normal_bits(double x, int dropped_bits) {
+  auto bits = std::bit_cast<std::uint64_t>(x);
+  bits += ((std::uint64_t{1} << (dropped_bits - 1)) - 1) + ((bits >> dropped_bits) & 1);
+  bits &= ~((std::uint64_t{1} << dropped_bits) - 1);
+  return std::bit_cast<double>(bits);
+}
 }  // namespace detail
 
 // Round a binary64 value to the nearest value of t (ties to even), with gradual
 // underflow and overflow to infinity; the result is returned exactly as a double.
 // Inline because candidates call it for every product: in t's normal range the
 // rounding is done on the bit pattern, where t's significand is a prefix of
-// binary64's (a carry out of the significand correctly bumps the exponent).
+// binary64's.
 inline double round_to(DType t, double x) {
   const detail::NormalRange range = detail::normal_range(t);
   const double a = x < 0 ? -x : x;
   if (!(a >= range.min_normal && a <= range.max_finite))
     return detail::round_to_outside_normal(t, x);
-  const int drop = range.dropped_bits;
-  auto bits = std::bit_cast<std::uint64_t>(x);
-  bits += ((std::uint64_t{1} << (drop - 1)) - 1) + ((bits >> drop) & 1);
-  bits &= ~((std::uint64_t{1} << drop) - 1);
-  return std::bit_cast<double>(bits);
+  return detail::round_normal_bits(x, range.dropped_bits);
 }
 
 // The spacing of t's values at magnitude |x|: 2^(floor(log2|x|) - precision + 1),
