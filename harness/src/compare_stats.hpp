@@ -39,11 +39,10 @@ class InverseUlp {
   // (E + 1023) / 2, whose dropped low bit falls below the exponent field. Zero and
   // subnormal squares give magnitudes far below every dtype's range: the clamp.
   double of_square(double square) const {
-    constexpr std::uint64_t kExponent = 0x7ff0000000000000ull, kMirror = 0x7fe0000000000000ull;
-    constexpr std::uint64_t kBias = 1023ull << 52;
+    constexpr std::uint64_t kExponent = 0x7ff0000000000000ull, kBias = 1023ull << 52;
     const auto bits = std::bit_cast<std::uint64_t>(square) & kExponent;
     const std::uint64_t root_exponent = ((bits + kBias) >> 1) & kExponent;
-    const double inverse = std::bit_cast<double>(kMirror - root_exponent) * scale_;
+    const double inverse = inverse_binade(std::bit_cast<double>(root_exponent)) * scale_;
     return inverse < clamp_ ? inverse : clamp_;
   }
 

@@ -1,9 +1,6 @@
 // `xposcheck baseline`, `sweep --baseline/--shard` and `merge`, run as a user would:
 // DRIFT fails the gate, updates are shown before they are written, shards merge into
 // the unsharded results, and bad files or shard values exit 2 naming them.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,41 +10,27 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "shell_run.hpp"
+#include "temp_dir.hpp"
+
 using Catch::Matchers::Contains;
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+using xposcheck::testing::Run;
+using xposcheck::testing::run_shell;
+using xposcheck::testing::slurp;
+
 namespace {
 
-struct Scratch {
-  fs::path path;
-  Scratch() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("xposcheck-baseline-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
+// A scratch directory with a small grid in it; `dir / name` is a path string.
+struct Scratch : xposcheck::testing::TempDir {
+  Scratch() : TempDir("xposcheck-baseline-cli") {
     // Small and quick: 6 cases x 2 dtypes.
     std::ofstream(path / "grid.toml") << "name = \"tiny\"\ndtypes = [\"fp32\", \"fp16\"]\n[axes]\n"
                                          "head_dim = 16\nseq_len = [7, 64, 256]\nmem_len = [0, 5]\n";
   }
-  ~Scratch() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
   std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string slurp(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct Run {
-  int status = -1;
-  std::string out, err;
 };
 
 // Runs `xposcheck <args>` with `env` prepended (VAR=value ...), outside any CI shard
@@ -55,9 +38,7 @@ struct Run {
 Run run_cli(const Scratch& dir, const std::string& args, const std::string& env = "") {
   std::string cmd = "env -u XPOSCHECK_SHARD -u XPOSCHECK_SHARD_COUNT -u JOB_COMPLETION_INDEX "
                     "-u SLURM_ARRAY_TASK_ID " + env + " '" + XPOSCHECK_EXE + "' " + args;
-  cmd += " >'" + dir / "stdout.txt" + "' 2>'" + dir / "stderr.txt" + "'";
-  const int raw = std::system(cmd.c_str());
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, slurp(dir / "stdout.txt"), slurp(dir / "stderr.txt")};
+  return run_shell(dir.path, cmd);
 }
 
 std::string sweep(const Scratch& dir, const std::string& candidate, const std::string& out) {

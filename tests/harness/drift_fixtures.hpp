@@ -4,8 +4,6 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -13,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness_fixtures.hpp"
+#include "shell_run.hpp"
 #include "xposcheck/harness/results.hpp"
 
 namespace xposcheck::testing {
@@ -23,13 +22,6 @@ inline std::filesystem::path scratch_file(const std::string& name) {
   std::filesystem::remove(p);
   std::filesystem::remove(p.string() + ".journal");
   return p;
-}
-
-inline std::string slurp_file(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 inline std::vector<std::string> case_order_of(const Grid& g) {
@@ -82,7 +74,7 @@ inline void drop_durations(nlohmann::json& j) {
 inline nlohmann::json records_json(const Results& results) {
   const auto file = scratch_file("records.json");
   write_results(file, results);
-  nlohmann::json records = nlohmann::json::parse(slurp_file(file)).at("records");
+  nlohmann::json records = nlohmann::json::parse(slurp(file)).at("records");
   std::filesystem::remove(file);
   for (nlohmann::json& r : records) drop_durations(r);
   return records;

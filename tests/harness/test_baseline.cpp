@@ -198,7 +198,7 @@ TEST_CASE("a baseline file round-trips byte for byte and is small and stable") {
   CHECK(format_baseline(parse_baseline(text, "mem")) == text);
   const auto file = scratch_file("roundtrip-baseline.json");
   write_baseline(file, b);
-  CHECK(slurp_file(file) == text);
+  CHECK(slurp(file) == text);
   CHECK(format_baseline(read_baseline(file)) == text);
   // A second run of the same sweep writes the same bytes: no timings, no dates.
   CHECK(format_baseline(make_baseline(sweep_results(smoke(), {"fp32-angles"}, "stable"))) == text);
@@ -283,7 +283,7 @@ TEST_CASE("drift evidence and envelopes are stored in the results file") {
   CHECK(back.records[0].drift->verdict == DriftVerdict::unchanged);
   CHECK(back.records[0].drift->tensors.size() == 3);
   CHECK(back.records[0].drift->tensors[1].baseline_max == Approx(now.records[0].tensors[1].max_ulps).epsilon(1e-3));
-  const auto json = nlohmann::json::parse(slurp_file(file));
+  const auto json = nlohmann::json::parse(slurp(file));
   CHECK(json.at("envelopes").size() == 18);  // 6 memory lengths x 3 dtypes
   CHECK(json.at("envelopes").at(0).at("max_seq_len") == 256);
   // Files written without drift read as before.

@@ -12,12 +12,15 @@
 #include <string>
 
 #include "xposcheck/harness/results.hpp"
+#include "shell_run.hpp"
 #include "temp_dir.hpp"
 #include "xposcheck/reports/reporter.hpp"
 
 namespace report_test {
 
 namespace fs = std::filesystem;
+using xposcheck::testing::Run;
+using xposcheck::testing::slurp;
 using xposcheck::testing::TempDir;
 
 // tests/reports/data/results-fixture.json (made by tests/reports/data/make-fixture):
@@ -47,29 +50,11 @@ inline std::size_t count(const std::string& text, const std::string& what) {
   return n;
 }
 
-inline std::string slurp(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
-
-struct Run {
-  int status = -1;
-  std::string out, err;
-};
 
 // Runs a shell command line, capturing stdout, stderr and the exit status.
 inline Run run(const TempDir& dir, const std::string& command) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = command + " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int raw = std::system(cmd.c_str());
-  Run r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  r.out = slurp(out);
-  r.err = slurp(err);
-  return r;
+  return xposcheck::testing::run_shell(dir.path, command);
 }
 
 // A command line of single-quoted words.
