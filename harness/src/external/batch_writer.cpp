@@ -30,6 +30,7 @@ json resolved_params(const Case& c) {
           {"seq_len", c.seq_len},
           {"mem_len", c.mem_len},
           {"center", c.centre()},
+          {"first_position", c.first_key_position()},
           {"batch", c.batch},
           {"heads", c.heads}};
 }

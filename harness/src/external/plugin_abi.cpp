@@ -81,6 +81,8 @@ xposcheck_case abi_case(const json& entry, const std::string& case_id) {
   c.batch = p.at("batch");
   c.heads = p.at("heads");
   c.case_id = case_id.c_str();
+  c.first_position = p.contains("first_position") ? p.at("first_position").get<long>()
+                                                  : -p.at("mem_len").get<long>();
   return c;
 }
 
