@@ -70,7 +70,7 @@ class BiasFit {
 // shrink with the square root of their numbers. kBiasSigmas standard errors cover the
 // noise of the fit itself, measured from its residuals and modelled as kLogitNoise unit
 // roundoffs of each logit, whichever is larger. Measurements: docs/tolerances.md.
-constexpr double kClusterBias = 4.0;
+constexpr double kClusterBias = 2.0;
 constexpr double kBiasSigmas = 6.0;
 constexpr double kLogitNoise = 2.0;
 
@@ -110,7 +110,7 @@ TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
   for (std::size_t r = 0; r < kn.size(); ++r) kn[r] = norm_of(golden.k_out.row(r), d);
   for (long i = 0; i < sampled; ++i) q_row[i] = q_allow.row(c.query_position(golden.logit_rows[i]));
   for (long k = 0; k < keys; ++k) k_row[k] = k_allow.row(c.key_position(k));
-  TensorAccumulator acc("logits", 0, n - 1, bins);
+  TensorAccumulator acc("logits", c.query_position(0), c.query_position(n - 1), bins);
   RangeTracker unused;
   const InverseUlp inv_ulp(dtype);
   for (long l = 0; l < bh; ++l) {

@@ -20,11 +20,14 @@ Two kinds of code are understood (docs/protocol.md, "PyTorch adapter"):
    that uses the last `rows` rows of freqs and scale. The adapter builds the
    embedding with dim = R, asks for the tables at the true positions -M..N-1, and
    applies them as x-transformers' attention does: queries with scale, keys with
-   scale ** -1. Such a module pairs features as rotate_half does; interleaved cases
-   are run through an exact feature permutation (pairs (2j, 2j+1) moved to
-   (j, j + R/2) and back), unless --layout interleaved says the module pairs
-   neighbours itself. The module fixes the XPOS centre at (max position + 1) // 2
-   = floor(N/2); cases that set another centre are reported as errors (CRASH).
+   scale ** -1. --layout says how the module pairs features: half (rotate_half, the
+   default) or interleaved (neighbours (2j, 2j+1), as current x-transformers does);
+   a case of the other layout runs through an exact feature permutation, both ways.
+   --frame says which positions the module's forward expects: the case's own
+   (default: -M..N-1 in SPEC's segment frame), or cache (0..M+N-1, counted from the
+   first cached key). The module picks its own XPOS centre from those positions; a
+   different frame or centre than the case's is diagnosed as the origin or centre
+   convention (docs/diagnosis.md), or set the case's frame in the grid.
 
 2. A plain function rotary(q, k, case) -> (q_out, k_out) on torch tensors, as the
    xposcheck_candidate helper calls it.
@@ -75,25 +78,45 @@ def inverse(order):
     return back
 
 
+def half_to_interleaved(rotary_dim):
+    """Feature order that moves pair (j, j + R/2) to (2j, 2j+1)."""
+    return inverse(interleaved_to_half(rotary_dim))
+
+
+def pairing_order(case_layout, module_layout, rotary_dim):
+    """The exact feature permutation that presents a case's pairs the way the module
+    pairs features (None when they agree)."""
+    if case_layout == module_layout:
+        return None
+    if case_layout == "interleaved":
+        return interleaved_to_half(rotary_dim)
+    return half_to_interleaved(rotary_dim)
+
+
+def module_positions(case, frame):
+    """The key positions handed to the module's forward: the case's own (its frame),
+    or 0..M+N-1 for a module that counts from the first cached key."""
+    if frame == "cache":
+        return torch.arange(0, case.mem_len + case.seq_len)
+    return torch.from_numpy(case.key_positions())
+
+
 class EmbeddingAdapter:
     """Runs a RotaryEmbedding class + apply function as x-transformers' attention does."""
 
-    def __init__(self, cls, apply, layout):
-        self.cls, self.apply, self.layout = cls, apply, layout
+    def __init__(self, cls, apply, layout, frame="case"):
+        self.cls, self.apply, self.layout, self.frame = cls, apply, layout, frame
 
     def __call__(self, q, k, case):
-        if case.xpos and case.center != case.seq_len // 2:
-            raise ValueError(
-                "unsupported case: the RotaryEmbedding interface fixes the XPOS centre at "
-                "floor(N/2) = %d, this case sets center = %d" % (case.seq_len // 2, case.center))
         rope = self.cls(case.rotary_dim, use_xpos=case.xpos, scale_base=case.scale_base,
                         interpolation_factor=case.interpolation, base=case.base,
                         base_rescale_factor=case.base_rescale)
-        freqs, scale = rope(torch.arange(-case.mem_len, case.seq_len))
+        # The module chooses its own XPOS centre from the positions it is given; where
+        # that differs from the case's, the diagnosis names the convention.
+        freqs, scale = rope(module_positions(case, self.frame))
         q_scale, k_scale = (scale, scale ** -1.0) if isinstance(scale, torch.Tensor) else (1.0, 1.0)
-        order = None
-        if case.layout == "interleaved" and self.layout == "half":
-            order = interleaved_to_half(case.rotary_dim)
+        order = pairing_order(case.layout, self.layout, case.rotary_dim)
+        if order is not None:
             q, k = permute_features(q, order), permute_features(k, order)
         q_out, k_out = self.apply(q, freqs, q_scale), self.apply(k, freqs, k_scale)
         if order is not None:
@@ -112,7 +135,7 @@ def make_candidate(args):
         if apply is None:
             raise SystemExit("torch_adapter: %s has no %s function (give --apply NAME)"
                              % (args.module, args.apply))
-        return EmbeddingAdapter(target, apply, args.layout)
+        return EmbeddingAdapter(target, apply, args.layout, args.frame)
     if callable(target):
         return target
     raise SystemExit("torch_adapter: %s.%s is neither a class nor a function" % (args.module, args.attr))
@@ -128,6 +151,9 @@ def main(argv=None):
     parser.add_argument("--path", help="directory added to sys.path first")
     parser.add_argument("--layout", choices=("half", "interleaved"), default="half",
                         help="with a class: how the module pairs features")
+    parser.add_argument("--frame", choices=("case", "cache"), default="case",
+                        help="with a class: the positions its forward expects: the case's own "
+                             "(default), or 0..M+N-1 counted from the first cached key")
     parser.add_argument("work_dir", help="the batch's work directory (given by xposcheck)")
     args = parser.parse_args(argv)
     candidate = make_candidate(args)

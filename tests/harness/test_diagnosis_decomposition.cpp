@@ -14,6 +14,7 @@
 #include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/harness/results.hpp"
 #include "xposcheck/harness/sweep.hpp"
+#include "harness/twisted_candidate.hpp"
 
 using namespace xposcheck;
 using Catch::Matchers::Contains;
@@ -21,52 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// SPEC section 1 in fp64, one rounding to the dtype, with conventions changed on request.
-struct Twist {
-  double query_shift = 0, key_shift = 0;
-  std::optional<double> query_centre = {}, key_centre = {};
-};
-
-Tensor rotate(const Case& c, DType t, const Tensor& in, bool query, const Twist& tw) {
-  Tensor out = in;
-  const long rows = static_cast<long>(in.shape[2]);
-  const double r = static_cast<double>(c.rotary());
-  const double base = c.base_rescale == 1 ? c.base : c.base * std::pow(c.base_rescale, r / (r - 2));
-  const double centre = (query ? tw.query_centre : tw.key_centre).value_or(c.centre());
-  for (long l = 0; l < c.batch * c.heads; ++l) {
-    for (long row = 0; row < rows; ++row) {
-      const double p = static_cast<double>(query ? c.query_position(row) : c.key_position(row)) +
-                       (query ? tw.query_shift : tw.key_shift);
-      const double* x = in.row(static_cast<std::size_t>(l * rows + row));
-      double* y = out.row(static_cast<std::size_t>(l * rows + row));
-      for (long j = 0; j < c.pairs(); ++j) {
-        const double jj = static_cast<double>(j);
-        const double phi = p * std::pow(base, -2 * jj / r) / c.interpolation;
-        const double ls = (query ? 1 : -1) * std::log((2 * jj + 0.4 * r) / (1.4 * r)) *
-                          (p - centre) / c.scale_base;
-        const double s = c.xpos ? std::exp(ls) : 1.0;
-        const long a = c.pair_a(j), b = c.pair_b(j);
-        y[a] = round_to(t, (x[a] * std::cos(phi) - x[b] * std::sin(phi)) * s);
-        y[b] = round_to(t, (x[b] * std::cos(phi) + x[a] * std::sin(phi)) * s);
-      }
-    }
-  }
-  return out;
-}
-
-class TwistedCandidate : public Candidate {
- public:
-  explicit TwistedCandidate(Twist t) : twist_(t) {}
-  std::string name() const override { return "twisted"; }
-  std::string description() const override { return "SPEC with a twist"; }
-  CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
-    const std::string n(dtype_name(t));
-    return {rotate(c, t, q, true, twist_), rotate(c, t, k, false, twist_), n, n};
-  }
-
- private:
-  Twist twist_;
-};
+using testing::Twist;
+using testing::TwistedCandidate;
 
 GridCase small_case() {
   Case c;

@@ -1,0 +1,144 @@
+// Real code's conventions from the command line: Python candidates written in the
+// cache frame with each common centre rule, and a module that pairs neighbouring
+// features run through the torch adapter on both layouts and in both frames. Correct
+// code passes (accepting its conventions, or with golden outputs in its own frame);
+// a convention mixed with a bug is never accepted.
+#include <fstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "../harness/external_test_support.hpp"
+#include "xposcheck/harness/process.hpp"
+
+using namespace xposcheck;
+using namespace xposcheck::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+const std::string kSource = XPOSCHECK_SOURCE_DIR;
+
+// Odd and even N, with and without memory, both layouts: 8 cases in 3 dtypes.
+const std::string kFrameGrid = R"(name = "frames"
+dtypes = ["fp32", "bf16", "fp16"]
+[axes]
+head_dim = 32
+seq_len = [33, 64]
+mem_len = [0, 40]
+layout = ["half", "interleaved"]
+)";
+
+struct Sweep {
+  int status = -1;
+  std::string out;
+  nlohmann::json records;
+};
+
+Sweep sweep(const ScratchDir& dir, const std::string& grid_text, const std::string& command,
+            std::vector<std::string> extra = {}) {
+  const fs::path grid = dir.path / "grid.toml", out = dir.path / "results.json";
+  std::ofstream(grid) << grid_text;
+  ProcessOptions o;
+  o.argv = {XPOSCHECK_EXE, "sweep", "--grid", grid.string(), "--candidate-cmd", command,
+            "--candidate-name", "candidate", "--out", out.string(), "--quiet"};
+  o.argv.insert(o.argv.end(), extra.begin(), extra.end());
+  o.working_dir = kSource;
+  o.time_limit_s = 300;
+  const ProcessResult r = run_process(o);
+  Sweep s{r.exit_code, r.out.text() + r.err.text(), {}};
+  std::ifstream in(out);
+  if (in) s.records = nlohmann::json::parse(in).at("records");
+  return s;
+}
+
+std::string cache_frame(const std::string& rule) {
+  return testing_command("cache_frame.py") + " --centre " + rule;
+}
+
+bool torch_available() {
+  ProcessOptions o;
+  o.argv = {kPython, "-c", "import torch"};
+  o.time_limit_s = 120;
+  return run_process(o).succeeded();
+}
+
+}  // namespace
+
+TEST_CASE("cache-frame code is the origin convention, with centre where its rule moves it",
+          "[external][conventions]") {
+  const struct {
+    std::string rule, grid_centre, conventions;
+  } rules[] = {{"queries", "", "origin"},
+               {"keys", "keys-floor", "origin,centre"},
+               {"keys-up", "keys-ceil", "origin,centre"}};
+  for (const auto& r : rules) {
+    INFO("--centre " << r.rule);
+    ScratchDir dir("frames-" + r.rule);
+    const Sweep plain = sweep(dir, kFrameGrid, cache_frame(r.rule));
+    INFO(plain.out);
+    CHECK(plain.status == 1);
+    REQUIRE(plain.records.size() == 24);
+    for (const auto& rec : plain.records) {
+      INFO(rec.at("case_id") << " " << rec.at("dtype") << ": " << rec.at("message"));
+      if (rec.at("outcome") == "PASS") continue;
+      CHECK(rec.at("outcome") == "TOLERANCE");
+      CHECK(rec.at("diagnosis").at("kind") == "convention");
+      const std::string conventions = rec.at("diagnosis").at("convention");
+      CHECK_THAT(r.conventions, Contains(conventions));
+      if (rec.at("case").at("mem_len") == 40) CHECK(conventions == r.conventions);
+    }
+    CHECK(sweep(dir, kFrameGrid, cache_frame(r.rule), {"--accept-convention", "origin,centre"}).status == 0);
+    // Golden outputs in its own frame: the strict elementwise check passes as is.
+    const std::string framed = kFrameGrid + "first_position = 0\n" +
+                               (r.grid_centre.empty() ? "" : "center = \"" + r.grid_centre + "\"\n");
+    const Sweep strict = sweep(dir, framed, cache_frame(r.rule));
+    INFO(strict.out);
+    CHECK(strict.status == 0);
+  }
+}
+
+TEST_CASE("cache-frame code whose query and key centres differ is a bug, never a convention",
+          "[external][conventions]") {
+  ScratchDir dir("frames-lengths");
+  const Sweep s = sweep(dir, kFrameGrid, cache_frame("lengths"), {"--accept-convention", "origin,centre"});
+  INFO(s.out);
+  CHECK(s.status == 1);
+  std::size_t named = 0;
+  for (const auto& rec : s.records) {
+    if (rec.at("case").at("mem_len") == 0) continue;
+    INFO(rec.at("case_id") << " " << rec.at("dtype") << ": " << rec.at("message"));
+    CHECK(rec.at("outcome") == "TOLERANCE");
+    CHECK(rec.at("diagnosis").at("kind") == "bug");
+    CHECK_FALSE(rec.at("diagnosis").at("accepted"));
+    const std::string verdict = rec.at("diagnosis").at("verdict");
+    named += verdict == "origin + centres-differ";
+  }
+  CHECK(named == 12);
+}
+
+TEST_CASE("a neighbour-pairing module passes through the adapter on both layouts and frames",
+          "[external][torch][conventions]") {
+  if (!torch_available()) {
+    WARN("skipped: " << kPython << " cannot import torch");
+    return;
+  }
+  const std::string adapter = kPython + " " + kSource + "/python/candidates/torch_adapter.py --module " +
+                              kSource + "/python/testing/neighbour_pairing_module.py --layout interleaved";
+  ScratchDir dir("adapter-neighbours");
+  const Sweep segment = sweep(dir, kFrameGrid, adapter);
+  INFO(segment.out);
+  CHECK(segment.status == 0);
+  CHECK_THAT(segment.out, Contains("gate: PASS (0 failing of 24)"));
+  // Called with positions 0..M+N-1, it centres on floor((M+N)/2) of that frame.
+  const Sweep cache = sweep(dir, kFrameGrid, adapter + " --frame cache");
+  CHECK(cache.status == 1);
+  for (const auto& rec : cache.records) {
+    if (rec.at("outcome") == "PASS") continue;
+    INFO(rec.at("case_id") << " " << rec.at("dtype") << ": " << rec.at("message"));
+    CHECK(rec.at("diagnosis").at("kind") == "convention");
+  }
+  CHECK(sweep(dir, kFrameGrid, adapter + " --frame cache", {"--accept-convention", "origin,centre"}).status == 0);
+  CHECK(sweep(dir, kFrameGrid + "first_position = 0\ncenter = \"keys-floor\"\n", adapter + " --frame cache")
+            .status == 0);
+}

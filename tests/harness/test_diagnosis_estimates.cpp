@@ -1,0 +1,200 @@
+// The estimate-driven diagnosis: frame conventions (positions counted from the first
+// cached key, centres chosen in that frame) named and accepted only when they fit the
+// outputs, combinations of a convention with a bug, and bugs in shapes no built-in
+// plants, named from the numbers the decomposition reads off.
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include "harness/twisted_candidate.hpp"
+#include "xposcheck/harness/diagnosis.hpp"
+#include "xposcheck/harness/sweep.hpp"
+
+using namespace xposcheck;
+using Catch::Matchers::Contains;
+using testing::Twist;
+using testing::TwistedCandidate;
+
+namespace {
+
+constexpr DType kDtypes[] = {DType::fp32, DType::bf16, DType::fp16};
+
+GridCase make_case(long d, long n, long m, void (*tweak)(Case&) = nullptr) {
+  Case c;
+  c.head_dim = d;
+  c.seq_len = n;
+  c.mem_len = m;
+  if (tweak) tweak(c);
+  return {case_id(c) + "-s1", c, 1};
+}
+
+Record evaluate(Candidate& candidate, const GridCase& gc, DType t,
+                std::vector<std::string> accept = {}) {
+  DiagnosisOptions d;
+  d.accept_conventions = std::move(accept);
+  return evaluate_one(candidate, gc, t, resolve_tolerance(t, {}, {}), 256, d);
+}
+
+// Code in the cache frame: keys at 0..M+N-1, queries at M..M+N-1, with the XPOS centre
+// at `centre` of that frame. Twists shift the case's own positions: on a case already
+// in the cache frame, the same code needs no shift.
+Twist cache_frame(const Case& c, double centre) {
+  const double m = c.first_position == 0 ? 0.0 : static_cast<double>(c.mem_len);
+  return Twist{.query_shift = m, .key_shift = m, .query_centre = centre, .key_centre = centre};
+}
+
+}  // namespace
+
+TEST_CASE("code counting positions from the first cached key is the origin convention") {
+  const GridCase gc = make_case(32, 40, 24);
+  // The centre moved along with the positions: floor(N/2) from the first query.
+  TwistedCandidate candidate(cache_frame(gc.params, 24 + 20));
+  for (DType t : kDtypes) {
+    INFO(dtype_name(t));
+    const Record plain = evaluate(candidate, gc, t);
+    REQUIRE(plain.diagnosis);
+    CHECK(plain.outcome == Outcome::tolerance);
+    CHECK(plain.diagnosis->verdict == "origin");
+    CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
+    CHECK(plain.diagnosis->convention == "origin");
+    CHECK(plain.diagnosis->grid_setting == "first_position = 0");
+    CHECK_THAT(plain.diagnosis->explanation, Contains("shifted alike by +24 (= M"));
+    CHECK_THAT(plain.message, Contains("--accept-convention origin"));
+    CHECK(evaluate(candidate, gc, t, {"origin"}).outcome == Outcome::pass);
+    CHECK(evaluate(candidate, gc, t, {"centre"}).outcome == Outcome::tolerance);
+    // Golden outputs computed in its frame: the strict elementwise check passes.
+    GridCase framed = gc;
+    framed.params.first_position = 0;
+    TwistedCandidate same_code(cache_frame(framed.params, 24 + 20));
+    const Record strict = evaluate(same_code, framed, t);
+    CHECK(strict.outcome == Outcome::pass);
+    CHECK_FALSE(strict.diagnosis);
+  }
+}
+
+TEST_CASE("cache-frame centre rules are origin plus centre, and pass in their own frame") {
+  const GridCase gc = make_case(32, 40, 25);
+  const struct {
+    CentreRule rule;
+    double centre;  // in the cache frame: keys at 0..64
+  } rules[] = {{CentreRule::keys_floor, 32}, {CentreRule::keys_ceil, 33}};
+  for (const auto& r : rules) {
+    TwistedCandidate candidate(cache_frame(gc.params, r.centre));
+    for (DType t : kDtypes) {
+      INFO(centre_rule_name(r.rule) << " " << dtype_name(t));
+      const Record plain = evaluate(candidate, gc, t);
+      REQUIRE(plain.diagnosis);
+      CHECK(plain.diagnosis->verdict == "origin + shared-centre");
+      CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
+      CHECK(plain.diagnosis->convention == "origin,centre");
+      CHECK(plain.diagnosis->grid_setting ==
+            fmt::format("first_position = 0, center = \"{}\"", centre_rule_name(r.rule)));
+      CHECK(evaluate(candidate, gc, t, {"origin"}).outcome == Outcome::tolerance);
+      CHECK(evaluate(candidate, gc, t, {"origin", "centre"}).outcome == Outcome::pass);
+      GridCase framed = gc;
+      framed.params.first_position = 0;
+      framed.params.centre_rule = r.rule;
+      TwistedCandidate same_code(cache_frame(framed.params, r.centre));
+      CHECK(evaluate(same_code, framed, t).outcome == Outcome::pass);
+    }
+  }
+}
+
+TEST_CASE("a convention and a bug at once: cache frame with query and key centres apart") {
+  // rotary-embedding-torch's cached-key path centres queries on their own length and
+  // keys on theirs: floor(N/2) = 20 and floor((M+N)/2) = 32 in the cache frame.
+  const GridCase gc = make_case(32, 40, 24);
+  Twist tw = cache_frame(gc.params, 0);
+  tw.query_centre = 20;
+  tw.key_centre = 32;
+  TwistedCandidate candidate(tw);
+  for (DType t : kDtypes) {
+    INFO(dtype_name(t));
+    const Record r = evaluate(candidate, gc, t, {"origin", "centre"});
+    REQUIRE(r.diagnosis);
+    CHECK(r.outcome == Outcome::tolerance);
+    CHECK_FALSE(r.diagnosis->accepted);
+    CHECK(r.diagnosis->kind == DiagnosisKind::bug);
+    CHECK(r.diagnosis->verdict == "origin + centres-differ");
+    CHECK_THAT(r.diagnosis->explanation, Contains("queries centred at 20 and keys at 32"));
+  }
+}
+
+TEST_CASE("query and key centres 19 positions apart are never accepted, and the logits see them") {
+  const GridCase gc = make_case(64, 256, 256);
+  TwistedCandidate candidate(Twist{.key_centre = gc.params.centre() + 19});
+  for (DType t : kDtypes) {
+    INFO(dtype_name(t));
+    const Record r = evaluate(candidate, gc, t, {"origin", "centre"});
+    CHECK(r.outcome == Outcome::tolerance);
+    REQUIRE(r.diagnosis);
+    CHECK_FALSE(r.diagnosis->accepted);
+    CHECK(r.diagnosis->kind == DiagnosisKind::bug);
+    const TensorStats& logits = r.tensors.at(2);
+    INFO("bias " << logits.bias.value_or(0) << " allowed " << logits.bias_allowed.value_or(0));
+    CHECK(logits.bias_fails());
+  }
+}
+
+TEST_CASE("a systematic 1% logit error fails the logits in every dtype") {
+  // Each output 0.5% large: every logit 1% large, within the elementwise allowance of
+  // bf16 (8 ulps of 2^-8) but not a correct implementation.
+  const GridCase gc = make_case(64, 256, 256);
+  TwistedCandidate candidate(Twist{.output_factor = 1.005});
+  for (DType t : kDtypes) {
+    INFO(dtype_name(t));
+    const Record r = evaluate(candidate, gc, t);
+    CHECK(r.outcome == Outcome::tolerance);
+    const TensorStats& logits = r.tensors.at(2);
+    REQUIRE(logits.bias);
+    CHECK(*logits.bias == Approx(0.010025).margin(0.002));
+    CHECK(logits.bias_fails());
+    if (t == DType::bf16) {
+      CHECK(r.tensors.at(0).over_tolerance == 0);
+      CHECK_THAT(r.message, Contains("logits: systematically off by +1"));
+    }
+  }
+}
+
+TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
+  SECTION("an NTK exponent R/(R+2)") {
+    const GridCase gc = make_case(32, 40, 20, [](Case& c) { c.base_rescale = 4; });
+    const double r = 32;
+    TwistedCandidate candidate(Twist{.base = 10000 * std::pow(4.0, r / (r + 2))});
+    const Record rec = evaluate(candidate, gc, DType::fp32);
+    REQUIRE(rec.diagnosis);
+    CHECK(rec.diagnosis->verdict == "ntk-exponent");
+    CHECK_THAT(rec.diagnosis->explanation, Contains("NTK exponent R/(R+2), R = 32"));
+  }
+  SECTION("frequencies rounded to bf16 before the multiply") {
+    const GridCase gc = make_case(32, 200, 56);
+    TwistedCandidate candidate(Twist{.frequencies_in = DType::bf16});
+    const Record rec = evaluate(candidate, gc, DType::fp32);
+    REQUIRE(rec.diagnosis);
+    CHECK(rec.diagnosis->verdict == "frequencies-rounded");
+    CHECK_THAT(rec.diagnosis->explanation, Contains("rounded to bf16") && Contains("2^-8"));
+  }
+  SECTION("the XPOS scale on interpolated positions p / alpha") {
+    const GridCase gc = make_case(32, 64, 32, [](Case& c) { c.interpolation = 2; });
+    TwistedCandidate candidate(Twist{.scale_position_factor = 0.5});
+    const Record rec = evaluate(candidate, gc, DType::fp32);
+    REQUIRE(rec.diagnosis);
+    CHECK(rec.diagnosis->verdict == "xpos-interpolated");
+    CHECK_THAT(rec.diagnosis->explanation, Contains("interpolated positions p / alpha (alpha = 2)"));
+  }
+  SECTION("one pair's XPOS scale on every pass-through feature") {
+    const GridCase gc = make_case(32, 40, 20, [](Case& c) { c.rotary_dim = 16; });
+    TwistedCandidate candidate(Twist{.passthrough_pair = 0});
+    const Record rec = evaluate(candidate, gc, DType::fp32);
+    REQUIRE(rec.diagnosis);
+    CHECK(rec.diagnosis->verdict == "scale-on-passthrough");
+    CHECK_THAT(rec.diagnosis->explanation, Contains("pair 0's scale"));
+  }
+  SECTION("partial rotary applied to the last R features") {
+    const GridCase gc = make_case(32, 40, 20, [](Case& c) { c.rotary_dim = 16; });
+    TwistedCandidate candidate(Twist{.rotate_last_features = true});
+    const Record rec = evaluate(candidate, gc, DType::bf16);
+    REQUIRE(rec.diagnosis);
+    CHECK(rec.diagnosis->verdict == "rotary-last-features");
+    CHECK_THAT(rec.diagnosis->explanation, Contains("16..31 rotated instead of the first R"));
+  }
+}

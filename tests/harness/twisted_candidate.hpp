@@ -1,0 +1,79 @@
+#pragma once
+// SPEC section 1 in fp64 with one rounding to the dtype, and conventions or bugs
+// changed on request: candidates whose differences no built-in plants, written
+// directly from the math rather than from the hypotheses that should name them.
+#include <cmath>
+#include <optional>
+#include <string>
+
+#include "xposcheck/harness/candidate.hpp"
+
+namespace xposcheck::testing {
+
+struct Twist {
+  double query_shift = 0, key_shift = 0;            // added to positions
+  std::optional<double> query_centre = {}, key_centre = {};
+  std::optional<double> base = {};                  // theta' actually used
+  std::optional<DType> frequencies_in = {};         // inverse frequencies rounded to this dtype
+  double scale_position_factor = 1;                 // XPOS exponent (factor * p - centre) / B
+  std::optional<long> passthrough_pair = {};        // pass-through features scaled like this pair
+  bool rotate_last_features = false;                // partial rotary on features D-R..D-1
+  double output_factor = 1;                         // every output multiplied by this
+};
+
+inline double twisted_base(const Case& c, const Twist& tw) {
+  if (tw.base) return *tw.base;
+  const double r = static_cast<double>(c.rotary());
+  return c.base_rescale == 1 ? c.base : c.base * std::pow(c.base_rescale, r / (r - 2));
+}
+
+inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool query, const Twist& tw) {
+  Tensor out = in;
+  const long rows = static_cast<long>(in.shape[2]);
+  const double r = static_cast<double>(c.rotary()), base = twisted_base(c, tw);
+  const double centre = (query ? tw.query_centre : tw.key_centre).value_or(c.centre());
+  const long offset = tw.rotate_last_features ? c.head_dim - c.rotary() : 0;
+  for (long l = 0; l < c.batch * c.heads; ++l) {
+    for (long row = 0; row < rows; ++row) {
+      const double p = static_cast<double>(query ? c.query_position(row) : c.key_position(row)) +
+                       (query ? tw.query_shift : tw.key_shift);
+      const double* x = in.row(static_cast<std::size_t>(l * rows + row));
+      double* y = out.row(static_cast<std::size_t>(l * rows + row));
+      double pass_scale = 1;
+      for (long j = 0; j < c.pairs(); ++j) {
+        const double jj = static_cast<double>(j);
+        double inv_freq = std::pow(base, -2 * jj / r);
+        if (tw.frequencies_in) inv_freq = round_to(*tw.frequencies_in, inv_freq);
+        const double phi = p * inv_freq / c.interpolation;
+        const double ls = (query ? 1 : -1) * std::log((2 * jj + 0.4 * r) / (1.4 * r)) *
+                          (tw.scale_position_factor * p - centre) / c.scale_base;
+        const double s = c.xpos ? std::exp(ls) : 1.0;
+        if (tw.passthrough_pair && *tw.passthrough_pair == j) pass_scale = s;
+        const long a = offset + c.pair_a(j), b = offset + c.pair_b(j);
+        y[a] = round_to(t, (x[a] * std::cos(phi) - x[b] * std::sin(phi)) * s * tw.output_factor);
+        y[b] = round_to(t, (x[b] * std::cos(phi) + x[a] * std::sin(phi)) * s * tw.output_factor);
+      }
+      for (long i = 0; i < c.head_dim; ++i) {
+        if (i >= offset && i < offset + c.rotary()) continue;
+        y[i] = round_to(t, x[i] * pass_scale * tw.output_factor);
+      }
+    }
+  }
+  return out;
+}
+
+class TwistedCandidate : public Candidate {
+ public:
+  explicit TwistedCandidate(Twist t) : twist_(t) {}
+  std::string name() const override { return "twisted"; }
+  std::string description() const override { return "SPEC with a twist"; }
+  CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
+    const std::string n(dtype_name(t));
+    return {twisted_rotate(c, t, q, true, twist_), twisted_rotate(c, t, k, false, twist_), n, n};
+  }
+
+ private:
+  Twist twist_;
+};
+
+}  // namespace xposcheck::testing
