@@ -71,6 +71,7 @@ void print_record(const Record& r, bool detailed) {
   const Diagnosis& d = *r.diagnosis;
   fmt::print("  {}\n", summary_line(d));
   if (!d.evidence.empty()) fmt::print("  evidence: {}\n", d.evidence);
+  if (!d.grid_setting.empty()) fmt::print("  elementwise in its frame with: {}\n", d.grid_setting);
   if (detailed) print_decomposition(d);
 }
 

@@ -142,3 +142,42 @@ TEST_CASE("a neighbour-pairing module passes through the adapter on both layouts
   CHECK(sweep(dir, kFrameGrid + "first_position = 0\ncenter = \"keys-floor\"\n", adapter + " --frame cache")
             .status == 0);
 }
+
+TEST_CASE("bugs planted the way PyTorch code writes them are named in every dtype",
+          "[external][diagnosis]") {
+  const std::string grid = R"(name = "planted"
+dtypes = ["fp32", "bf16", "fp16"]
+[axes]
+head_dim = 64
+rotary_dim = 32
+seq_len = [100, 257]
+mem_len = [0, 60]
+layout = ["half", "interleaved"]
+base_rescale = 4.0
+interpolation = 2.0
+)";
+  // Each bug with its verdict; fp16-rounded frequencies are within bf16's own error.
+  const std::pair<std::string, std::string> bugs[] = {
+      {"ntk-plus-two", "ntk-exponent"},
+      {"freqs-bf16", "frequencies-rounded"},
+      {"freqs-fp16", "frequencies-rounded"},
+      {"xpos-interpolated", "xpos-interpolated"},
+      {"passthrough-scaled", "scale-on-passthrough"},
+      {"rotary-at-end", "rotary-last-features"},
+      {"centre-drift", "centres-differ"}};
+  ScratchDir dir("planted");
+  CHECK(sweep(dir, grid, testing_command("planted.py") + " --bug none").status == 0);
+  for (const auto& [bug, verdict] : bugs) {
+    const Sweep s = sweep(dir, grid, testing_command("planted.py") + " --bug " + bug);
+    INFO(bug << ": " << s.out);
+    CHECK(s.status == 1);
+    std::size_t failing = 0;
+    for (const auto& rec : s.records) {
+      if (rec.at("outcome") == "PASS") continue;
+      ++failing;
+      INFO(rec.at("case_id") << " " << rec.at("dtype") << ": " << rec.at("message"));
+      CHECK(rec.at("diagnosis").at("verdict") == verdict);
+    }
+    CHECK(failing >= 4);
+  }
+}
