@@ -14,6 +14,8 @@ built-in candidates plant it:
     --bug rotary-at-end        partial rotary applied to the last R features
     --bug centre-drift         keys centred on the whole key range, queries on theirs
                                (in SPEC's frame: a bug, the logits move)
+    --bug positions-in-dtype   the position tensor made in the case's dtype
+                               (torch.arange(n, dtype=torch.bfloat16))
 """
 
 import argparse
@@ -29,7 +31,7 @@ except ImportError:  # run from a source checkout
     import xposcheck_candidate
 
 BUGS = ("none", "ntk-plus-two", "freqs-bf16", "freqs-fp16", "xpos-interpolated",
-        "passthrough-scaled", "rotary-at-end", "centre-drift")
+        "passthrough-scaled", "rotary-at-end", "centre-drift", "positions-in-dtype")
 
 
 def inverse_frequencies(case, bug):
@@ -46,6 +48,8 @@ def inverse_frequencies(case, bug):
 
 def tables(case, positions, centre, bug):
     t = positions.astype(np.float32)
+    if bug == "positions-in-dtype":
+        t = case.cast(t).astype(np.float32)
     if bug == "xpos-interpolated":
         t = t / np.float32(case.interpolation)
         angles = np.outer(t, inverse_frequencies(case, bug))

@@ -150,7 +150,7 @@ dtypes = ["fp32", "bf16", "fp16"]
 [axes]
 head_dim = 64
 rotary_dim = 32
-seq_len = [100, 257]
+seq_len = [100, 300]
 mem_len = [0, 60]
 layout = ["half", "interleaved"]
 base_rescale = 4.0
@@ -164,7 +164,8 @@ interpolation = 2.0
       {"xpos-interpolated", "xpos-interpolated"},
       {"passthrough-scaled", "scale-on-passthrough"},
       {"rotary-at-end", "rotary-last-features"},
-      {"centre-drift", "centres-differ"}};
+      {"centre-drift", "centres-differ"},
+      {"positions-in-dtype", "positions-in-dtype"}};
   ScratchDir dir("planted");
   CHECK(sweep(dir, grid, testing_command("planted.py") + " --bug none").status == 0);
   for (const auto& [bug, verdict] : bugs) {

@@ -57,6 +57,7 @@ struct Convention {
   std::vector<double> omega;               // when set: omega_j per pair, instead of base / alpha
   bool xpos = true;
   long rotary_offset = 0;                  // first rotated feature (D - R: the last R rotate)
+  bool positions_in_dtype = false;         // positions rounded to the dtype before use
   // -2: pass-through features copied; -1: feature R+i gets pair i mod R/2's scale;
   // j >= 0: every pass-through feature gets pair j's scale.
   long passthrough_pair = -2;

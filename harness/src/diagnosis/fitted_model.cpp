@@ -197,7 +197,17 @@ void name_scale(const Case& c, const Fitted& f, std::vector<Finding>& out) {
 }
 
 void name_centres(const Case& c, const Fitted& f, std::vector<Finding>& out) {
-  if (!c.xpos || f.query_kappa != 1 || f.key_kappa != 1) return;
+  if (!c.xpos || f.query_kappa != f.key_kappa || f.query_kappa == 0) return;
+  if (f.query_kappa != 1) {
+    // Centres in the units of a scaled exponent, estimated to within a fraction of a
+    // position: only whether q and k agree is telling.
+    if (std::fabs(f.query_centre - f.key_centre) >= 0.5)
+      out.push_back({"centres-differ", DiagnosisKind::bug, "",
+                     fmt::format("queries centred at {:.6g} and keys at {:.6g} (in units of the "
+                                 "scaled XPOS exponent): every logit rescaled",
+                                 f.query_centre, f.key_centre)});
+    return;
+  }
   const double common = f.query_shift == f.key_shift ? f.query_shift : 0;
   const double expected = static_cast<double>(c.centre()) + common;
   const double q = f.query_centre, k = f.key_centre;

@@ -163,6 +163,16 @@ const std::vector<Hypothesis>& hypotheses() {
        .perturb = [](const Context& x, Convention v) {
          return move_centres(x.c, v, static_cast<double>(x.c.first_query_position() + x.c.seq_len));
        }},
+      {.name = "positions-in-dtype",
+       .explanation = "positions rounded to {dtype} before the angles and scales are formed "
+                      "(a position tensor in the dtype): beyond 2^{p} = {exact} positions apart "
+                      "no longer differ, and p stands for the nearest {dtype} value",
+       .applies = [](const Context& x) {
+         const double exact = std::ldexp(1.0, traits(x.dtype).precision);
+         return x.dtype != DType::fp32 &&
+                std::max(std::fabs(double(x.c.first_key_position())), std::fabs(double(x.c.last_position()))) > exact;
+       },
+       .perturb = [](const Context&, Convention v) { v.positions_in_dtype = true; return v; }},
       // The estimate-driven model (fitted_model.cpp) is tried here, between the
       // specific entries above and the loose ones below.
       {.name = "angles-in-dtype", .kind = DiagnosisKind::precision, .after_model = true,
@@ -203,6 +213,7 @@ std::string explain(const Hypothesis& h, const Context& x) {
                                     : std::string("feature R+i with pair i mod R/2's scale")),
         fmt::arg("layout", layout_pairs(c.layout)), fmt::arg("other_layout", layout_pairs(other)),
         fmt::arg("dtype", dtype_name(x.dtype)), fmt::arg("p", traits(x.dtype).precision),
+        fmt::arg("exact", std::ldexp(1.0, traits(x.dtype).precision)),
         fmt::arg("per_phi", angle_error_per_phi_eps(x)));
   } catch (const fmt::format_error& err) {
     // A template naming an argument that does not exist: say so rather than crash a sweep.
