@@ -9,27 +9,20 @@
 #include "xposcheck/reports/html_reporter.hpp"
 #include "xposcheck/reports/junit_reporter.hpp"
 #include "xposcheck/reports/markdown_reporter.hpp"
+#include "xposcheck/reference/atomic_file.hpp"
 
 namespace xposcheck {
 namespace {
 
 namespace fs = std::filesystem;
 
-void write_atomically(const fs::path& file, const std::string& text) {
+void write_report_file(const fs::path& file, const std::string& text) {
   std::error_code ec;
   if (file.has_parent_path()) fs::create_directories(file.parent_path(), ec);
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw ReportFileError(fmt::format("{}: cannot write report file", file.string()));
-    out << text;
-    out.flush();
-    if (!out) throw ReportFileError(fmt::format("{}: writing failed (disk full?)", file.string()));
-  }
-  fs::rename(tmp, file, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw ReportFileError(fmt::format("{}: cannot replace the report file", file.string()));
+  try {
+    write_atomically(file, text);
+  } catch (const FileWriteError& e) {
+    throw ReportFileError(fmt::format("cannot write report file: {}", e.what()));
   }
 }
 
@@ -56,7 +49,7 @@ void write_report_files(const Results& results, const ReportFiles& files, bool o
   std::vector<Reporter*> reporters;
   for (const auto& r : owned) reporters.push_back(r.get());
   report(results, reporters);
-  for (const auto& [file, text] : outputs) write_atomically(*file, text->str());
+  for (const auto& [file, text] : outputs) write_report_file(*file, text->str());
 }
 
 }  // namespace xposcheck
