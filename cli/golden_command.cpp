@@ -36,7 +36,7 @@ struct GoldenArgs {
   std::uint64_t seed = 1;
   std::string dtype = "fp32";
   bool exact = false;
-  std::size_t logit_rows = GoldenOptions{}.max_logit_rows;
+  std::size_t logit_rows = kGoldenLogitRows;
   std::string out;
   // Set by setup_golden: whether an option was given, for values without a sentinel.
   CLI::Option *rotary_opt = nullptr, *center_opt = nullptr, *batch_opt = nullptr,
