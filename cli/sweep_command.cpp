@@ -13,7 +13,6 @@
 #include "sweep_options.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/envelope.hpp"
-#include "xposcheck/harness/subprocess_candidate.hpp"
 #include "xposcheck/harness/sweep.hpp"
 #include "xposcheck/reports/report_files.hpp"
 #include "xposcheck/reports/summary.hpp"
@@ -97,8 +96,7 @@ int run_sweep_command(const SweepCommandOptions& o) {
   print_envelopes(std::cout, compute_envelopes(results));
   if (drift) std::cout << "baseline: " << o.baseline << '\n' << format_drift(results, *drift);
   for (const auto& c : candidates) {
-    if (const auto* ext = dynamic_cast<const SubprocessCandidate*>(c.get()))
-      fmt::print("external: {}\n", ext->stats_summary());
+    if (const auto statistics = c->statistics()) fmt::print("external: {}\n", *statistics);
   }
   fmt::print("results: {}\n", o.out);
   write_report_files(results, {o.report, o.junit, o.summary}, o.out_of_range_fails);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/plugin_candidate.hpp"
 #include "xposcheck/harness/subprocess_candidate.hpp"
 
@@ -86,6 +87,7 @@ SweepOptions SweepCommandOptions::sweep_options() const {
   s.jobs = jobs;
   s.max_logit_rows = logit_rows;
   s.diagnosis.accept_conventions = accept_conventions;
+  s.yardstick = [] { return make_builtin("fp32-angles"); };
   ToleranceSpec& spec = s.tolerance.all;
   if (!rule.empty()) spec.rule = parse_rule(rule);
   spec.base_ulps = base_ulps;

@@ -20,6 +20,8 @@ namespace xposcheck {
 // sweep command's --logit-rows): each candidate pays for its own logits, every case.
 inline constexpr std::size_t kSweepLogitRows = 128;
 
+using CandidateFactory = std::function<std::unique_ptr<Candidate>()>;
+
 struct SweepOptions {
   std::vector<DType> dtypes;            // empty: the grid's dtypes
   unsigned jobs = 0;                    // 0: every core
@@ -29,6 +31,9 @@ struct SweepOptions {
   std::size_t max_logit_rows = kSweepLogitRows;
   DiagnosisOptions diagnosis;           // failing records get a diagnosis (diagnosis.hpp)
   std::optional<Shard> shard;           // run only this shard's units (shard.hpp)
+  // The candidate whose errors the relative rule scales (docs/tolerances.md); the
+  // sweep command names fp32-angles. Required when a dtype's rule is relative.
+  CandidateFactory yardstick;
 };
 
 struct Progress {
@@ -46,9 +51,9 @@ void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candid
                const ProgressCallback& progress = {});
 
 // Evaluates one (candidate, case, dtype) on its own: the building block of the sweep
-// and of the tests.
+// and of the tests. `yardstick` as SweepOptions::yardstick.
 Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype,
                     const Tolerance& tolerance, std::size_t max_logit_rows = kSweepLogitRows,
-                    const DiagnosisOptions& diagnosis = {});
+                    const DiagnosisOptions& diagnosis = {}, const CandidateFactory& yardstick = {});
 
 }  // namespace xposcheck
