@@ -28,27 +28,27 @@ void write_report_file(const fs::path& file, const std::string& text) {
 
 }  // namespace
 
-void write_report_files(const Results& results, const ReportFiles& files, bool out_of_range_fails) {
+void write_report_files(const Results& results, const ReportFiles& files, const GateVerdict& verdict) {
   // Each reporter writes into memory; files are written only after every reporter has
   // finished, so a failing one leaves no half-written file behind.
   std::ostringstream html, junit, markdown;
   std::vector<std::unique_ptr<Reporter>> owned;
   std::vector<std::pair<const fs::path*, std::ostringstream*>> outputs;
   if (!files.html.empty()) {
-    owned.push_back(std::make_unique<HtmlReporter>(html, HtmlOptions{.out_of_range_fails = out_of_range_fails}));
+    owned.push_back(std::make_unique<HtmlReporter>(html));
     outputs.emplace_back(&files.html, &html);
   }
   if (!files.junit.empty()) {
-    owned.push_back(std::make_unique<JUnitReporter>(junit, out_of_range_fails));
+    owned.push_back(std::make_unique<JUnitReporter>(junit));
     outputs.emplace_back(&files.junit, &junit);
   }
   if (!files.markdown.empty()) {
-    owned.push_back(std::make_unique<MarkdownReporter>(markdown, MarkdownOptions{.out_of_range_fails = out_of_range_fails}));
+    owned.push_back(std::make_unique<MarkdownReporter>(markdown));
     outputs.emplace_back(&files.markdown, &markdown);
   }
   std::vector<Reporter*> reporters;
   for (const auto& r : owned) reporters.push_back(r.get());
-  report(results, reporters);
+  report(results, reporters, verdict);
   for (const auto& [file, text] : outputs) write_report_file(*file, text->str());
 }
 

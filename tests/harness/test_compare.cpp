@@ -196,7 +196,7 @@ TEST_CASE("golden values beyond fp16 are OUT_OF_RANGE, not a failure of the cand
   CHECK(distance < 4600);
   CHECK(r.range->in_range_outcome == "PASS");
   CHECK_FALSE(fails_gate(r.outcome));
-  CHECK(fails_gate(r.outcome, true));
+  CHECK(fails_gate(r.outcome, GatePolicy{.out_of_range_fails = true}));
 }
 
 TEST_CASE("the error curve covers every position of the tensor") {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "xposcheck/harness/diagnosis.hpp"
-#include "xposcheck/harness/outcome.hpp"
+#include "xposcheck/harness/gate.hpp"
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/dtype.hpp"
 
