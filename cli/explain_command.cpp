@@ -8,6 +8,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/harness/results.hpp"
 
 namespace xposcheck::cli {

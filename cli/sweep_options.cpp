@@ -71,6 +71,9 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
       ->check(CLI::NonNegativeNumber)->group(tol);
   sub.add_option("--logits-factor", o.logits_factor, "Logits allowance factor")
       ->check(CLI::NonNegativeNumber)->group(tol);
+  sub.add_option("--logits-bias", o.logits_bias,
+                 "Systematic relative logit error allowed, in units of the dtype's unit roundoff")
+      ->check(CLI::NonNegativeNumber)->group(tol);
   sub.add_option("--relative-k", o.relative_k, "Relative rule: k times the fp32-angles error")
       ->check(CLI::PositiveNumber)->group(tol);
   sub.add_option("--relative-floor", o.relative_floor, "Relative rule: floor in dtype ulps")
@@ -94,6 +97,7 @@ SweepOptions SweepCommandOptions::sweep_options() const {
   spec.angle_factor = angle_factor;
   spec.scale_factor = scale_factor;
   spec.logits_factor = logits_factor;
+  spec.logits_bias = logits_bias;
   spec.relative_k = relative_k;
   spec.relative_floor_ulps = relative_floor;
   return s;

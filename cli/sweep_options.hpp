@@ -33,8 +33,8 @@ struct SweepCommandOptions {
   double case_timeout = 60, batch_timeout = 1800;
   std::string bf16_inputs = "bits";
   bool keep_work_dirs = false;
-  std::optional<double> base_ulps, angle_factor, scale_factor, logits_factor, relative_k,
-      relative_floor;
+  std::optional<double> base_ulps, angle_factor, scale_factor, logits_factor, logits_bias,
+      relative_k, relative_floor;
 
   SweepOptions sweep_options() const;
   // The --candidate-cmd and --candidate-lib candidates, in that order.

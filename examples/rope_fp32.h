@@ -83,13 +83,14 @@ static inline int rope_rotate(const struct xposcheck_case* c, const struct xposc
   return XPOSCHECK_OK;
 }
 
-/* The whole case: queries at 0..N-1, keys at -M..N-1. */
+/* The whole case: keys at first_position .. first_position + M + N - 1 (-M..N-1 in
+ * SPEC's segment frame), queries at the last N of them. */
 static inline int rope_run(const struct xposcheck_case* c, const struct xposcheck_tensor* q_in,
                     const struct xposcheck_tensor* k_in, struct xposcheck_tensor* q_out,
                     struct xposcheck_tensor* k_out, char* error, size_t error_len) {
-  const int rc = rope_rotate(c, q_in, q_out, 0, 0, +1, error, error_len);
+  const int rc = rope_rotate(c, q_in, q_out, 0, c->first_position + c->mem_len, +1, error, error_len);
   if (rc != XPOSCHECK_OK) return rc;
-  return rope_rotate(c, k_in, k_out, 0, -c->mem_len, -1, error, error_len);
+  return rope_rotate(c, k_in, k_out, 0, c->first_position, -1, error, error_len);
 }
 
 #endif /* XPOSCHECK_EXAMPLE_ROPE_FP32_H */

@@ -18,7 +18,8 @@ enum class Kind {
   layout,
   integer_or_full,  // rotary_dim
   fraction,         // rotary_fraction
-  integer_or_default,  // center
+  integer_or_default,  // first_position
+  centre,              // center: an integer, "default" or a CentreRule name
 };
 
 struct AxisInfo {
@@ -40,9 +41,10 @@ constexpr AxisInfo kAxes[] = {
     {"base", Axis::base, Kind::real},
     {"base_rescale", Axis::base_rescale, Kind::real},
     {"interpolation", Axis::interpolation, Kind::real},
-    {"center", Axis::center, Kind::integer_or_default},
+    {"center", Axis::center, Kind::centre},
     {"batch", Axis::batch, Kind::integer},
     {"heads", Axis::heads, Kind::integer},
+    {"first_position", Axis::first_position, Kind::integer_or_default},
 };
 
 constexpr std::array<std::string_view, std::size(kAxes)> kAxisKeys = [] {
@@ -66,6 +68,9 @@ std::string_view expected(Kind k) {
     case Kind::integer_or_full: return "an integer or \"full\"";
     case Kind::fraction: return "a number in (0, 1]";
     case Kind::integer_or_default: return "an integer or \"default\"";
+    case Kind::centre:
+      return "an integer, \"default\", \"queries-floor\", \"queries-ceil\", \"keys-floor\" or "
+             "\"keys-ceil\"";
   }
   return "";
 }
@@ -100,6 +105,13 @@ std::optional<AxisValue> convert(Kind k, const toml::node& n) {
     case Kind::integer_or_default:
       if (integer) return AxisValue{static_cast<long>(*integer)};
       if (text && *text == "default") return AxisValue{DefaultValue{}};
+      break;
+    case Kind::centre:
+      if (integer) return AxisValue{static_cast<long>(*integer)};
+      if (text && *text == "default") return AxisValue{DefaultValue{}};
+      if (text) {
+        if (auto rule = parse_centre_rule(*text)) return AxisValue{*rule};
+      }
       break;
   }
   return std::nullopt;
@@ -181,11 +193,17 @@ void apply(Axis a, const AxisValue& v, Case& c) {
     case Axis::base_rescale: c.base_rescale = std::get<double>(v); break;
     case Axis::interpolation: c.interpolation = std::get<double>(v); break;
     case Axis::center:
+      c.center.reset();
+      c.centre_rule = CentreRule::queries_floor;
       if (auto* centre = std::get_if<long>(&v)) c.center = *centre;
-      else c.center.reset();
+      if (auto* rule = std::get_if<CentreRule>(&v)) c.centre_rule = *rule;
       break;
     case Axis::batch: c.batch = std::get<long>(v); break;
     case Axis::heads: c.heads = std::get<long>(v); break;
+    case Axis::first_position:
+      if (auto* first = std::get_if<long>(&v)) c.first_position = *first;
+      else c.first_position.reset();
+      break;
   }
 }
 
@@ -198,7 +216,11 @@ bool matches(Axis a, const AxisValue& v, const Case& c) {
                       static_cast<double>(c.rotary())) < 1e-9;
     case Axis::center:
       if (auto* centre = std::get_if<long>(&v)) return c.centre() == *centre;
-      return c.centre() == c.seq_len / 2;
+      if (auto* rule = std::get_if<CentreRule>(&v)) return c.centre() == c.centre_by(*rule);
+      return c.centre() == c.centre_by(CentreRule::queries_floor);
+    case Axis::first_position:
+      if (auto* first = std::get_if<long>(&v)) return c.first_key_position() == *first;
+      return !c.first_position;
     case Axis::head_dim: return c.head_dim == std::get<long>(v);
     case Axis::seq_len: return c.seq_len == std::get<long>(v);
     case Axis::mem_len: return c.mem_len == std::get<long>(v);

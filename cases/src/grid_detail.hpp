@@ -44,16 +44,17 @@ std::string unknown_key_problem(std::string_view key, std::span<const std::strin
 // The fixed expansion order: the first axis varies slowest. docs/grids.md lists it.
 enum class Axis {
   head_dim, rotary, seq_len, mem_len, layout, xpos, scale_base, base, base_rescale,
-  interpolation, center, batch, heads,
+  interpolation, center, batch, heads, first_position,
 };
-inline constexpr std::size_t kAxisCount = 13;
+inline constexpr std::size_t kAxisCount = 14;
 
 // "full" (rotary_dim) and "default" (center): the parameter's default.
 struct DefaultValue {
   bool operator==(const DefaultValue&) const = default;
 };
 // long: an integer axis or rotary_dim; double: a real axis or rotary_fraction.
-using AxisValue = std::variant<long, double, bool, Layout, DefaultValue>;
+// CentreRule: center given as a rule ("keys-ceil").
+using AxisValue = std::variant<long, double, bool, Layout, DefaultValue, CentreRule>;
 
 struct AxisSetting {
   std::string key;   // as written: rotary_fraction and rotary_dim share Axis::rotary

@@ -20,16 +20,17 @@ constexpr Field kFields[] = {
     {"angle_factor", &ToleranceSpec::angle_factor},
     {"scale_factor", &ToleranceSpec::scale_factor},
     {"logits_factor", &ToleranceSpec::logits_factor},
+    {"logits_bias", &ToleranceSpec::logits_bias},
     {"relative_k", &ToleranceSpec::relative_k},
     {"relative_floor_ulps", &ToleranceSpec::relative_floor_ulps},
 };
 
 constexpr std::string_view kSpecKeys[] = {
-    "rule", "base_ulps", "angle_factor", "scale_factor", "logits_factor", "relative_k",
+    "rule", "base_ulps", "angle_factor", "scale_factor", "logits_factor", "logits_bias", "relative_k",
     "relative_floor_ulps"};
 constexpr std::string_view kTopKeys[] = {
-    "rule", "base_ulps", "angle_factor", "scale_factor", "logits_factor", "relative_k",
-    "relative_floor_ulps", "fp32", "bf16", "fp16"};
+    "rule", "base_ulps", "angle_factor", "scale_factor", "logits_factor", "logits_bias",
+    "relative_k", "relative_floor_ulps", "fp32", "bf16", "fp16"};
 
 void read_rule(const toml::key& key, const toml::node& n, ToleranceSpec& spec,
                const std::string& file) {

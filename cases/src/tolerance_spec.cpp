@@ -17,6 +17,7 @@ void ToleranceSpec::merge(const ToleranceSpec& over) {
   take(angle_factor, over.angle_factor);
   take(scale_factor, over.scale_factor);
   take(logits_factor, over.logits_factor);
+  take(logits_bias, over.logits_bias);
   take(relative_k, over.relative_k);
   take(relative_floor_ulps, over.relative_floor_ulps);
 }

@@ -1,5 +1,6 @@
 #include "xposcheck/harness/compare.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
@@ -33,6 +34,57 @@ ElementRef worst_logit(const LogitRow& row, const InverseUlp& inv_ulp, double ma
   return element(0);
 }
 
+// The least-squares fit candidate - golden = bias * golden over the compared logits,
+// each divided by |q| |k| so that every row counts alike whatever its magnitude.
+class BiasFit {
+ public:
+  // floor_sq: the square of the smallest normalised logit whose rounding noise is
+  // counted at its own size (below it, at that size: 1/D, a random pair of vectors).
+  void add(double got, double want, double magnitude, double floor_sq) {
+    const double t = want / magnitude, e = (got - want) / magnitude, tt = t * t;
+    et_ += e * t;
+    tt_ += tt;
+    noise_ += std::max(tt, floor_sq) * tt;
+    eett_ += e * e * tt;
+    ettt_ += e * t * tt;
+    tttt_ += tt * tt;
+  }
+  double bias() const { return tt_ > 0 ? et_ / tt_ : 0.0; }
+  // Heteroscedasticity-robust: the residuals e - bias t themselves say how noisy the
+  // logits are.
+  double standard_error() const {
+    const double b = bias(), r2 = eett_ - 2 * b * ettt_ + b * b * tttt_;
+    return tt_ > 0 ? std::sqrt(std::max(r2, 0.0)) / tt_ : 0.0;
+  }
+  // The same with a rounding noise of `unit` relative to each logit's size instead of
+  // the residuals: what few logits cannot measure themselves.
+  double model_error(double unit) const { return tt_ > 0 ? unit * std::sqrt(noise_) / tt_ : 0.0; }
+
+ private:
+  double et_ = 0, tt_ = 0, eett_ = 0, ettt_ = 0, tttt_ = 0, noise_ = 0;
+};
+
+// Rounding leaves no systematic logit error, but a correct implementation's rows and
+// keys each carry a few unit roundoffs of common error (its XPOS scale or table of
+// that position, rounded once): averaged over the rows and the keys compared, they
+// shrink with the square root of their numbers. kBiasSigmas standard errors cover the
+// noise of the fit itself, measured from its residuals and modelled as kLogitNoise unit
+// roundoffs of each logit, whichever is larger. Measurements: docs/tolerances.md.
+constexpr double kClusterBias = 4.0;
+constexpr double kBiasSigmas = 6.0;
+constexpr double kLogitNoise = 2.0;
+
+double allowed_bias(const Case& c, DType dtype, const Tolerance& tol, const BiasFit& fit,
+                    double rows, double keys) {
+  const double reach = static_cast<double>(std::max(std::labs(c.first_key_position() - c.centre()),
+                                                    std::labs(c.last_position() - c.centre())));
+  const double power = c.xpos ? reach / c.scale_base : 0.0;
+  const double units = tol.logits_bias + kClusterBias * (1 / std::sqrt(rows) + 1 / std::sqrt(keys)) +
+                       tol.unit_ratio * (tol.base_ulps + tol.scale_factor * power);
+  const double u = std::ldexp(1.0, -traits(dtype).precision);
+  return u * units + kBiasSigmas * std::max(fit.standard_error(), fit.model_error(kLogitNoise * u));
+}
+
 double norm_of(const double* row, std::size_t d) {
   double s = 0;
   for (std::size_t i = 0; i < d; ++i) s += row[i] * row[i];
@@ -44,8 +96,11 @@ double norm_of(const double* row, std::size_t d) {
 // ulp at |q_m| |k_n|, which bounds sum_i |q_i k_i|.
 TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
                            const CandidateOutput& out, const Allowance& q_allow,
-                           const Allowance& k_allow, double factor, double fixed,
+                           const Allowance& k_allow, const Tolerance& tol, double fixed,
                            std::size_t bins) {
+  const double factor = tol.logits_factor;
+  BiasFit bias;
+  double clean_rows = 0;
   const Tensor got = logits_of(out.q_out, out.k_out, golden.logit_rows);
   const long n = c.seq_len, keys = c.key_rows(), bh = c.batch * c.heads;
   const auto sampled = static_cast<long>(golden.logit_rows.size());
@@ -78,13 +133,23 @@ TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
       const RowErrors e = logit_row_errors(row, inv_ulp, clean);
       if (clean) {
         acc.add_row(c.query_position(m), e, [&] { return worst_logit(row, inv_ulp, e.max_ratio, element); });
+        for (long k = 0; k < keys; ++k) {
+          const double magnitude = row.query_norm * row.key_norms[k];
+          if (magnitude > 0) bias.add(row.got[k], row.golden[k], magnitude, 1.0 / static_cast<double>(d));
+        }
+        clean_rows += 1;
         continue;
       }
       for (long k = 0; k < keys; ++k)
         compare_element(acc, unused, inv_ulp, INFINITY, element(k), row.query_norm * row.key_norms[k], 0, "logits");
     }
   }
-  return acc.finish();
+  TensorStats stats = acc.finish();
+  if (clean_rows > 0) {
+    stats.bias = bias.bias();
+    stats.bias_allowed = allowed_bias(c, dtype, tol, bias, clean_rows, static_cast<double>(bh * keys));
+  }
+  return stats;
 }
 
 }  // namespace
@@ -158,6 +223,13 @@ Outcome value_outcome(const Record& record, std::string& message) {
     message = describe_worst(*worst);
     return Outcome::tolerance;
   }
+  for (const TensorStats& t : record.tensors) {
+    if (!t.bias_fails()) continue;
+    message = fmt::format("{}: systematically off by {:+.3g}% (least squares over {} values), "
+                          "allowed {:.3g}%",
+                          t.name, 100 * *t.bias, t.elements, 100 * *t.bias_allowed);
+    return Outcome::tolerance;
+  }
   message = fmt::format("within tolerance; margin {:.3g}x",
                         record.max_ratio > 0 ? 1.0 / record.max_ratio : INFINITY);
   return Outcome::pass;
@@ -216,8 +288,7 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden, const Rot
   const bool clean = range.count == 0 && record.tensors[0].nonfinite == 0 &&
                      record.tensors[1].nonfinite == 0;
   if (clean && !golden.logit_rows.empty() && golden.logits.size() > 0) {
-    record.tensors.push_back(compare_logits(c, dtype, golden, out, q_allow, k_allow,
-                                            tol.logits_factor,
+    record.tensors.push_back(compare_logits(c, dtype, golden, out, q_allow, k_allow, tol,
                                             fixed_allowance(tol, options.yardstick, 2),
                                             options.curve_bins));
   } else {
@@ -226,7 +297,8 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden, const Rot
     record.tensors.push_back(skipped);
   }
   record.max_ratio = 0;
-  for (const TensorStats& t : record.tensors) record.max_ratio = std::max(record.max_ratio, t.max_ratio);
+  for (const TensorStats& t : record.tensors)
+    record.max_ratio = std::max({record.max_ratio, t.max_ratio, t.bias_fails() ? t.bias_ratio() : 0.0});
 
   std::string message;
   const Outcome values = value_outcome(record, message);

@@ -52,12 +52,15 @@ json tensor_to_json(const TensorStats& t) {
     curve.push_back({b.first, b.last, plot_number(b.max_ulps), plot_number(b.rms_ulps),
                      plot_number(b.max_allowed_ulps), plot_number(b.max_ratio)});
   }
-  return {{"name", t.name}, {"compared", t.compared}, {"elements", t.elements},
-          {"over_tolerance", t.over_tolerance}, {"nonfinite", t.nonfinite},
-          {"first_nonfinite", t.first_nonfinite ? element_to_json(*t.first_nonfinite) : json()},
-          {"max_ulps", t.max_ulps}, {"mean_ulps", t.mean_ulps}, {"rms_ulps", t.rms_ulps},
-          {"max_abs", t.max_abs}, {"max_rel", t.max_rel}, {"max_ratio", t.max_ratio},
-          {"worst", element_to_json(t.worst)}, {"curve", curve}};
+  json j = {{"name", t.name}, {"compared", t.compared}, {"elements", t.elements},
+            {"over_tolerance", t.over_tolerance}, {"nonfinite", t.nonfinite},
+            {"first_nonfinite", t.first_nonfinite ? element_to_json(*t.first_nonfinite) : json()},
+            {"max_ulps", t.max_ulps}, {"mean_ulps", t.mean_ulps}, {"rms_ulps", t.rms_ulps},
+            {"max_abs", t.max_abs}, {"max_rel", t.max_rel}, {"max_ratio", t.max_ratio},
+            {"worst", element_to_json(t.worst)}, {"curve", curve}};
+  if (t.bias) j["bias"] = *t.bias;
+  if (t.bias_allowed) j["bias_allowed"] = *t.bias_allowed;
+  return j;
 }
 
 TensorStats tensor_from_json(const json& j) {
@@ -75,6 +78,8 @@ TensorStats tensor_from_json(const json& j) {
   t.max_rel = j.at("max_rel");
   t.max_ratio = j.at("max_ratio");
   t.worst = element_from_json(j.at("worst"));
+  if (j.contains("bias")) t.bias = j.at("bias").get<double>();
+  if (j.contains("bias_allowed")) t.bias_allowed = j.at("bias_allowed").get<double>();
   for (const json& b : j.at("curve")) {
     t.curve.push_back({b.at(0), b.at(1), b.at(2), b.at(3), b.at(4), b.at(5)});
   }
@@ -89,6 +94,7 @@ json spec_to_json(const ToleranceSpec& s) {
   const std::pair<const char*, const std::optional<double>*> fields[] = {
       {"base_ulps", &s.base_ulps},       {"angle_factor", &s.angle_factor},
       {"scale_factor", &s.scale_factor}, {"logits_factor", &s.logits_factor},
+      {"logits_bias", &s.logits_bias},
       {"relative_k", &s.relative_k},     {"relative_floor_ulps", &s.relative_floor_ulps}};
   for (const auto& [key, value] : fields) {
     if (*value) j[key] = **value;
@@ -103,6 +109,7 @@ ToleranceSpec spec_from_json(const json& j) {
   get_optional(j, "angle_factor", s.angle_factor);
   get_optional(j, "scale_factor", s.scale_factor);
   get_optional(j, "logits_factor", s.logits_factor);
+  get_optional(j, "logits_bias", s.logits_bias);
   get_optional(j, "relative_k", s.relative_k);
   get_optional(j, "relative_floor_ulps", s.relative_floor_ulps);
   return s;

@@ -13,6 +13,7 @@ ToleranceSpec default_tolerance_spec(DType) {
   spec.angle_factor = 4.0;
   spec.scale_factor = 4.0;
   spec.logits_factor = 2.0;
+  spec.logits_bias = 1.0;
   spec.relative_k = 2.0;
   spec.relative_floor_ulps = 2.0;
   return spec;
@@ -29,6 +30,7 @@ Tolerance resolve_tolerance(DType t, const ToleranceOverrides& grid,
   tol.angle_factor = *spec.angle_factor;
   tol.scale_factor = *spec.scale_factor;
   tol.logits_factor = *spec.logits_factor;
+  tol.logits_bias = *spec.logits_bias;
   tol.relative_k = *spec.relative_k;
   tol.relative_floor_ulps = *spec.relative_floor_ulps;
   // An fp32 rounding (unit roundoff 2^-24) expressed in units of the dtype's

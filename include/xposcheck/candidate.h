@@ -64,12 +64,17 @@ struct xposcheck_case {
   int32_t xpos;         /* 0 or 1 */
   int32_t layout;       /* enum xposcheck_layout */
   double scale_base;    /* B */
-  int64_t seq_len;      /* N: query rows at positions 0 .. N-1 */
-  int64_t mem_len;      /* M: key rows at positions -M .. N-1 */
-  int64_t center;       /* c: XPOS centre */
+  int64_t seq_len;      /* N: query rows, at the positions of the last N key rows */
+  int64_t mem_len;      /* M: key rows before the queries' (memory, cached keys) */
+  int64_t center;       /* c: XPOS centre, a position in the case's frame */
   int64_t batch;
   int64_t heads;
   const char* case_id;  /* e.g. "D128-N1024-M100", for messages */
+  /* The frame: key row n sits at position first_position + n, query row m at
+   * first_position + M + m. -M is SPEC's segment frame (queries at 0 .. N-1), 0 the
+   * cache frame (keys at 0 .. M+N-1). Appended to version 1: present when
+   * struct_size covers it (always, from xposcheck itself). */
+  int64_t first_position;
 };
 
 struct xposcheck_tensor {

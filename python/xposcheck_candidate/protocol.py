@@ -37,16 +37,22 @@ class Case:
         self.params = dict(entry["params"])
         for name in _PARAMS:
             setattr(self, name, self.params[name])
+        # The frame (docs/protocol.md): the position of key row 0; -M unless the grid
+        # says otherwise (0 is the cache frame).
+        self.first_position = self.params.get("first_position", -self.mem_len)
         self.q_shape = tuple(entry["shapes"]["q_out"])
         self.k_shape = tuple(entry["shapes"]["k_out"])
 
     def query_positions(self):
-        """Positions of the query rows: 0 .. N-1."""
-        return np.arange(0, self.seq_len, dtype=np.int64)
+        """Positions of the query rows: the last N key positions (0 .. N-1 by default)."""
+        first = self.first_position + self.mem_len
+        return np.arange(first, first + self.seq_len, dtype=np.int64)
 
     def key_positions(self):
-        """Positions of the key rows: -M .. N-1 (memory keys are negative)."""
-        return np.arange(-self.mem_len, self.seq_len, dtype=np.int64)
+        """Positions of the key rows: -M .. N-1 by default (memory keys are negative),
+        0 .. M+N-1 in the cache frame."""
+        first = self.first_position
+        return np.arange(first, first + self.mem_len + self.seq_len, dtype=np.int64)
 
     def cast(self, values):
         """Rounds a NumPy array to this case's dtype (bf16 values held in float32)."""

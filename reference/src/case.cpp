@@ -1,5 +1,7 @@
 #include "xposcheck/reference/case.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <limits>
 
@@ -77,14 +79,37 @@ void validate_rotary(const Case& c) {
   require_finite_above("scale_base", c.scale_base, 0.0, true);
 }
 
-void validate_sizes(const Case& c) {
-  require_extent("seq_len", c.seq_len, 1);
-  require_extent("mem_len", c.mem_len, 0);
+// Golden values are x * zeta_0^((p - c) / B) with zeta_0 = 0.4R / 1.4R = 2/7: beyond
+// |p - c| / B = kMaxXposPower the scale alone leaves binary64 (e^700 ~ 1e304 leaves
+// room for the inputs), and a golden value that is not finite judges nothing.
+constexpr double kMaxXposPower = 700.0 / 1.2527629684953681;  // 700 / ln(7/2) ~ 558.8
+
+void validate_positions(const Case& c) {
+  if (c.first_position && std::labs(*c.first_position) > kMaxExtent) {
+    fail("first_position", std::to_string(*c.first_position), "must be between -2^34 and 2^34");
+  }
   if (c.center && (*c.center < -kMaxCentre || *c.center > kMaxCentre)) {
     fail("center", std::to_string(*c.center),
          "must be an integer with |center| <= 2^52 (so positions minus the centre "
          "stay exact in binary64)");
   }
+  if (!c.xpos) return;
+  const long c0 = c.centre();
+  const double reach = static_cast<double>(
+      std::max(std::labs(c.first_key_position() - c0), std::labs(c.last_position() - c0)));
+  if (reach / c.scale_base > kMaxXposPower) {
+    throw InvalidParameter(fmt::format(
+        "invalid center = {} with scale_base = {}: positions {}..{} reach |p - center| / "
+        "scale_base = {:.6g}, and the XPOS scale zeta^((p - center) / scale_base) leaves "
+        "binary64 beyond {:.1f} (|p - center| / scale_base * ln(7/2) <= 700)",
+        c0, c.scale_base, c.first_key_position(), c.last_position(), reach / c.scale_base,
+        kMaxXposPower));
+  }
+}
+
+void validate_sizes(const Case& c) {
+  require_extent("seq_len", c.seq_len, 1);
+  require_extent("mem_len", c.mem_len, 0);
   require_extent("batch", c.batch, 1);
   require_extent("heads", c.heads, 1);
   const std::size_t total = c.output_elements();
@@ -139,6 +164,42 @@ std::size_t Case::output_elements() const {
 void validate(const Case& c) {
   validate_rotary(c);
   validate_sizes(c);
+  validate_positions(c);
+}
+
+std::string_view centre_rule_name(CentreRule r) {
+  switch (r) {
+    case CentreRule::queries_floor: return "queries-floor";
+    case CentreRule::queries_ceil: return "queries-ceil";
+    case CentreRule::keys_floor: return "keys-floor";
+    case CentreRule::keys_ceil: return "keys-ceil";
+  }
+  return "queries-floor";
+}
+
+std::optional<CentreRule> parse_centre_rule(std::string_view name) {
+  for (CentreRule r : {CentreRule::queries_floor, CentreRule::queries_ceil, CentreRule::keys_floor,
+                       CentreRule::keys_ceil}) {
+    if (centre_rule_name(r) == name) return r;
+  }
+  return std::nullopt;
+}
+
+long Case::centre_by(CentreRule rule) const {
+  switch (rule) {
+    case CentreRule::queries_floor: return first_query_position() + seq_len / 2;
+    case CentreRule::queries_ceil: return first_query_position() + (seq_len + 1) / 2;
+    case CentreRule::keys_floor: return first_key_position() + key_rows() / 2;
+    case CentreRule::keys_ceil: return first_key_position() + (key_rows() + 1) / 2;
+  }
+  return first_query_position() + seq_len / 2;
+}
+
+Case Case::shifted(long shift) const {
+  Case out = *this;
+  out.first_position = first_key_position() + shift;
+  out.center = centre() + shift;
+  return out;
 }
 
 std::string case_id(const Case& c) {
@@ -153,7 +214,11 @@ std::string case_id(const Case& c) {
   if (c.base != 10000.0) id += fmt::format("-base{}", c.base);
   if (c.base_rescale != 1.0) id += fmt::format("-f{}", c.base_rescale);
   if (c.interpolation != 1.0) id += fmt::format("-a{}", c.interpolation);
-  if (c.centre() != c.seq_len / 2) id += fmt::format("-c{}", c.centre());
+  if (c.first_position) id += fmt::format("-o{}", *c.first_position);
+  // An explicit centre is listed by value unless the rule gives the same; a rule by name.
+  if (c.centre() != c.centre_by(c.centre_rule)) id += fmt::format("-c{}", c.centre());
+  else if (c.centre_rule != CentreRule::queries_floor)
+    id += fmt::format("-c{}", centre_rule_name(c.centre_rule));
   if (c.batch != 1) id += fmt::format("-b{}", c.batch);
   if (c.heads != 1) id += fmt::format("-h{}", c.heads);
   return id;

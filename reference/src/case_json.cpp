@@ -4,14 +4,19 @@
 
 namespace xposcheck {
 
-void to_json(nlohmann::json& j, const Case& c) {
-  j = {{"head_dim", c.head_dim},   {"rotary_dim", c.rotary()},  {"base", c.base},
-       {"base_rescale", c.base_rescale}, {"interpolation", c.interpolation},
-       {"xpos", c.xpos},           {"scale_base", c.scale_base},
-       {"layout", std::string(layout_name(c.layout))},
-       {"seq_len", c.seq_len},     {"mem_len", c.mem_len},      {"center", c.centre()},
-       {"batch", c.batch},         {"heads", c.heads}};
+nlohmann::json case_to_json(const Case& c, CaseForm form) {
+  nlohmann::json j = {
+      {"head_dim", c.head_dim},   {"rotary_dim", c.rotary()},  {"base", c.base},
+      {"base_rescale", c.base_rescale}, {"interpolation", c.interpolation},
+      {"xpos", c.xpos},           {"scale_base", c.scale_base},
+      {"layout", std::string(layout_name(c.layout))},
+      {"seq_len", c.seq_len},     {"mem_len", c.mem_len},      {"center", c.centre()},
+      {"batch", c.batch},         {"heads", c.heads}};
+  if (form == CaseForm::resolved || c.first_position) j["first_position"] = c.first_key_position();
+  return j;
 }
+
+void to_json(nlohmann::json& j, const Case& c) { j = case_to_json(c, CaseForm::stored); }
 
 void from_json(const nlohmann::json& j, Case& c) {
   c = Case{};
@@ -28,6 +33,7 @@ void from_json(const nlohmann::json& j, Case& c) {
   c.seq_len = j.at("seq_len");
   c.mem_len = j.at("mem_len");
   c.center = j.at("center").get<long>();
+  if (j.contains("first_position")) c.first_position = j.at("first_position").get<long>();
   c.batch = j.at("batch");
   c.heads = j.at("heads");
 }

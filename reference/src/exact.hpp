@@ -149,7 +149,7 @@ Golden golden(const Case& c, const Tensor& q_in, const Tensor& k_in,
   // Every position -M..N-1 once, shared by all heads and by queries and keys.
   const long first = c.key_position(0);
   std::vector<Rotation<T>> rot;
-  for (long p = first; p < c.seq_len; ++p)
+  for (long p = first; p <= c.last_position(); ++p)
     for (long j = 0; j < c.pairs(); ++j) rot.push_back(rotation(freq, p, j));
   const std::vector<T> q = rotate_tensor(c, q_in, true, rot, first);
   const std::vector<T> k = rotate_tensor(c, k_in, false, rot, first);

@@ -212,7 +212,7 @@ void evict_locked() {
 std::shared_ptr<const RotaryTables> shared_tables(const Case& c) {
   validate(c);
   const TableKey key = key_of(c);
-  const long first = c.key_position(0), last = c.seq_len - 1;
+  const long first = c.first_key_position(), last = c.last_position();
   std::promise<std::shared_ptr<const RotaryTables>> promise;
   std::shared_future<std::shared_ptr<const RotaryTables>> future;
   bool builder = false;

@@ -148,12 +148,13 @@ TEST_CASE(
   const Record plain = evaluate_one(*candidate, *gc, DType::fp32, tol);
   CHECK(plain.outcome == Outcome::tolerance);
   REQUIRE(plain.diagnosis);
-  CHECK(plain.diagnosis->kind == "convention");
+  CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
   CHECK(plain.diagnosis->convention == "centre");
   CHECK_FALSE(plain.diagnosis->accepted);
   // ceil((100 + 64) / 2) - 100 = -18 instead of floor(64 / 2) = 32.
   CHECK_THAT(plain.diagnosis->explanation,
-             Contains("centred at ceil((M+N)/2) - M = -18 instead of 32"));
+             Contains("centred at ceil((M+N)/2) from the first key = -18 instead of 32"));
+  CHECK(plain.diagnosis->grid_setting == "center = \"keys-ceil\"");
   CHECK_THAT(plain.message,
              StartsWith("convention-only: centre on the whole key range (torchscale)"));
   CHECK_THAT(plain.message, Contains("--accept-convention centre"));
@@ -216,7 +217,7 @@ TEST_CASE("every hypothesis explains itself with the case's numbers") {
   };
   CHECK_THAT(find("memory-offset-missing"), Contains("shifted by +100 (= M)"));
   CHECK_THAT(find("centre-unrounded"), Contains("N/2 = 511.5 not rounded to floor(N/2) = 511"));
-  CHECK_THAT(find("centre-key-range"), Contains("ceil((M+N)/2) - M = 462 instead of 511"));
+  CHECK_THAT(find("centre-key-range"), Contains("ceil((M+N)/2) from the first key = 462 instead of 511"));
   CHECK_THAT(find("scale-on-passthrough"), Contains("features 96..127"));
   CHECK_THAT(find("angles-in-dtype"), Contains("formed in bf16") && Contains("2^-8"));
 }

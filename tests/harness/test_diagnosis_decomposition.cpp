@@ -152,7 +152,7 @@ TEST_CASE("angles rounded to the dtype leave an angle error proportional to |phi
   const Record r = evaluate(*buggy, gc, DType::bf16);
   REQUIRE(r.diagnosis);
   CHECK(r.diagnosis->verdict == "angles-in-dtype");
-  CHECK(r.diagnosis->kind == "precision");
+  CHECK(r.diagnosis->kind == DiagnosisKind::precision);
   CHECK_THAT(r.diagnosis->explanation, Contains("|phi| * 2^-8"));
   for (const TensorDecomposition& t : r.diagnosis->decomposition) {
     CHECK(t.angle_error_per_phi_eps > 0.1);
@@ -189,7 +189,7 @@ TEST_CASE("random garbage is unexplained, with the decomposition as evidence") {
   const Record r = evaluate(*candidate, small_case());
   REQUIRE(r.diagnosis);
   CHECK(r.diagnosis->verdict == "unexplained");
-  CHECK(r.diagnosis->kind == "unexplained");
+  CHECK(r.diagnosis->kind == DiagnosisKind::unexplained);
   CHECK_THAT(r.diagnosis->explanation, Contains("closest:"));
   CHECK_THAT(r.diagnosis->evidence, Contains("max angle error"));
   CHECK_FALSE(r.diagnosis->estimates.key_shift);

@@ -135,6 +135,28 @@ TEST_CASE("scale_base must be finite and positive", "[case]") {
   c.scale_base = kNaN;
   CHECK_THAT(rejection(c), Contains("invalid scale_base = nan"));
   c.scale_base = 1e-3;
+  c.xpos = false;  // with XPOS on, so small a base overflows: see the next test
+  CHECK(rejection(c).empty());
+}
+
+// A golden value that is not finite judges nothing (SPEC section 2: overflow is the
+// dtype's envelope, never binary64's): cases whose XPOS scale leaves binary64 are
+// refused up front, naming both parameters and the bound.
+TEST_CASE("XPOS scales beyond binary64 are refused, naming center, scale_base and the bound",
+          "[case]") {
+  Case c = valid_case();
+  c.scale_base = 1e-300;
+  CHECK_THAT(rejection(c), Contains("invalid center =") && Contains("scale_base = 1e-300") &&
+                               Contains("558.8"));
+  c.scale_base = 512;
+  c.center = 400000;
+  CHECK_THAT(rejection(c), Contains("invalid center = 400000") && Contains("|p - center| / scale_base"));
+  c.center = 1L << 52;
+  CHECK_THAT(rejection(c), Contains("invalid center = 4503599627370496"));
+  c.xpos = false;  // the centre only matters to the XPOS scale
+  CHECK(rejection(c).empty());
+  c.xpos = true;
+  c.center = 250000;  // |p - c| / B about 488: within binary64
   CHECK(rejection(c).empty());
 }
 
@@ -157,6 +179,7 @@ TEST_CASE("center may be any integer that keeps positions exact", "[case]") {
   c.center = -1000;
   CHECK(rejection(c).empty());
   c.center = 123456789;
+  c.xpos = false;
   CHECK(rejection(c).empty());
   c.center = std::numeric_limits<long>::min();
   CHECK_THAT(rejection(c), Contains("invalid center = -9223372036854775808") &&

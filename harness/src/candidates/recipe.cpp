@@ -168,9 +168,10 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
   Case pairing = c;
   pairing.layout = layout;
   double centre = static_cast<double>(c.centre());
-  if (recipe_.centres_differ && !query) centre = static_cast<double>((c.key_rows() / 2) - c.mem_len);
-  if (recipe_.centre_unrounded && !c.center) centre = static_cast<double>(c.seq_len) / 2.0;
-  if (recipe_.centre_on_key_range) centre = static_cast<double>((c.key_rows() + 1) / 2 - c.mem_len);
+  if (recipe_.centres_differ && !query) centre = static_cast<double>(c.centre_by(CentreRule::keys_floor));
+  if (recipe_.centre_unrounded && !c.center)
+    centre = static_cast<double>(c.first_query_position()) + static_cast<double>(c.seq_len) / 2.0;
+  if (recipe_.centre_on_key_range) centre = static_cast<double>(c.centre_by(CentreRule::keys_ceil));
   const Case angles = angle_case(recipe_, c);
   const Frequencies f = frequencies(recipe_, angles, dtype);
   std::vector<long> pair_a, pair_b;
@@ -182,7 +183,8 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
   Tensor out = in;
   for (long r = 0; r < rows; ++r) {
     long position = query ? c.query_position(r) : c.key_position(r);
-    if (recipe_.positions_from_zero && !query) position = r;
+    // Keys counted from the first query instead of the first key: M positions late.
+    if (recipe_.positions_from_zero && !query) position += c.mem_len;
     PositionTable t = table(f, angles, dtype, position, centre, query);
     if (recipe_.reversed_rotation) {
       for (double& s : t.sin) s = -s;

@@ -81,6 +81,8 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
   std::vector<PairState> state(static_cast<std::size_t>(pairs));
   TensorDecomposition d;
   d.tensor = t.name;
+  LineAccumulator passthrough;
+  std::vector<bool> changed(static_cast<std::size_t>(c.head_dim), false);
   double err_sq = 0, phi_sq = 0;
   for (const SampledRow& s : t.rows) {
     const auto flat = static_cast<std::size_t>(s.lead * n + s.row);
@@ -115,12 +117,22 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
         phi_sq += phi * unit * phi * unit;
       }
     }
+    for (long i = 0; i < c.head_dim; ++i) {
+      if (y[i] != x[i]) changed[static_cast<std::size_t>(i)] = true;
+    }
     for (long i = c.rotary(); i < c.head_dim; ++i) {
       if (x[i] != 0 && std::isfinite(y[i])) {
         d.passthrough_max_rel_change =
             std::max(d.passthrough_max_rel_change, std::fabs(y[i] - x[i]) / std::fabs(x[i]));
+        if (y[i] != 0) passthrough.add(static_cast<double>(p), std::log(std::fabs(y[i] / x[i])));
       }
     }
+  }
+  d.passthrough_log_scale = passthrough.fit();
+  for (long i = 0; i < c.head_dim; ++i) {
+    if (!changed[static_cast<std::size_t>(i)]) continue;
+    if (d.first_changed < 0) d.first_changed = i;
+    d.last_changed = i;
   }
   d.angle_error_per_phi_eps = phi_sq > 0 ? std::sqrt(err_sq / phi_sq) : 0.0;
   const Convention spec = spec_convention(c);

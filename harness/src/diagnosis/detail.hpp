@@ -43,17 +43,23 @@ struct Evidence {
 };
 
 // The rotary XPOS map of SPEC section 1 with its conventions spelled out, so that a
-// hypothesis changes one of them.
+// hypothesis changes one of them. A pair's angle is rotation * omega_j * (p + shift);
+// its log-scale exponent * lambda_j * (scale_factor * (p + shift) - centre).
 struct Convention {
   Layout layout = Layout::half;
   double query_shift = 0, key_shift = 0;   // added to positions (angle and scale)
-  double query_centre = 0, key_centre = 0;
+  double query_centre = 0, key_centre = 0; // in the shifted positions
   double query_exponent = 1, key_exponent = -1;
+  double query_scale_factor = 1, key_scale_factor = 1;  // kappa: position's weight in the scale
   double rotation = 1;                     // -1: rotated the other way
   double interpolation = 1;                // alpha
   double base = 10000;                     // theta' actually used
+  std::vector<double> omega;               // when set: omega_j per pair, instead of base / alpha
   bool xpos = true;
-  bool scale_passthrough = false;          // pass-through feature R+i gets pair i mod R/2's scale
+  long rotary_offset = 0;                  // first rotated feature (D - R: the last R rotate)
+  // -2: pass-through features copied; -1: feature R+i gets pair i mod R/2's scale;
+  // j >= 0: every pass-through feature gets pair j's scale.
+  long passthrough_pair = -2;
   // Multiplier of the angle term of the allowance: the tolerance's unit_ratio (fp32
   // angles) by default; 1 allows angles rounded to the dtype itself.
   double angle_unit_ratio = -1;            // < 0: the tolerance's
@@ -73,9 +79,17 @@ HypothesisScore score_convention(const Evidence& ev, const Convention& conv,
 // Phase / magnitude decomposition of q_out and k_out over the sampled rows, with a fit
 // for every rotated pair.
 std::vector<TensorDecomposition> decompose(const Evidence& ev);
+// The shift s of positions that explains a tensor's angle errors as omega_j * s for
+// every pair (constant over the positions middle +- span / 2), or none.
+std::optional<double> position_shift(const TensorDecomposition& t, double middle, double span);
 // Position shifts and centres implied by the fits of every pair.
 Estimates estimate_conventions(const Case& c, DType dtype,
                                const std::vector<TensorDecomposition>& parts);
+// omega_j = theta^(-2j/R) / alpha of a convention (its omega vector when set).
+std::vector<double> pair_frequencies(const Case& c, const Convention& conv);
+// ln(zeta_j) / B of every pair: the XPOS log-scale per position.
+std::vector<double> pair_log_zeta(const Case& c);
+
 // Keeps `count` representative pairs, spread from the highest frequency to the lowest.
 void keep_representative_fits(TensorDecomposition& part, std::size_t count = 8);
 

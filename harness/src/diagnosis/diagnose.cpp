@@ -12,8 +12,26 @@ namespace xposcheck {
 using namespace diagnosis;
 
 const std::vector<std::string>& known_conventions() {
-  static const std::vector<std::string> names = {"centre"};
+  static const std::vector<std::string> names = {"origin", "centre"};
   return names;
+}
+
+std::string_view diagnosis_kind_name(DiagnosisKind k) {
+  switch (k) {
+    case DiagnosisKind::bug: return "bug";
+    case DiagnosisKind::convention: return "convention";
+    case DiagnosisKind::precision: return "precision";
+    case DiagnosisKind::unexplained: return "unexplained";
+  }
+  return "unexplained";
+}
+
+std::optional<DiagnosisKind> parse_diagnosis_kind(std::string_view name) {
+  for (DiagnosisKind k : {DiagnosisKind::bug, DiagnosisKind::convention, DiagnosisKind::precision,
+                          DiagnosisKind::unexplained}) {
+    if (diagnosis_kind_name(k) == name) return k;
+  }
+  return std::nullopt;
 }
 
 bool wants_diagnosis(const Record& record) {
@@ -79,7 +97,7 @@ std::string decomposition_evidence(const Diagnosis& d) {
 
 void unexplained(Diagnosis& d) {
   d.verdict = "unexplained";
-  d.kind = "unexplained";
+  d.kind = DiagnosisKind::unexplained;
   const auto closest = std::min_element(
       d.tried.begin(), d.tried.end(),
       [](const HypothesisScore& a, const HypothesisScore& b) { return a.max_ratio < b.max_ratio; });
@@ -121,11 +139,13 @@ void examine_outputs(const Case& c, Evidence& ev, Diagnosis& d, const DiagnosisO
   d.spec.name = "SPEC";
 }
 
-// The first hypothesis of the table that fits, or null; every score goes to d.tried.
+// The first hypothesis of the table that fits among those `wanted`, or null; every
+// score goes to d.tried.
+template <class Wanted>
 const Hypothesis* first_fit(const Evidence& ev, const Context& ctx, Diagnosis& d,
-                            std::string& detail) {
+                            std::string& detail, Wanted wanted) {
   for (const Hypothesis& h : hypotheses()) {
-    if ((h.perturb && !ctx.has_outputs) || !h.applies(ctx)) continue;
+    if (!wanted(h) || (h.perturb && !ctx.has_outputs) || !h.applies(ctx)) continue;
     HypothesisScore s = h.perturb ? score_convention(ev, h.perturb(ctx, spec_convention(ctx.c)))
                                   : h.test(ev, detail);
     s.name = h.name;
@@ -135,19 +155,55 @@ const Hypothesis* first_fit(const Evidence& ev, const Context& ctx, Diagnosis& d
   return nullptr;
 }
 
+// A convention keeps the logits: when they fail too, the difference is a bug.
+void demote_if_logits_fail(const Record& record, Diagnosis& d) {
+  const TensorStats* logits = logits_of(record);
+  if (d.kind != DiagnosisKind::convention || (logits && logits->over_tolerance == 0 && !logits->bias_fails()))
+    return;
+  d.kind = DiagnosisKind::bug;
+  d.convention.clear();
+  d.grid_setting.clear();
+  d.evidence += logits ? "; the logits fail too, so this is not a convention alone" : "";
+}
+
 void write_verdict(const Hypothesis& h, const Context& ctx, const std::string& detail,
                    Diagnosis& d) {
   d.verdict = h.name;
-  d.kind = kind_name(h.kind);
+  d.kind = h.kind;
   d.convention = h.convention;
+  d.grid_setting = h.grid_setting;
   d.explanation = explain(h, ctx);
   d.evidence = h.perturb ? convention_evidence(d, d.tried.back()) : detail;
-  const TensorStats* logits = logits_of(ctx.record);
-  if (h.kind == Kind::convention && (!logits || logits->over_tolerance > 0)) {
-    d.kind = "bug";  // a convention keeps the logits; these are off too
-    d.convention.clear();
-    d.evidence += logits ? "; the logits fail too, so this is not a convention alone" : "";
+  demote_if_logits_fail(ctx.record, d);
+}
+
+void write_model_verdict(const ModelVerdict& v, const Record& record, Diagnosis& d) {
+  d.verdict = v.name;
+  d.kind = v.kind;
+  d.convention = v.convention;
+  d.grid_setting = v.grid_setting;
+  d.explanation = v.explanation;
+  d.evidence = convention_evidence(d, v.score) + "; estimated from the decomposition";
+  demote_if_logits_fail(record, d);
+}
+
+// The table before the model, the model, then the loose entries; a candidate that
+// declares call-order dependence is asked for a fresh instance first.
+bool find_verdict(const Evidence& ev, const Context& ctx, Diagnosis& d) {
+  std::string detail;
+  const auto history = [](const Hypothesis& h) { return h.test == test_history; };
+  const Hypothesis* h = nullptr;
+  if (ctx.stateful) h = first_fit(ev, ctx, d, detail, history);
+  if (!h) h = first_fit(ev, ctx, d, detail, [&](const Hypothesis& x) { return !x.after_model; });
+  if (h) return write_verdict(*h, ctx, detail, d), true;
+  if (ctx.has_outputs) {
+    if (const auto model = fit_model(ev, d.tried)) return write_model_verdict(*model, ctx.record, d), true;
   }
+  h = first_fit(ev, ctx, d, detail, [&](const Hypothesis& x) {
+    return x.after_model && !(ctx.stateful && history(x));
+  });
+  if (h) return write_verdict(*h, ctx, detail, d), true;
+  return false;
 }
 
 }  // namespace
@@ -169,23 +225,38 @@ Diagnosis diagnose(const DiagnosisInput& in, const Record& record,
                     output != nullptr,
                     static_cast<bool>(in.fresh_run),
                     in.stateful};
-  std::string detail;
-  const Hypothesis* verdict = first_fit(ev, ctx, d, detail);
-  if (verdict) write_verdict(*verdict, ctx, detail, d);
+  const bool explained = find_verdict(ev, ctx, d);
   d.estimates = ev.estimates;
   d.decomposition = std::move(ev.decomposition);
-  if (!verdict) unexplained(d);
+  if (!explained) unexplained(d);
   trim_tried(d);
   for (TensorDecomposition& t : d.decomposition) keep_representative_fits(t);
   d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return d;
 }
 
+namespace {
+
+// Every convention the diagnosis names is among the accepted ones.
+bool all_accepted(const std::string& conventions, const std::vector<std::string>& accepted) {
+  if (conventions.empty()) return false;
+  std::size_t start = 0;
+  while (start <= conventions.size()) {
+    const std::size_t end = std::min(conventions.find(',', start), conventions.size());
+    if (std::find(accepted.begin(), accepted.end(), conventions.substr(start, end - start)) == accepted.end())
+      return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+}  // namespace
+
 void attach_diagnosis(Record& record, Diagnosis d, const DiagnosisOptions& options) {
-  if (d.kind == "convention" && record.outcome == Outcome::tolerance) {
+  if (d.kind == DiagnosisKind::convention && record.outcome == Outcome::tolerance) {
     const TensorStats* logits = logits_of(record);
-    const auto& accepted = options.accept_conventions;
-    if (logits && std::find(accepted.begin(), accepted.end(), d.convention) != accepted.end()) {
+    const std::string setting = d.grid_setting.empty() ? "" : " (or set " + d.grid_setting + " in the grid)";
+    if (logits && all_accepted(d.convention, options.accept_conventions)) {
       d.accepted = true;
       record.outcome = Outcome::pass;
       record.max_ratio = logits->max_ratio;
@@ -196,8 +267,8 @@ void attach_diagnosis(Record& record, Diagnosis d, const DiagnosisOptions& optio
     } else {
       record.message = fmt::format(
           "convention-only: {}; logits pass, elementwise outputs differ "
-          "({}); accept with --accept-convention {}",
-          d.explanation, record.message, d.convention);
+          "({}); accept with --accept-convention {}{}",
+          d.explanation, record.message, d.convention, setting);
     }
   }
   record.diagnosis = std::move(d);
@@ -216,14 +287,14 @@ std::vector<HypothesisInfo> hypothesis_catalogue(const Case* example) {
   const Context ctx{record.params, DType::bf16, record, none, no_parts, true, true, false};
   std::vector<HypothesisInfo> out;
   for (const Hypothesis& h : hypotheses()) {
-    out.push_back({std::string(h.name), std::string(kind_name(h.kind)), std::string(h.convention),
+    out.push_back({std::string(h.name), std::string(diagnosis_kind_name(h.kind)), std::string(h.convention),
                    example ? explain(h, ctx) : std::string(h.explanation)});
   }
   return out;
 }
 
 std::string summary_line(const Diagnosis& d) {
-  return fmt::format("{} ({}): {}{}", d.verdict, d.kind, d.explanation,
+  return fmt::format("{} ({}): {}{}", d.verdict, diagnosis_kind_name(d.kind), d.explanation,
                      d.accepted ? " [accepted]" : "");
 }
 

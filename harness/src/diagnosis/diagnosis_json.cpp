@@ -22,6 +22,7 @@ double number_from(const json& j) {
 }
 
 json optional_number(const std::optional<double>& v) { return v ? json(*v) : json(); }
+json optional_number(const std::optional<long>& v) { return v ? json(*v) : json(); }
 std::optional<double> optional_from(const json& j, const char* key) {
   if (!j.contains(key) || j.at(key).is_null()) return std::nullopt;
   return j.at(key).get<double>();
@@ -94,10 +95,11 @@ json diagnosis_to_json(const Diagnosis& d) {
   for (const TensorDecomposition& t : d.decomposition) parts.push_back(part_to_json(t));
   const Estimates& e = d.estimates;
   return {{"verdict", d.verdict},
-          {"kind", d.kind},
+          {"kind", diagnosis_kind_name(d.kind)},
           {"explanation", d.explanation},
           {"evidence", d.evidence},
           {"convention", d.convention},
+          {"grid_setting", d.grid_setting},
           {"accepted", d.accepted},
           {"spec", score_to_json(d.spec)},
           {"tried", tried},
@@ -105,7 +107,13 @@ json diagnosis_to_json(const Diagnosis& d) {
            {{"query_shift", optional_number(e.query_shift)},
             {"key_shift", optional_number(e.key_shift)},
             {"query_centre", optional_number(e.query_centre)},
-            {"key_centre", optional_number(e.key_centre)}}},
+            {"key_centre", optional_number(e.key_centre)},
+            {"query_scale_factor", optional_number(e.query_scale_factor)},
+            {"key_scale_factor", optional_number(e.key_scale_factor)},
+            {"base", optional_number(e.base)},
+            {"max_frequency_error", optional_number(e.max_frequency_error)},
+            {"first_changed_feature", optional_number(e.first_changed_feature)},
+            {"last_changed_feature", optional_number(e.last_changed_feature)}}},
           {"decomposition", parts},
           {"diagnose_s", number(d.seconds)}};
 }
@@ -113,16 +121,27 @@ json diagnosis_to_json(const Diagnosis& d) {
 Diagnosis diagnosis_from_json(const json& j) {
   Diagnosis d;
   d.verdict = j.at("verdict");
-  d.kind = j.at("kind");
+  const auto kind = parse_diagnosis_kind(j.at("kind").get<std::string>());
+  if (!kind) throw std::invalid_argument("unknown diagnosis kind " + j.at("kind").dump());
+  d.kind = *kind;
   d.explanation = j.at("explanation");
   d.evidence = j.at("evidence");
   d.convention = j.at("convention");
+  if (j.contains("grid_setting")) d.grid_setting = j.at("grid_setting");
   d.accepted = j.at("accepted");
   d.spec = score_from_json(j.at("spec"));
   for (const json& s : j.at("tried")) d.tried.push_back(score_from_json(s));
   const json& e = j.at("estimates");
-  d.estimates = {optional_from(e, "query_shift"), optional_from(e, "key_shift"),
-                 optional_from(e, "query_centre"), optional_from(e, "key_centre")};
+  d.estimates.query_shift = optional_from(e, "query_shift");
+  d.estimates.key_shift = optional_from(e, "key_shift");
+  d.estimates.query_centre = optional_from(e, "query_centre");
+  d.estimates.key_centre = optional_from(e, "key_centre");
+  d.estimates.query_scale_factor = optional_from(e, "query_scale_factor");
+  d.estimates.key_scale_factor = optional_from(e, "key_scale_factor");
+  d.estimates.base = optional_from(e, "base");
+  d.estimates.max_frequency_error = optional_from(e, "max_frequency_error");
+  if (auto f = optional_from(e, "first_changed_feature")) d.estimates.first_changed_feature = static_cast<long>(*f);
+  if (auto l = optional_from(e, "last_changed_feature")) d.estimates.last_changed_feature = static_cast<long>(*l);
   for (const json& t : j.at("decomposition")) d.decomposition.push_back(part_from_json(t));
   d.seconds = number_from(j.at("diagnose_s"));
   return d;

@@ -69,21 +69,76 @@ std::optional<double> estimate_centre_offset(const TensorDecomposition& t, const
   return offset;
 }
 
+// kappa - 1 from the log-scale slopes: lambda_j e (kappa - 1) per pair.
+std::optional<double> scale_factor(const TensorDecomposition& t, double exponent) {
+  double num = 0, den = 0;
+  for (const FrequencyFit& f : t.fits) {
+    num += exponent * f.lambda * f.log_scale.slope;
+    den += f.lambda * f.lambda;
+  }
+  if (den <= 0) return std::nullopt;
+  return 1 + num / den;
+}
+
+// The base the measured frequencies omega_j + slope_j follow: ln omega = ln(1/alpha) -
+// (2j/R) ln theta', fitted over pairs whose slope is measured over a span of positions.
+void estimate_frequencies(const Case& c, const TensorDecomposition& t, const Range& r, Estimates& e) {
+  double n = 0, sx = 0, sy = 0, sxx = 0, sxy = 0, worst = 0;
+  const double rotary = static_cast<double>(c.rotary());
+  for (const FrequencyFit& f : t.fits) {
+    const double omega = f.omega + f.angle.slope;
+    if (f.omega <= 0 || omega <= 0 || r.span <= 0) continue;
+    worst = std::max(worst, std::fabs(f.angle.slope) / f.omega);
+    const double x = 2.0 * static_cast<double>(f.pair) / rotary, y = std::log(omega * c.interpolation);
+    n += 1, sx += x, sy += y, sxx += x * x, sxy += x * y;
+  }
+  if (n < 2 || sxx * n - sx * sx <= 0) return;
+  e.base = std::exp(-(n * sxy - sx * sy) / (n * sxx - sx * sx));
+  e.max_frequency_error = worst;
+}
+
+// The pair whose XPOS slope lambda_j * exponent the pass-through features' log-ratio
+// follows, when they all follow one (a line with a small residual).
+std::optional<long> passthrough_pair(const TensorDecomposition& t, double exponent) {
+  const LineFit& f = t.passthrough_log_scale;
+  if (t.fits.empty() || f.slope == 0 || f.residual > 1e-2) return std::nullopt;
+  long best = 0;
+  for (const FrequencyFit& p : t.fits) {
+    if (std::fabs(exponent * p.lambda - f.slope) < std::fabs(exponent * t.fits[best].lambda - f.slope))
+      best = p.pair;
+  }
+  const double want = exponent * t.fits[best].lambda;
+  return std::fabs(want - f.slope) <= 0.05 * std::fabs(want) ? std::optional<long>(best) : std::nullopt;
+}
+
 }  // namespace
+
+std::optional<double> position_shift(const TensorDecomposition& t, double middle, double span) {
+  return estimate_shift(t, Range{middle, span});
+}
 
 Estimates estimate_conventions(const Case& c, DType dtype,
                                const std::vector<TensorDecomposition>& parts) {
   Estimates e;
   if (parts.size() != 2) return e;
-  const double n = static_cast<double>(c.seq_len), m = static_cast<double>(c.mem_len);
-  const Range q_span{(n - 1) / 2, n - 1}, k_span{(n - 1 - m) / 2, n + m - 1};
+  const double n = static_cast<double>(c.seq_len), keys = static_cast<double>(c.key_rows());
+  const Range q_span{static_cast<double>(c.first_query_position()) + (n - 1) / 2, n - 1};
+  const Range k_span{static_cast<double>(c.first_key_position()) + (keys - 1) / 2, keys - 1};
   e.query_shift = estimate_shift(parts[0], q_span);
   e.key_shift = estimate_shift(parts[1], k_span);
+  estimate_frequencies(c, parts[1], k_span, e);
+  if (parts[1].first_changed >= 0 && (parts[1].first_changed != 0 || parts[1].last_changed != c.rotary() - 1)) {
+    e.first_changed_feature = parts[1].first_changed;
+    e.last_changed_feature = parts[1].last_changed;
+  }
   if (c.xpos) {
     const double limit = std::max(1e-3, 8.0 * std::ldexp(1.0, -traits(dtype).precision));
     const double centre = static_cast<double>(c.centre());
     if (auto q = estimate_centre_offset(parts[0], q_span, limit)) e.query_centre = centre - *q;
     if (auto k = estimate_centre_offset(parts[1], k_span, limit)) e.key_centre = centre + *k;
+    e.query_scale_factor = scale_factor(parts[0], 1);
+    e.key_scale_factor = scale_factor(parts[1], -1);
+    e.passthrough_pair = passthrough_pair(parts[0], 1);
   }
   return e;
 }

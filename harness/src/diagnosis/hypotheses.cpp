@@ -11,30 +11,28 @@
 namespace xposcheck::diagnosis {
 namespace {
 
-using X = Context;
-using C = Convention;
-
-// ceil((M+N)/2) - M: torchscale's centre, the middle of all M+N key rows (its
-// arange(-(L+offset)//2, ...) puts power 0 on row ceil((M+N)/2)).
-double key_range_centre(const Case& c) {
-  return static_cast<double>((c.key_rows() + 1) / 2 - c.mem_len);
-}
-// floor((M+N)/2) - M: a key scale centred on the key rows while queries keep floor(N/2).
-double key_rows_centre(const Case& c) { return static_cast<double>(c.key_rows() / 2 - c.mem_len); }
+// ceil((M+N)/2) from the first key: torchscale's centre, the middle of all M+N key rows
+// (its arange(-(L+offset)//2, ...) puts power 0 on row ceil((M+N)/2)).
+double key_range_centre(const Case& c) { return static_cast<double>(c.centre_by(CentreRule::keys_ceil)); }
+// floor((M+N)/2) from the first key: a key scale centred on the key rows while queries
+// keep floor(N/2).
+double key_rows_centre(const Case& c) { return static_cast<double>(c.centre_by(CentreRule::keys_floor)); }
 double centre(const Case& c) { return static_cast<double>(c.centre()); }
 bool odd_default_centre(const Case& c) { return c.xpos && !c.center && c.seq_len % 2 == 1; }
-
-// An estimate rounded to the nearest whole (or half) position; the hypothesis built
-// from it is then tested exactly, so a rounding that does not fit is simply rejected.
-std::optional<double> whole(const std::optional<double>& v) {
-  return v ? std::optional(std::round(*v)) : std::nullopt;
+// floor(N/2) from the first query, and that plus a half.
+double half_queries(const Case& c) {
+  return static_cast<double>(c.first_query_position()) + static_cast<double>(c.seq_len) / 2;
 }
-std::optional<double> half(const std::optional<double>& v) {
-  return v ? std::optional(std::round(2 * *v) / 2) : std::nullopt;
-}
-bool differs(const std::optional<double>& v, double from) { return v && *v != from; }
 
-double angle_error_per_phi_eps(const X& x) {
+// Perturbations move the convention relative to where it stands, so that the same
+// entry applies on top of a frame convention (combinations, docs/diagnosis.md).
+Convention move_centres(const Case& c, Convention v, double to) {
+  v.query_centre += to - centre(c);
+  v.key_centre += to - centre(c);
+  return v;
+}
+
+double angle_error_per_phi_eps(const Context& x) {
   double per_phi = 0;
   for (const TensorDecomposition& t : x.parts) {
     per_phi = std::max(per_phi, t.angle_error_per_phi_eps);
@@ -48,175 +46,137 @@ const char* layout_pairs(Layout l) {
 
 }  // namespace
 
-std::string_view kind_name(Kind k) {
-  switch (k) {
-    case Kind::bug: return "bug";
-    case Kind::convention: return "convention";
-    case Kind::precision: return "precision";
-  }
-  return "bug";
-}
-
 const std::vector<Hypothesis>& hypotheses() {
   static const std::vector<Hypothesis> table = {
       {.name = "unsliced-scale",
        .explanation = "a table built for all M+N = {MN} key rows was applied to the N = {N} query "
                       "rows without slicing to the last N (the x-transformers unsliced XPOS scale)",
-       .applies = [](const X& x) {
+       .applies = [](const Context& x) {
          return x.record.outcome == Outcome::dim_mismatch && x.record.shape && x.c.mem_len > 0;
        },
        .test = test_unsliced_table},
-      {.name = "envelope-edge", .kind = Kind::precision,
+      {.name = "envelope-edge", .kind = DiagnosisKind::precision,
        .explanation = "SPEC itself fits the sampled rows, the failing ones included: the "
                       "non-finite values lie where the golden value is within tolerance of "
                       "{dtype}'s largest value, the edge of the dtype's envelope",
-       .applies = [](const X& x) {
+       .applies = [](const Context& x) {
          return x.record.outcome == Outcome::nonfinite || x.record.outcome == Outcome::out_of_range;
        },
-       .perturb = [](const X&, C v) { return v; }},
-      {.name = "history-dependence",
-       .explanation = "results depend on call history (a stale cache): a fresh instance of the "
-                      "candidate gives different outputs for the same case",
-       .applies = [](const X& x) { return x.can_rerun && x.stateful; },
-       .test = test_history},
+       .perturb = [](const Context&, Convention v) { return v; }},
       {.name = "wrong-layout",
        .explanation = "features paired with the {other_layout} layout instead of {layout}",
-       .applies = [](const X& x) { return x.c.rotary() >= 4; },
-       .perturb = [](const X&, C v) {
+       .applies = [](const Context& x) { return x.c.rotary() >= 4; },
+       .perturb = [](const Context&, Convention v) {
          v.layout = v.layout == Layout::half ? Layout::interleaved : Layout::half;
          return v;
        }},
       {.name = "memory-offset-missing",
-       .explanation = "key positions shifted by +{M} (= M): the memory offset is missing (keys at "
-                      "0..M+N-1 instead of -M..N-1)",
-       .applies = [](const X& x) { return x.c.mem_len > 0; },
-       .perturb = [](const X& x, C v) {
-         v.key_shift = static_cast<double>(x.c.mem_len);
+       .explanation = "key positions shifted by +{M} (= M): the memory offset is missing (keys "
+                      "counted from the first query, not from the first of the M memory keys)",
+       .applies = [](const Context& x) { return x.c.mem_len > 0; },
+       .perturb = [](const Context& x, Convention v) {
+         v.key_shift += static_cast<double>(x.c.mem_len);
          return v;
        }},
       {.name = "reversed-rotation",
        .explanation = "rotation direction reversed: outputs match SPEC with phi -> -phi (the sign "
                       "of sin flipped)",
-       .applies = [](const X& x) { return x.c.seq_len > 1 || x.c.mem_len > 0; },
-       .perturb = [](const X&, C v) { v.rotation = -1; return v; }},
+       .applies = [](const Context& x) { return x.c.seq_len > 1 || x.c.mem_len > 0; },
+       .perturb = [](const Context&, Convention v) { v.rotation = -v.rotation; return v; }},
       {.name = "swapped-qk-scale",
        .explanation = "XPOS scale swapped between queries and keys: queries scaled by sigma^-1, "
                       "keys by sigma",
-       .applies = [](const X& x) { return x.c.xpos; },
-       .perturb = [](const X&, C v) { v.query_exponent = -1; v.key_exponent = 1; return v; }},
+       .applies = [](const Context& x) { return x.c.xpos; },
+       .perturb = [](const Context&, Convention v) {
+         std::swap(v.query_exponent, v.key_exponent);
+         return v;
+       }},
       {.name = "xpos-missing",
        .explanation = "XPOS scale not applied: outputs match plain RoPE",
-       .applies = [](const X& x) { return x.c.xpos; },
-       .perturb = [](const X&, C v) { v.xpos = false; return v; }},
+       .applies = [](const Context& x) { return x.c.xpos; },
+       .perturb = [](const Context&, Convention v) { v.xpos = false; return v; }},
       {.name = "scale-on-passthrough",
        .explanation = "XPOS scale applied to the pass-through features {R}..{last}, which must be "
-                      "copied bit-exactly",
-       .applies = [](const X& x) { return x.c.xpos && x.c.rotary() < x.c.head_dim; },
-       .perturb = [](const X&, C v) { v.scale_passthrough = true; return v; }},
+                      "copied bit-exactly ({passthrough_scale})",
+       .applies = [](const Context& x) { return x.c.xpos && x.c.rotary() < x.c.head_dim; },
+       .perturb = [](const Context& x, Convention v) {
+         v.passthrough_pair = x.estimates.passthrough_pair.value_or(-1);
+         return v;
+       }},
+      {.name = "rotary-last-features",
+       .explanation = "the last R features {first_last}..{last} rotated instead of the first R "
+                      "(0..{R_1}): partial rotary applied to the wrong end of the head",
+       .applies = [](const Context& x) { return x.c.rotary() < x.c.head_dim; },
+       .perturb = [](const Context& x, Convention v) {
+         v.rotary_offset = x.c.head_dim - x.c.rotary();
+         return v;
+       }},
       {.name = "interpolation-missing",
        .explanation = "position interpolation alpha = {alpha} not applied: angles p*omega instead "
                       "of p*omega/alpha",
-       .applies = [](const X& x) { return x.c.interpolation != 1.0; },
-       .perturb = [](const X&, C v) { v.interpolation = 1; return v; }},
+       .applies = [](const Context& x) { return x.c.interpolation != 1.0; },
+       .perturb = [](const Context&, Convention v) { v.interpolation = 1; return v; }},
       {.name = "interpolation-twice",
        .explanation = "position interpolation applied twice: angles p*omega/alpha^2 (alpha = "
                       "{alpha})",
-       .applies = [](const X& x) { return x.c.interpolation != 1.0; },
-       .perturb = [](const X& x, C v) { v.interpolation *= x.c.interpolation; return v; }},
+       .applies = [](const Context& x) { return x.c.interpolation != 1.0; },
+       .perturb = [](const Context& x, Convention v) { v.interpolation *= x.c.interpolation; return v; }},
       {.name = "ntk-exponent",
        .explanation = "NTK base rescale without its exponent: theta * f = {theta_f:.6g} instead of "
                       "theta * f^(R/(R-2)) = {theta_spec:.6g}",
-       .applies = [](const X& x) { return x.c.base_rescale != 1.0; },
-       .perturb = [](const X& x, C v) { v.base = x.c.base * x.c.base_rescale; return v; }},
+       .applies = [](const Context& x) { return x.c.base_rescale != 1.0; },
+       .perturb = [](const Context& x, Convention v) { v.base = x.c.base * x.c.base_rescale; return v; }},
       {.name = "ntk-missing",
        .explanation = "NTK base rescale f = {f} not applied: base theta = {theta:.6g} instead of "
                       "{theta_spec:.6g}",
-       .applies = [](const X& x) { return x.c.base_rescale != 1.0; },
-       .perturb = [](const X& x, C v) { v.base = x.c.base; return v; }},
-      {.name = "centre-key-range", .kind = Kind::convention, .convention = "centre",
+       .applies = [](const Context& x) { return x.c.base_rescale != 1.0; },
+       .perturb = [](const Context& x, Convention v) { v.base = x.c.base; return v; }},
+      {.name = "centre-key-range", .kind = DiagnosisKind::convention, .convention = "centre",
+       .grid_setting = "center = \"keys-ceil\"",
        .explanation = "centre on the whole key range (torchscale): q and k both centred at "
-                      "ceil((M+N)/2) - M = {key_range_centre} instead of {c}",
-       .applies = [](const X& x) { return x.c.xpos && key_range_centre(x.c) != centre(x.c); },
-       .perturb = [](const X& x, C v) {
-         v.query_centre = v.key_centre = key_range_centre(x.c);
+                      "ceil((M+N)/2) from the first key = {key_range_centre} instead of {c}",
+       .applies = [](const Context& x) { return x.c.xpos && key_range_centre(x.c) != centre(x.c); },
+       .perturb = [](const Context& x, Convention v) { return move_centres(x.c, v, key_range_centre(x.c)); }},
+      {.name = "centres-differ",
+       .explanation = "queries centred at {c} but keys at floor((M+N)/2) from the first key = "
+                      "{key_rows_centre}: the key scale is centred on the M+N key rows",
+       .applies = [](const Context& x) { return x.c.xpos && key_rows_centre(x.c) != centre(x.c); },
+       .perturb = [](const Context& x, Convention v) {
+         v.key_centre += key_rows_centre(x.c) - centre(x.c);
          return v;
        }},
-      {.name = "centres-differ",
-       .explanation = "queries centred at {c} but keys at floor((M+N)/2) - M = {key_rows_centre}: "
-                      "the key scale is centred on the M+N key rows",
-       .applies = [](const X& x) { return x.c.xpos && key_rows_centre(x.c) != centre(x.c); },
-       .perturb = [](const X& x, C v) { v.key_centre = key_rows_centre(x.c); return v; }},
       {.name = "centre-unrounded",
        .explanation = "XPOS centre N/2 = {half_N} not rounded to floor(N/2) = {c} (odd N, true "
                       "division); q and k alike, so logits are unaffected",
-       .applies = [](const X& x) { return odd_default_centre(x.c); },
-       .perturb = [](const X& x, C v) {
-         v.query_centre = v.key_centre = static_cast<double>(x.c.seq_len) / 2;
-         return v;
-       }},
+       .applies = [](const Context& x) { return odd_default_centre(x.c); },
+       .perturb = [](const Context& x, Convention v) { return move_centres(x.c, v, half_queries(x.c)); }},
       {.name = "centre-rounded-up",
        .explanation = "XPOS centre ceil(N/2) = {ceil_N} instead of floor(N/2) = {c} (odd N rounded "
                       "up); q and k alike, so logits are unaffected",
-       .applies = [](const X& x) { return odd_default_centre(x.c); },
-       .perturb = [](const X& x, C v) {
-         v.query_centre = v.key_centre = static_cast<double>((x.c.seq_len + 1) / 2);
-         return v;
+       .applies = [](const Context& x) { return odd_default_centre(x.c); },
+       .perturb = [](const Context& x, Convention v) {
+         return move_centres(x.c, v, static_cast<double>(x.c.centre_by(CentreRule::queries_ceil)));
        }},
       {.name = "centre-at-length",
-       .explanation = "XPOS centre at N = {N} instead of floor(N/2) = {c}",
-       .applies = [](const X& x) { return x.c.xpos && !x.c.center; },
-       .perturb = [](const X& x, C v) {
-         v.query_centre = v.key_centre = static_cast<double>(x.c.seq_len);
-         return v;
+       .explanation = "XPOS centre at N = {N} from the first query instead of floor(N/2) = {c}",
+       .applies = [](const Context& x) { return x.c.xpos && !x.c.center; },
+       .perturb = [](const Context& x, Convention v) {
+         return move_centres(x.c, v, static_cast<double>(x.c.first_query_position() + x.c.seq_len));
        }},
-      {.name = "key-position-shift",
-       .explanation = "key positions shifted by {key_shift:+} (read from the angle error: "
-                      "constant over position, {key_shift:+} * omega_j)",
-       .applies = [](const X& x) {
-         const auto s = whole(x.estimates.key_shift);
-         return s && *s != 0 && *s != static_cast<double>(x.c.mem_len);
-       },
-       .perturb = [](const X& x, C v) { v.key_shift = *whole(x.estimates.key_shift); return v; }},
-      {.name = "query-position-shift",
-       .explanation = "query positions shifted by {query_shift:+} (read from the angle error)",
-       .applies = [](const X& x) { return differs(whole(x.estimates.query_shift), 0); },
-       .perturb = [](const X& x, C v) {
-         v.query_shift = *whole(x.estimates.query_shift);
-         return v;
-       }},
-      {.name = "shared-centre",
-       .explanation = "q and k both centred at {query_centre} instead of {c} (read from the "
-                      "log-scale error); logits are unaffected",
-       .applies = [](const X& x) {
-         const auto q = half(x.estimates.query_centre);
-         return differs(q, centre(x.c)) && q == half(x.estimates.key_centre);
-       },
-       .perturb = [](const X& x, C v) {
-         v.query_centre = v.key_centre = *half(x.estimates.query_centre);
-         return v;
-       }},
-      {.name = "key-centre",
-       .explanation = "keys centred at {key_centre} instead of {c} (read from the log-scale error)",
-       .applies = [](const X& x) { return differs(half(x.estimates.key_centre), centre(x.c)); },
-       .perturb = [](const X& x, C v) { v.key_centre = *half(x.estimates.key_centre); return v; }},
-      {.name = "query-centre",
-       .explanation = "queries centred at {query_centre} instead of {c} (read from the log-scale "
-                      "error)",
-       .applies = [](const X& x) { return differs(half(x.estimates.query_centre), centre(x.c)); },
-       .perturb = [](const X& x, C v) {
-         v.query_centre = *half(x.estimates.query_centre);
-         return v;
-       }},
-      {.name = "angles-in-dtype", .kind = Kind::precision,
+      // The estimate-driven model (fitted_model.cpp) is tried here, between the
+      // specific entries above and the loose ones below.
+      {.name = "angles-in-dtype", .kind = DiagnosisKind::precision, .after_model = true,
        .explanation = "angles p*omega formed in {dtype}: the angle error grows like |phi| * 2^-{p} "
                       "(measured rms {per_phi:.2g} |phi| eps at |phi| >= 8), beyond fp32-rounded "
                       "angles",
-       .applies = [](const X& x) { return x.dtype != DType::fp32; },
-       .perturb = [](const X&, C v) { v.angle_unit_ratio = 1; return v; }},
-      {.name = "history-dependence",
-       .explanation = "results depend on call history: a fresh instance of the candidate gives "
-                      "different outputs for the same case",
-       .applies = [](const X& x) { return x.can_rerun && !x.stateful; },
+       .applies = [](const Context& x) { return x.dtype != DType::fp32; },
+       .perturb = [](const Context&, Convention v) { v.angle_unit_ratio = 1; return v; }},
+      // Tried first for a candidate that declares itself stateful, last for the others
+      // (a fresh instance costs a run of the candidate).
+      {.name = "history-dependence", .after_model = true,
+       .explanation = "results depend on call history (a stale cache): a fresh instance of the "
+                      "candidate gives different outputs for the same case",
+       .applies = [](const Context& x) { return x.can_rerun; },
        .test = test_history},
   };
   return table;
@@ -235,12 +195,12 @@ std::string explain(const Hypothesis& h, const Context& x) {
         fmt::arg("theta_f", c.base * c.base_rescale), fmt::arg("theta_spec", rescaled_base(c)),
         fmt::arg("key_range_centre", key_range_centre(c)),
         fmt::arg("key_rows_centre", key_rows_centre(c)),
-        fmt::arg("half_N", static_cast<double>(c.seq_len) / 2),
-        fmt::arg("ceil_N", (c.seq_len + 1) / 2),
-        fmt::arg("key_shift", whole(e.key_shift).value_or(0)),
-        fmt::arg("query_shift", whole(e.query_shift).value_or(0)),
-        fmt::arg("query_centre", half(e.query_centre).value_or(centre(c))),
-        fmt::arg("key_centre", half(e.key_centre).value_or(centre(c))),
+        fmt::arg("half_N", half_queries(c)),
+        fmt::arg("ceil_N", c.centre_by(CentreRule::queries_ceil)),
+        fmt::arg("first_last", c.head_dim - c.rotary()), fmt::arg("R_1", c.rotary() - 1),
+        fmt::arg("passthrough_scale",
+                 e.passthrough_pair ? fmt::format("every one with pair {}'s scale", *e.passthrough_pair)
+                                    : std::string("feature R+i with pair i mod R/2's scale")),
         fmt::arg("layout", layout_pairs(c.layout)), fmt::arg("other_layout", layout_pairs(other)),
         fmt::arg("dtype", dtype_name(x.dtype)), fmt::arg("p", traits(x.dtype).precision),
         fmt::arg("per_phi", angle_error_per_phi_eps(x)));

@@ -8,9 +8,6 @@
 
 namespace xposcheck::diagnosis {
 
-enum class Kind { bug, convention, precision };
-std::string_view kind_name(Kind k);
-
 // What applicability predicates, perturbations and explanations see.
 struct Context {
   const Case& c;
@@ -25,8 +22,10 @@ struct Context {
 
 struct Hypothesis {
   std::string_view name;
-  Kind kind = Kind::bug;
-  std::string_view convention = "";        // for Kind::convention: the name to accept it by
+  DiagnosisKind kind = DiagnosisKind::bug;
+  std::string_view convention = "";        // for a convention: the name to accept it by
+  bool after_model = false;                // tried after the estimate-driven model
+  std::string_view grid_setting = "";      // for a convention: the grid's way to ask for it
   // One sentence, a fmt template over the names explanation_arguments() defines.
   std::string_view explanation = "";
   bool (*applies)(const Context&) = nullptr;
@@ -41,6 +40,18 @@ const std::vector<Hypothesis>& hypotheses();
 
 // The hypothesis' explanation with this case's numbers.
 std::string explain(const Hypothesis& h, const Context& x);
+
+// The estimate-driven hypothesis (fitted_model.cpp): a model whose shifts, centres,
+// XPOS scale factors and frequencies are read from the decomposition; when it fits,
+// every parameter that differs from SPEC is named.
+struct ModelVerdict {
+  std::string name;          // "origin", "origin + centre", "origin + centres-differ", ...
+  DiagnosisKind kind = DiagnosisKind::bug;
+  std::string convention;    // "origin,centre" when only conventions differ
+  std::string explanation, grid_setting;
+  HypothesisScore score;
+};
+std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<HypothesisScore>& tried);
 
 // The tests of hypotheses that are not a perturbed convention (custom_tests.cpp).
 // A shape error quoting N and M + N: a table for all key rows used on the query rows.

@@ -47,23 +47,36 @@ Convention spec_convention(const Case& c) {
   return conv;
 }
 
+std::vector<double> pair_frequencies(const Case& c, const Convention& conv) {
+  if (!conv.omega.empty()) return conv.omega;
+  const double r = static_cast<double>(c.rotary());
+  std::vector<double> omega;
+  for (long j = 0; j < c.pairs(); ++j)
+    omega.push_back(std::pow(conv.base, -2.0 * static_cast<double>(j) / r) / conv.interpolation);
+  return omega;
+}
+
+std::vector<double> pair_log_zeta(const Case& c) {
+  const double r = static_cast<double>(c.rotary());
+  std::vector<double> lambda;
+  for (long j = 0; j < c.pairs(); ++j)
+    lambda.push_back(std::log((2.0 * static_cast<double>(j) + 0.4 * r) / (1.4 * r)) / c.scale_base);
+  return lambda;
+}
+
 namespace {
 
 // Per-pair constants of a convention and the running score.
 class Scorer {
  public:
   Scorer(const Evidence& ev, const Convention& conv)
-      : ev_(ev), conv_(conv), ulp_(ev.dtype), max_finite_(traits(ev.dtype).max_finite) {
-    const Case& c = ev.c;
-    const double r = static_cast<double>(c.rotary());
-    for (long j = 0; j < c.pairs(); ++j) {
-      const double jj = static_cast<double>(j);
-      omega_.push_back(std::pow(conv.base, -2.0 * jj / r) / conv.interpolation);
-      lambda_.push_back(conv.xpos ? std::log((2.0 * jj + 0.4 * r) / (1.4 * r)) / c.scale_base
-                                  : 0.0);
-    }
+      : ev_(ev), conv_(conv), ulp_(ev.dtype), max_finite_(traits(ev.dtype).max_finite),
+        omega_(pair_frequencies(ev.c, conv)), lambda_(pair_log_zeta(ev.c)) {
+    if (!conv.xpos) std::fill(lambda_.begin(), lambda_.end(), 0.0);
     angle_unit_ = conv.angle_unit_ratio < 0 ? ev.tol.unit_ratio : conv.angle_unit_ratio;
     log_scale_.resize(omega_.size());
+    pairing_ = ev.c;
+    pairing_.layout = conv.layout;
   }
 
   // Scores one row; returns whether any element was beyond tolerance.
@@ -72,12 +85,16 @@ class Scorer {
 
  private:
   void element(double want, double got, double magnitude, double allowed, bool& misfit);
+  bool rotated(long i) const {
+    return i >= conv_.rotary_offset && i < conv_.rotary_offset + ev_.c.rotary();
+  }
   const Evidence& ev_;
   const Convention& conv_;
   detail::UlpFunction ulp_;
   double max_finite_;
   double angle_unit_ = 0;
   std::vector<double> omega_, lambda_, log_scale_;
+  Case pairing_;
 };
 
 void Scorer::element(double want, double got, double magnitude, double allowed, bool& misfit) {
@@ -109,18 +126,18 @@ bool Scorer::row(const SampledRow& s, bool key) {
                    (key ? conv_.key_shift : conv_.query_shift);
   const double centre = key ? conv_.key_centre : conv_.query_centre;
   const double exponent = key ? conv_.key_exponent : conv_.query_exponent;
+  const double kappa = key ? conv_.key_scale_factor : conv_.query_scale_factor;
   // The record's allowance (tolerance.hpp) at this convention's own angle and XPOS power.
-  const double power = conv_.xpos ? (p - centre) / c.scale_base : 0.0;
+  const double power = conv_.xpos ? (kappa * p - centre) / c.scale_base : 0.0;
   const double scale_allowed = ev_.tol.allowance(0.0, power);
-  Case pairing = c;
-  pairing.layout = conv_.layout;
+  const long offset = conv_.rotary_offset;
   bool misfit = false;
   for (long j = 0; j < c.pairs(); ++j) {
     const double phi = conv_.rotation * p * omega_[j];
-    const double ls = exponent * lambda_[j] * (p - centre);
+    const double ls = exponent * lambda_[j] * (kappa * p - centre);
     log_scale_[j] = ls;
     const double sigma = std::exp(ls), cs = std::cos(phi), sn = std::sin(phi);
-    const long a = pairing.pair_a(j), b = pairing.pair_b(j);
+    const long a = offset + pairing_.pair_a(j), b = offset + pairing_.pair_b(j);
     const double ra = (x[a] * cs - x[b] * sn) * sigma, rb = (x[b] * cs + x[a] * sn) * sigma;
     const double magnitude = std::hypot(ra, rb);
     // An angle rounded in other units than the tolerance's: the same allowance at the
@@ -129,13 +146,17 @@ bool Scorer::row(const SampledRow& s, bool key) {
     element(ra, y[a], magnitude, allowed, misfit);
     element(rb, y[b], magnitude, allowed, misfit);
   }
-  for (long i = c.rotary(); i < c.head_dim; ++i) {
+  long passthrough = 0;
+  for (long i = 0; i < c.head_dim; ++i) {
+    if (rotated(i)) continue;
     // SPEC copies pass-through features exactly: the allowance is the base alone.
     double ls = 0, allowed = ev_.tol.base_ulps;
-    if (conv_.scale_passthrough && !log_scale_.empty()) {
-      ls = log_scale_[static_cast<std::size_t>((i - c.rotary()) % c.pairs())];
+    if (conv_.passthrough_pair != -2 && !log_scale_.empty()) {
+      const long j = conv_.passthrough_pair >= 0 ? conv_.passthrough_pair : passthrough % c.pairs();
+      ls = log_scale_[static_cast<std::size_t>(j)];
       allowed = scale_allowed;
     }
+    ++passthrough;
     const double want = x[i] * std::exp(ls);
     element(want, y[i], std::fabs(want), allowed, misfit);
   }

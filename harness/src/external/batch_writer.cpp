@@ -33,7 +33,7 @@ json case_entry(const BatchEntry& e, double time_limit_s) {
   return {{"id", e.files.id},
           {"case_id", case_id(c)},
           {"dtype", std::string(dtype_name(e.job->dtype))},
-          {"params", c},  // resolved: a candidate never re-derives a default
+          {"params", case_to_json(c, CaseForm::resolved)},
           {"inputs", {{"q", e.files.q_in.string()}, {"k", e.files.k_in.string()}}},
           {"outputs", {{"q", e.files.q_out.string()}, {"k", e.files.k_out.string()}}},
           {"error", e.files.error.string()},

@@ -83,6 +83,7 @@ xposcheck_case abi_case(const json& entry, const std::string& case_id) {
   c.batch = p.batch;
   c.heads = p.heads;
   c.case_id = case_id.c_str();
+  c.first_position = p.first_key_position();
   return c;
 }
 

@@ -20,6 +20,9 @@ struct ToleranceSpec {
   std::optional<double> angle_factor;   // multiples of |phi| * 2^-24 (an fp32-rounded angle)
   std::optional<double> scale_factor;   // multiples of |p - c| / B * 2^-24 (an fp32 zeta^power)
   std::optional<double> logits_factor;  // logits allowance: factor * (q row + k row allowance)
+  // The systematic relative logit error allowed (least squares over every compared
+  // logit), in units of the dtype's unit roundoff (docs/tolerances.md).
+  std::optional<double> logits_bias;
   std::optional<double> relative_k;     // relative rule: k
   std::optional<double> relative_floor_ulps;  // relative rule: absolute floor in ulps
 

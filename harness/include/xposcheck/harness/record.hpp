@@ -1,11 +1,12 @@
 #pragma once
 // One result: a (candidate, case, dtype) with its outcome and evidence (SPEC section 3).
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "xposcheck/harness/diagnosis.hpp"
+#include "xposcheck/harness/diagnosis_data.hpp"
 #include "xposcheck/harness/gate.hpp"
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/dtype.hpp"
@@ -44,6 +45,11 @@ struct TensorStats {
   double max_ratio = 0;         // max of error / allowed: <= 1 passes
   ElementRef worst;             // the element with the largest error / allowed
   std::vector<PositionBin> curve;
+  // Logits only: the systematic relative error, a least-squares fit of candidate -
+  // golden = bias * golden over every compared logit, and what the tolerance allows.
+  std::optional<double> bias, bias_allowed;
+  bool bias_fails() const { return bias && bias_allowed && std::fabs(*bias) > *bias_allowed; }
+  double bias_ratio() const { return bias && bias_allowed && *bias_allowed > 0 ? std::fabs(*bias) / *bias_allowed : 0; }
 };
 
 struct ShapeIssue {

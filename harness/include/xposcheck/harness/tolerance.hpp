@@ -12,6 +12,7 @@ struct Tolerance {
   double angle_factor = 0;
   double scale_factor = 0;
   double logits_factor = 0;
+  double logits_bias = 0;  // systematic relative logit error, in unit roundoffs (compare.cpp)
   double relative_k = 0;
   double relative_floor_ulps = 0;
   double unit_ratio = 0;  // 2^-24 / unit roundoff of the dtype: fp32-rounding in dtype units

@@ -14,6 +14,14 @@ enum class Layout { half, interleaved };
 std::string_view layout_name(Layout l);
 std::optional<Layout> parse_layout(std::string_view name);
 
+// How the XPOS centre follows from the positions when the case does not give one: the
+// middle of the query positions or of the key positions, rounded down or up. Code
+// written in the cache frame centres on its own range (torchscale: the key range
+// rounded up), and SPEC's floor(N/2) is the middle of the queries rounded down.
+enum class CentreRule { queries_floor, queries_ceil, keys_floor, keys_ceil };
+std::string_view centre_rule_name(CentreRule r);  // "queries-floor", ...
+std::optional<CentreRule> parse_centre_rule(std::string_view name);
+
 // Thrown for a parameter outside its valid range; the message names the parameter,
 // the value and the valid range.
 struct InvalidParameter : std::invalid_argument {
@@ -31,20 +39,35 @@ struct Case {
   Layout layout = Layout::half;
   long seq_len = 0;                     // N: >= 1
   long mem_len = 0;                     // M: >= 0
-  std::optional<long> center;           // c: default floor(N / 2)
+  std::optional<long> center;           // c: an explicit centre, else centre_rule's
+  CentreRule centre_rule = CentreRule::queries_floor;
+  // The frame (SPEC section 1, "Frames"): the position of key row 0. The default -M is
+  // the segment frame (queries at 0..N-1); 0 is the cache frame (keys at 0..M+N-1).
+  std::optional<long> first_position;
   long batch = 1;                       // >= 1
   long heads = 1;                       // >= 1
 
   long rotary() const { return rotary_dim.value_or(head_dim); }
   long pairs() const { return rotary() / 2; }
-  long centre() const { return center.value_or(seq_len / 2); }
   long key_rows() const { return mem_len + seq_len; }
-  // Position of query row m and key row n (SPEC section 1).
-  long query_position(long m) const { return m; }
-  long key_position(long n) const { return n - mem_len; }
+  // Position of key row n and query row m: keys first_key_position()..last_position(),
+  // queries the last N of them.
+  long first_key_position() const { return first_position.value_or(-mem_len); }
+  long first_query_position() const { return first_key_position() + mem_len; }
+  long last_position() const { return first_key_position() + key_rows() - 1; }
+  long query_position(long m) const { return first_query_position() + m; }
+  long key_position(long n) const { return first_key_position() + n; }
+  // The centre the rule gives (or the explicit one); default rule: floor(N/2) in the
+  // segment frame.
+  long centre_by(CentreRule rule) const;
+  long centre() const { return center ? *center : centre_by(centre_rule); }
+  // The case with every position shifted by `shift` and the centre moved along: the
+  // same logits, other elementwise outputs (the frame conventions of SPEC).
   // Feature indices (a, b) of rotated pair j.
   long pair_a(long j) const { return layout == Layout::half ? j : 2 * j; }
   long pair_b(long j) const { return layout == Layout::half ? j + rotary() / 2 : 2 * j + 1; }
+
+  Case shifted(long shift) const;
 
   Shape q_shape() const;       // [batch, heads, N, D]
   Shape k_shape() const;       // [batch, heads, M+N, D]

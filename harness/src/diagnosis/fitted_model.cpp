@@ -1,0 +1,314 @@
+// The estimate-driven hypothesis: the candidate as a rotary XPOS map whose parameters
+// are read from the decomposition (position shifts, XPOS centres and scale factors
+// per tensor, one of a few frequency sets), then tested exactly like every other
+// hypothesis. When it fits, each parameter that differs from SPEC is named: shared
+// shifts and centres as conventions (origin, centre), the rest as bugs, and any mix
+// of them as a combination (docs/diagnosis.md).
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "diagnosis/hypotheses.hpp"
+
+namespace xposcheck::diagnosis {
+namespace {
+
+struct FrequencySet {
+  std::string name, explanation;  // empty for SPEC's own
+  std::vector<double> omega;
+};
+
+// "R/(R+2)" for an exponent that is one, else the number.
+std::string exponent_text(long r, double e) {
+  for (long k = -4; k <= 4; k += 2) {
+    if (r + k > 0 && std::fabs(e - double(r) / double(r + k)) < 1e-12)
+      return k == 0 ? "1" : fmt::format("R/(R{:+})", k);
+  }
+  return fmt::format("{:.6g}", e);
+}
+
+std::vector<FrequencySet> frequency_sets(const Case& c, const Convention& spec) {
+  std::vector<FrequencySet> sets{{"", "", pair_frequencies(c, spec)}};
+  const long r = c.rotary();
+  const auto with_base = [&](double base) {
+    Convention v = spec;
+    v.base = base;
+    return pair_frequencies(c, v);
+  };
+  if (c.base_rescale != 1.0) {
+    const double spec_base = rescaled_base(c);
+    for (double e : {double(r) / double(r + 2), double(r) / double(r + 4), double(r) / double(r - 4),
+                     double(r - 2) / double(r), double(r + 2) / double(r)}) {
+      if (!(e > 0) || !std::isfinite(e)) continue;
+      const double base = c.base * std::pow(c.base_rescale, e);
+      sets.push_back({"ntk-exponent",
+                      fmt::format("frequencies match base theta * f^({}) = {:.6g} instead of theta * "
+                                  "f^(R/(R-2)) = {:.6g}: NTK exponent {}, R = {}",
+                                  exponent_text(r, e), base, spec_base, exponent_text(r, e), r),
+                      with_base(base)});
+    }
+  }
+  if (r < c.head_dim) {
+    Convention v = spec;
+    v.base = std::pow(spec.base, double(r) / double(c.head_dim));
+    sets.push_back({"frequencies-use-head-dim",
+                    fmt::format("frequencies theta'^(-2j/D) over the head dim D = {} instead of the "
+                                "rotary dim R = {}",
+                                c.head_dim, r),
+                    pair_frequencies(c, v)});
+  }
+  for (DType t : {DType::bf16, DType::fp16}) {
+    std::vector<double> omega = sets.front().omega;
+    double worst = 0;
+    long at = 0;
+    for (std::size_t j = 0; j < omega.size(); ++j) {
+      const double exact = omega[j] * c.interpolation;
+      const double rounded = round_to(t, exact);
+      if (std::fabs(rounded / exact - 1) > worst) worst = std::fabs(rounded / exact - 1), at = long(j);
+      omega[j] = rounded / c.interpolation;
+    }
+    sets.push_back({"frequencies-rounded",
+                    fmt::format("frequencies rounded to {} before the multiply: pair-dependent "
+                                "relative errors up to 2^-{} (pair {} off by {:.3g})",
+                                dtype_name(t), traits(t).precision, at, worst),
+                    std::move(omega)});
+  }
+  return sets;
+}
+
+// The fits of one tensor with the angle error a frequency set explains taken out, so
+// that what is left is the constant omega_j * shift of a position shift.
+TensorDecomposition without_frequencies(TensorDecomposition t, const std::vector<double>& omega) {
+  for (FrequencyFit& f : t.fits) {
+    const double cand = omega[static_cast<std::size_t>(f.pair)];
+    f.angle.slope -= cand - f.omega;
+    f.omega = cand;
+  }
+  return t;
+}
+
+// What one tensor's fits say about its XPOS exponent: lambda_j * e * (kappa * (p + s) -
+// C) against SPEC's lambda_j * e * (p - c): kappa from the slopes, C from the levels.
+struct ScaleFit {
+  double kappa = 1, level = 0;
+  // C for a kappa (snapped or not): level = (kappa - 1) middle + kappa shift - C + c.
+  double centre(double k, double middle, double shift, double spec_centre) const {
+    return (k - 1) * middle + k * shift + spec_centre - level;
+  }
+};
+
+std::optional<ScaleFit> fit_scale(const TensorDecomposition& t, double exponent, double middle) {
+  double ss = 0, sl = 0, den = 0;
+  for (const FrequencyFit& f : t.fits) {
+    const double w = exponent * f.lambda;
+    ss += w * f.log_scale.slope;
+    sl += w * (f.log_scale.intercept + f.log_scale.slope * middle);
+    den += w * w;
+  }
+  if (den <= 0) return std::nullopt;
+  return ScaleFit{1 + ss / den, sl / den};
+}
+
+// kappa snapped to the values real code produces: 1 (SPEC), 1/alpha (the scale on
+// interpolated positions), -1 (q and k scales swapped), 0 (no XPOS).
+double snap_kappa(double kappa, double alpha) {
+  for (double k : {1.0, 1.0 / alpha, -1.0, 0.0}) {
+    if (std::fabs(kappa - k) < 0.05) return k;
+  }
+  return kappa;
+}
+
+double snap_centre(double centre, double kappa) {
+  return kappa == 1 || kappa == -1 ? std::round(2 * centre) / 2 : centre;
+}
+
+struct Finding {
+  std::string name;
+  DiagnosisKind kind = DiagnosisKind::bug;
+  std::string convention, explanation;
+};
+
+std::string centre_rule_of(const Case& frame, double centre) {
+  for (CentreRule r : {CentreRule::queries_floor, CentreRule::queries_ceil, CentreRule::keys_floor,
+                       CentreRule::keys_ceil}) {
+    if (static_cast<double>(frame.centre_by(r)) == centre) return std::string(centre_rule_name(r));
+  }
+  return "";
+}
+
+}  // namespace
+
+namespace {
+
+// The fitted parameters of one model, in the shifted positions the candidate used.
+struct Fitted {
+  double query_shift = 0, key_shift = 0;
+  double query_kappa = 1, key_kappa = 1;
+  double query_centre = 0, key_centre = 0;
+};
+
+std::string origin_text(const Case& c, double s) {
+  const long shift = static_cast<long>(s);
+  return fmt::format("q and k positions shifted alike by {:+}{}: keys at {}..{}, queries at {}..{} "
+                     "(a common shift leaves every logit unchanged)",
+                     shift, shift == c.mem_len ? " (= M, positions counted from the first cached key)" : "",
+                     c.first_key_position() + shift, c.last_position() + shift,
+                     c.first_query_position() + shift, c.last_position() + shift);
+}
+
+void name_positions(const Case& c, const Fitted& f, std::vector<Finding>& out) {
+  if (f.query_shift == f.key_shift) {
+    if (f.query_shift != 0) out.push_back({"origin", DiagnosisKind::convention, "origin", origin_text(c, f.query_shift)});
+    return;
+  }
+  if (f.query_shift != 0)
+    out.push_back({"query-position-shift", DiagnosisKind::bug, "",
+                   fmt::format("query positions shifted by {:+}", f.query_shift)});
+  if (f.key_shift != 0) {
+    const bool memory = f.query_shift == 0 && f.key_shift == static_cast<double>(c.mem_len);
+    out.push_back({memory ? "memory-offset-missing" : "key-position-shift", DiagnosisKind::bug, "",
+                   fmt::format("key positions shifted by {:+}{}", f.key_shift,
+                               memory ? " (= M): the memory offset is missing" : "")});
+  }
+}
+
+void name_scale(const Case& c, const Fitted& f, std::vector<Finding>& out) {
+  if (f.query_kappa != f.key_kappa) {
+    out.push_back({"xpos-exponent", DiagnosisKind::bug, "",
+                   fmt::format("XPOS exponents grow {:.4g}x (queries) and {:.4g}x (keys) as fast as "
+                               "SPEC's (p - c) / B",
+                               f.query_kappa, f.key_kappa)});
+    return;
+  }
+  const double k = f.query_kappa;
+  if (k == 1) return;
+  if (k == 0) out.push_back({"xpos-missing", DiagnosisKind::bug, "", "XPOS scale not applied"});
+  else if (k == -1)
+    out.push_back({"swapped-qk-scale", DiagnosisKind::bug, "",
+                   "XPOS scale swapped between queries and keys: queries scaled by sigma^-1, keys by sigma"});
+  else if (c.interpolation != 1 && k == 1 / c.interpolation)
+    out.push_back({"xpos-interpolated", DiagnosisKind::bug, "",
+                   fmt::format("XPOS scale computed on interpolated positions p / alpha (alpha = {}): "
+                               "its exponent grows 1/alpha as fast as SPEC's (p - c) / B",
+                               c.interpolation)});
+  else
+    out.push_back({"xpos-exponent", DiagnosisKind::bug, "",
+                   fmt::format("XPOS exponent grows {:.4g}x as fast as SPEC's (p - c) / B", k)});
+}
+
+void name_centres(const Case& c, const Fitted& f, std::vector<Finding>& out) {
+  if (!c.xpos || f.query_kappa != 1 || f.key_kappa != 1) return;
+  const double common = f.query_shift == f.key_shift ? f.query_shift : 0;
+  const double expected = static_cast<double>(c.centre()) + common;
+  const double q = f.query_centre, k = f.key_centre;
+  if (q == k && q != expected) {
+    Case frame = c;
+    frame.first_position = c.first_key_position() + static_cast<long>(common);
+    frame.center.reset();
+    const std::string rule = centre_rule_of(frame, q);
+    out.push_back({"shared-centre", DiagnosisKind::convention, "centre",
+                   fmt::format("q and k both centred at {:g} instead of {:g}{} (a common centre "
+                               "leaves every logit unchanged)",
+                               q, expected, rule.empty() ? "" : ": the " + rule + " rule")});
+  } else if (q != k) {
+    const std::string why = fmt::format(": XPOS centres {:g} positions apart rescale every logit", k - q);
+    if (q == expected)
+      out.push_back({"key-centre", DiagnosisKind::bug, "",
+                     fmt::format("keys centred at {:g} instead of {:g}{}", k, expected, why)});
+    else if (k == expected)
+      out.push_back({"query-centre", DiagnosisKind::bug, "",
+                     fmt::format("queries centred at {:g} instead of {:g}{}", q, expected, why)});
+    else
+      out.push_back({"centres-differ", DiagnosisKind::bug, "",
+                     fmt::format("queries centred at {:g} and keys at {:g} instead of {:g}{}", q, k,
+                                 expected, why)});
+  }
+}
+
+// The grid parameters under which a convention-only candidate passes elementwise.
+std::string grid_setting(const Case& c, const Fitted& f) {
+  Case frame = c;
+  frame.first_position = c.first_key_position() + static_cast<long>(f.query_shift);
+  frame.center.reset();
+  std::string out = fmt::format("first_position = {}", *frame.first_position);
+  if (!c.xpos || f.query_centre == static_cast<double>(frame.centre_by(CentreRule::queries_floor)))
+    return out;
+  const std::string rule = centre_rule_of(frame, f.query_centre);
+  return out + (rule.empty() ? fmt::format(", center = {:g}", f.query_centre)
+                             : fmt::format(", center = \"{}\"", rule));
+}
+
+ModelVerdict verdict_of(const Case& c, const Fitted& f, const FrequencySet& set,
+                        const HypothesisScore& score) {
+  std::vector<Finding> findings;
+  if (!set.name.empty()) findings.push_back({set.name, DiagnosisKind::bug, "", set.explanation});
+  name_positions(c, f, findings);
+  name_scale(c, f, findings);
+  name_centres(c, f, findings);
+  ModelVerdict v;
+  v.score = score;
+  v.kind = DiagnosisKind::convention;
+  for (const Finding& x : findings) {
+    v.name += (v.name.empty() ? "" : " + ") + x.name;
+    v.explanation += (v.explanation.empty() ? "" : "; ") + x.explanation;
+    if (x.kind == DiagnosisKind::bug) v.kind = DiagnosisKind::bug;
+    if (!x.convention.empty()) v.convention += (v.convention.empty() ? "" : ",") + x.convention;
+  }
+  if (v.kind == DiagnosisKind::convention) v.grid_setting = grid_setting(c, f);
+  return v;
+}
+
+Fitted fit(const Evidence& ev, const TensorDecomposition& q, const TensorDecomposition& k) {
+  const Case& c = ev.c;
+  const double n = static_cast<double>(c.seq_len), keys = static_cast<double>(c.key_rows());
+  const double q_middle = static_cast<double>(c.first_query_position()) + (n - 1) / 2;
+  const double k_middle = static_cast<double>(c.first_key_position()) + (keys - 1) / 2;
+  Fitted f;
+  f.query_shift = std::round(position_shift(q, q_middle, n - 1).value_or(0));
+  f.key_shift = std::round(position_shift(k, k_middle, keys - 1).value_or(0));
+  const double centre = static_cast<double>(c.centre());
+  f.query_centre = centre + f.query_shift;
+  f.key_centre = centre + f.key_shift;
+  if (!c.xpos) return f;
+  if (auto s = fit_scale(q, 1, q_middle)) {
+    f.query_kappa = snap_kappa(s->kappa, c.interpolation);
+    f.query_centre = snap_centre(s->centre(f.query_kappa, q_middle, f.query_shift, centre), f.query_kappa);
+  }
+  if (auto s = fit_scale(k, -1, k_middle)) {
+    f.key_kappa = snap_kappa(s->kappa, c.interpolation);
+    f.key_centre = snap_centre(s->centre(f.key_kappa, k_middle, f.key_shift, centre), f.key_kappa);
+  }
+  return f;
+}
+
+Convention convention_of(const Case& c, const Fitted& f, const FrequencySet& set) {
+  Convention v = spec_convention(c);
+  if (!set.name.empty()) v.omega = set.omega;
+  v.query_shift = f.query_shift;
+  v.key_shift = f.key_shift;
+  v.query_scale_factor = f.query_kappa;
+  v.key_scale_factor = f.key_kappa;
+  v.query_centre = f.query_centre;
+  v.key_centre = f.key_centre;
+  if (f.query_kappa == 0 && f.key_kappa == 0) v.xpos = false;
+  return v;
+}
+
+}  // namespace
+
+std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<HypothesisScore>& tried) {
+  if (ev.decomposition.size() != 2) return std::nullopt;
+  for (const FrequencySet& set : frequency_sets(ev.c, spec_convention(ev.c))) {
+    const Fitted f = fit(ev, without_frequencies(ev.decomposition[0], set.omega),
+                         without_frequencies(ev.decomposition[1], set.omega));
+    HypothesisScore s = score_convention(ev, convention_of(ev.c, f, set));
+    s.name = set.name.empty() ? "fitted-model" : "fitted-model (" + set.name + ")";
+    tried.push_back(s);
+    if (!s.fits) continue;
+    ModelVerdict v = verdict_of(ev.c, f, set, s);
+    if (!v.name.empty()) return v;
+  }
+  return std::nullopt;
+}
+
+}  // namespace xposcheck::diagnosis
