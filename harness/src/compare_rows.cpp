@@ -98,14 +98,14 @@ template <int W, class Step>
     reduction(max : max_u, max_r, max_abs, a, b)
   for (long i = 0; i < n; ++i) {
     const ErrorStep<W> e = step(i);
+    a = std::max(a, e.extra_a);
+    probe += e.probe;
     sum += total(e.u);
     sum_sq += squares(e.u);
     over += count_over(e.r);
-    probe += e.probe;
     max_u = std::max(max_u, largest(e.u));
     max_r = std::max(max_r, largest(e.r));
     max_abs = std::max(max_abs, e.max_abs);
-    a = std::max(a, e.extra_a);
     b = std::max(b, e.extra_b);
   }
   return {sum, sum_sq, max_u, max_r, max_abs, over, probe, a, b};
