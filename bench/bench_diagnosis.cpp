@@ -15,6 +15,7 @@
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
+#include "xposcheck/harness/sweep.hpp"
 #include "xposcheck/reference/golden.hpp"
 #include "xposcheck/reference/inputs.hpp"
 
@@ -51,7 +52,7 @@ const Failing& failing(const std::string& candidate, DType dtype) {
   f.dtype = dtype;
   f.inputs = generate_inputs(f.c, 1, dtype);
   GoldenOptions options;
-  options.max_logit_rows = 128;  // the sweep command's default
+  options.max_logit_rows = kSweepLogitRows;
   f.golden = golden_fast(f.c, f.inputs.q, f.inputs.k, options);
   f.tables = shared_tables(f.c);
   f.tol = resolve_tolerance(dtype, {}, {});

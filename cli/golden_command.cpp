@@ -13,7 +13,9 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "xposcheck/reference/atomic_file.hpp"
 #include "xposcheck/reference/case.hpp"
+#include "xposcheck/reference/case_json.hpp"
 #include "xposcheck/reference/dtype.hpp"
 #include "xposcheck/reference/golden.hpp"
 #include "xposcheck/reference/inputs.hpp"
@@ -34,7 +36,7 @@ struct GoldenArgs {
   std::uint64_t seed = 1;
   std::string dtype = "fp32";
   bool exact = false;
-  std::size_t logit_rows = GoldenOptions{}.max_logit_rows;
+  std::size_t logit_rows = kGoldenLogitRows;
   std::string out;
   // Set by setup_golden: whether an option was given, for values without a sentinel.
   CLI::Option *rotary_opt = nullptr, *center_opt = nullptr, *batch_opt = nullptr,
@@ -152,26 +154,6 @@ double max_abs(const Tensor& t) {
   return m;
 }
 
-nlohmann::json case_json(const Case& c) {
-  return {{"head_dim", c.head_dim},       {"rotary_dim", c.rotary()},
-          {"base", c.base},               {"base_rescale", c.base_rescale},
-          {"interpolation", c.interpolation}, {"xpos", c.xpos},
-          {"scale_base", c.scale_base},   {"layout", layout_name(c.layout)},
-          {"seq_len", c.seq_len},         {"mem_len", c.mem_len},
-          {"center", c.centre()},         {"batch", c.batch},
-          {"heads", c.heads}};
-}
-
-void write_text(const fs::path& file, const std::string& text) {
-  const fs::path tmp = file.parent_path() / ("." + file.filename().string() + ".tmp");
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw std::runtime_error(fmt::format("{}: cannot write", tmp.string()));
-  }
-  fs::rename(tmp, file);
-}
-
 fs::path prepare_out(const std::string& out) {
   std::error_code ec;
   fs::create_directories(out, ec);
@@ -204,12 +186,12 @@ int run_golden(const GoldenArgs& a) {
   const bool sampled = g.logit_rows.size() < std::size_t(c.seq_len);
   nlohmann::json j = {
       {"tool", "xposcheck"}, {"version", kVersion}, {"case_id", case_id(c)},
-      {"case", case_json(c)}, {"dtype", li.dtype}, {"inputs", li.source},
+      {"case", c}, {"dtype", li.dtype}, {"inputs", li.source},
       {"seed", from_files ? nlohmann::json() : nlohmann::json(a.seed)},
       {"golden", a.exact ? "exact" : "fast"}, {"max_logit_rows", a.logit_rows},
       {"logit_rows", sampled ? nlohmann::json(g.logit_rows) : nlohmann::json()},
       {"shapes", {{"q_out", q_out.shape}, {"k_out", k_out.shape}, {"logits", logits.shape}}}};
-  write_text(dir / "case.json", j.dump(2) + "\n");
+  write_atomically(dir / "case.json", j.dump(2) + "\n");
 
   fmt::print("golden {} ({} path, {} inputs{})\n", case_id(c), a.exact ? "exact" : "fast",
              li.dtype, from_files ? "" : fmt::format(", seed {}", a.seed));

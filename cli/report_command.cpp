@@ -16,7 +16,7 @@ namespace {
 struct ReportCommandOptions {
   std::string results;
   ReportFiles files;
-  bool out_of_range_fails = false;
+  GatePolicy gate;
 };
 
 int run_report(const ReportCommandOptions& o) {
@@ -24,16 +24,14 @@ int run_report(const ReportCommandOptions& o) {
     throw CLI::ValidationError("report", "name an output: -o FILE.html, --junit FILE or --summary FILE");
   }
   const Results results = read_results(o.results);  // ResultsError names the file
-  write_report_files(results, o.files, o.out_of_range_fails);
-  SummaryTable summary(o.out_of_range_fails);
-  Reporter* reporters[] = {&summary};
-  report(results, reporters);
+  const GateVerdict verdict = gate_verdict(results, o.gate);
+  write_report_files(results, o.files, verdict);
   for (const auto& [label, file] : {std::pair{"html", &o.files.html}, std::pair{"junit", &o.files.junit},
                                     std::pair{"summary", &o.files.markdown}}) {
     if (!file->empty()) fmt::print("{}: {}\n", label, file->string());
   }
   fmt::print("{} results; the gate would {} ({} failing)\n", results.records.size(),
-             summary.gate_failed() ? "FAIL" : "PASS", summary.failures());
+             verdict.records_failed() ? "FAIL" : "PASS", verdict.failing);
   return kExitOk;
 }
 
@@ -47,7 +45,7 @@ void setup_report(CLI::App& app, ExitStatus& status) {
   sub->add_option("-o,--out", options->files.html, "HTML accuracy report (one self-contained file)");
   sub->add_option("--junit", options->files.junit, "JUnit XML for CI test dashboards");
   sub->add_option("--summary", options->files.markdown, "Markdown summary (e.g. $GITHUB_STEP_SUMMARY)");
-  sub->add_flag("--fail-on-out-of-range", options->out_of_range_fails,
+  sub->add_flag("--fail-on-out-of-range", options->gate.out_of_range_fails,
                 "Count OUT_OF_RANGE as a gate failure, as `sweep --fail-on-out-of-range` does");
   sub->callback([options, &status] { status.code = run_report(*options); });
 }

@@ -13,7 +13,6 @@
 #include "sweep_options.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/envelope.hpp"
-#include "xposcheck/harness/subprocess_candidate.hpp"
 #include "xposcheck/harness/sweep.hpp"
 #include "xposcheck/reports/report_files.hpp"
 #include "xposcheck/reports/summary.hpp"
@@ -90,26 +89,24 @@ int run_sweep_command(const SweepCommandOptions& o) {
   Results results = store.finish();
   const std::optional<DriftReport> drift = apply_drift_gate(drift_gate, results, o.out);
 
-  SummaryTable summary(o.out_of_range_fails);
+  const GateVerdict verdict = gate_verdict(results, o.gate, drift ? &*drift : nullptr);
+  SummaryTable summary;
   Reporter* reporters[] = {&summary};
-  report(results, reporters);
+  report(results, reporters, verdict);
   print_summary(std::cout, summary);
   print_envelopes(std::cout, compute_envelopes(results));
   if (drift) std::cout << "baseline: " << o.baseline << '\n' << format_drift(results, *drift);
   for (const auto& c : candidates) {
-    if (const auto* ext = dynamic_cast<const SubprocessCandidate*>(c.get()))
-      fmt::print("external: {}\n", ext->stats_summary());
+    if (const auto statistics = c->statistics()) fmt::print("external: {}\n", *statistics);
   }
   fmt::print("results: {}\n", o.out);
-  write_report_files(results, {o.report, o.junit, o.summary}, o.out_of_range_fails);
+  write_report_files(results, {o.report, o.junit, o.summary}, verdict);
   for (const std::string* file : {&o.report, &o.junit, &o.summary}) {
     if (!file->empty()) fmt::print("report: {}\n", *file);
   }
-  const bool envelope_shrank = drift && drift->gate_failed() && drift->regressed == 0;
-  const bool failed = summary.gate_failed() || (drift && drift->gate_failed());
-  fmt::print("gate: {} ({} failing of {}{})\n", failed ? "FAIL" : "PASS", summary.failures(),
-             results.records.size(), envelope_shrank ? "; an envelope shrank" : "");
-  return failed ? kExitGateFailed : kExitOk;
+  fmt::print("gate: {} ({} failing of {}{})\n", verdict.failed() ? "FAIL" : "PASS", verdict.failing,
+             verdict.total, verdict.envelope_shrank ? "; an envelope shrank" : "");
+  return verdict.failed() ? kExitGateFailed : kExitOk;
 }
 
 }  // namespace

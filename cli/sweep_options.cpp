@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/plugin_candidate.hpp"
 #include "xposcheck/harness/subprocess_candidate.hpp"
 
@@ -18,7 +19,7 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
   sub.add_option("--jobs", o.jobs, "Worker threads (default: every core)");
   sub.add_flag("--resume", o.resume, "Keep the results already in --out and run only the rest");
   sub.add_flag("--quiet", o.quiet, "No progress output");
-  sub.add_flag("--fail-on-out-of-range", o.out_of_range_fails,
+  sub.add_flag("--fail-on-out-of-range", o.gate.out_of_range_fails,
                "Count OUT_OF_RANGE (golden values beyond the dtype) as a gate failure");
   sub.add_option("--logit-rows", o.logit_rows,
                  "Most query rows whose logits are compared; long cases take fewer, to stay near "
@@ -89,6 +90,7 @@ SweepOptions SweepCommandOptions::sweep_options() const {
   s.jobs = jobs;
   s.max_logit_rows = logit_rows;
   s.diagnosis.accept_conventions = accept_conventions;
+  s.yardstick = [] { return make_builtin("fp32-angles"); };
   ToleranceSpec& spec = s.tolerance.all;
   if (!rule.empty()) spec.rule = parse_rule(rule);
   spec.base_ulps = base_ulps;

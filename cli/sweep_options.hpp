@@ -19,8 +19,8 @@ struct SweepCommandOptions {
   unsigned jobs = 0;
   bool resume = false;
   bool quiet = false;
-  bool out_of_range_fails = false;
-  std::size_t logit_rows = 128;
+  GatePolicy gate;
+  std::size_t logit_rows = kSweepLogitRows;
   std::vector<std::string> accept_conventions;  // judged on logits: see docs/diagnosis.md
   std::string report, junit, summary;  // written after the summary from the same results
   std::string baseline;                // DRIFT versus this baseline (docs/baselines.md)

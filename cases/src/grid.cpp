@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "grid_detail.hpp"
+#include "xposcheck/reference/golden.hpp"
 
 namespace xposcheck {
 
@@ -202,15 +203,16 @@ Grid load_grid(const std::filesystem::path& file) {
 }
 
 // Units: millions of element operations. Each q_out/k_out element costs one golden,
-// one candidate and one compare evaluation; the sampled logits (at most 512 query rows
-// against every key row) cost one multiply-add per feature, counted the same.
+// one candidate and one compare evaluation; the sampled logits (at most kGoldenLogitRows
+// query rows against every key row) cost one multiply-add per feature, counted the
+// same. A fixed weight, not the sweep's --logit-rows: shards must not move with it.
 double estimated_cost(const Case& c) {
   const double copies = static_cast<double>(c.batch) * static_cast<double>(c.heads);
   const double d = static_cast<double>(c.head_dim);
   const double n = static_cast<double>(c.seq_len);
   const double keys = static_cast<double>(c.key_rows());
   const double outputs = (n + keys) * d;
-  const double logits = std::min(n, 512.0) * keys * d;
+  const double logits = std::min(n, static_cast<double>(kGoldenLogitRows)) * keys * d;
   return 1e-6 * copies * (outputs + logits);
 }
 

@@ -6,6 +6,7 @@
 
 #include "baseline_detail.hpp"
 #include "results_json.hpp"
+#include "xposcheck/reference/atomic_file.hpp"
 
 namespace xposcheck {
 
@@ -197,15 +198,7 @@ Baseline parse_baseline(const std::string& text, const std::string& source) {
 }
 
 void write_baseline(const fs::path& file, const Baseline& baseline) {
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << format_baseline(baseline);
-    if (!out.flush()) throw BaselineError(fmt::format("cannot write {}", tmp.string()));
-  }
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
-  if (ec) throw BaselineError(fmt::format("cannot rename {} to {}: {}", tmp.string(), file.string(), ec.message()));
+  write_atomically(file, format_baseline(baseline));
 }
 
 Baseline read_baseline(const fs::path& file) {

@@ -51,6 +51,80 @@ template <bool Half>
   return largest;
 }
 
+// What one step of a kernel hands to the reductions: the errors in ulps and the
+// error/allowed ratios of its W elements (a rotated pair, or one logit), and its share
+// of the other totals.
+template <int W>
+struct ErrorStep {
+  double u[W], r[W];
+  double max_abs;
+  double probe;             // x - x summed: NaN exactly when a candidate value is not finite
+  double extra_a, extra_b;  // two further maxima each kernel names for itself
+};
+
+// Sums and maxima over a step's elements, in the order the results were first
+// computed in (their bits are part of the results).
+template <int W>
+[[gnu::always_inline]] inline double total(const double (&v)[W]) {
+  if constexpr (W == 1) return v[0]; else return v[0] + v[1];
+}
+template <int W>
+[[gnu::always_inline]] inline double squares(const double (&v)[W]) {
+  if constexpr (W == 1) return v[0] * v[0]; else return v[0] * v[0] + v[1] * v[1];
+}
+template <int W>
+[[gnu::always_inline]] inline double largest(const double (&v)[W]) {
+  if constexpr (W == 1) return v[0]; else return std::max(v[0], v[1]);
+}
+template <int W>
+[[gnu::always_inline]] inline int count_over(const double (&r)[W]) {
+  if constexpr (W == 1) return r[0] > 1.0 ? 1 : 0; else return (r[0] > 1.0 ? 1 : 0) + (r[1] > 1.0 ? 1 : 0);
+}
+
+struct ErrorTotals {
+  double sum = 0, sum_sq = 0, max_u = 0, max_r = 0, max_abs = 0;
+  long over = 0;
+  double probe = 0, extra_a = 0, extra_b = 0;
+};
+
+// The reductions of both kernels over steps 0..n-1: branch-free and vectorized
+// (-fopenmp-simd; -fno-trapping-math lets the selects be if-converted). Each total
+// is a scalar of its own, as omp simd reductions need.
+template <int W, class Step>
+[[gnu::always_inline]] inline ErrorTotals reduce_errors(long n, Step&& step) {
+  double sum = 0, sum_sq = 0, max_u = 0, max_r = 0, max_abs = 0, probe = 0, a = 0, b = 0;
+  long over = 0;
+#pragma omp simd reduction(+ : sum, sum_sq, over, probe) \
+    reduction(max : max_u, max_r, max_abs, a, b)
+  for (long i = 0; i < n; ++i) {
+    const ErrorStep<W> e = step(i);
+    a = std::max(a, e.extra_a);
+    probe += e.probe;
+    sum += total(e.u);
+    sum_sq += squares(e.u);
+    over += count_over(e.r);
+    max_u = std::max(max_u, largest(e.u));
+    max_r = std::max(max_r, largest(e.r));
+    max_abs = std::max(max_abs, e.max_abs);
+    b = std::max(b, e.extra_b);
+  }
+  return {sum, sum_sq, max_u, max_r, max_abs, over, probe, a, b};
+}
+
+RowErrors row_errors_of(const ErrorTotals& t, long count, double max_allowed, double max_rel) {
+  RowErrors e;
+  e.count = static_cast<std::size_t>(count);
+  e.over = static_cast<std::size_t>(t.over);
+  e.sum = t.sum;
+  e.sum_sq = t.sum_sq;
+  e.max_ulps = t.max_u;
+  e.max_ratio = t.max_r;
+  e.max_allowed = max_allowed;
+  e.max_abs = t.max_abs;
+  e.max_rel = max_rel;
+  return e;
+}
+
 // The hot loop, one pass over a row: the error statistics, plus what decides whether
 // they stand (golden values within the dtype's range, candidate values all finite;
 // x - x is NaN exactly when x is not finite). Branch-free, so the reductions
@@ -59,18 +133,12 @@ template <bool Half>
 [[gnu::always_inline]] inline RowErrors row_errors(const RowShape& s, const InverseUlp& inv_ulp,
                                                    const double* g, const double* x,
                                                    bool& clean) {
-  double sum = 0, sum_sq = 0, max_u = 0, max_r = 0, max_abs = 0;
-  double largest = 0, probe = 0, rel_sq_bound = 0;
-  long over = 0;
   const long pairs = s.pairs;
   const double* inv_allowed = s.inv_allowed.data();
-#pragma omp simd reduction(+ : sum, sum_sq, over, probe) \
-    reduction(max : max_u, max_r, max_abs, rel_sq_bound, largest)
-  for (long j = 0; j < pairs; ++j) {
+  // extra_a: the largest golden magnitude; extra_b: a bound on the squared relative error.
+  ErrorTotals t = reduce_errors<2>(pairs, [&](long j) {
     const long a = Half ? j : 2 * j, b = Half ? j + pairs : 2 * j + 1;
     const double ga = g[a], gb = g[b], xa = x[a], xb = x[b];
-    largest = std::max(largest, std::max(std::fabs(ga), std::fabs(gb)));
-    probe += (xa - xa) + (xb - xb);
     // Golden magnitudes are far from overflow in binary64: no hypot needed, and the
     // square root is needed only for its exponent (InverseUlp::of_square) and for the
     // relative error, whose square is bounded here and computed only when it counts.
@@ -80,42 +148,27 @@ template <bool Half>
     const double ua = da * iu, ub = db * iu;
     const double ra = ua * inv_allowed[j], rb = ub * inv_allowed[j];
     const double d = std::max(da, db);
-    sum += ua + ub;
-    sum_sq += ua * ua + ub * ub;
-    over += (ra > 1.0 ? 1 : 0) + (rb > 1.0 ? 1 : 0);
-    max_u = std::max(max_u, std::max(ua, ub));
-    max_r = std::max(max_r, std::max(ra, rb));
-    max_abs = std::max(max_abs, d);
     // d^2 times 2^-floor(log2 square) bounds d^2 / square from above, within 2x.
-    rel_sq_bound = std::max(rel_sq_bound, d * d * inverse_binade(square));
-  }
-  double max_rel = rel_sq_bound > s.rel_sq_floor ? std::sqrt(exact_rel_sq<Half>(pairs, g, x)) : 0.0;
+    return ErrorStep<2>{{ua, ub}, {ra, rb}, d, (xa - xa) + (xb - xb),
+                        std::max(std::fabs(ga), std::fabs(gb)), d * d * inverse_binade(square)};
+  });
+  double max_rel = t.extra_b > s.rel_sq_floor ? std::sqrt(exact_rel_sq<Half>(pairs, g, x)) : 0.0;
   for (long i = s.rotary; i < s.dim; ++i) {
     const double magnitude = std::fabs(g[i]);
     const double d = std::fabs(x[i] - g[i]);
     const double u = d * inv_ulp(magnitude), r = u * s.pass_inv_allowed;
-    largest = std::max(largest, magnitude);
-    probe += x[i] - x[i];
-    sum += u;
-    sum_sq += u * u;
-    over += r > 1.0 ? 1 : 0;
-    max_u = std::max(max_u, u);
-    max_r = std::max(max_r, r);
-    max_abs = std::max(max_abs, d);
+    t.extra_a = std::max(t.extra_a, magnitude);
+    t.probe += x[i] - x[i];
+    t.sum += u;
+    t.sum_sq += u * u;
+    t.over += r > 1.0 ? 1 : 0;
+    t.max_u = std::max(t.max_u, u);
+    t.max_r = std::max(t.max_r, r);
+    t.max_abs = std::max(t.max_abs, d);
     max_rel = std::max(max_rel, magnitude > 0 ? d / magnitude : 0.0);
   }
-  clean = largest <= s.max_finite && probe == 0;
-  RowErrors e;
-  e.count = static_cast<std::size_t>(s.dim);
-  e.over = static_cast<std::size_t>(over);
-  e.sum = sum;
-  e.sum_sq = sum_sq;
-  e.max_ulps = max_u;
-  e.max_ratio = max_r;
-  e.max_allowed = s.max_allowed;
-  e.max_abs = max_abs;
-  e.max_rel = max_rel;
-  return e;
+  clean = t.extra_a <= s.max_finite && t.probe == 0;
+  return row_errors_of(t, s.dim, s.max_allowed, max_rel);
 }
 
 // Compiled twice: AVX2 where the processor has it (twice the vector width), SSE2
@@ -171,20 +224,19 @@ ElementRef worst_in_row(const RowShape& s, const InverseUlp& inv_ulp, const doub
   double* allowed = s.allowed.data();
   double* inv_allowed = s.inv_allowed.data();
   const double* omega = allow.omega.data();
-  const Tolerance& t = allow.tol;
+  const Tolerance t = allow.tol;  // a local copy: no store below can alias it
   const double p = std::fabs(static_cast<double>(position));
-  const double x = std::fabs(allow.xpos_power(position));
+  const double x = allow.xpos_power(position);
   const long pairs = s.pairs;
   if (allow.fixed >= 0) {
     std::fill_n(allowed, pairs, allow.fixed);
     std::fill_n(inv_allowed, pairs, 1.0 / allow.fixed);
     largest = std::max(largest, allow.fixed);
   } else {
-    const double base = t.base_ulps, unit = t.unit_ratio, angle = t.angle_factor;
-    const double scale_term = t.scale_factor * x;
+    const double scale_term = t.scale_term(x);
 #pragma omp simd reduction(max : largest)
     for (long j = 0; j < pairs; ++j) {
-      const double a = base + unit * (angle * (p * omega[j]) + scale_term);
+      const double a = t.allowance_at(p * omega[j], scale_term);
       allowed[j] = a;
       inv_allowed[j] = 1.0 / a;
       largest = largest < a ? a : largest;
@@ -213,41 +265,19 @@ void prefetch_row(const double* row, long dim) {
 template <bool Fixed>
 [[gnu::always_inline]] inline RowErrors logit_errors(const LogitRow& row, const InverseUlp& inv_ulp,
                                                      bool& clean) {
-  double sum = 0, sum_sq = 0, max_u = 0, max_r = 0, max_abs = 0, max_rel = 0, max_allowed = 0;
-  double probe = 0;
-  long over = 0;
   const double *g = row.golden, *x = row.got, *kn = row.key_norms, *ka = row.key_allowances;
   const double qn = row.query_norm, qa = row.query_allowance, factor = row.factor, fixed = row.fixed;
-#pragma omp simd reduction(+ : sum, sum_sq, over, probe) \
-    reduction(max : max_u, max_r, max_abs, max_rel, max_allowed)
-  for (long k = 0; k < row.keys; ++k) {
+  // extra_a: the largest allowance; extra_b: the largest relative error.
+  const ErrorTotals t = reduce_errors<1>(row.keys, [&](long k) {
     const double magnitude = qn * kn[k];
     const double d = std::fabs(x[k] - g[k]);
     const double u = d * inv_ulp(magnitude);
     const double allowed = Fixed ? fixed : factor * (qa + ka[k]);
     const double r = u * (1.0 / allowed);
-    probe += x[k] - x[k];
-    sum += u;
-    sum_sq += u * u;
-    over += r > 1.0 ? 1 : 0;
-    max_u = std::max(max_u, u);
-    max_r = std::max(max_r, r);
-    max_abs = std::max(max_abs, d);
-    max_allowed = std::max(max_allowed, allowed);
-    max_rel = std::max(max_rel, magnitude > 0 ? d / magnitude : 0.0);
-  }
-  clean = probe == 0;
-  RowErrors e;
-  e.count = static_cast<std::size_t>(row.keys);
-  e.over = static_cast<std::size_t>(over);
-  e.sum = sum;
-  e.sum_sq = sum_sq;
-  e.max_ulps = max_u;
-  e.max_ratio = max_r;
-  e.max_allowed = max_allowed;
-  e.max_abs = max_abs;
-  e.max_rel = max_rel;
-  return e;
+    return ErrorStep<1>{{u}, {r}, d, x[k] - x[k], allowed, magnitude > 0 ? d / magnitude : 0.0};
+  });
+  clean = t.probe == 0;
+  return row_errors_of(t, row.keys, t.extra_a, t.extra_b);
 }
 
 }  // namespace

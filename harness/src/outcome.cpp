@@ -18,10 +18,4 @@ std::optional<Outcome> parse_outcome(std::string_view name) {
   return std::nullopt;
 }
 
-bool fails_gate(Outcome o, bool out_of_range_fails) {
-  if (o == Outcome::pass) return false;
-  if (o == Outcome::out_of_range) return out_of_range_fails;
-  return true;
-}
-
 }  // namespace xposcheck

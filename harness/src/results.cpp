@@ -7,6 +7,7 @@
 
 #include "baseline_detail.hpp"
 #include "results_json.hpp"
+#include "xposcheck/reference/atomic_file.hpp"
 
 namespace xposcheck {
 
@@ -57,20 +58,6 @@ std::string results_text(const Results& results) {
   }
   text += "\n ]\n}\n";
   return text;
-}
-
-void write_atomically(const fs::path& file, const std::string& text) {
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw ResultsError(fmt::format("cannot write {}", tmp.string()));
-    out << text;
-    out.flush();
-    if (!out) throw ResultsError(fmt::format("writing {} failed (disk full?)", tmp.string()));
-  }
-  std::error_code ec;
-  fs::rename(tmp, file, ec);
-  if (ec) throw ResultsError(fmt::format("cannot rename {} to {}: {}", tmp.string(), file.string(), ec.message()));
 }
 
 double now_seconds() {

@@ -2,6 +2,7 @@
 
 #include "diagnosis/diagnosis_json.hpp"
 #include "baseline_detail.hpp"
+#include "xposcheck/reference/case_json.hpp"
 
 #include <cmath>
 #include <fmt/format.h>
@@ -87,36 +88,6 @@ TensorStats tensor_from_json(const json& j) {
 
 }  // namespace
 
-json case_to_json(const Case& c) {
-  json j = {{"head_dim", c.head_dim}, {"rotary_dim", c.rotary()}, {"base", c.base},
-            {"base_rescale", c.base_rescale}, {"interpolation", c.interpolation}, {"xpos", c.xpos},
-            {"scale_base", c.scale_base}, {"layout", layout_name(c.layout)}, {"seq_len", c.seq_len},
-            {"mem_len", c.mem_len}, {"center", c.centre()}, {"batch", c.batch}, {"heads", c.heads}};
-  if (c.first_position) j["first_position"] = *c.first_position;
-  return j;
-}
-
-Case case_from_json(const json& j) {
-  Case c;
-  c.head_dim = j.at("head_dim");
-  c.rotary_dim = j.at("rotary_dim").get<long>();
-  c.base = j.at("base");
-  c.base_rescale = j.at("base_rescale");
-  c.interpolation = j.at("interpolation");
-  c.xpos = j.at("xpos");
-  c.scale_base = j.at("scale_base");
-  const auto layout = parse_layout(j.at("layout").get<std::string>());
-  if (!layout) throw std::invalid_argument("unknown layout " + j.at("layout").dump());
-  c.layout = *layout;
-  c.seq_len = j.at("seq_len");
-  c.mem_len = j.at("mem_len");
-  c.center = j.at("center").get<long>();
-  if (j.contains("first_position")) c.first_position = j.at("first_position").get<long>();
-  c.batch = j.at("batch");
-  c.heads = j.at("heads");
-  return c;
-}
-
 json spec_to_json(const ToleranceSpec& s) {
   json j = json::object();
   if (s.rule) j["rule"] = rule_name(*s.rule);
@@ -147,7 +118,7 @@ ToleranceSpec spec_from_json(const json& j) {
 json record_to_json(const Record& r) {
   json tensors = json::array();
   for (const TensorStats& t : r.tensors) tensors.push_back(tensor_to_json(t));
-  json j = {{"candidate", r.candidate}, {"case_id", r.case_id}, {"case", case_to_json(r.params)},
+  json j = {{"candidate", r.candidate}, {"case_id", r.case_id}, {"case", r.params},
             {"seed", r.seed}, {"dtype", dtype_name(r.dtype)}, {"outcome", outcome_name(r.outcome)},
             {"message", r.message}, {"max_ratio", r.max_ratio}, {"tensors", tensors},
             {"shape", nullptr}, {"range", nullptr},
@@ -173,7 +144,7 @@ Record record_from_json(const json& j) {
   Record r;
   r.candidate = j.at("candidate");
   r.case_id = j.at("case_id");
-  r.params = case_from_json(j.at("case"));
+  r.params = j.at("case").get<Case>();
   r.seed = j.at("seed");
   const auto dtype = parse_dtype(j.at("dtype").get<std::string>());
   const auto outcome = parse_outcome(j.at("outcome").get<std::string>());

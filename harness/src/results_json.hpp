@@ -6,8 +6,6 @@
 
 namespace xposcheck {
 
-nlohmann::json case_to_json(const Case& c);
-Case case_from_json(const nlohmann::json& j);
 nlohmann::json record_to_json(const Record& r);
 Record record_from_json(const nlohmann::json& j);
 nlohmann::json run_to_json(const RunInfo& run);

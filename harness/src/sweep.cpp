@@ -5,9 +5,9 @@
 #include <mutex>
 #include <optional>
 #include <exception>
+#include <stdexcept>
 #include <thread>
 
-#include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
 #include "parallel_for.hpp"
@@ -30,7 +30,7 @@ struct Prepared {
   Golden golden;
   std::shared_ptr<const RotaryTables> tables;
   double golden_s = 0;
-  std::optional<Record> yardstick;  // fp32-angles, for the relative rule
+  std::optional<Record> yardstick;  // for the relative rule
 };
 
 // Logits cost rows * (M+N) * D per head for the golden path and again per
@@ -77,13 +77,12 @@ Record blank_record(const std::string& candidate, const GridCase& gc, DType dtyp
   return r;
 }
 
-// Runs the case on a fresh instance of a built-in candidate (the history-dependence
-// hypothesis); other candidates cannot be re-created, so that hypothesis is skipped.
+// Runs the case on a fresh instance of the candidate (the history-dependence
+// hypothesis); a candidate that cannot make one skips that hypothesis.
 FreshRun fresh_run_of(const Candidate& candidate, const Prepared& p) {
-  const auto probe = make_builtin(candidate.name());
-  if (!probe || probe->description() != candidate.description()) return {};
-  return [name = candidate.name(), &p] {
-    const auto fresh = make_builtin(name);
+  if (!candidate.fresh()) return {};
+  return [&candidate, &p] {
+    const auto fresh = candidate.fresh();
     return attempt(*fresh, Job{&p.gc->params, p.dtype, &p.inputs.q, &p.inputs.k});
   };
 }
@@ -105,7 +104,8 @@ Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attem
   r.timing.compare_s = seconds_since(t0);
   const DiagnosisInput input{&p.gc->params, p.dtype, &p.inputs.q, &p.inputs.k, &p.golden,
                              p.tables.get(), &tol, std::get_if<CandidateOutput>(&attempt),
-                             fresh_run_of(candidate, p), candidate.stateful()};
+                             fresh_run_of(candidate, p),
+                             candidate.execution() == Execution::serial};
   diagnose_record(input, r, diagnosis);
   return r;
 }
@@ -118,9 +118,10 @@ Record run_prepared(Candidate& candidate, const Prepared& p, const Tolerance& to
   return judge(candidate, p, a, seconds_since(t0), tol, diagnosis);
 }
 
-void add_yardstick(Prepared& p, const Tolerance& tol) {
+void add_yardstick(Prepared& p, const Tolerance& tol, const CandidateFactory& yardstick) {
   if (tol.rule != ToleranceRule::relative) return;
-  auto reference = make_builtin("fp32-angles");
+  if (!yardstick) throw std::invalid_argument("the relative tolerance rule needs a yardstick candidate");
+  auto reference = yardstick();
   DiagnosisOptions no_diagnosis;
   no_diagnosis.enabled = false;
   p.yardstick = run_prepared(*reference, p, tol, no_diagnosis);
@@ -158,7 +159,7 @@ class Sweeper {
   }
   void complete_unit(Prepared& p) const {
     add_golden(p, options_.max_logit_rows);
-    add_yardstick(p, tolerance(p.dtype));
+    add_yardstick(p, tolerance(p.dtype), options_.yardstick);
   }
   struct Batch;
   Batch inputs_of(const std::vector<Unit>& members) const;
@@ -354,19 +355,20 @@ void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candid
   sweeper.set_total(sweeper.count_pending(units, candidates));
   std::vector<Candidate*> shared;
   for (auto& c : candidates) {
-    if (!c->stateful() && c->batch_size() <= 1) shared.push_back(c.get());
+    if (c->execution() == Execution::parallel) shared.push_back(c.get());
   }
   if (!shared.empty()) sweeper.parallel_pass(units, shared);
   for (auto& c : candidates) {
-    if (c->stateful()) sweeper.serial_pass(units, *c);
-    else if (c->batch_size() > 1) sweeper.batched_pass(units, *c);
+    if (c->execution() == Execution::serial) sweeper.serial_pass(units, *c);
+    else if (c->execution() == Execution::batched) sweeper.batched_pass(units, *c);
   }
 }
 
 Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype, const Tolerance& tolerance,
-                    std::size_t max_logit_rows, const DiagnosisOptions& diagnosis) {
+                    std::size_t max_logit_rows, const DiagnosisOptions& diagnosis,
+                    const CandidateFactory& yardstick) {
   Prepared p = prepare(gc, dtype, max_logit_rows);
-  add_yardstick(p, tolerance);
+  add_yardstick(p, tolerance, yardstick);
   return run_prepared(candidate, p, tolerance, diagnosis);
 }
 

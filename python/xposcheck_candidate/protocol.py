@@ -6,6 +6,7 @@ the inputs, computes, and writes q_out and k_out as .npy (or an error record), t
 result record with its timings.
 """
 
+import itertools
 import json
 import os
 import sys
@@ -15,18 +16,8 @@ import numpy as np
 
 from . import dtypes
 from .errors import error_record
-
-PROTOCOL = "xposcheck-candidate"
-PROTOCOL_VERSION = 1
-
-# A harness that starts the next batch's process early, or keeps a process for
-# further batches, sets these (docs/protocol.md).
-WAIT_FOR_MANIFEST_ENV = "XPOSCHECK_WAIT_FOR_MANIFEST"
-SERVE_ENV = "XPOSCHECK_SERVE"
-HARNESS_PID_ENV = "XPOSCHECK_HARNESS_PID"
-CAPABILITIES_FILE = "candidate.json"
-DONE_FILE = "done.json"
-NEXT_FILE = "next.json"
+from .names import (CAPABILITIES_FILE, DONE_FILE, HARNESS_PID_ENV, MANIFEST_FILE, NEXT_FILE,
+                    PROTOCOL, PROTOCOL_VERSION, SERVE_ENV, WAIT_FOR_MANIFEST_ENV)
 
 _PARAMS = ("head_dim", "rotary_dim", "base", "base_rescale", "interpolation", "xpos",
            "scale_base", "layout", "seq_len", "mem_len", "center", "batch", "heads")
@@ -77,23 +68,43 @@ class Case:
         return "Case(%s, %s)" % (self.case_id, self.dtype)
 
 
+_temporaries = itertools.count()
+
+
+def write_atomically(path, writer):
+    """Writes `path` through writer(binary file) so that a reader (the harness takes an
+    existing file as complete) sees the old file or the whole new one: a temporary
+    beside it, then renamed. A target that exists and is not a regular file (/dev/null,
+    a FIFO) is written directly; on failure the temporary is removed. The same policy
+    as the harness's write_atomically (reference/atomic_file.hpp)."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        with open(path, "wb") as f:
+            writer(f)
+        return
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, ".%s.tmp-%d-%d" % (name, os.getpid(), next(_temporaries)))
+    try:
+        with open(tmp, "wb") as f:
+            writer(f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
 def _save_npy(path, array):
-    # Atomic: the harness takes an existing file as complete.
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "wb") as f:
-        np.save(f, array, allow_pickle=False)
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: np.save(f, array, allow_pickle=False))
 
 
 def _save_json(path, value):
-    tmp = "%s.tmp-%d" % (path, os.getpid())
-    with open(tmp, "w") as f:
-        json.dump(value, f)
-    os.replace(tmp, path)
+    write_atomically(path, lambda f: f.write(json.dumps(value).encode()))
 
 
 def read_manifest(work_dir):
-    path = os.path.join(work_dir, "manifest.json")
+    path = os.path.join(work_dir, MANIFEST_FILE)
     try:
         with open(path) as f:
             manifest = json.load(f)
@@ -145,7 +156,7 @@ def wait_for_manifest(work_dir, poll_s=0.005):
 
     Returns False when the harness went away first.
     """
-    return _wait_for_file(os.path.join(work_dir, "manifest.json"), poll_s)
+    return _wait_for_file(os.path.join(work_dir, MANIFEST_FILE), poll_s)
 
 
 def wait_for_next(work_dir, poll_s=0.005):

@@ -1,8 +1,6 @@
 #include "xposcheck/reference/npy.hpp"
 
-#include <unistd.h>
 
-#include <atomic>
 #include <bit>
 #include <cctype>
 #include <cmath>
@@ -15,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include "xposcheck/reference/atomic_file.hpp"
 #include "xposcheck/reference/dtype.hpp"
 
 namespace xposcheck {
@@ -405,17 +404,8 @@ std::string npy_preamble(const Shape& shape, NpyStorage storage) {
   return out + dict;
 }
 
-std::filesystem::path temporary_beside(const std::filesystem::path& file) {
-  static std::atomic<unsigned> counter{0};
-  const std::string name = fmt::format(".{}.tmp-{}-{}", file.filename().string(),
-                                       ::getpid(), counter++);
-  return file.parent_path() / name;
-}
-
-void write_bytes(const std::filesystem::path& file, const std::filesystem::path& tmp,
-                 const std::string& preamble, const Tensor& t, NpyStorage storage) {
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out) fail(file, "cannot create temporary file " + tmp.string());
+void write_bytes(std::ostream& out, const std::string& preamble, const Tensor& t,
+                 NpyStorage storage) {
   out.write(preamble.data(), std::streamsize(preamble.size()));
   const int size = storage_size(storage);
   std::vector<char> buffer;
@@ -428,8 +418,6 @@ void write_bytes(const std::filesystem::path& file, const std::filesystem::path&
       buffer.clear();
     }
   }
-  out.close();
-  if (!out) fail(file, "write failed (disk full?) on temporary file " + tmp.string());
 }
 
 }  // namespace
@@ -445,16 +433,12 @@ void write_npy(const std::filesystem::path& file, const Tensor& t, NpyStorage st
                              t.data[i], storage_descr(storage)));
     }
   }
-  const std::filesystem::path tmp = temporary_beside(file);
   try {
-    write_bytes(file, tmp, npy_preamble(t.shape, storage), t, storage);
-    std::error_code ec;
-    std::filesystem::rename(tmp, file, ec);
-    if (ec) fail(file, "cannot move " + tmp.string() + " into place: " + ec.message());
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw;
+    write_atomically(file, [&](std::ostream& out) {
+      write_bytes(out, npy_preamble(t.shape, storage), t, storage);
+    });
+  } catch (const FileWriteError& e) {
+    throw NpyError(e.what());
   }
 }
 

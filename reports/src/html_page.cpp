@@ -62,12 +62,6 @@ dl.meta dt{color:var(--muted)}dl.meta dd{margin:0;overflow-wrap:anywhere}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
 )css";
 
-std::size_t total_records(const SummaryTable& s) {
-  std::size_t n = 0;
-  for (const SummaryRow& row : s.rows()) n += row.total;
-  return n;
-}
-
 std::vector<Outcome> outcomes_seen(const SummaryTable& s) {
   std::vector<Outcome> seen;
   for (Outcome o : kAllOutcomes) {
@@ -194,8 +188,8 @@ std::string_view outcome_class(Outcome o) {
 }
 
 void head(std::string& out, const Page& page) {
-  const std::size_t total = total_records(page.summary), failing = page.summary.failures();
-  const bool failed = page.summary.gate_failed();
+  const std::size_t total = page.verdict.total, failing = page.verdict.failing;
+  const bool failed = page.verdict.records_failed();
   out += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   out += fmt::format("<title>xposcheck report: {}</title>\n<style>{}</style>\n</head><body>\n",
@@ -235,7 +229,7 @@ void run_info(std::string& out, const Page& page) {
       {"grid fingerprint", run.grid_fingerprint}, {"candidates", joined(run.candidates)},
       {"dtypes", joined(run.dtypes)}, {"machine", run.machine}, {"started", run.started_at},
       {"shard", run.shard.empty() ? "-" : run.shard},
-      {"gate", page.options.out_of_range_fails ? "OUT_OF_RANGE fails the gate"
+      {"gate", page.verdict.policy.out_of_range_fails ? "OUT_OF_RANGE fails the gate"
                                                : "OUT_OF_RANGE passes the gate (a dtype property)"},
       {"report written by", std::string("xposcheck ") + kVersion}};
   for (const auto& [label, value] : items) {

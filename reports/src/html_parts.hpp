@@ -14,6 +14,7 @@ struct Page {
   const std::vector<Record>& records;
   const SummaryTable& summary;
   const HtmlOptions& options;
+  const GateVerdict& verdict;
 };
 
 void head(std::string& out, const Page& page);      // <head> with the CSS, the title, the banner

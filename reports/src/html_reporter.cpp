@@ -7,17 +7,18 @@ namespace xposcheck {
 
 HtmlReporter::HtmlReporter(std::ostream& out, HtmlOptions options) : out_(out), options_(options) {}
 
-void HtmlReporter::begin(const RunInfo& run) {
+void HtmlReporter::begin(const RunInfo& run, const GateVerdict& verdict) {
   run_ = run;
+  verdict_ = verdict;
   records_.clear();
 }
 
 void HtmlReporter::record(const Record& record) { records_.push_back(record); }
 
 void HtmlReporter::end() {
-  SummaryTable summary(options_.out_of_range_fails);
+  SummaryTable summary(verdict_.policy);
   for (const Record& r : records_) summary.record(r);
-  const html::Page page{run_, records_, summary, options_};
+  const html::Page page{run_, records_, summary, options_, verdict_};
   std::string out;
   out.reserve(1 << 20);
   html::head(out, page);

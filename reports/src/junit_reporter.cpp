@@ -45,11 +45,9 @@ std::string properties(const RunInfo& run) {
 
 }  // namespace
 
-JUnitReporter::JUnitReporter(std::ostream& out, bool out_of_range_fails)
-    : out_(out), out_of_range_fails_(out_of_range_fails) {}
-
-void JUnitReporter::begin(const RunInfo& run) {
+void JUnitReporter::begin(const RunInfo& run, const GateVerdict& verdict) {
   run_ = run;
+  policy_ = verdict.policy;
   suites_.clear();
 }
 
@@ -69,7 +67,7 @@ void JUnitReporter::record(const Record& r) {
   if (r.outcome == Outcome::crash || r.outcome == Outcome::timeout) {
     element = "error";
     ++suite.errors;
-  } else if (fails_gate(r.outcome, out_of_range_fails_)) {
+  } else if (fails_gate(r.outcome, policy_)) {
     element = "failure";
     ++suite.failures;
   } else if (r.outcome == Outcome::out_of_range) {

@@ -43,34 +43,31 @@ void write_table(std::ostream& out, const SummaryTable& table) {
 }  // namespace
 
 MarkdownReporter::MarkdownReporter(std::ostream& out, MarkdownOptions options)
-    : out_(out), options_(options), summary_(options.out_of_range_fails) {}
+    : out_(out), options_(options) {}
 
-void MarkdownReporter::begin(const RunInfo& run) {
+void MarkdownReporter::begin(const RunInfo& run, const GateVerdict& verdict) {
   run_ = run;
-  summary_ = SummaryTable(options_.out_of_range_fails);
+  verdict_ = verdict;
+  summary_.begin(run, verdict);
   failures_.clear();
-  failure_count_ = 0;
 }
 
 void MarkdownReporter::record(const Record& r) {
   summary_.record(r);
-  if (!fails_gate(r.outcome, options_.out_of_range_fails)) return;
-  ++failure_count_;
+  if (!fails_gate(r.outcome, verdict_.policy)) return;
   if (failures_.size() < options_.max_failures) failures_.push_back(r);
 }
 
 void MarkdownReporter::end() {
-  std::size_t total = 0;
-  for (const SummaryRow& row : summary_.rows()) total += row.total;
   out_ << fmt::format("### xposcheck: gate {} ({} failing of {})\n\n",
-                      summary_.gate_failed() ? "FAIL" : "PASS", failure_count_, total);
+                      verdict_.records_failed() ? "FAIL" : "PASS", verdict_.failing, verdict_.total);
   out_ << fmt::format("Grid {} ({}), xposcheck {}{}, {}\n\n", markdown_cell(run_.grid_name),
                       markdown_cell(run_.grid_source), markdown_cell(run_.tool_version),
                       run_.git_commit.empty() ? "" : " at " + markdown_cell(run_.git_commit),
                       markdown_cell(run_.started_at));
   write_table(out_, summary_);
   if (failures_.empty()) return;
-  out_ << fmt::format("\nFirst {} of {} failures:\n\n", failures_.size(), failure_count_);
+  out_ << fmt::format("\nFirst {} of {} failures:\n\n", failures_.size(), verdict_.failing);
   out_ << "| candidate | dtype | case | outcome | message |\n|---|---|---|---|---|\n";
   for (const Record& r : failures_) {
     out_ << fmt::format("| {} | {} | {} | {} | {} |\n", markdown_cell(r.candidate),

@@ -3,7 +3,11 @@
 namespace xposcheck {
 
 void report(const Results& results, std::span<Reporter* const> reporters) {
-  for (Reporter* r : reporters) r->begin(results.run);
+  report(results, reporters, gate_verdict(results));
+}
+
+void report(const Results& results, std::span<Reporter* const> reporters, const GateVerdict& verdict) {
+  for (Reporter* r : reporters) r->begin(results.run, verdict);
   for (const Record& record : results.records) {
     for (Reporter* r : reporters) r->record(record);
   }

@@ -6,6 +6,10 @@
 
 namespace xposcheck {
 
+void SummaryTable::begin(const RunInfo&, const GateVerdict& verdict) {
+  *this = SummaryTable(verdict.policy);
+}
+
 void SummaryTable::record(const Record& r) {
   const auto key = std::make_pair(r.candidate, r.dtype);
   auto it = index_.find(key);
@@ -19,7 +23,7 @@ void SummaryTable::record(const Record& r) {
   SummaryRow& row = rows_[it->second];
   ++row.counts[static_cast<std::size_t>(r.outcome)];
   ++row.total;
-  row.gate_failed = row.gate_failed || fails_gate(r.outcome, out_of_range_fails_);
+  row.gate_failed = row.gate_failed || fails_gate(r.outcome, policy_);
   for (const TensorStats& t : r.tensors) {
     if (!t.compared) continue;
     row.worst_ulps = std::max(row.worst_ulps, t.max_ulps);
@@ -35,15 +39,11 @@ void SummaryTable::record(const Record& r) {
   }
 }
 
-bool SummaryTable::gate_failed() const {
-  return std::any_of(rows_.begin(), rows_.end(), [](const SummaryRow& r) { return r.gate_failed; });
-}
-
 std::size_t SummaryTable::failures() const {
   std::size_t n = 0;
   for (const SummaryRow& row : rows_) {
     for (Outcome o : kAllOutcomes) {
-      if (fails_gate(o, out_of_range_fails_)) n += row.count(o);
+      if (fails_gate(o, policy_)) n += row.count(o);
     }
   }
   return n;

@@ -196,7 +196,7 @@ TEST_CASE("golden values beyond fp16 are OUT_OF_RANGE, not a failure of the cand
   CHECK(distance < 4600);
   CHECK(r.range->in_range_outcome == "PASS");
   CHECK_FALSE(fails_gate(r.outcome));
-  CHECK(fails_gate(r.outcome, true));
+  CHECK(fails_gate(r.outcome, GatePolicy{.out_of_range_fails = true}));
 }
 
 TEST_CASE("the error curve covers every position of the tensor") {
@@ -226,11 +226,13 @@ TEST_CASE("the relative rule allows k times the fp32-angles error plus a floor")
   const Tolerance tol = resolve_tolerance(DType::bf16, {}, relative);
   CHECK(tol.rule == ToleranceRule::relative);
   const GridCase gc = grid_case(32, 300, 20);
+  const CandidateFactory yardstick = [] { return make_builtin("fp32-angles"); };
   auto native = make_builtin("native-dtype");
-  const Record r = evaluate_one(*native, gc, DType::bf16, tol);
+  const Record r = evaluate_one(*native, gc, DType::bf16, tol, kSweepLogitRows, {}, yardstick);
   INFO(r.message);
   // native-dtype rounds every product: more error than fp32-angles, but within 2x + 2.
   CHECK(r.outcome == Outcome::pass);
   auto wrong = make_builtin("angles-in-dtype");
-  CHECK(evaluate_one(*wrong, gc, DType::bf16, tol).outcome == Outcome::tolerance);
+  CHECK(evaluate_one(*wrong, gc, DType::bf16, tol, kSweepLogitRows, {}, yardstick).outcome ==
+        Outcome::tolerance);
 }

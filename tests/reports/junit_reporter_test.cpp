@@ -88,7 +88,8 @@ TEST_CASE("JUnit: classname and name, failure types and evidence", "[junit]") {
 }
 
 TEST_CASE("JUnit: OUT_OF_RANGE becomes a failure when the gate counts it", "[junit]") {
-  const std::string xml = render<JUnitReporter>(fixture(), true);
+  const std::string xml = render_under<JUnitReporter>(
+      fixture(), gate_verdict(fixture(), GatePolicy{.out_of_range_fails = true}));
   const Counts total = declared(xml.substr(xml.find("<testsuites "), 200));
   CHECK(total.failures == 36);
   CHECK(total.skipped == 0);

@@ -36,12 +36,19 @@ inline const xposcheck::Results& fixture() {
 }
 
 template <class R, class... Args>
-std::string render(const xposcheck::Results& results, Args&&... args) {
+std::string render_under(const xposcheck::Results& results, const xposcheck::GateVerdict& verdict,
+                         Args&&... args) {
   std::ostringstream out;
   R reporter(out, std::forward<Args>(args)...);
   xposcheck::Reporter* reporters[] = {&reporter};
-  xposcheck::report(results, reporters);
+  xposcheck::report(results, reporters, verdict);
   return out.str();
+}
+
+// Under the default gate policy.
+template <class R, class... Args>
+std::string render(const xposcheck::Results& results, Args&&... args) {
+  return render_under<R>(results, xposcheck::gate_verdict(results), std::forward<Args>(args)...);
 }
 
 inline std::size_t count(const std::string& text, const std::string& what) {

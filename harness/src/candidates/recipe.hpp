@@ -64,6 +64,9 @@ class RecipeCandidate : public Candidate {
       : name_(std::move(name)), description_(std::move(description)), recipe_(recipe) {}
   std::string name() const override { return name_; }
   std::string description() const override { return description_; }
+  std::unique_ptr<Candidate> fresh() const override {
+    return std::make_unique<RecipeCandidate>(name_, description_, recipe_);
+  }
   CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
                       const Tensor& k_in) override;
 
@@ -84,7 +87,10 @@ class StaleCacheCandidate : public RecipeCandidate {
  public:
   StaleCacheCandidate(std::string name, std::string description)
       : RecipeCandidate(std::move(name), std::move(description), Recipe{}) {}
-  bool stateful() const override { return true; }
+  Execution execution() const override { return Execution::serial; }
+  std::unique_ptr<Candidate> fresh() const override {
+    return std::make_unique<StaleCacheCandidate>(name(), description());
+  }
 
  protected:
   PositionTable table(const Frequencies& f, const Case& c, DType dtype, long position,

@@ -12,6 +12,9 @@ class SloppyCandidate : public RecipeCandidate {
  public:
   SloppyCandidate(std::string name, std::string description)
       : RecipeCandidate(std::move(name), std::move(description), Recipe{.arithmetic = Arithmetic::dtype}) {}
+  std::unique_ptr<Candidate> fresh() const override {
+    return std::make_unique<SloppyCandidate>(name(), description());
+  }
 
  protected:
   PositionTable table(const Frequencies& f, const Case& c, DType dtype, long position, double centre,

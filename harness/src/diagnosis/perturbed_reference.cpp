@@ -141,7 +141,9 @@ bool Scorer::row(const SampledRow& s, bool key) {
     const long a = offset + pairing_.pair_a(j), b = offset + pairing_.pair_b(j);
     const double ra = (x[a] * cs - x[b] * sn) * sigma, rb = (x[b] * cs + x[a] * sn) * sigma;
     const double magnitude = std::hypot(ra, rb);
-    const double allowed = scale_allowed + angle_unit_ * ev_.tol.angle_factor * std::fabs(phi);
+    // An angle rounded in other units than the tolerance's: the same allowance at the
+    // angle scaled to the tolerance's units (a power of two: exact).
+    const double allowed = ev_.tol.allowance(phi * (angle_unit_ / ev_.tol.unit_ratio), power);
     element(ra, y[a], magnitude, allowed, misfit);
     element(rb, y[b], magnitude, allowed, misfit);
   }

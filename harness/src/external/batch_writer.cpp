@@ -9,6 +9,8 @@
 #include "external/fast_npy.hpp"
 #include "parallel_for.hpp"
 #include "external/protocol.hpp"
+#include "xposcheck/reference/atomic_file.hpp"
+#include "xposcheck/reference/case_json.hpp"
 #include "xposcheck/reference/npy.hpp"
 #include "xposcheck/version.hpp"
 
@@ -16,24 +18,6 @@ namespace xposcheck::external {
 namespace {
 
 using nlohmann::json;
-
-// Every parameter with its default resolved, so a candidate never re-derives one.
-json resolved_params(const Case& c) {
-  return {{"head_dim", c.head_dim},
-          {"rotary_dim", c.rotary()},
-          {"base", c.base},
-          {"base_rescale", c.base_rescale},
-          {"interpolation", c.interpolation},
-          {"xpos", c.xpos},
-          {"scale_base", c.scale_base},
-          {"layout", std::string(layout_name(c.layout))},
-          {"seq_len", c.seq_len},
-          {"mem_len", c.mem_len},
-          {"center", c.centre()},
-          {"first_position", c.first_key_position()},
-          {"batch", c.batch},
-          {"heads", c.heads}};
-}
 
 NpyStorage input_storage(DType dtype, Bf16Encoding bf16) {
   switch (dtype) {
@@ -49,7 +33,7 @@ json case_entry(const BatchEntry& e, double time_limit_s) {
   return {{"id", e.files.id},
           {"case_id", case_id(c)},
           {"dtype", std::string(dtype_name(e.job->dtype))},
-          {"params", resolved_params(c)},
+          {"params", case_to_json(c, CaseForm::resolved)},
           {"inputs", {{"q", e.files.q_in.string()}, {"k", e.files.k_in.string()}}},
           {"outputs", {{"q", e.files.q_out.string()}, {"k", e.files.k_out.string()}}},
           {"error", e.files.error.string()},
@@ -65,12 +49,12 @@ CaseFiles case_files(const std::filesystem::path& dir, std::size_t index) {
   CaseFiles f;
   f.id = fmt::format("c{:03}", index);
   const auto file = [&](const char* suffix) { return dir / (f.id + suffix); };
-  f.q_in = file(".q_in.npy");
-  f.k_in = file(".k_in.npy");
-  f.q_out = file(".q_out.npy");
-  f.k_out = file(".k_out.npy");
-  f.error = file(".error.json");
-  f.result = file(".result.json");
+  f.q_in = file(kQInSuffix);
+  f.k_in = file(kKInSuffix);
+  f.q_out = file(kQOutSuffix);
+  f.k_out = file(kKOutSuffix);
+  f.error = file(kErrorSuffix);
+  f.result = file(kResultSuffix);
   return f;
 }
 
@@ -93,14 +77,8 @@ void write_batch(const std::filesystem::path& dir, const std::string& candidate,
       {"work_dir", dir.string()},
       {"bf16_encoding", bf16_inputs == Bf16Encoding::bits ? "bits" : "float32"},
       {"cases", cases}};
-  // Renamed into place: a candidate started early may be waiting for it to appear.
-  const auto file = dir / "manifest.json", tmp = dir / ".manifest.json.tmp";
-  std::ofstream out(tmp);
-  out << manifest.dump(1) << '\n';
-  out.close();
-  std::error_code ec;
-  if (out) std::filesystem::rename(tmp, file, ec);
-  if (!out || ec) throw std::runtime_error(fmt::format("{}: cannot write the manifest", file.string()));
+  // Atomically: a candidate started early may be waiting for it to appear.
+  write_atomically(dir / kManifestFile, manifest.dump(1) + '\n');
 }
 
 }  // namespace xposcheck::external

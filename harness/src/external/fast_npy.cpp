@@ -1,7 +1,5 @@
 #include "external/fast_npy.hpp"
 
-#include <unistd.h>
-
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -11,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "xposcheck/candidate.h"
+#include "xposcheck/reference/atomic_file.hpp"
 
 namespace xposcheck::external {
 namespace {
@@ -115,33 +114,28 @@ void decode(const char* src, std::size_t n, std::string_view descr, double* dst)
   }
 }
 
+// Thrown inside the writer to abandon a streamed file (write_atomically removes it).
+struct NotExact {};
+
 // Writes the file in chunks; false (and no file) when a value needs write_npy.
 bool write_streamed(const fs::path& file, const Tensor& t, NpyStorage storage) {
-  const fs::path tmp = file.parent_path() / fmt::format(".{}.tmp-{}", file.filename().string(), ::getpid());
   std::vector<char> buffer(kChunk * 4);
-  bool exact = true;
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    const std::string head = preamble(t.shape, storage);
-    out.write(head.data(), static_cast<std::streamsize>(head.size()));
-    const std::size_t size = element_size(descr_of(storage));
-    for (std::size_t begin = 0; begin < t.size() && exact; begin += kChunk) {
-      const std::size_t n = std::min(kChunk, t.size() - begin);
-      exact = encode(t.data.data() + begin, n, storage, buffer.data());
-      out.write(buffer.data(), static_cast<std::streamsize>(n * size));
-    }
-    if (exact && !out) {
-      std::error_code ignored;
-      fs::remove(tmp, ignored);
-      throw NpyError(fmt::format("{}: write failed (disk full?)", file.string()));
-    }
-  }
-  if (!exact) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
+  try {
+    write_atomically(file, [&](std::ostream& out) {
+      const std::string head = preamble(t.shape, storage);
+      out.write(head.data(), static_cast<std::streamsize>(head.size()));
+      const std::size_t size = element_size(descr_of(storage));
+      for (std::size_t begin = 0; begin < t.size(); begin += kChunk) {
+        const std::size_t n = std::min(kChunk, t.size() - begin);
+        if (!encode(t.data.data() + begin, n, storage, buffer.data())) throw NotExact{};
+        out.write(buffer.data(), static_cast<std::streamsize>(n * size));
+      }
+    });
+  } catch (const NotExact&) {
     return false;
+  } catch (const FileWriteError& e) {
+    throw NpyError(e.what());
   }
-  fs::rename(tmp, file);
   return true;
 }
 

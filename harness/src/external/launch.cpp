@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "xposcheck/reference/atomic_file.hpp"
+
 namespace xposcheck::external {
 
 void Launch::start(const SubprocessOptions& o, bool wait_for_manifest) {
@@ -30,13 +32,9 @@ bool Launch::wait_for_done(double time_limit_s) {
 }
 
 void Launch::hand_over(Launch& next) {
-  const std::filesystem::path file = dir.path() / kNextFile, partial = dir.path() / "next.json.partial";
-  {
-    std::ofstream out(partial);
-    out << nlohmann::json{{"work_dir", next.dir.path().string()}}.dump() << "\n";
-    if (!out.flush()) throw std::runtime_error(partial.string() + ": cannot write");
-  }
-  std::filesystem::rename(partial, file);  // atomically: the candidate polls for it
+  // Atomically: the candidate polls for it.
+  write_atomically(dir.path() / kNextFile,
+                   nlohmann::json{{"work_dir", next.dir.path().string()}}.dump() + "\n");
   next.process = std::move(process);
 }
 

@@ -7,25 +7,12 @@
 #include <filesystem>
 #include <memory>
 
+#include "external/protocol.hpp"
 #include "external/work_dir.hpp"
 #include "xposcheck/harness/process.hpp"
 #include "xposcheck/harness/subprocess_candidate.hpp"
 
 namespace xposcheck::external {
-
-// Environment of a prestarted candidate: wait for manifest.json, and give up when the
-// process with this pid (the harness) is gone.
-inline constexpr const char* kWaitForManifestEnv = "XPOSCHECK_WAIT_FOR_MANIFEST";
-inline constexpr const char* kHarnessPidEnv = "XPOSCHECK_HARNESS_PID";
-// Written by a candidate into its work directory to say what it supports.
-inline constexpr const char* kCapabilitiesFile = "candidate.json";
-// Written by a candidate after its last case: the harness then ends the process
-// without waiting for its exit (an interpreter's teardown can take a second).
-inline constexpr const char* kDoneFile = "done.json";
-// Environment of a process that may serve several batches: after done.json it waits
-// for next.json in the same directory, naming the next batch's work directory.
-inline constexpr const char* kServeEnv = "XPOSCHECK_SERVE";
-inline constexpr const char* kNextFile = "next.json";
 
 struct Launch {
   WorkDir dir;

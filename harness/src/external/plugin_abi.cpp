@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "xposcheck/reference/case_json.hpp"
+
 namespace xposcheck::external {
 namespace {
 
@@ -63,26 +65,25 @@ const char* abi_dtype_name(int32_t dtype) {
 }
 
 xposcheck_case abi_case(const json& entry, const std::string& case_id) {
-  const json& p = entry.at("params");
+  const Case p = entry.at("params").get<Case>();
   xposcheck_case c{};
   c.struct_size = sizeof c;
   c.dtype = abi_dtype(entry.at("dtype").get<std::string>());
-  c.head_dim = p.at("head_dim");
-  c.rotary_dim = p.at("rotary_dim");
-  c.base = p.at("base");
-  c.base_rescale = p.at("base_rescale");
-  c.interpolation = p.at("interpolation");
-  c.xpos = p.at("xpos").get<bool>() ? 1 : 0;
-  c.layout = p.at("layout") == "interleaved" ? XPOSCHECK_LAYOUT_INTERLEAVED : XPOSCHECK_LAYOUT_HALF;
-  c.scale_base = p.at("scale_base");
-  c.seq_len = p.at("seq_len");
-  c.mem_len = p.at("mem_len");
-  c.center = p.at("center");
-  c.batch = p.at("batch");
-  c.heads = p.at("heads");
+  c.head_dim = p.head_dim;
+  c.rotary_dim = p.rotary();
+  c.base = p.base;
+  c.base_rescale = p.base_rescale;
+  c.interpolation = p.interpolation;
+  c.xpos = p.xpos ? 1 : 0;
+  c.layout = p.layout == Layout::interleaved ? XPOSCHECK_LAYOUT_INTERLEAVED : XPOSCHECK_LAYOUT_HALF;
+  c.scale_base = p.scale_base;
+  c.seq_len = p.seq_len;
+  c.mem_len = p.mem_len;
+  c.center = p.centre();
+  c.batch = p.batch;
+  c.heads = p.heads;
   c.case_id = case_id.c_str();
-  c.first_position = p.contains("first_position") ? p.at("first_position").get<long>()
-                                                  : -p.at("mem_len").get<long>();
+  c.first_position = p.first_key_position();
   return c;
 }
 

@@ -16,6 +16,7 @@
 
 #include "external/plugin_abi.hpp"
 #include "external/protocol.hpp"
+#include "xposcheck/reference/atomic_file.hpp"
 
 namespace xposcheck::external {
 namespace {
@@ -23,17 +24,10 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-void write_json(const fs::path& file, const json& value) {
-  const fs::path tmp = file.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp);
-    out << value.dump() << '\n';
-  }
-  fs::rename(tmp, file);
-}
+void write_json(const fs::path& file, const json& value) { write_atomically(file, value.dump() + '\n'); }
 
 json read_manifest(const fs::path& dir) {
-  const fs::path file = dir / "manifest.json";
+  const fs::path file = dir / kManifestFile;
   std::ifstream in(file);
   if (!in) throw std::runtime_error(file.string() + ": cannot open");
   std::stringstream text;

@@ -11,8 +11,31 @@
 
 namespace xposcheck::external {
 
+// The protocol's names, spelled here alone on the C++ side; the Python helper spells
+// them in python/xposcheck_candidate/names.py, and a test checks that the two agree.
 inline constexpr int kProtocolVersion = 1;
 inline constexpr const char* kProtocolName = "xposcheck-candidate";
+inline constexpr const char* kManifestFile = "manifest.json";
+// Written by a candidate into its work directory to say what it supports.
+inline constexpr const char* kCapabilitiesFile = "candidate.json";
+// Written by a candidate after its last case: the harness then ends the process
+// without waiting for its exit (an interpreter's teardown can take a second).
+inline constexpr const char* kDoneFile = "done.json";
+// Environment of a process that may serve several batches: after done.json it waits
+// for next.json in the same directory, naming the next batch's work directory.
+inline constexpr const char* kServeEnv = "XPOSCHECK_SERVE";
+inline constexpr const char* kNextFile = "next.json";
+// Environment of a prestarted candidate: wait for manifest.json, and give up when the
+// process with this pid (the harness) is gone.
+inline constexpr const char* kWaitForManifestEnv = "XPOSCHECK_WAIT_FOR_MANIFEST";
+inline constexpr const char* kHarnessPidEnv = "XPOSCHECK_HARNESS_PID";
+// The files of one case are its id followed by these.
+inline constexpr const char* kQInSuffix = ".q_in.npy";
+inline constexpr const char* kKInSuffix = ".k_in.npy";
+inline constexpr const char* kQOutSuffix = ".q_out.npy";
+inline constexpr const char* kKOutSuffix = ".k_out.npy";
+inline constexpr const char* kErrorSuffix = ".error.json";
+inline constexpr const char* kResultSuffix = ".result.json";
 
 // The files of one case in a work directory; names start with the case's id.
 struct CaseFiles {

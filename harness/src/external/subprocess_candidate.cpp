@@ -112,6 +112,10 @@ std::size_t SubprocessCandidate::batch_size() const {
   return std::max<std::size_t>(2, options_.batch_size);
 }
 
+std::unique_ptr<Candidate> SubprocessCandidate::fresh() const {
+  return std::make_unique<SubprocessCandidate>(options_);
+}
+
 CandidateOutput SubprocessCandidate::run(const Case& c, DType dtype, const Tensor& q_in,
                                          const Tensor& k_in) {
   const Job job{&c, dtype, &q_in, &k_in};

@@ -2,6 +2,7 @@
 // The one interface every candidate implements: given a case, a dtype and inputs in
 // that dtype, return q_out and k_out (each with its shape and dtype), or fail.
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -44,17 +45,29 @@ struct CandidateFailure {
 
 using Attempt = std::variant<CandidateOutput, CandidateFailure>;
 
+// How the sweep calls a candidate.
+enum class Execution {
+  parallel,  // run() from many threads at once, the cases in any order
+  serial,    // results depend on call order (a cache): one thread, grid order, so
+             // that runs stay reproducible
+  batched,   // run_batch() with batch_size() jobs at once (processes that start slowly)
+};
+
 class Candidate {
  public:
   virtual ~Candidate() = default;
   virtual std::string name() const = 0;
   virtual std::string description() const = 0;
 
-  // Results depend on call order (a cache): the sweep calls it from one thread, in
-  // grid order, so runs stay reproducible.
-  virtual bool stateful() const { return false; }
-  // How many jobs run_batch wants at once (processes that start slowly want many).
+  virtual Execution execution() const { return Execution::parallel; }
+  // How many jobs run_batch wants at once; read only for Execution::batched.
   virtual std::size_t batch_size() const { return 1; }
+  // A new instance with no history, for the history-dependence test of a diagnosis;
+  // nullptr when the candidate cannot make one.
+  virtual std::unique_ptr<Candidate> fresh() const { return nullptr; }
+  // One line for humans about how the candidate ran (an external candidate's
+  // processes and timings), printed after a sweep; nothing when there is none.
+  virtual std::optional<std::string> statistics() const { return std::nullopt; }
 
   virtual CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
                               const Tensor& k_in) = 0;

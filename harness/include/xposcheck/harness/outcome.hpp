@@ -23,8 +23,6 @@ inline constexpr Outcome kAllOutcomes[] = {
 std::string_view outcome_name(Outcome o);  // "PASS", "DIM_MISMATCH", ...
 std::optional<Outcome> parse_outcome(std::string_view name);
 
-// Whether the outcome fails the CI gate. OUT_OF_RANGE is a property of the dtype,
-// not of the candidate, so it passes unless the caller asks otherwise.
-bool fails_gate(Outcome o, bool out_of_range_fails = false);
+// Whether an outcome fails the CI gate: fails_gate in gate.hpp.
 
 }  // namespace xposcheck

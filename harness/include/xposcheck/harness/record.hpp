@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "xposcheck/harness/diagnosis_data.hpp"
-#include "xposcheck/harness/outcome.hpp"
+#include "xposcheck/harness/gate.hpp"
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/dtype.hpp"
 

@@ -43,7 +43,7 @@ struct ResultsError : std::runtime_error {
 // Canonical order: candidate, then the grid's case order (by case index), then dtype.
 void sort_records(std::vector<Record>& records, const std::vector<std::string>& case_order);
 
-// Written atomically (temporary + rename). Throws ResultsError naming the file.
+// Written atomically (write_atomically). Throws FileWriteError naming the file.
 void write_results(const std::filesystem::path& file, const Results& results);
 Results read_results(const std::filesystem::path& file);
 

@@ -75,10 +75,13 @@ class SubprocessCandidate : public Candidate {
 
   std::string name() const override { return options_.name; }
   std::string description() const override { return options_.description; }
-  // At least 2, so that the sweep always hands over batches (run_batch keeps the
-  // TIMEOUT outcome, which run() cannot express); batches larger than the
-  // configured size are split.
+  // Always batched, in batches of at least 2 (run_batch keeps the TIMEOUT outcome,
+  // which run() cannot express); batches larger than the configured size are split.
+  Execution execution() const override { return Execution::batched; }
   std::size_t batch_size() const override;
+  // A new instance with the same options starts its own processes: no history.
+  std::unique_ptr<Candidate> fresh() const override;
+  std::optional<std::string> statistics() const override { return stats_summary(); }
 
   // One case through run_batch; failures are thrown (ShapeError for shape errors).
   CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,

@@ -16,15 +16,24 @@
 
 namespace xposcheck {
 
+// At most this many query rows per case have their logits compared by default (the
+// sweep command's --logit-rows): each candidate pays for its own logits, every case.
+inline constexpr std::size_t kSweepLogitRows = 128;
+
+using CandidateFactory = std::function<std::unique_ptr<Candidate>()>;
+
 struct SweepOptions {
   std::vector<DType> dtypes;            // empty: the grid's dtypes
   unsigned jobs = 0;                    // 0: every core
   ToleranceOverrides tolerance;         // command-line overrides, applied over the grid's
   // At most this many query rows have their logits compared (0: as many as the
   // per-case budget of about 2^24 multiply-adds allows, and at least 8).
-  std::size_t max_logit_rows = 256;
+  std::size_t max_logit_rows = kSweepLogitRows;
   DiagnosisOptions diagnosis;           // failing records get a diagnosis (diagnosis.hpp)
   std::optional<Shard> shard;           // run only this shard's units (shard.hpp)
+  // The candidate whose errors the relative rule scales (docs/tolerances.md); the
+  // sweep command names fp32-angles. Required when a dtype's rule is relative.
+  CandidateFactory yardstick;
 };
 
 struct Progress {
@@ -42,9 +51,9 @@ void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candid
                const ProgressCallback& progress = {});
 
 // Evaluates one (candidate, case, dtype) on its own: the building block of the sweep
-// and of the tests.
+// and of the tests. `yardstick` as SweepOptions::yardstick.
 Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype,
-                    const Tolerance& tolerance, std::size_t max_logit_rows = 256,
-                    const DiagnosisOptions& diagnosis = {});
+                    const Tolerance& tolerance, std::size_t max_logit_rows = kSweepLogitRows,
+                    const DiagnosisOptions& diagnosis = {}, const CandidateFactory& yardstick = {});
 
 }  // namespace xposcheck

@@ -21,9 +21,17 @@ struct Tolerance {
   // XPOS exponent x = (p - c) / B (0 when xpos is off). An fp32 angle is off by about
   // |phi| 2^-24; an fp32 zeta raised to x is off by about |x| 2^-24, relatively.
   double allowance(double phi, double xpos_power) const {
-    const double a = phi < 0 ? -phi : phi;
-    const double x = xpos_power < 0 ? -xpos_power : xpos_power;
-    return base_ulps + unit_ratio * (angle_factor * a + scale_factor * x);
+    return allowance_at(phi < 0 ? -phi : phi, scale_term(xpos_power));
+  }
+
+  // The same split into its terms, so that a loop over the frequencies of one position
+  // computes the XPOS term once: allowance_at(|phi_j|, scale_term(x)). The one formula;
+  // its evaluation order is part of the results (they are compared bit for bit).
+  double scale_term(double xpos_power) const {
+    return scale_factor * (xpos_power < 0 ? -xpos_power : xpos_power);
+  }
+  double allowance_at(double angle_magnitude, double scale_term) const {
+    return base_ulps + unit_ratio * (angle_factor * angle_magnitude + scale_term);
   }
 };
 

@@ -8,11 +8,16 @@
 
 namespace xposcheck {
 
+// The default sample of logit rows for golden outputs kept for their own sake
+// (`xposcheck golden`): computed once and read by people and other tools, so more
+// rows than a sweep compares per case (kSweepLogitRows in harness/sweep.hpp).
+inline constexpr std::size_t kGoldenLogitRows = 512;
+
 struct GoldenOptions {
   bool logits = true;
   // Above this many query rows, logits are computed for a deterministic sample of
   // rows (see logit_rows); 0 means every row.
-  std::size_t max_logit_rows = 512;
+  std::size_t max_logit_rows = kGoldenLogitRows;
 };
 
 // The query rows whose logits are computed: all of 0..N-1 when N <= max_rows (or

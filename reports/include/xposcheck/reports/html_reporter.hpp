@@ -12,7 +12,6 @@
 namespace xposcheck {
 
 struct HtmlOptions {
-  bool out_of_range_fails = false;     // the gate's rule, as in `sweep --fail-on-out-of-range`
   std::size_t max_curves = 24;         // error curves drawn (worst and failing cases)
   std::size_t max_failure_rows = 5000; // failure table rows; the rest are counted
 };
@@ -20,7 +19,7 @@ struct HtmlOptions {
 class HtmlReporter : public Reporter {
  public:
   explicit HtmlReporter(std::ostream& out, HtmlOptions options = {});
-  void begin(const RunInfo& run) override;
+  void begin(const RunInfo& run, const GateVerdict& verdict) override;
   void record(const Record& record) override;
   // Writes the page: every part needs every record (the heatmaps span the grid).
   void end() override;
@@ -29,6 +28,7 @@ class HtmlReporter : public Reporter {
   std::ostream& out_;
   HtmlOptions options_;
   RunInfo run_;
+  GateVerdict verdict_;
   std::vector<Record> records_;
 };
 

@@ -13,8 +13,8 @@ namespace xposcheck {
 
 class JUnitReporter : public Reporter {
  public:
-  explicit JUnitReporter(std::ostream& out, bool out_of_range_fails = false);
-  void begin(const RunInfo& run) override;
+  explicit JUnitReporter(std::ostream& out) : out_(out) {}
+  void begin(const RunInfo& run, const GateVerdict& verdict) override;
   void record(const Record& record) override;
   void end() override;
 
@@ -27,7 +27,7 @@ class JUnitReporter : public Reporter {
   };
 
   std::ostream& out_;
-  bool out_of_range_fails_;
+  GatePolicy policy_;
   RunInfo run_;
   std::vector<Suite> suites_;  // in order of first appearance
 };

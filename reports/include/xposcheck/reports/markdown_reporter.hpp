@@ -10,14 +10,13 @@
 namespace xposcheck {
 
 struct MarkdownOptions {
-  bool out_of_range_fails = false;
   std::size_t max_failures = 10;  // failures listed after the table
 };
 
 class MarkdownReporter : public Reporter {
  public:
   explicit MarkdownReporter(std::ostream& out, MarkdownOptions options = {});
-  void begin(const RunInfo& run) override;
+  void begin(const RunInfo& run, const GateVerdict& verdict) override;
   void record(const Record& record) override;
   void end() override;
 
@@ -25,9 +24,9 @@ class MarkdownReporter : public Reporter {
   std::ostream& out_;
   MarkdownOptions options_;
   RunInfo run_;
+  GateVerdict verdict_;
   SummaryTable summary_;
   std::vector<Record> failures_;  // the first max_failures gate failures, in order
-  std::size_t failure_count_ = 0;
 };
 
 }  // namespace xposcheck

@@ -17,9 +17,9 @@ struct ReportFileError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Each file is written atomically (a temporary beside it, then renamed); throws
+// Each file is written atomically (write_atomically); throws
 // ReportFileError naming the file that could not be written.
 void write_report_files(const Results& results, const ReportFiles& files,
-                        bool out_of_range_fails = false);
+                        const GateVerdict& verdict);
 
 }  // namespace xposcheck

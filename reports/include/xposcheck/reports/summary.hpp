@@ -35,14 +35,14 @@ struct SummaryRow {
 
 class SummaryTable : public Reporter {
  public:
-  explicit SummaryTable(bool out_of_range_fails = false) : out_of_range_fails_(out_of_range_fails) {}
+  explicit SummaryTable(GatePolicy policy = {}) : policy_(policy) {}
+  void begin(const RunInfo& run, const GateVerdict& verdict) override;
   void record(const Record& r) override;
   const std::vector<SummaryRow>& rows() const { return rows_; }
-  bool gate_failed() const;
   std::size_t failures() const;
 
  private:
-  bool out_of_range_fails_;
+  GatePolicy policy_;
   std::vector<SummaryRow> rows_;
   std::map<std::pair<std::string, DType>, std::size_t> index_;
 };

@@ -1,0 +1,234 @@
+"""Tests of the Python candidate helper (python/xposcheck_candidate) on its own:
+no harness, only work directories written here as the harness would write them."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import numpy as np
+
+import xposcheck_candidate as xc
+from xposcheck_candidate import names, protocol
+
+PARAMS = {"head_dim": 4, "rotary_dim": 4, "base": 10000.0, "base_rescale": 1.0,
+          "interpolation": 1.0, "xpos": True, "scale_base": 512.0, "layout": "half",
+          "seq_len": 3, "mem_len": 2, "center": 1, "batch": 1, "heads": 1}
+
+
+def write_manifest(work_dir, **overrides):
+    """A one-case batch in work_dir: fp32 inputs and the manifest naming them."""
+    shapes = {"q_in": [1, 1, 3, 4], "k_in": [1, 1, 5, 4], "q_out": [1, 1, 3, 4],
+              "k_out": [1, 1, 5, 4]}
+    files = {key: os.path.join(work_dir, "c000" + suffix)
+             for key, suffix in names.CASE_FILE_SUFFIXES.items()}
+    np.save(files["q_in"], np.arange(12, dtype=np.float32).reshape(shapes["q_in"]))
+    np.save(files["k_in"], np.arange(20, dtype=np.float32).reshape(shapes["k_in"]))
+    entry = {"id": "c000", "case_id": "D4-N3-M2", "dtype": "fp32", "params": PARAMS,
+             "inputs": {"q": files["q_in"], "k": files["k_in"]},
+             "outputs": {"q": files["q_out"], "k": files["k_out"]},
+             "error": files["error"], "result": files["result"], "shapes": shapes,
+             "time_limit_s": 60}
+    manifest = {"protocol": names.PROTOCOL, "version": names.PROTOCOL_VERSION,
+                "candidate": "test", "work_dir": work_dir, "bf16_encoding": "bits",
+                "cases": [entry]}
+    manifest.update(overrides)
+    with open(os.path.join(work_dir, names.MANIFEST_FILE), "w") as f:
+        json.dump(manifest, f)
+    return files
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+class Environment:
+    """Sets environment variables for a block and restores them after."""
+
+    def __init__(self, **values):
+        self.values = values
+        self.saved = {}
+
+    def __enter__(self):
+        for key, value in self.values.items():
+            self.saved[key] = os.environ.get(key)
+            os.environ[key] = value
+
+    def __exit__(self, *exc):
+        for key, value in self.saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class ManifestTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_a_good_manifest_is_read_with_its_cases(self):
+        write_manifest(self.dir)
+        manifest = xc.read_manifest(self.dir)
+        case = xc.Case(manifest["cases"][0])
+        self.assertEqual(case.seq_len, 3)
+        self.assertEqual(case.mem_len, 2)
+        self.assertEqual(case.q_shape, (1, 1, 3, 4))
+        self.assertEqual(list(case.key_positions()), [-2, -1, 0, 1, 2])
+
+    def test_another_protocol_is_refused_naming_the_file(self):
+        write_manifest(self.dir, protocol="something-else")
+        with self.assertRaisesRegex(xc.ProtocolError, "manifest.json: not an xposcheck"):
+            xc.read_manifest(self.dir)
+
+    def test_another_version_is_refused_naming_both(self):
+        write_manifest(self.dir, version=99)
+        with self.assertRaisesRegex(xc.ProtocolError, "version 99, this helper speaks 1"):
+            xc.read_manifest(self.dir)
+
+    def test_a_missing_or_broken_manifest_is_a_protocol_error(self):
+        with self.assertRaisesRegex(xc.ProtocolError, "cannot read the manifest"):
+            xc.read_manifest(self.dir)
+        with open(os.path.join(self.dir, names.MANIFEST_FILE), "w") as f:
+            f.write("{not json")
+        with self.assertRaisesRegex(xc.ProtocolError, "cannot read the manifest"):
+            xc.read_manifest(self.dir)
+
+
+class Bf16Test(unittest.TestCase):
+    def test_rounds_to_nearest_even(self):
+        one = 0x3F800000
+        values = np.array([one, one + 0x7FFF, one + 0x8000, one + 0x18000, one + 0x8001],
+                          dtype=np.uint32).view(np.float32)
+        # below half: down; a tie: to the even 0x3F80; a tie above odd 0x3F81: up to
+        # 0x3F82; just above half: up.
+        self.assertEqual(list(xc.float32_to_bf16_bits(values)),
+                         [0x3F80, 0x3F80, 0x3F80, 0x3F82, 0x3F81])
+
+    def test_nan_stays_a_quiet_nan_and_overflow_goes_to_infinity(self):
+        bits = xc.float32_to_bf16_bits(np.array([np.nan, 3.4e38, -np.inf], dtype=np.float32))
+        back = xc.bf16_bits_to_float32(bits)
+        self.assertTrue(np.isnan(back[0]))
+        self.assertTrue(bits[0] & 0x0040)
+        self.assertEqual(back[1], np.inf)
+        self.assertEqual(back[2], -np.inf)
+
+    def test_bits_and_float32_round_trip(self):
+        bits = np.arange(0, 0x10000, dtype=np.uint32).astype(np.uint16)
+        values = xc.bf16_bits_to_float32(bits)
+        finite = ~np.isnan(values)
+        self.assertTrue(np.array_equal(xc.float32_to_bf16_bits(values)[finite], bits[finite]))
+        self.assertTrue(np.array_equal(xc.round_to_bf16(values[finite]), values[finite]))
+
+    def test_cast_and_its_errors(self):
+        self.assertEqual(xc.cast(np.array([1.0]), "fp16").dtype, np.float16)
+        self.assertEqual(xc.cast(np.array([1.0 + 2 ** -9]), "bf16")[0], 1.0)
+        with self.assertRaises(TypeError):
+            xc.bf16_bits_to_float32(np.array([1], dtype=np.int32))
+        with self.assertRaises(ValueError):
+            xc.cast(np.array([1.0]), "fp8")
+
+
+def raise_in_candidate(exc):
+    raise exc
+
+
+class ErrorRecordTest(unittest.TestCase):
+    def record_of(self, exc):
+        try:
+            raise_in_candidate(exc)
+        except Exception as e:  # noqa: BLE001 (any exception is a case's result)
+            return xc.error_record(e, case_id="D4")
+
+    def test_shape_errors_are_recognised_by_their_messages(self):
+        for message in ("The size of tensor a (1024) must match the size of tensor b (1124)",
+                        "operands could not be broadcast together with shapes (3,) (4,)",
+                        "cannot reshape array of size 12 into shape (5,)"):
+            record = self.record_of(RuntimeError(message))
+            self.assertEqual(record["kind"], "shape", message)
+            self.assertIn(message, record["message"])
+        self.assertEqual(self.record_of(xc.ShapeError("my own words"))["kind"], "shape")
+
+    def test_other_exceptions_are_errors_that_say_where(self):
+        record = self.record_of(ZeroDivisionError("division by zero"))
+        self.assertEqual(record["kind"], "error")
+        self.assertEqual(record["type"], "ZeroDivisionError")
+        self.assertEqual(record["case_id"], "D4")
+        self.assertRegex(record["where"], r"test_candidate_helper\.py:\d+ in raise_in_candidate")
+        self.assertIn("Traceback", record["traceback"])
+
+
+def identity(q, k, case):
+    return q, k
+
+
+def dead_pid():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return str(child.pid)
+
+
+class ServingTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.first = os.path.join(self.tmp.name, "first")
+        self.second = os.path.join(self.tmp.name, "second")
+        os.mkdir(self.first)
+        os.mkdir(self.second)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_a_batch_writes_outputs_results_and_done(self):
+        files = write_manifest(self.first)
+        self.assertEqual(xc.run(identity, argv=["candidate", self.first]), 0)
+        q = np.load(files["q_out"])
+        self.assertEqual(q.dtype, np.float32)
+        self.assertTrue(np.array_equal(q, np.load(files["q_in"])))
+        self.assertTrue(read_json(files["result"])["ok"])
+        self.assertEqual(read_json(os.path.join(self.first, names.DONE_FILE)),
+                         {"cases": 1, "failures": 0})
+        self.assertTrue(read_json(os.path.join(self.first, names.CAPABILITIES_FILE))["serves_batches"])
+        self.assertEqual([f for f in os.listdir(self.first) if ".tmp" in f], [])
+
+    def test_a_raising_case_leaves_an_error_record(self):
+        files = write_manifest(self.first)
+        self.assertEqual(xc.run(lambda q, k, c: raise_in_candidate(KeyError("x")),
+                                argv=["candidate", self.first]), 1)
+        self.assertEqual(read_json(files["error"])["kind"], "error")
+        self.assertFalse(read_json(files["result"])["ok"])
+
+    def test_a_serving_process_follows_next_json_to_the_next_batch(self):
+        write_manifest(self.first)
+        second = write_manifest(self.second)
+        with open(os.path.join(self.first, names.NEXT_FILE), "w") as f:
+            json.dump({"work_dir": self.second}, f)
+        # The harness's pid is one that has gone: after the second batch the helper
+        # stops waiting for a third.
+        with Environment(**{names.SERVE_ENV: "1", names.HARNESS_PID_ENV: dead_pid()}):
+            self.assertEqual(xc.run(identity, argv=["candidate", self.first]), 0)
+        self.assertTrue(os.path.exists(second["k_out"]))
+        self.assertEqual(read_json(os.path.join(self.second, names.DONE_FILE))["cases"], 1)
+
+
+class WriteAtomicallyTest(unittest.TestCase):
+    def test_a_device_is_written_not_replaced(self):
+        protocol.write_atomically(os.devnull, lambda f: f.write(b"x"))
+        self.assertFalse(os.path.isfile(os.devnull))
+
+    def test_a_failing_writer_leaves_no_temporary(self):
+        with tempfile.TemporaryDirectory() as d:
+            target = os.path.join(d, "out.json")
+            with self.assertRaises(ZeroDivisionError):
+                protocol.write_atomically(target, lambda f: 1 / 0)
+            self.assertEqual(os.listdir(d), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
