@@ -171,8 +171,8 @@ template <bool Half>
   return row_errors_of(t, s.dim, s.max_allowed, max_rel);
 }
 
-// Compiled twice: AVX2 where the processor has it (twice the vector width), SSE2
-// otherwise; the dynamic loader picks one.
+// Compiled three times: AVX-512 or AVX2 where the processor has them (four or two
+// times SSE2's vector width), SSE2 otherwise; the dynamic loader picks one.
 [[gnu::target_clones("avx512f", "avx2", "default")]] RowErrors half_row_errors(
     const RowShape& s, const InverseUlp& inv_ulp, const double* g, const double* x, bool& clean) {
   return row_errors<true>(s, inv_ulp, g, x, clean);

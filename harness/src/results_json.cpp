@@ -122,7 +122,7 @@ json record_to_json(const Record& r) {
             {"seed", r.seed}, {"dtype", dtype_name(r.dtype)}, {"outcome", outcome_name(r.outcome)},
             {"message", r.message}, {"max_ratio", r.max_ratio}, {"tensors", tensors},
             {"shape", nullptr}, {"range", nullptr},
-            {"timing", {{"golden_s", r.timing.golden_s}, {"candidate_s", r.timing.candidate_s},
+            {"timing", {{"inputs_s", r.timing.inputs_s}, {"golden_s", r.timing.golden_s}, {"candidate_s", r.timing.candidate_s},
                         {"compare_s", r.timing.compare_s}}}};
   if (r.shape) {
     j["shape"] = {{"tensor", r.shape->tensor}, {"expected", r.shape->expected},
@@ -163,7 +163,7 @@ Record record_from_json(const json& j) {
                          g.at("largest_golden"), g.at("in_range_outcome")};
   }
   const json& t = j.at("timing");
-  r.timing = {t.at("golden_s"), t.at("candidate_s"), t.at("compare_s")};
+  r.timing = {t.value("inputs_s", 0.0), t.at("golden_s"), t.at("candidate_s"), t.at("compare_s")};
   // Absent in files written before diagnoses existed.
   if (j.contains("diagnosis") && !j.at("diagnosis").is_null()) r.diagnosis = diagnosis_from_json(j.at("diagnosis"));
   if (j.contains("drift") && !j.at("drift").is_null()) r.drift = drift_from_json(j.at("drift"));

@@ -29,7 +29,7 @@ struct Prepared {
   Inputs inputs;
   Golden golden;
   std::shared_ptr<const RotaryTables> tables;
-  double golden_s = 0;
+  double inputs_s = 0, golden_s = 0;
   std::optional<Record> yardstick;  // for the relative rule
 };
 
@@ -46,8 +46,8 @@ std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
 // The inputs alone: all a candidate needs to start on the case.
 Prepared prepare_inputs(const GridCase& gc, DType dtype) {
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared p{&gc, dtype, generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, {}};
-  p.golden_s = seconds_since(t0);
+  Prepared p{&gc, dtype, generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, 0, {}};
+  p.inputs_s = seconds_since(t0);
   return p;
 }
 
@@ -90,6 +90,7 @@ FreshRun fresh_run_of(const Candidate& candidate, const Prepared& p) {
 Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attempt,
              double candidate_s, const Tolerance& tol, const DiagnosisOptions& diagnosis) {
   Record r = blank_record(candidate.name(), *p.gc, p.dtype);
+  r.timing.inputs_s = p.inputs_s;
   r.timing.golden_s = p.golden_s;
   r.timing.candidate_s = candidate_s;
   const auto t0 = std::chrono::steady_clock::now();

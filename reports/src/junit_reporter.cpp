@@ -12,7 +12,7 @@ namespace {
 using text::markup;
 
 double seconds(const Record& r) {
-  return r.timing.golden_s + r.timing.candidate_s + r.timing.compare_s;
+  return r.timing.inputs_s + r.timing.golden_s + r.timing.candidate_s + r.timing.compare_s;
 }
 
 // The message attribute: one line a dashboard can show in a list.

@@ -85,7 +85,7 @@ PositionTable position_table(const Recipe& recipe, const Frequencies& f, const C
   PositionTable table = recipe.angles == AngleMode::fp64
                             ? fp64_table(f, c, position, centre, query)
                             : fp32_table(recipe, f, c, dtype, position, centre, query);
-  if (recipe.swapped_qk_scale) {
+  if (recipe.plants(PlantedBug::swapped_qk_scale)) {
     for (double& s : table.scale) s = 1.0 / s;
   }
   if (recipe.arithmetic == Arithmetic::dtype) {
@@ -106,8 +106,8 @@ namespace {
 // The case whose angle parameters the recipe actually uses.
 Case angle_case(const Recipe& recipe, const Case& c) {
   Case angles = c;
-  if (recipe.ignore_interpolation) angles.interpolation = 1.0;
-  if (recipe.ntk_plain_factor) {
+  if (recipe.plants(PlantedBug::ignore_interpolation)) angles.interpolation = 1.0;
+  if (recipe.plants(PlantedBug::ntk_plain_factor)) {
     angles.base = c.base * c.base_rescale;
     angles.base_rescale = 1.0;
   }
@@ -164,14 +164,14 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
   const long rows = static_cast<long>(in.shape[2]);
   const long lead = c.batch * c.heads;
   Layout layout = c.layout;
-  if (recipe_.wrong_layout) layout = layout == Layout::half ? Layout::interleaved : Layout::half;
+  if (recipe_.plants(PlantedBug::wrong_layout)) layout = layout == Layout::half ? Layout::interleaved : Layout::half;
   Case pairing = c;
   pairing.layout = layout;
   double centre = static_cast<double>(c.centre());
-  if (recipe_.centres_differ && !query) centre = static_cast<double>(c.centre_by(CentreRule::keys_floor));
-  if (recipe_.centre_unrounded && !c.center)
+  if (recipe_.plants(PlantedBug::centres_differ) && !query) centre = static_cast<double>(c.centre_by(CentreRule::keys_floor));
+  if (recipe_.plants(PlantedBug::centre_unrounded) && !c.center)
     centre = static_cast<double>(c.first_query_position()) + static_cast<double>(c.seq_len) / 2.0;
-  if (recipe_.centre_on_key_range) centre = static_cast<double>(c.centre_by(CentreRule::keys_ceil));
+  if (recipe_.plants(PlantedBug::centre_on_key_range)) centre = static_cast<double>(c.centre_by(CentreRule::keys_ceil));
   const Case angles = angle_case(recipe_, c);
   const Frequencies f = frequencies(recipe_, angles, dtype);
   std::vector<long> pair_a, pair_b;
@@ -184,9 +184,9 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
   for (long r = 0; r < rows; ++r) {
     long position = query ? c.query_position(r) : c.key_position(r);
     // Keys counted from the first query instead of the first key: M positions late.
-    if (recipe_.positions_from_zero && !query) position += c.mem_len;
+    if (recipe_.plants(PlantedBug::positions_from_zero) && !query) position += c.mem_len;
     PositionTable t = table(f, angles, dtype, position, centre, query);
-    if (recipe_.reversed_rotation) {
+    if (recipe_.plants(PlantedBug::reversed_rotation)) {
       for (double& s : t.sin) s = -s;
     }
     for (long l = 0; l < lead; ++l) {
@@ -198,7 +198,7 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
         y[a] = o.a;
         y[b] = o.b;
       }
-      if (recipe_.scale_on_passthrough) {
+      if (recipe_.plants(PlantedBug::scale_on_passthrough)) {
         for (long i = c.rotary(); i < c.head_dim; ++i)
           y[i] = round_to(dtype, x[i] * t.scale[static_cast<std::size_t>((i - c.rotary()) % c.pairs())]);
       }
@@ -209,7 +209,7 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
 
 CandidateOutput RecipeCandidate::run(const Case& c, DType dtype, const Tensor& q_in,
                                      const Tensor& k_in) {
-  if (recipe_.unsliced_scale && c.xpos && c.mem_len > 0) {
+  if (recipe_.plants(PlantedBug::unsliced_scale) && c.xpos && c.mem_len > 0) {
     // The scale was built for all M+N key rows and multiplied into the N query rows.
     throw ShapeError(fmt::format(
         "The size of tensor a ({}) must match the size of tensor b ({}) at non-singleton "
@@ -217,7 +217,7 @@ CandidateOutput RecipeCandidate::run(const Case& c, DType dtype, const Tensor& q
         c.seq_len, c.key_rows()));
   }
   const std::string name(dtype_name(dtype));
-  if (recipe_.random_outputs) {
+  if (recipe_.plants(PlantedBug::random_outputs)) {
     return CandidateOutput{garbage(c, dtype, q_in.shape, 1), garbage(c, dtype, k_in.shape, 2), name, name};
   }
   return CandidateOutput{rotate(c, dtype, q_in, true), rotate(c, dtype, k_in, false), name, name};

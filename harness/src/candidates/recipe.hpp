@@ -21,21 +21,29 @@ enum class Arithmetic {
   dtype,  // tables rounded to the dtype, then every product and sum too (Hugging Face)
 };
 
+// The known bug a buggy recipe plants (one at most); the verdict the diagnosis
+// should give each is in the registry (builtin_candidates()).
+enum class PlantedBug {
+  none,
+  unsliced_scale,       // x-transformers: M+N-row scale applied to N query rows
+  positions_from_zero,  // keys counted from the first query: M positions late
+  swapped_qk_scale,     // queries get sigma^-1, keys sigma
+  wrong_layout,         // half <-> interleaved pairing
+  centres_differ,       // queries centred on N, keys on the M+N key rows
+  reversed_rotation,    // rotates by -phi (sin with the wrong sign)
+  scale_on_passthrough, // pass-through feature R+i scaled like pair i mod R/2
+  ignore_interpolation, // angles p * omega, alpha forgotten
+  ntk_plain_factor,     // NTK base theta * f instead of theta * f^(R/(R-2))
+  centre_unrounded,     // centre N/2 by true division (odd N: x.5)
+  centre_on_key_range,  // q and k centred on ceil((M+N)/2) from the first key (torchscale)
+  random_outputs,       // seeded garbage of the right shape
+};
+
 struct Recipe {
   AngleMode angles = AngleMode::fp32;
   Arithmetic arithmetic = Arithmetic::wide;
-  bool unsliced_scale = false;       // x-transformers: M+N-row scale applied to N query rows
-  bool positions_from_zero = false;  // keys at 0..M+N-1 instead of -M..N-1
-  bool swapped_qk_scale = false;     // queries get sigma^-1, keys sigma
-  bool wrong_layout = false;         // half <-> interleaved pairing
-  bool centres_differ = false;       // queries centred on N, keys on the M+N key rows
-  bool reversed_rotation = false;    // rotates by -phi (sin with the wrong sign)
-  bool scale_on_passthrough = false; // pass-through feature R+i scaled like pair i mod R/2
-  bool ignore_interpolation = false; // angles p * omega, alpha forgotten
-  bool ntk_plain_factor = false;     // NTK base theta * f instead of theta * f^(R/(R-2))
-  bool centre_unrounded = false;     // centre N/2 by true division (odd N: x.5)
-  bool centre_on_key_range = false;  // q and k centred on ceil((M+N)/2) - M (torchscale)
-  bool random_outputs = false;       // seeded garbage of the right shape
+  PlantedBug bug = PlantedBug::none;
+  bool plants(PlantedBug b) const { return bug == b; }
 };
 
 // cos, sin and the XPOS scale of every pair at one position, as the recipe computes them.

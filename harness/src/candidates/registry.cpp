@@ -9,6 +9,7 @@ namespace {
 
 using candidates::AngleMode;
 using candidates::Arithmetic;
+using candidates::PlantedBug;
 using candidates::Recipe;
 
 struct Entry {
@@ -36,42 +37,43 @@ const std::vector<Entry>& entries() {
        false,
        true},
       {{"unsliced-scale",
-        "BUG: XPOS scale built for M+N rows applied to the N query rows (x-transformers)", false},
-       Recipe{.unsliced_scale = true}},
-      {{"positions-from-zero", "BUG: key positions 0..M+N-1, memory offset missing", false},
-       Recipe{.positions_from_zero = true}},
-      {{"swapped-qk-scale", "BUG: queries scaled by sigma^-1 and keys by sigma", false},
-       Recipe{.swapped_qk_scale = true}},
-      {{"wrong-layout", "BUG: pairs features with the other layout (half <-> interleaved)", false},
-       Recipe{.wrong_layout = true}},
-      {{"angles-in-dtype", "BUG: p*omega computed in the dtype (bf16/fp16) before cos/sin", false},
+        "BUG: XPOS scale built for M+N rows applied to the N query rows (x-transformers)", false, "unsliced-scale"},
+       Recipe{.bug = PlantedBug::unsliced_scale}},
+      {{"positions-from-zero", "BUG: key positions 0..M+N-1, memory offset missing", false, "memory-offset-missing"},
+       Recipe{.bug = PlantedBug::positions_from_zero}},
+      {{"swapped-qk-scale", "BUG: queries scaled by sigma^-1 and keys by sigma", false, "swapped-qk-scale"},
+       Recipe{.bug = PlantedBug::swapped_qk_scale}},
+      {{"wrong-layout", "BUG: pairs features with the other layout (half <-> interleaved)", false, "wrong-layout"},
+       Recipe{.bug = PlantedBug::wrong_layout}},
+      {{"angles-in-dtype", "BUG: p*omega computed in the dtype (bf16/fp16) before cos/sin", false, "angles-in-dtype"},
        Recipe{.angles = AngleMode::dtype}},
       {{"stale-cache",
         "BUG: cos/sin/scale tables cached from the first case seen: results depend on call order",
-        false},
+        false, "history-dependence"},
        Recipe{},
        true},
       {{"centers-differ", "BUG: queries centred on the N query rows, keys on the M+N key rows",
-        false},
-       Recipe{.centres_differ = true}},
-      {{"reversed-rotation", "BUG: rotates by -phi (sin with the wrong sign)", false},
-       Recipe{.reversed_rotation = true}},
+        false, "centres-differ"},
+       Recipe{.bug = PlantedBug::centres_differ}},
+      {{"reversed-rotation", "BUG: rotates by -phi (sin with the wrong sign)", false, "reversed-rotation"},
+       Recipe{.bug = PlantedBug::reversed_rotation}},
       {{"scale-on-passthrough",
-        "BUG: XPOS scale also applied to the pass-through features R..D-1", false},
-       Recipe{.scale_on_passthrough = true}},
-      {{"interpolation-missing", "BUG: position interpolation factor alpha ignored", false},
-       Recipe{.ignore_interpolation = true}},
-      {{"ntk-exponent", "BUG: NTK base theta * f instead of theta * f^(R/(R-2))", false},
-       Recipe{.ntk_plain_factor = true}},
-      {{"odd-centre", "BUG: XPOS centre N/2 by true division, not floor(N/2) (odd N)", false},
-       Recipe{.centre_unrounded = true}},
+        "BUG: XPOS scale also applied to the pass-through features R..D-1", false, "scale-on-passthrough"},
+       Recipe{.bug = PlantedBug::scale_on_passthrough}},
+      {{"interpolation-missing", "BUG: position interpolation factor alpha ignored", false, "interpolation-missing"},
+       Recipe{.bug = PlantedBug::ignore_interpolation}},
+      {{"ntk-exponent", "BUG: NTK base theta * f instead of theta * f^(R/(R-2))", false, "ntk-exponent"},
+       Recipe{.bug = PlantedBug::ntk_plain_factor}},
+      {{"odd-centre", "BUG: XPOS centre N/2 by true division, not floor(N/2) (odd N)", false, "centre-unrounded"},
+       Recipe{.bug = PlantedBug::centre_unrounded}},
       {{"torchscale-centre",
-        "CONVENTION: q and k centred on the whole key range, ceil((M+N)/2) - M (torchscale); "
+        "CONVENTION: q and k centred on the whole key range, ceil((M+N)/2) from the first key "
+        "(torchscale); "
         "logits match SPEC, elementwise outputs do not",
-        false},
-       Recipe{.centre_on_key_range = true}},
-      {{"random-garbage", "BUG: seeded random outputs of the right shape", false},
-       Recipe{.random_outputs = true}},
+        false, "centre-key-range"},
+       Recipe{.bug = PlantedBug::centre_on_key_range}},
+      {{"random-garbage", "BUG: seeded random outputs of the right shape", false, "unexplained"},
+       Recipe{.bug = PlantedBug::random_outputs}},
   };
   return table;
 }

@@ -14,6 +14,9 @@ struct CandidateInfo {
   std::string name;
   std::string description;
   bool correct;            // false for the known-buggy models
+  // The diagnosis each failing record of a buggy model must get (docs/diagnosis.md):
+  // the planted bug's name, "unexplained" for garbage, "" for correct candidates.
+  std::string expected_verdict = "";
 };
 
 const std::vector<CandidateInfo>& builtin_candidates();

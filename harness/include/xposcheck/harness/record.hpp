@@ -69,6 +69,7 @@ struct RangeIssue {
 };
 
 struct Timing {
+  double inputs_s = 0;   // drawing the case's inputs
   double golden_s = 0, candidate_s = 0, compare_s = 0;
 };
 
