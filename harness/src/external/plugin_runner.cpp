@@ -16,6 +16,7 @@
 
 #include "external/plugin_abi.hpp"
 #include "external/protocol.hpp"
+#include "xposcheck/harness/candidate_text.hpp"
 
 namespace xposcheck::external {
 namespace {
@@ -27,7 +28,7 @@ void write_json(const fs::path& file, const json& value) {
   const fs::path tmp = file.string() + ".tmp-" + std::to_string(::getpid());
   {
     std::ofstream out(tmp);
-    out << value.dump() << '\n';
+    out << value.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
   }
   fs::rename(tmp, file);
 }
@@ -76,7 +77,7 @@ void run_case(const Plugin& plugin, const json& entry) {
     write_npy(entry.at("outputs").at("q").get<std::string>(), q, q_storage);
     write_npy(entry.at("outputs").at("k").get<std::string>(), k, k_storage);
   } else {
-    const std::string message = *error ? error : fmt::format("xposcheck_run returned {}", rc);
+    const std::string message = *error ? candidate_text(error) : fmt::format("xposcheck_run returned {}", rc);
     write_error(entry, rc == XPOSCHECK_SHAPE_ERROR ? "shape" : "error", message);
   }
   write_json(entry.at("result").get<std::string>(), {{"compute_s", compute_s}, {"ok", rc == XPOSCHECK_OK}});
@@ -97,7 +98,7 @@ void run_isolated(const Plugin& plugin, const json& entry) {
     try {
       run_case(plugin, entry);
     } catch (const std::exception& e) {
-      write_error(entry, "error", std::string("plugin runner: ") + e.what());
+      write_error(entry, "error", "plugin runner: " + candidate_text(e.what()));
     }
     std::fflush(nullptr);
     ::_exit(0);
@@ -123,7 +124,7 @@ int describe(const std::string& library) {
   const json j = {{"abi_version", plugin.abi_version()},
                   {"name", info.name ? info.name : ""},
                   {"description", info.description ? info.description : ""}};
-  std::cout << j.dump() << '\n';
+  std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
   return 0;
 }
 
