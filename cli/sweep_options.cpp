@@ -1,5 +1,7 @@
 #include "sweep_options.hpp"
 
+#include "xposcheck/harness/candidate_text.hpp"
+
 #include <fmt/format.h>
 
 #include "xposcheck/harness/builtin_candidates.hpp"
@@ -52,9 +54,9 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
       ->allow_extra_args(false)->check(CLI::ExistingFile)->group(ext);
   sub.add_option("--batch-size", o.batch_size, "Cases per batch of an external candidate")
       ->check(CLI::Range(1, 1000000))->capture_default_str()->group(ext);
-  sub.add_option("--case-timeout", o.case_timeout, "Seconds allowed per case, summed over a batch")
+  sub.add_option("--case-timeout", o.case_timeout, "Seconds allowed per case, from the end of the previous one")
       ->check(CLI::Range(0.001, 1e7))->capture_default_str()->group(ext);
-  sub.add_option("--batch-timeout", o.batch_timeout, "At most this many seconds per batch")
+  sub.add_option("--batch-timeout", o.batch_timeout, "At most this many seconds for a batch's processes together")
       ->check(CLI::Range(0.001, 1e7))->capture_default_str()->group(ext);
   sub.add_option("--bf16-inputs", o.bf16_inputs, "How bf16 inputs are written: bits or float32")
       ->check(CLI::IsMember({"bits", "float32"}))->capture_default_str()->group(ext);
@@ -118,6 +120,13 @@ std::vector<std::unique_ptr<Candidate>> SweepCommandOptions::external_candidates
   for (std::size_t i = 0; i < candidate_cmds.size(); ++i) {
     SubprocessOptions o = base;
     o.name = i < candidate_names.size() ? candidate_names[i] : default_command_name(candidate_cmds[i]);
+    // The name reaches file names, report rows and the terminal.
+    const char* flag = i < candidate_names.size() ? "--candidate-name" : "--candidate-cmd";
+    try {
+      check_candidate_name(o.name, flag);
+    } catch (const std::invalid_argument& e) {
+      throw CLI::ValidationError(std::string(e.what()));
+    }
     o.description = "command: " + candidate_cmds[i];
     o.argv = shell_command(candidate_cmds[i]);
     list.push_back(std::make_unique<SubprocessCandidate>(std::move(o)));

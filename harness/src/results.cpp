@@ -49,12 +49,14 @@ std::string results_text(const Results& results) {
   json top = results_to_json(results);
   const json records = std::move(top["records"]);
   top.erase("records");
-  std::string text = top.dump(1);
+  // Replacing invalid UTF-8 (candidate text is sanitised where it enters, this is a
+  // second line of defence) keeps one bad byte from losing the whole file.
+  std::string text = top.dump(1, ' ', false, json::error_handler_t::replace);
   text.erase(text.rfind('}'));
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
   text += ",\n \"records\": [";
   for (std::size_t i = 0; i < records.size(); ++i) {
-    text += (i ? ",\n  " : "\n  ") + records[i].dump();
+    text += (i ? ",\n  " : "\n  ") + records[i].dump(-1, ' ', false, json::error_handler_t::replace);
   }
   text += "\n ]\n}\n";
   return text;
@@ -150,7 +152,7 @@ void ResultsStore::add(Record record) {
     journal_out_.open(journal_, std::ios::app);
     if (!journal_out_) throw ResultsError(fmt::format("cannot write {}", journal_.string()));
   }
-  journal_out_ << record_to_json(record).dump() << '\n';
+  journal_out_ << record_to_json(record).dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
   journal_out_.flush();
   results_.records.push_back(std::move(record));
   if (now_seconds() - last_checkpoint_ > 5.0) checkpoint_locked();

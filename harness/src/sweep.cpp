@@ -275,7 +275,8 @@ void Sweeper::judge_batch(const Candidate& candidate, Batch& batch) {
     const Prepared& p = batch.prepared[i];
     const Attempt missing = CandidateFailure{FailureKind::crash, "candidate returned no result for this case"};
     const Attempt& a = i < batch.attempts.size() ? batch.attempts[i] : missing;
-    finished(judge(candidate, p, a, batch.per_case_s, tolerance(p.dtype), options_.diagnosis));
+    const auto own = std::visit([](const auto& x) { return x.seconds; }, a);
+    finished(judge(candidate, p, a, own.value_or(batch.per_case_s), tolerance(p.dtype), options_.diagnosis));
   }, worker_count(batch.prepared.size()));
   batch = {};  // its memory goes before the next batch's arrives
 }

@@ -15,6 +15,7 @@
 
 #include "xposcheck/reference/atomic_file.hpp"
 #include "xposcheck/reference/dtype.hpp"
+#include "xposcheck/reference/regular_file.hpp"
 
 namespace xposcheck {
 namespace {
@@ -251,25 +252,20 @@ std::vector<double> fortran_to_c(const std::vector<double>& f, const Shape& shap
 
 // ---- reading ----------------------------------------------------------------
 
-std::uint64_t size_of(const std::filesystem::path& file) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(file, ec);
-  if (ec) fail(file, "cannot read: " + ec.message());
-  return size;
-}
+// A header is a short dict (NumPy writes under 200 bytes); a length field claiming
+// more is refused before anything is allocated for it.
+constexpr std::size_t kMaxHeader = 64 * 1024;
 
-void read_exactly(std::ifstream& in, const std::filesystem::path& file, char* dst,
-                  std::size_t n, const char* what) {
-  if (!in.read(dst, std::streamsize(n))) {
-    fail(file, fmt::format("truncated {}: expected {} bytes, got {}", what, n,
-                           in.gcount()));
-  }
+void read_exactly(RegularFile& in, char* dst, std::size_t n, const char* what) {
+  const std::size_t got = in.read(dst, n);
+  if (got != n) fail(in.path(), fmt::format("truncated {}: expected {} bytes, got {}", what, n, got));
 }
 
 // Reads the magic string, version and header; returns the header text.
-std::string read_preamble(std::ifstream& in, const std::filesystem::path& file) {
+std::string read_preamble(RegularFile& in) {
+  const std::filesystem::path& file = in.path();
   char magic[kMagicSize + 2];
-  read_exactly(in, file, magic, sizeof magic, "preamble (magic string and version)");
+  read_exactly(in, magic, sizeof magic, "preamble (magic string and version)");
   if (std::memcmp(magic, kMagic, kMagicSize) != 0) {
     fail(file, "not a .npy file (bad magic string)");
   }
@@ -281,33 +277,31 @@ std::string read_preamble(std::ifstream& in, const std::filesystem::path& file) 
   }
   const int length_bytes = major == 1 ? 2 : 4;
   unsigned char len[4] = {};
-  read_exactly(in, file, reinterpret_cast<char*>(len), length_bytes, "header length");
+  read_exactly(in, reinterpret_cast<char*>(len), length_bytes, "header length");
   const std::size_t header_len = load_bits(len, length_bytes, false);
+  if (header_len > kMaxHeader) {
+    fail(file, fmt::format("header length {} is larger than the {} bytes a header may take",
+                           header_len, kMaxHeader));
+  }
   std::string header(header_len, '\0');
-  read_exactly(in, file, header.data(), header_len, "header");
+  read_exactly(in, header.data(), header_len, "header");
   return header;
 }
 
-}  // namespace
-
-NpyArray read_npy(const std::filesystem::path& file, bool u2_is_bf16) {
-  if (!std::filesystem::exists(file)) fail(file, "no such file");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) fail(file, "cannot open for reading");
-  const std::uint64_t total = size_of(file);
-  const std::string header_text = read_preamble(in, file);
-  Header header;
+Header parse_header(const std::filesystem::path& file, const std::string& text) {
   try {
-    header = DictParser(header_text).parse();
+    return DictParser(text).parse();
   } catch (const HeaderError& e) {
     fail(file, e.what());
   }
-  const Format format = parse_descr(header.descr, u2_is_bf16);
-  if (format.kind == 0) {
-    fail(file, fmt::format("unsupported dtype '{}' (reads f2, f4, f8, i1-i8, u1-u8)",
-                           header.descr));
-  }
-  std::size_t count = 0, need = 0;
+}
+
+// The data bytes the header declares; they must be exactly what the file holds, so
+// that nothing is allocated for data the file does not have.
+std::size_t checked_data_bytes(const RegularFile& in, std::uint64_t offset, const Header& header,
+                               const Format& format, std::size_t& count) {
+  const std::filesystem::path& file = in.path();
+  std::size_t need = 0;
   try {
     count = element_count(header.shape);
   } catch (const std::overflow_error&) {
@@ -316,20 +310,49 @@ NpyArray read_npy(const std::filesystem::path& file, bool u2_is_bf16) {
   if (__builtin_mul_overflow(count, std::size_t(format.size), &need)) {
     fail(file, "shape " + shape_string(header.shape) + " has too many bytes");
   }
-  const std::uint64_t have = total - std::uint64_t(in.tellg());
+  const std::uint64_t have = in.size() - offset;
   if (have != need) {
     fail(file, fmt::format("{}: shape {} of '{}' needs {} data bytes, the file holds {}",
                            have < need ? "data too short" : "trailing data after the array",
                            shape_string(header.shape), header.descr, need, have));
   }
+  return need;
+}
+
+NpyArray read_file(const std::filesystem::path& file, bool u2_is_bf16, const Shape* expected) {
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(file, ec))) fail(file, "no such file");
+  RegularFile in(file);
+  const std::string header_text = read_preamble(in);
+  const Header header = parse_header(file, header_text);
+  const Format format = parse_descr(header.descr, u2_is_bf16);
+  if (format.kind == 0) {
+    fail(file, fmt::format("unsupported dtype '{}' (reads f2, f4, f8, i1-i8, u1-u8)",
+                           header.descr));
+  }
+  // A shape other than the expected one is all the caller needs to know: the data,
+  // however large the header says it is, is never read.
+  if (expected && header.shape != *expected) return NpyArray{Tensor(header.shape, {}), header.descr};
+  std::size_t count = 0;
+  const std::size_t need = checked_data_bytes(in, in.position(), header, format, count);
   std::vector<unsigned char> raw(need);
-  read_exactly(in, file, reinterpret_cast<char*>(raw.data()), need, "data");
+  read_exactly(in, reinterpret_cast<char*>(raw.data()), need, "data");
   std::vector<double> values(count);
   for (std::size_t i = 0; i < count; ++i) {
     values[i] = decode(file, raw.data() + i * format.size, format, i);
   }
   if (header.fortran_order) values = fortran_to_c(values, header.shape);
   return NpyArray{Tensor(header.shape, std::move(values)), header.descr};
+}
+
+}  // namespace
+
+NpyArray read_npy(const std::filesystem::path& file, bool u2_is_bf16, const Shape* expected) {
+  try {
+    return read_file(file, u2_is_bf16, expected);
+  } catch (const FileKindError& e) {
+    throw NpyError(e.what());
+  }
 }
 
 // ---- writing ----------------------------------------------------------------

@@ -164,3 +164,45 @@ TEST_CASE("bad external-candidate flags exit 2 naming the flag", "[external]") {
     CHECK_THAT(r.err, Contains(message));
   }
 }
+
+TEST_CASE("sweep: SIGTERM ends the candidate's processes, removes its work directories and "
+          "keeps the finished records", "[external][cli][hostile]") {
+  ScratchDir dir("sigterm");
+  const fs::path tmp = dir.path / "tmp", pids = dir.path / "pids.txt";
+  fs::create_directories(tmp);
+  // Batches of one: the first passes, the second (N = 7) hangs with a helper.
+  const std::string command = "XPOSCHECK_TEST_PID_FILE='" + pids.string() + "' PYTHONPATH='" + kSource +
+                              "/python' " + kPython + " '" + kSource + "/python/testing/hang.py'";
+  const std::string script =
+      "cd '" + kSource + "' || exit 9; TMPDIR='" + tmp.string() + "' '" + XPOSCHECK_EXE +
+      "' sweep --grid cases/smoke.toml --quiet --batch-size 1 --case-timeout 300 --out '" +
+      (dir.path / "results.json").string() + "' --candidate-cmd \"" + command +
+      "\" --candidate-name hang & x=$!; for i in $(seq 600); do [ -s '" + pids.string() +
+      "' ] && break; sleep 0.1; done; kill -TERM $x; wait $x; echo status=$?";
+  ProcessOptions o;
+  o.argv = {"/bin/sh", "-c", script};
+  o.time_limit_s = 120;
+  const ProcessResult r = run_process(o);
+  INFO(r.out.text() << r.err.text());
+  CHECK_THAT(r.out.text(), Contains("status=143"));
+  std::ifstream in(pids);
+  int candidate_pid = 0, helper_pid = 0;
+  REQUIRE(in >> candidate_pid >> helper_pid);
+  CHECK(process_gone(candidate_pid));
+  CHECK(process_gone(helper_pid));
+  CHECK(fs::is_empty(tmp));
+  // The first batch's record was journaled before the signal.
+  CHECK(fs::exists(dir.path / "results.json.journal"));
+}
+
+TEST_CASE("sweep: candidate names with control characters or none at all are refused",
+          "[external][cli]") {
+  ScratchDir dir("names");
+  const std::string cmd = python("testing/numpy_reference.py");
+  for (const std::string& name : {std::string(""), std::string("evil\x1b[2J"), std::string("two\nlines")}) {
+    const Cli r = sweep(dir, {"--grid", "cases/smoke.toml", "--candidate-cmd", cmd, "--candidate-name", name});
+    INFO(r.err);
+    CHECK(r.status == 2);
+    CHECK_THAT(r.err, Contains("--candidate-name"));
+  }
+}

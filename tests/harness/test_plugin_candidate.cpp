@@ -5,7 +5,10 @@
 #include <dlfcn.h>
 
 #include <bit>
+#include <chrono>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 
 #include <catch2/catch.hpp>
 
@@ -136,4 +139,55 @@ TEST_CASE("the plugin runner is found and reports bad usage", "[external][plugin
   const PluginInfo info = describe_plugin(example("segfault"), runner);
   CHECK(info.abi_version == XPOSCHECK_CANDIDATE_ABI_VERSION);
   CHECK(info.name == "example-segfault");
+}
+
+namespace {
+
+// Sets $XPOSCHECK_TEST_HOSTILE for the plugin runners started in this scope.
+struct Hostile {
+  explicit Hostile(const char* mode) { ::setenv("XPOSCHECK_TEST_HOSTILE", mode, 1); }
+  ~Hostile() { ::unsetenv("XPOSCHECK_TEST_HOSTILE"); }
+};
+
+// Processes whose command line mentions the hostile example library.
+int hostile_runners() {
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::ifstream in(entry.path() / "cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (cmdline.find("libxposcheck_example_hostile") != std::string::npos &&
+        !process_gone(std::atoi(entry.path().filename().c_str())))
+      ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("a plugin whose xposcheck_describe hangs is refused in time, its runner killed",
+          "[external][plugin][hostile]") {
+  Hostile hostile("describe-hang");
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_AS(describe_plugin(example("hostile"), find_plugin_runner(), 1.0), PluginError);
+  CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 5);
+  CHECK(hostile_runners() == 0);
+}
+
+TEST_CASE("a plugin name with control characters is refused, naming the plugin",
+          "[external][plugin][hostile]") {
+  Hostile hostile("bad-name");
+  CHECK_THROWS_WITH(make_plugin_candidate(example("hostile")),
+                    Contains("libxposcheck_example_hostile.so") && Contains("xposcheck_describe") &&
+                        Contains("control characters"));
+}
+
+TEST_CASE("a plugin's error message with invalid bytes becomes a readable CRASH message",
+          "[external][plugin][hostile]") {
+  Hostile hostile("bad-message");
+  const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = [1, 7]\n"), plugin("hostile"));
+  REQUIRE(records.size() == 2);
+  for (const Record& r : records) {
+    CHECK(r.outcome == Outcome::crash);
+    CHECK_THAT(r.message, Contains("bad \xEF\xBF\xBD\xEF\xBF\xBD bytes \\x1b[31m red"));
+  }
 }

@@ -1,3 +1,4 @@
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -365,4 +366,46 @@ assert bf.dtype == np.dtype('<u2') and list(bf) == [0x3F80, 0xBF00], bf
 s = np.load(d + '/scalar.npy')
 assert s.shape == () and s == 7.0
 )") == 0);
+}
+
+TEST_CASE("untrusted files: a header length beyond 64 KiB or the file is refused unread", "[npy]") {
+  TempDir dir("npy-hostile");
+  // 250 bytes claiming a 0xFFFFFFF0-byte header: refused before anything is allocated.
+  std::string huge("\x93NUMPY\x02\x00\xF0\xFF\xFF\xFF", 12);
+  huge.append(238, '{');
+  CHECK_THAT(read_error(write_file(dir.path / "huge.npy", huge)),
+             Contains("header length 4294967280 is larger than the 65536 bytes"));
+  const std::string big_header = npy_bytes(2, std::string(70000, ' '), "");
+  CHECK_THAT(read_error(write_file(dir.path / "big.npy", big_header)),
+             Contains("header length 70000 is larger than the 65536 bytes"));
+}
+
+TEST_CASE("untrusted files: another shape than the expected one comes back without data",
+          "[npy]") {
+  TempDir dir("npy-expected");
+  const fs::path file = dir.path / "sparse.npy";
+  {
+    std::ofstream out(file, std::ios::binary);
+    out << npy_bytes(1, dict("<f4", "(2147483648,)"), "");
+  }
+  fs::resize_file(file, fs::file_size(file) + 4ull * 2147483648ull);  // sparse: 8 GiB of holes
+  const Shape expected{1, 1, 7, 16};
+  const NpyArray a = read_npy(file, false, &expected);
+  CHECK(a.tensor.shape == Shape{2147483648ull});
+  CHECK(a.tensor.data.empty());
+  CHECK(a.descr == "<f4");
+  // The expected shape reads normally.
+  const fs::path ok = write_file(dir.path / "ok.npy", npy_bytes(1, dict("<f4", "(1, 1, 7, 16)"),
+                                                               std::string(4 * 7 * 16, '\0')));
+  CHECK(read_npy(ok, false, &expected).tensor.size() == 7 * 16);
+}
+
+TEST_CASE("untrusted files: only regular files are read, never a FIFO or a link", "[npy]") {
+  TempDir dir("npy-kinds");
+  const fs::path fifo = dir.path / "fifo.npy", link = dir.path / "link.npy";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  CHECK_THAT(read_error(fifo), Contains("fifo.npy: not a regular file (a FIFO)"));
+  fs::create_symlink("/dev/zero", link);
+  CHECK_THAT(read_error(link), Contains("link.npy: not a regular file (a symbolic link)"));
+  CHECK_THAT(read_error(dir.path), Contains("not a regular file (a directory)"));
 }

@@ -1,15 +1,15 @@
 // Reads one case's outcome back from a work directory: an error record, or the two
 // outputs, validated before they reach the comparison.
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "external/fast_npy.hpp"
 #include "external/protocol.hpp"
+#include "xposcheck/harness/candidate_text.hpp"
 #include "xposcheck/reference/npy.hpp"
+#include "xposcheck/reference/regular_file.hpp"
 
 namespace xposcheck::external {
 namespace {
@@ -18,6 +18,8 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr std::size_t kMaxMessage = 4000;
+// An error or result record is a few hundred bytes; a larger one is refused unread.
+constexpr std::size_t kMaxJsonBytes = 1 << 20;
 
 std::string clip(std::string s) {
   if (s.size() > kMaxMessage) s = s.substr(0, kMaxMessage) + "...";
@@ -25,12 +27,9 @@ std::string clip(std::string s) {
 }
 
 json read_json(const fs::path& file) {
-  std::ifstream in(file);
-  if (!in) throw std::runtime_error(file.string() + ": cannot open");
-  std::stringstream text;
-  text << in.rdbuf();
+  const std::string text = valid_utf8(read_bounded(file, kMaxJsonBytes));
   try {
-    return json::parse(text.str());
+    return json::parse(text);
   } catch (const json::exception& e) {
     throw std::runtime_error(fmt::format("{}: not valid JSON ({})", file.string(), e.what()));
   }
@@ -50,13 +49,14 @@ CandidateFailure read_error_record(const fs::path& file) {
   }
   if (!j.is_object() || !j.contains("message") || !j.at("message").is_string()) {
     return {FailureKind::crash,
-            file.string() + ": error record without a \"message\" string: " + clip(j.dump())};
+            file.string() + ": error record without a \"message\" string: " +
+                clip(j.dump(-1, ' ', false, json::error_handler_t::replace))};
   }
-  const std::string message = clip(j.at("message").get<std::string>());
+  const std::string message = clip(candidate_text(j.at("message").get<std::string>()));
   const std::string kind = string_field(j, "kind");
   if (kind == "shape") return {FailureKind::shape, message};
   if (kind == "crash") return {FailureKind::crash, message};
-  const std::string where = string_field(j, "where");
+  const std::string where = clip(candidate_text(string_field(j, "where")));
   return {FailureKind::crash,
           "candidate error: " + message + (where.empty() ? "" : " (at " + where + ")")};
 }
@@ -90,9 +90,10 @@ std::string file_dtype(const NpyArray& a, DType want) {
   return a.descr;
 }
 
-void read_output(const fs::path& file, DType want, Tensor& tensor, std::string& dtype) {
-  NpyArray a = read_output_npy(file);
-  dtype = file_dtype(a, want);
+void read_output(const fs::path& file, const Shape& shape, DType want, Tensor& tensor,
+                 std::string& dtype) {
+  NpyArray a = read_output_npy(file, &shape);
+  dtype = candidate_text(file_dtype(a, want));
   tensor = std::move(a.tensor);
 }
 
@@ -100,10 +101,16 @@ double number_field(const json& j, const char* key) {
   return j.contains(key) && j.at(key).is_number() ? j.at(key).get<double>() : 0.0;
 }
 
+// Present in any form: a FIFO or a link where a file belongs is there, and refused
+// when read.
+bool file_exists(const fs::path& file) {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(file, ec));
+}
+
 // The result record's timings: {"compute_s": ..., "load_s": ..., "save_s": ...}.
 void read_timings(const fs::path& file, CaseReport& r) {
-  std::error_code ec;
-  if (!fs::exists(file, ec)) return;
+  if (!file_exists(file)) return;
   try {
     const json j = read_json(file);
     if (!j.is_object()) return;
@@ -112,11 +119,6 @@ void read_timings(const fs::path& file, CaseReport& r) {
   } catch (const std::exception&) {
     // Timings are informational: an unreadable result record loses only them.
   }
-}
-
-bool file_exists(const fs::path& file) {
-  std::error_code ec;
-  return fs::exists(file, ec);
 }
 
 }  // namespace
@@ -133,11 +135,11 @@ CaseReport read_case(const Job& job, const CaseFiles& f) {
   r.finished = true;
   try {
     CandidateOutput out;
-    read_output(f.q_out, job.dtype, out.q_out, out.q_dtype);
-    read_output(f.k_out, job.dtype, out.k_out, out.k_dtype);
+    read_output(f.q_out, job.params->q_shape(), job.dtype, out.q_out, out.q_dtype);
+    read_output(f.k_out, job.params->k_shape(), job.dtype, out.k_out, out.k_dtype);
     r.attempt = std::move(out);
   } catch (const std::exception& e) {
-    r.attempt = CandidateFailure{FailureKind::crash, std::string("unreadable output: ") + e.what()};
+    r.attempt = CandidateFailure{FailureKind::crash, "unreadable output: " + candidate_text(e.what())};
   }
   return r;
 }

@@ -10,6 +10,7 @@
 
 #include "xposcheck/candidate.h"
 #include "xposcheck/reference/atomic_file.hpp"
+#include "xposcheck/reference/regular_file.hpp"
 
 namespace xposcheck::external {
 namespace {
@@ -181,33 +182,40 @@ std::optional<Canonical> parse_header(std::string_view header) {
   return c;
 }
 
-std::optional<NpyArray> read_canonical(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::error_code ec;
-  const std::uintmax_t size = fs::file_size(file, ec);
+// The preamble and header of a canonical file, read from `in`; nothing when the file
+// is not one (read_npy then gives the reason).
+std::optional<Canonical> read_canonical_header(RegularFile& in) {
   char preamble[10];
-  if (!in || ec || size < 10 || !in.read(preamble, 10) || std::memcmp(preamble, kMagic, 6) != 0 ||
+  if (in.size() < 10 || in.read(preamble, 10) != 10 || std::memcmp(preamble, kMagic, 6) != 0 ||
       preamble[6] != 1 || preamble[7] != 0)
     return std::nullopt;
   const std::size_t header_len = static_cast<unsigned char>(preamble[8]) |
                                  (static_cast<std::size_t>(static_cast<unsigned char>(preamble[9])) << 8);
+  if (in.size() < 10 + header_len) return std::nullopt;
   std::string header(header_len, '\0');
-  if (size < 10 + header_len || !in.read(header.data(), static_cast<std::streamsize>(header_len)))
-    return std::nullopt;
-  const std::optional<Canonical> c = parse_header(header);
+  if (in.read(header.data(), header_len) != header_len) return std::nullopt;
+  return parse_header(header);
+}
+
+std::optional<NpyArray> read_canonical(const fs::path& file, const Shape* expected) {
+  RegularFile in(file);
+  const std::optional<Canonical> c = read_canonical_header(in);
   if (!c) return std::nullopt;
+  // Another shape is reported from the header alone: a sparse file claiming billions
+  // of elements costs nothing.
+  if (expected && c->shape != *expected) return NpyArray{Tensor(c->shape, {}), c->descr};
   const std::size_t element = element_size(c->descr);
   std::size_t count = 1, bytes = 0;
   for (std::size_t d : c->shape) {
     if (__builtin_mul_overflow(count, d, &count)) return std::nullopt;  // read_npy reports it
   }
-  if (__builtin_mul_overflow(count, element, &bytes) || size - 10 - header_len != bytes)
+  if (__builtin_mul_overflow(count, element, &bytes) || in.size() - in.position() != bytes)
     return std::nullopt;
   std::vector<double> values(count);
   std::vector<char> buffer(kChunk * element);
   for (std::size_t begin = 0; begin < count; begin += kChunk) {
     const std::size_t n = std::min(kChunk, count - begin);
-    if (!in.read(buffer.data(), static_cast<std::streamsize>(n * element))) return std::nullopt;
+    if (in.read(buffer.data(), n * element) != n * element) return std::nullopt;
     decode(buffer.data(), n, c->descr, values.data() + begin);
   }
   return NpyArray{Tensor(c->shape, std::move(values)), c->descr};
@@ -220,9 +228,13 @@ void write_input_npy(const fs::path& file, const Tensor& t, NpyStorage storage) 
   if (!streamable || !write_streamed(file, t, storage)) write_npy(file, t, storage);
 }
 
-NpyArray read_output_npy(const fs::path& file) {
-  if (auto array = read_canonical(file)) return std::move(*array);
-  return read_npy(file, /*u2_is_bf16=*/true);
+NpyArray read_output_npy(const fs::path& file, const Shape* expected) {
+  try {
+    if (auto array = read_canonical(file, expected)) return std::move(*array);
+  } catch (const FileKindError& e) {
+    throw NpyError(e.what());
+  }
+  return read_npy(file, /*u2_is_bf16=*/true, expected);
 }
 
 }  // namespace xposcheck::external

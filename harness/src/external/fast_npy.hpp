@@ -14,7 +14,7 @@ namespace xposcheck::external {
 // Same file as write_npy(file, t, storage) would write, atomically.
 void write_input_npy(const std::filesystem::path& file, const Tensor& t, NpyStorage storage);
 
-// Same result as read_npy(file, /*u2_is_bf16=*/true).
-NpyArray read_output_npy(const std::filesystem::path& file);
+// Same result as read_npy(file, /*u2_is_bf16=*/true, expected).
+NpyArray read_output_npy(const std::filesystem::path& file, const Shape* expected = nullptr);
 
 }  // namespace xposcheck::external

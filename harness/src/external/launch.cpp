@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "xposcheck/reference/atomic_file.hpp"
+#include "xposcheck/reference/regular_file.hpp"
 
 namespace xposcheck::external {
 
@@ -23,12 +24,43 @@ void Launch::start(const SubprocessOptions& o, bool wait_for_manifest) {
   process = std::make_unique<ChildProcess>(po);
 }
 
-bool Launch::wait_for_done(double time_limit_s) {
+namespace {
+
+bool present(const std::filesystem::path& file) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::symlink_status(file, ec));
+}
+
+bool finished(const CaseFiles& f) { return present(f.error) || (present(f.q_out) && present(f.k_out)); }
+
+}  // namespace
+
+CaseWatch::CaseWatch(std::vector<CaseFiles> cases, double case_timeout_s)
+    : cases_(std::move(cases)), case_timeout_s_(case_timeout_s), since_(Clock::now()) {}
+
+bool CaseWatch::overdue() {
+  if (stuck_) return true;
+  while (next_ < cases_.size() && finished(cases_[next_])) {
+    const auto now = Clock::now();
+    seconds_.push_back(std::chrono::duration<double>(now - since_).count());
+    since_ = now;
+    ++next_;
+  }
+  if (next_ < cases_.size() &&
+      std::chrono::duration<double>(Clock::now() - since_).count() > case_timeout_s_)
+    stuck_ = next_;
+  return stuck_.has_value();
+}
+
+std::optional<double> CaseWatch::seconds(std::size_t i) const {
+  if (i < seconds_.size()) return seconds_[i];
+  return std::nullopt;
+}
+
+bool Launch::wait_for_done(double time_limit_s, CaseWatch& watch) {
   const std::filesystem::path done = dir.path() / kDoneFile;
-  return process->wait_for(time_limit_s, [&done] {
-    std::error_code ec;
-    return std::filesystem::exists(done, ec);
-  });
+  const bool seen = process->wait_for(time_limit_s, [&] { return watch.overdue() || present(done); });
+  return seen && !watch.stuck();
 }
 
 void Launch::hand_over(Launch& next) {
@@ -38,22 +70,27 @@ void Launch::hand_over(Launch& next) {
   next.process = std::move(process);
 }
 
-ProcessResult Launch::wait(double time_limit_s) {
+ProcessResult Launch::wait(double time_limit_s, CaseWatch& watch) {
   const std::filesystem::path done = dir.path() / kDoneFile;
-  return process->wait(time_limit_s, [&done] {
-    std::error_code ec;
-    return std::filesystem::exists(done, ec);
-  });
+  ProcessResult r = process->wait(time_limit_s, [&] { return watch.overdue() || present(done); });
+  if (watch.stuck()) {
+    r.reported_done = false;
+    r.timed_out = true;
+  }
+  return r;
 }
 
 namespace {
 
+// The candidate writes candidate.json: a FIFO, a link or a huge file there says no.
 bool capability(const std::filesystem::path& dir, const char* name) {
-  std::ifstream in(dir / kCapabilitiesFile);
-  if (!in) return false;
-  std::stringstream text;
-  text << in.rdbuf();
-  const auto j = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
+  std::string text;
+  try {
+    text = read_bounded(dir / kCapabilitiesFile, 64 * 1024);
+  } catch (const std::exception&) {
+    return false;
+  }
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   return j.is_object() && j.contains(name) && j[name].is_boolean() && j[name].get<bool>();
 }
 

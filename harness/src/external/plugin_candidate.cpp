@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "xposcheck/harness/candidate_text.hpp"
 #include "xposcheck/harness/process.hpp"
 
 #ifndef XPOSCHECK_PLUGIN_RUNNER_BUILD_PATH
@@ -49,23 +50,24 @@ fs::path find_plugin_runner() {
                                 kRunnerName));
 }
 
-PluginInfo describe_plugin(const fs::path& library, const fs::path& runner) {
+PluginInfo describe_plugin(const fs::path& library, const fs::path& runner, double time_limit_s) {
   ProcessOptions o;
   o.argv = {runner.string(), "--describe", fs::absolute(library).string()};
-  o.time_limit_s = 30;
+  o.time_limit_s = time_limit_s;
+  o.kill_grace_s = 0.2;
   const ProcessResult r = run_process(o);
   if (!r.succeeded()) {
-    const std::string why = tail_lines(r.err.text(), 1000);
+    const std::string why = candidate_text(tail_lines(r.err.text(), 1000));
     throw PluginError(fmt::format("{}: unusable native candidate ({}){}", library.string(),
                                   r.status(), why.empty() ? "" : ": " + why));
   }
   try {
     const auto j = nlohmann::json::parse(r.out.text());
     return {j.at("abi_version").get<unsigned>(), j.at("name").get<std::string>(),
-            j.at("description").get<std::string>()};
+            candidate_text(j.at("description").get<std::string>())};
   } catch (const nlohmann::json::exception& e) {
     throw PluginError(fmt::format("{}: the plugin runner's description is not valid ({})",
-                                  library.string(), e.what()));
+                                  library.string(), candidate_text(e.what())));
   }
 }
 
@@ -73,8 +75,15 @@ std::unique_ptr<SubprocessCandidate> make_plugin_candidate(const fs::path& libra
                                                            SubprocessOptions options) {
   const fs::path runner = find_plugin_runner();
   const fs::path absolute = fs::absolute(library);
-  const PluginInfo info = describe_plugin(absolute, runner);
-  if (options.name.empty()) options.name = info.name.empty() ? absolute.stem().string() : info.name;
+  const PluginInfo info = describe_plugin(absolute, runner, options.case_timeout_s);
+  if (options.name.empty()) {
+    options.name = info.name.empty() ? absolute.stem().string() : info.name;
+    try {
+      check_candidate_name(options.name, "the name its xposcheck_describe returned");
+    } catch (const std::invalid_argument& e) {
+      throw PluginError(fmt::format("{}: unusable native candidate: {}", absolute.string(), e.what()));
+    }
+  }
   options.description = fmt::format("{} (native plugin {})", info.description, absolute.string());
   options.argv = {runner.string(), absolute.string()};
   return std::make_unique<SubprocessCandidate>(std::move(options));

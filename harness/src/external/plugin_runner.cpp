@@ -17,6 +17,7 @@
 #include "external/plugin_abi.hpp"
 #include "external/protocol.hpp"
 #include "xposcheck/reference/atomic_file.hpp"
+#include "xposcheck/harness/candidate_text.hpp"
 
 namespace xposcheck::external {
 namespace {
@@ -24,7 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-void write_json(const fs::path& file, const json& value) { write_atomically(file, value.dump() + '\n'); }
+void write_json(const fs::path& file, const json& value) {
+  write_atomically(file, value.dump(-1, ' ', false, json::error_handler_t::replace) + '\n');
+}
 
 json read_manifest(const fs::path& dir) {
   const fs::path file = dir / kManifestFile;
@@ -70,7 +73,7 @@ void run_case(const Plugin& plugin, const json& entry) {
     write_npy(entry.at("outputs").at("q").get<std::string>(), q, q_storage);
     write_npy(entry.at("outputs").at("k").get<std::string>(), k, k_storage);
   } else {
-    const std::string message = *error ? error : fmt::format("xposcheck_run returned {}", rc);
+    const std::string message = *error ? candidate_text(error) : fmt::format("xposcheck_run returned {}", rc);
     write_error(entry, rc == XPOSCHECK_SHAPE_ERROR ? "shape" : "error", message);
   }
   write_json(entry.at("result").get<std::string>(), {{"compute_s", compute_s}, {"ok", rc == XPOSCHECK_OK}});
@@ -91,7 +94,7 @@ void run_isolated(const Plugin& plugin, const json& entry) {
     try {
       run_case(plugin, entry);
     } catch (const std::exception& e) {
-      write_error(entry, "error", std::string("plugin runner: ") + e.what());
+      write_error(entry, "error", "plugin runner: " + candidate_text(e.what()));
     }
     std::fflush(nullptr);
     ::_exit(0);
@@ -117,7 +120,7 @@ int describe(const std::string& library) {
   const json j = {{"abi_version", plugin.abi_version()},
                   {"name", info.name ? info.name : ""},
                   {"description", info.description ? info.description : ""}};
-  std::cout << j.dump() << '\n';
+  std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
   return 0;
 }
 

@@ -14,6 +14,8 @@
 
 #include <fmt/format.h>
 
+#include "external/containment.hpp"
+
 extern char** environ;
 
 namespace xposcheck {
@@ -194,6 +196,13 @@ std::vector<std::string> environment_with(const std::vector<std::string>& extra)
   return env;
 }
 
+// The group is gone; what its processes started outside it (new sessions, double
+// forks) has re-parented to this process, the subreaper, and goes too.
+void settle(int pid) {
+  external::release_group(pid);
+  external::reap_strays();
+}
+
 std::vector<char*> pointers(std::vector<std::string>& strings) {
   std::vector<char*> p;
   for (std::string& s : strings) p.push_back(s.data());
@@ -218,7 +227,11 @@ ChildProcess::ChildProcess(const ProcessOptions& o) : options_(o), pipes_(std::m
   std::vector<char*> argv = pointers(args), envp = pointers(env);
   pid_t pid = -1;
   SpawnSetup setup(o, pipes_->out, pipes_->err);
-  const int rc = ::posix_spawnp(&pid, argv[0], &setup.actions, &setup.attr, argv.data(), envp.data());
+  int rc = 0;
+  external::spawn_contained([&] {
+    rc = ::posix_spawnp(&pid, argv[0], &setup.actions, &setup.attr, argv.data(), envp.data());
+    return rc == 0 ? pid : -1;
+  });
   if (rc != 0) {
     result_.start_error = fmt::format("{}: {}", o.argv[0], std::strerror(rc));
     return;
@@ -233,6 +246,7 @@ ChildProcess::~ChildProcess() {
   if (!result_.started || reaped_) return;
   ::kill(-result_.pid, SIGKILL);
   reap(result_.pid, result_);
+  settle(result_.pid);
 }
 
 bool ChildProcess::exited() const {
@@ -258,6 +272,7 @@ ProcessResult ChildProcess::wait(std::optional<double> time_limit_s, const std::
   // Helpers the program left behind would hold the pipes open and outlive the sweep.
   ::kill(-pid, SIGKILL);
   reap(pid, result_);
+  settle(pid);
   reaped_ = true;
   result_.wall_s = seconds_between(waited_from, Clock::now());
   const auto drain_until = Clock::now() + std::chrono::milliseconds(200);

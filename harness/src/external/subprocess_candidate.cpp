@@ -10,6 +10,7 @@
 #include "external/launch.hpp"
 #include "parallel_for.hpp"
 #include "external/protocol.hpp"
+#include "xposcheck/harness/candidate_text.hpp"
 #include "xposcheck/harness/process.hpp"
 
 namespace xposcheck {
@@ -23,9 +24,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 std::string output_tail(const ProcessResult& p) {
-  const std::string err = tail_lines(p.err.text());
+  const std::string err = candidate_text(tail_lines(p.err.text()));
   if (!err.empty()) return "stderr: " + err;
-  const std::string out = tail_lines(p.out.text());
+  const std::string out = candidate_text(tail_lines(p.out.text()));
   return out.empty() ? "stderr and stdout were empty" : "stderr empty; stdout: " + out;
 }
 
@@ -44,8 +45,8 @@ std::string unfinished_message(const ProcessResult& p, const external::CaseFiles
 // Reads what the process left for each case of the round into `results`; returns
 // the cases a timeout left unfinished (any other unfinished case is a CRASH).
 std::vector<std::size_t> collect(std::span<const Job> jobs, const std::vector<BatchEntry>& entries,
-                                 const ProcessResult& p, std::vector<std::optional<Attempt>>& results,
-                                 ExternalStats& s) {
+                                 const ProcessResult& p, const external::CaseWatch& watch,
+                                 std::vector<std::optional<Attempt>>& results, ExternalStats& s) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<CaseReport> reports(entries.size());
   parallel_for(entries.size(), [&](std::size_t e) {
@@ -60,6 +61,9 @@ std::vector<std::size_t> collect(std::span<const Job> jobs, const std::vector<Ba
       ++s.timed_cases;
     }
     s.candidate_io_s += report.io_s;
+    // Its own time: what it reported computing, else from the previous case's end to its own.
+    const std::optional<double> seconds = report.compute_s ? report.compute_s : watch.seconds(e);
+    std::visit([&](auto& a) { a.seconds = seconds; }, report.attempt);
     if (report.finished) results[i] = std::move(report.attempt);
     else if (p.timed_out) unfinished.push_back(i);
     else results[i] = CandidateFailure{FailureKind::crash, unfinished_message(p, entries[e].files)};
@@ -170,15 +174,23 @@ void SubprocessCandidate::prestart() {
   }
 }
 
+// What one process did with the pending cases of a batch.
+struct SubprocessCandidate::Round {
+  std::vector<std::size_t> unfinished;  // a timeout left them without results
+  std::optional<std::size_t> stuck;     // the case that ran past its own allowance
+  double limit = 0;                     // the round's time limit
+};
+
 // One process over the pending cases: fills their results, except the cases a
-// timeout left unfinished, which it returns. The process is the one that served the
-// previous batch when there is one, else one started ahead, else a new one.
-std::vector<std::size_t> SubprocessCandidate::run_round(std::span<const Job> jobs,
-                                                        const std::vector<std::size_t>& pending,
-                                                        std::vector<std::optional<Attempt>>& results,
-                                                        ExternalStats& s, double& limit) {
-  limit = std::min(options_.case_timeout_s * static_cast<double>(pending.size()),
-                   options_.batch_timeout_s);
+// timeout left unfinished. The process is the one that served the previous batch
+// when there is one, else one started ahead, else a new one.
+SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> jobs,
+                                                          const std::vector<std::size_t>& pending,
+                                                          std::vector<std::optional<Attempt>>& results,
+                                                          ExternalStats& s) {
+  Round round;
+  round.limit = std::min(options_.case_timeout_s * static_cast<double>(pending.size()),
+                         options_.batch_timeout_s);
   std::unique_ptr<external::Launch> previous = take_serving(s);
   std::unique_ptr<external::Launch> launch = previous ? nullptr : take_prestarted(s);
   // The next batch's process starts up while this one runs, unless this one will
@@ -195,24 +207,27 @@ std::vector<std::size_t> SubprocessCandidate::run_round(std::span<const Job> job
   } catch (const std::exception& e) {
     for (std::size_t i : pending)
       results[i] = CandidateFailure{FailureKind::crash, std::string("cannot write the batch: ") + e.what()};
-    return {};
+    return round;
   }
   s.write_s += seconds_since(t0);
 
   if (!launch->process) launch->start(options_, /*wait_for_manifest=*/false);
   if (!previous) ++s.processes;
   t0 = std::chrono::steady_clock::now();
-  if (serves_ && launch->wait_for_done(limit)) {
+  std::vector<external::CaseFiles> files;
+  for (const BatchEntry& e : entries) files.push_back(e.files);
+  external::CaseWatch watch(std::move(files), options_.case_timeout_s);
+  if (serves_ && launch->wait_for_done(round.limit, watch)) {
     // Finished and waiting for the next batch: kept running (unless it is the last).
     s.process_s += seconds_since(t0);
     ProcessResult done = launch->process->result();
     done.reported_done = true;
-    const std::vector<std::size_t> unfinished = collect(jobs, entries, done, results, s);
+    round.unfinished = collect(jobs, entries, done, watch, results, s);
     std::lock_guard lock(mutex_);
     serving_ = std::move(launch);
-    return unfinished;
+    return round;
   }
-  const ProcessResult p = launch->wait(std::max(0.0, limit - seconds_since(t0)));
+  const ProcessResult p = launch->wait(std::max(0.0, round.limit - seconds_since(t0)), watch);
   s.process_s += seconds_since(t0);
   if (p.timed_out) ++s.timed_out_processes;
   else if (!p.succeeded()) ++s.failed_processes;
@@ -221,7 +236,9 @@ std::vector<std::size_t> SubprocessCandidate::run_round(std::span<const Job> job
     if (options_.prestart && external::can_wait_for_manifest(launch->dir.path())) can_prestart_ = true;
     if (options_.serve && external::serves_batches(launch->dir.path())) serves_ = true;
   }
-  return collect(jobs, entries, p, results, s);
+  if (watch.stuck()) round.stuck = pending[*watch.stuck()];
+  round.unfinished = collect(jobs, entries, p, watch, results, s);
+  return round;
 }
 
 std::vector<Attempt> SubprocessCandidate::run_chunk(std::span<const Job> jobs) {
@@ -231,29 +248,34 @@ std::vector<Attempt> SubprocessCandidate::run_chunk(std::span<const Job> jobs) {
   s.cases = jobs.size();
   std::vector<std::size_t> pending(jobs.size());
   for (std::size_t i = 0; i < jobs.size(); ++i) pending[i] = i;
+  const auto started = std::chrono::steady_clock::now();
 
-  for (int round = 0; !pending.empty(); ++round) {
-    double limit = 0;
-    const std::vector<std::size_t> unfinished = run_round(jobs, pending, results, s, limit);
-    if (unfinished.empty()) break;
-    // Timed out: the first unfinished case is the one it was stuck on (cases run in
-    // manifest order); the rest get one fresh process, then are timed out too.
-    results[unfinished[0]] = CandidateFailure{
+  while (!pending.empty()) {
+    const Round round = run_round(jobs, pending, results, s);
+    if (round.unfinished.empty()) break;
+    // The case it was on gets TIMEOUT: the one that ran past its own allowance, else
+    // (the batch's limit) the first unfinished one, cases running in manifest order.
+    const std::size_t blamed = round.stuck.value_or(round.unfinished[0]);
+    results[blamed] = CandidateFailure{
         FailureKind::timeout,
-        fmt::format("no result within the batch's time limit of {:.3g} s ({} cases x {:.3g} s, "
-                    "at most {:.3g} s); the candidate's processes were killed while this case was "
-                    "pending",
-                    limit, pending.size(), options_.case_timeout_s, options_.batch_timeout_s)};
-    pending.assign(unfinished.begin() + 1, unfinished.end());
-    if (round == 0) {
-      s.retried_cases += pending.size();
-      continue;
-    }
+        round.stuck ? fmt::format("no result within the case's time limit of {:.3g} s (counted from the "
+                                  "previous case's result, or the batch's start); the candidate's "
+                                  "processes were killed", options_.case_timeout_s)
+                    : fmt::format("no result within the batch's time limit of {:.3g} s ({} cases x "
+                                  "{:.3g} s, at most {:.3g} s); the candidate's processes were killed "
+                                  "while this case was pending",
+                                  round.limit, pending.size(), options_.case_timeout_s,
+                                  options_.batch_timeout_s)};
+    pending = round.unfinished;
+    std::erase(pending, blamed);
+    s.retried_cases += pending.size();
+    // The rest goes on in a fresh process, within the batch's overall limit.
+    if (seconds_since(started) < options_.batch_timeout_s) continue;
     for (std::size_t i : pending) {
       results[i] = CandidateFailure{
           FailureKind::timeout,
-          fmt::format("not reached: the retry process for the rest of the batch timed out too "
-                      "(limit {:.3g} s)", limit)};
+          fmt::format("not reached: the batch's processes used its whole time limit of {:.3g} s",
+                      options_.batch_timeout_s)};
     }
     break;
   }
@@ -264,8 +286,12 @@ std::vector<Attempt> SubprocessCandidate::run_chunk(std::span<const Job> jobs) {
   }
   std::vector<Attempt> out;
   out.reserve(results.size());
-  for (auto& r : results)
-    out.push_back(r ? std::move(*r) : Attempt{CandidateFailure{FailureKind::crash, "no result"}});
+  for (auto& r : results) {
+    Attempt a = r ? std::move(*r) : Attempt{CandidateFailure{FailureKind::crash, "no result"}};
+    // Messages quote the candidate's output and files: valid UTF-8 from here on.
+    if (auto* f = std::get_if<CandidateFailure>(&a)) f->message = candidate_text(f->message);
+    out.push_back(std::move(a));
+  }
   return out;
 }
 

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include "external/containment.hpp"
+
 namespace xposcheck::external {
 namespace {
 
@@ -37,12 +39,14 @@ WorkDir::WorkDir(const std::filesystem::path& root, const std::string& label, bo
         fmt::format("cannot create a work directory in {}: {}", base.string(), std::strerror(errno)));
   }
   path_ = buffer.data();
+  if (!keep_) register_work_dir(path_);
 }
 
 WorkDir::~WorkDir() {
   if (keep_) return;
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
+  release_work_dir(path_);
 }
 
 }  // namespace xposcheck::external

@@ -20,6 +20,7 @@ struct CandidateOutput {
   Tensor k_out;
   std::string q_dtype;     // "fp32", "bf16", "fp16", or whatever the candidate produced
   std::string k_dtype;
+  std::optional<double> seconds = std::nullopt;  // this case's own time, when a batch's candidate knows it
 };
 
 // A candidate raises this for a shape error inside its own computation (the
@@ -41,6 +42,7 @@ enum class FailureKind { crash, timeout, shape };
 struct CandidateFailure {
   FailureKind kind;
   std::string message;     // exception text, exit status, stderr tail...
+  std::optional<double> seconds = std::nullopt;  // this case's own time, when a batch's candidate knows it
 };
 
 using Attempt = std::variant<CandidateOutput, CandidateFailure>;

@@ -29,9 +29,11 @@ struct PluginInfo {
 // when none exists.
 std::filesystem::path find_plugin_runner();
 
-// Loads the library in the runner (never in this process) and asks for its name.
+// Loads the library in the runner (never in this process) and asks for its name;
+// a runner that has not answered within time_limit_s is killed (PluginError).
 PluginInfo describe_plugin(const std::filesystem::path& library,
-                           const std::filesystem::path& runner = find_plugin_runner());
+                           const std::filesystem::path& runner = find_plugin_runner(),
+                           double time_limit_s = 60);
 
 // A candidate running the library through the runner. `options` supplies batch size,
 // timeouts and so on; its name, when empty, becomes the library's own.

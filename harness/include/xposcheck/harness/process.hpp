@@ -2,7 +2,9 @@
 // Runs an external program in its own process group with its output captured to
 // bounded buffers, a time limit, and the whole group killed when it runs over: a
 // candidate that floods its output, forks helpers or hangs cannot block the harness,
-// exhaust its memory or outlive the sweep.
+// exhaust its memory or outlive the sweep. Helpers that leave the group (setsid)
+// re-parent to the harness and are killed when the program ends
+// (src/external/containment.hpp).
 #include <cstddef>
 #include <filesystem>
 #include <functional>

@@ -27,8 +27,10 @@ struct SubprocessOptions {
   std::string description;
   std::vector<std::string> argv;       // the command; the work directory is appended
   std::size_t batch_size = 32;         // cases per batch (a serving process takes many)
-  double case_timeout_s = 60;          // allowance per case...
-  double batch_timeout_s = 1800;       // ...summed over a batch, capped by this
+  // Each case's allowance, from the end of the previous case (or the batch's start):
+  // a case over it is TIMEOUT, and the rest of the batch goes on in a fresh process.
+  double case_timeout_s = 60;
+  double batch_timeout_s = 1800;       // a batch's processes together, at most
   double kill_grace_s = 2;             // between SIGTERM and SIGKILL
   Bf16Encoding bf16_inputs = Bf16Encoding::bits;
   std::filesystem::path temp_root;     // empty: the system's temporary directory
@@ -94,10 +96,9 @@ class SubprocessCandidate : public Candidate {
 
  private:
   std::vector<Attempt> run_chunk(std::span<const Job> jobs);
-  std::vector<std::size_t> run_round(std::span<const Job> jobs,
-                                     const std::vector<std::size_t>& pending,
-                                     std::vector<std::optional<Attempt>>& results,
-                                     ExternalStats& stats, double& limit);
+  struct Round;
+  Round run_round(std::span<const Job> jobs, const std::vector<std::size_t>& pending,
+                  std::vector<std::optional<Attempt>>& results, ExternalStats& stats);
 
   std::unique_ptr<external::Launch> take_prestarted(ExternalStats& stats);
   std::unique_ptr<external::Launch> take_serving(ExternalStats& stats);

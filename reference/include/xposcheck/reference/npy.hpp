@@ -27,7 +27,12 @@ struct NpyArray {
 // The data must be exactly as long as the shape says: bytes after the array are
 // reported, unlike NumPy, because they usually mean a writer put a wrong shape in
 // the header. 64-bit integers that a double cannot hold exactly are refused.
-NpyArray read_npy(const std::filesystem::path& file, bool u2_is_bf16 = false);
+// Files written by candidates are untrusted: only a regular file is read (never a
+// FIFO or a symbolic link), a header over 64 KiB is refused, and nothing is allocated
+// for data the file does not hold. With `expected`, a file whose header declares
+// another shape comes back with that shape and no data, none of it read.
+NpyArray read_npy(const std::filesystem::path& file, bool u2_is_bf16 = false,
+                  const Shape* expected = nullptr);
 
 // Writes C order, little endian; the file appears atomically (temporary + rename).
 // Values must be representable in the storage type (bf16_bits: bf16 values).
