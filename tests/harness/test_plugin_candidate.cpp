@@ -100,6 +100,9 @@ TEST_CASE("a plugin declaring a wrong output shape is a DIM_MISMATCH", "[externa
   CHECK(records[1].outcome == Outcome::dim_mismatch);
   CHECK_THAT(records[1].message,
              Contains("k_out shape: expected [1, 1, 10, 16], got [1, 1, 7, 16] (7 = N)"));
+  REQUIRE(records[1].diagnosis);
+  CHECK(records[1].diagnosis->verdict == "memory-rows-missing");
+  CHECK_THAT(records[1].diagnosis->explanation, Contains("the M = 3 memory keys were left out"));
 }
 
 TEST_CASE("a plugin's shape error code is a DIM_MISMATCH relating the sizes", "[external][plugin]") {

@@ -47,6 +47,17 @@ HypothesisScore test_unsliced_table(const Evidence& ev, std::string& detail) {
   return score;
 }
 
+HypothesisScore test_memory_rows_missing(const Evidence& ev, std::string& detail) {
+  HypothesisScore score;
+  const ShapeIssue& s = *ev.record.shape;
+  score.fits = s.what == "shape" && s.tensor == "k_out" && contains(s.relation, " = N") &&
+               !contains(s.relation, " = M + N");
+  score.compared = 1;
+  score.over = score.fits ? 0 : 1;
+  detail = fmt::format("k_out has shape {}, expected {} ({})", s.actual, s.expected, s.relation);
+  return score;
+}
+
 HypothesisScore test_history(const Evidence& ev, std::string& detail) {
   HypothesisScore score;
   const Attempt fresh = ev.fresh_run();

@@ -55,6 +55,13 @@ const std::vector<Hypothesis>& hypotheses() {
          return x.record.outcome == Outcome::dim_mismatch && x.record.shape && x.c.mem_len > 0;
        },
        .test = test_unsliced_table},
+      {.name = "memory-rows-missing",
+       .explanation = "k_out holds the N = {N} current rows only: the M = {M} memory keys were "
+                      "left out of the keys (they must come first, M + N = {MN} rows)",
+       .applies = [](const Context& x) {
+         return x.record.outcome == Outcome::dim_mismatch && x.record.shape && x.c.mem_len > 0;
+       },
+       .test = test_memory_rows_missing},
       {.name = "envelope-edge", .kind = DiagnosisKind::precision,
        .explanation = "SPEC itself fits the sampled rows, the failing ones included: the "
                       "non-finite values lie where the golden value is within tolerance of "

@@ -56,6 +56,8 @@ std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<Hypothesis
 // The tests of hypotheses that are not a perturbed convention (custom_tests.cpp).
 // A shape error quoting N and M + N: a table for all key rows used on the query rows.
 HypothesisScore test_unsliced_table(const Evidence& ev, std::string& detail);
+// k_out with N rows instead of M + N: the memory keys left out.
+HypothesisScore test_memory_rows_missing(const Evidence& ev, std::string& detail);
 // A fresh instance of the candidate gives different outputs for the same case.
 HypothesisScore test_history(const Evidence& ev, std::string& detail);
 
