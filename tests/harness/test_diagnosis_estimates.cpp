@@ -198,3 +198,23 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
     CHECK_THAT(rec.diagnosis->explanation, Contains("16..31 rotated instead of the first R"));
   }
 }
+
+TEST_CASE("where an accepted convention's own values overflow the dtype, that is its envelope") {
+  // torchscale's centre in the cache frame, long memory, fp16: the candidate's key
+  // scales overflow where SPEC's (centred on the queries) do not.
+  const GridCase gc = make_case(32, 1023, 8192);
+  TwistedCandidate candidate(cache_frame(gc.params, (8192 + 1023 + 1) / 2));
+  const Record plain = evaluate(candidate, gc, DType::fp16);
+  CHECK(plain.outcome == Outcome::nonfinite);
+  REQUIRE(plain.diagnosis);
+  CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
+  CHECK(plain.diagnosis->convention == "origin,centre");
+  const Record accepted = evaluate(candidate, gc, DType::fp16, {"origin", "centre"});
+  CHECK(accepted.outcome == Outcome::out_of_range);
+  REQUIRE(accepted.range);
+  CHECK(accepted.range->in_range_outcome == "PASS");
+  CHECK(accepted.range->count > 0);
+  REQUIRE(accepted.diagnosis);
+  CHECK(accepted.diagnosis->accepted);
+  CHECK_THAT(accepted.message, Contains("where the accepted origin,centre convention's own values overflow"));
+}

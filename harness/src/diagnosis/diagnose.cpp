@@ -160,6 +160,9 @@ void demote_if_logits_fail(const Record& record, Diagnosis& d) {
   const TensorStats* logits = logits_of(record);
   if (d.kind != DiagnosisKind::convention || (logits && logits->over_tolerance == 0 && !logits->bias_fails()))
     return;
+  // Non-finite outputs leave no logits to compare; the convention's fit has already
+  // placed every infinity where the convention's own values overflow the dtype.
+  if (!logits && record.outcome == Outcome::nonfinite) return;
   d.kind = DiagnosisKind::bug;
   d.convention.clear();
   d.grid_setting.clear();
@@ -250,9 +253,33 @@ bool all_accepted(const std::string& conventions, const std::vector<std::string>
   return true;
 }
 
+// Under an accepted convention whose values overflow the dtype where SPEC's do not
+// (a centre far from the keys moves the envelope), the infinities mark the envelope
+// of that convention: OUT_OF_RANGE, the rest having fit the convention.
+void accept_convention_envelope(Record& record, Diagnosis& d) {
+  RangeIssue range;
+  for (const TensorStats& t : record.tensors) {
+    if (t.nonfinite == 0 || !t.first_nonfinite) continue;
+    if (range.count == 0) range = {t.name, 0, t.first_nonfinite->position, traits(record.dtype).max_finite, "PASS"};
+    range.count += t.nonfinite;
+  }
+  d.accepted = true;
+  record.outcome = Outcome::out_of_range;
+  record.range = range;
+  record.message = fmt::format(
+      "{} values beyond {} where the accepted {} convention's own values overflow (from "
+      "{} position {}); the sampled rest fits that convention: {}",
+      range.count, dtype_name(record.dtype), d.convention, range.tensor, range.first_position,
+      d.explanation);
+}
+
 }  // namespace
 
 void attach_diagnosis(Record& record, Diagnosis d, const DiagnosisOptions& options) {
+  if (d.kind == DiagnosisKind::convention && record.outcome == Outcome::nonfinite &&
+      all_accepted(d.convention, options.accept_conventions)) {
+    accept_convention_envelope(record, d);
+  }
   if (d.kind == DiagnosisKind::convention && record.outcome == Outcome::tolerance) {
     const TensorStats* logits = logits_of(record);
     const std::string setting = d.grid_setting.empty() ? "" : " (or set " + d.grid_setting + " in the grid)";
