@@ -198,6 +198,7 @@ Grid load_grid(const std::filesystem::path& file) {
   // A grid is a few kilobytes of TOML: a device or a FIFO (/dev/zero) would be read
   // until memory ran out.
   std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) throw GridError(file.string(), 0, "", "cannot open the grid file: it does not exist");
   if (!std::filesystem::is_regular_file(file, ec))
     throw GridError(file.string(), 0, "", "not a regular file: a grid is a TOML file");
   const auto size = std::filesystem::file_size(file, ec);
