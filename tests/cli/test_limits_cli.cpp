@@ -94,3 +94,17 @@ TEST_CASE("a grid that is not a regular file is refused") {
   CHECK_THAT(run.err, Contains("/dev/zero"));
   CHECK_THAT(run.err, Contains("regular file"));
 }
+
+TEST_CASE("an allocation that fails anyway names what it was for") {
+  const TempDir dir("xposcheck-limits");
+  // Address space below the estimate's limit: the logits allocation itself fails.
+  const std::string cmd = "ulimit -v 1500000; '" + std::string(XPOSCHECK_EXE) +
+                          "' golden --head-dim 8 --seq-len 20000 --logit-rows 0 --out " + q(dir.path / "g");
+  const auto run = run_shell(dir.path, cmd);
+  INFO(run.err);
+  CHECK(run.status == 2);
+  CHECK(run.err.find("bad_alloc") == std::string::npos);
+  const bool named = run.err.find("out of memory allocating") != std::string::npos ||
+                     run.err.find("would need about") != std::string::npos;  // a machine under 10 GiB
+  CHECK(named);
+}
