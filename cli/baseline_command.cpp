@@ -7,6 +7,9 @@
 #include <memory>
 
 #include "commands.hpp"
+#include "file_flags.hpp"
+#include "numeric_flags.hpp"
+#include "terminal_print.hpp"
 #include "xposcheck/harness/baseline.hpp"
 
 namespace xposcheck::cli {
@@ -21,67 +24,70 @@ struct BaselineOptions {
 };
 
 int run_save(const BaselineOptions& o) {
+  check_files_distinct({{"results", o.results}, {"--out", o.out, true}});
   if (std::filesystem::exists(o.out) && !o.force) {
     throw CLI::ValidationError("-o", fmt::format("{} exists: review changes with `xposcheck baseline update {} -b {}`, "
                                                  "or pass --force to replace it", o.out, o.results, o.out));
   }
   const Baseline b = make_baseline(read_results(o.results));
   write_baseline(o.out, b);
-  fmt::print("baseline {}: {} entries, {} envelopes, grid {} {}\n", o.out, b.entries.size(), b.envelopes.size(),
+  print_text("baseline {}: {} entries, {} envelopes, grid {} {}\n", o.out, b.entries.size(), b.envelopes.size(),
              b.grid_name, b.grid_fingerprint);
   return kExitOk;
 }
 
 void print_diff(const BaselineDiff& d) {
-  for (const std::string& line : d.lines) fmt::print("{}\n", line);
+  for (const std::string& line : d.lines) print_text("{}\n", line);
 }
 
 int run_update(const BaselineOptions& o) {
+  check_files_distinct({{"results", o.results}, {"--baseline", o.baseline, o.write}});
   const Baseline before = read_baseline(o.baseline);
   const Baseline after = make_baseline(read_results(o.results));
   const BaselineDiff d = diff_baselines(before, after, o.drift());
   if (d.identical) {
-    fmt::print("baseline {} is up to date\n", o.baseline);
+    print_text("baseline {} is up to date\n", o.baseline);
     return kExitOk;
   }
   print_diff(d);
   if (!o.write) {
-    fmt::print("baseline {} differs from {} ({} lines above); nothing written: run again with --write to "
+    print_text("baseline {} differs from {} ({} lines above); nothing written: run again with --write to "
                "accept the changes\n", o.baseline, o.results, d.lines.size());
     return kExitGateFailed;
   }
   write_baseline(o.baseline, after);
-  fmt::print("baseline {} updated\n", o.baseline);
+  print_text("baseline {} updated\n", o.baseline);
   return kExitOk;
 }
 
 int run_diff(const BaselineOptions& o) {
   const BaselineDiff d = diff_baselines(read_baseline(o.baseline), read_baseline(o.other), o.drift());
-  if (d.identical) fmt::print("baselines are identical\n");
+  if (d.identical) print_text("baselines are identical\n");
   print_diff(d);
   return d.identical ? kExitOk : kExitGateFailed;
 }
 
 int run_check(const BaselineOptions& o) {
+  check_files_distinct({{"results", o.results}, {"--baseline", o.baseline}, {"--out", o.out, true}});
   Results results = read_results(o.results);
   const DriftReport report = apply_baseline(results, read_baseline(o.baseline), o.drift());
-  std::cout << "baseline: " << o.baseline << '\n' << format_drift(results, report);
+  std::cout << terminal_text("baseline: " + o.baseline + '\n' + format_drift(results, report));
   if (!o.out.empty()) {
     write_results(o.out, results);
-    fmt::print("results with drift evidence: {}\n", o.out);
+    print_text("results with drift evidence: {}\n", o.out);
   }
   std::size_t drift = 0;
   for (const Record& r : results.records) drift += r.outcome == Outcome::drift ? 1 : 0;
-  fmt::print("drift gate: {} ({} DRIFT records, {} regressions)\n", report.gate_failed() ? "FAIL" : "PASS", drift,
+  print_text("drift gate: {} ({} DRIFT records, {} regressions)\n", report.gate_failed() ? "FAIL" : "PASS", drift,
              report.regressed);
   return report.gate_failed() ? kExitGateFailed : kExitOk;
 }
 
 void add_drift_options(CLI::App& sub, BaselineOptions& o) {
   sub.add_option("--drift-factor", o.factor, "An error change beyond this factor counts...")
-      ->check(CLI::Range(1.0, 1e12))->capture_default_str();
+      ->check(FiniteRange(1.0, 1e12))->capture_default_str();
   sub.add_option("--drift-floor", o.floor_ulps, "...when it also exceeds this many ulps")
-      ->check(CLI::NonNegativeNumber)->capture_default_str();
+      ->check(FiniteRange(0))->capture_default_str();
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "terminal_print.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/harness/results.hpp"
 
@@ -33,23 +34,23 @@ void print_estimates(const Estimates& e) {
         e.key_centre ? fmt::format("key centre {:.4g}", *e.key_centre) : std::string()}) {
     if (!part.empty()) line += (line.empty() ? "" : ", ") + part;
   }
-  fmt::print("  estimates: {}\n",
+  print_text("  estimates: {}\n",
              line.empty() ? "none (errors are not those of a pure shift)" : line);
 }
 
 void print_decomposition(const Diagnosis& d) {
   print_estimates(d.estimates);
   for (const TensorDecomposition& t : d.decomposition) {
-    fmt::print(
+    print_text(
         "  {}: {} pairs used ({} skipped); max angle error {:.4g} rad at position {} pair {}; "
         "max log-scale error {:.4g}; angle error {:.3g} |phi| eps; pass-through change {:.3g}\n",
         t.tensor, t.pairs_used, t.pairs_skipped, t.max_angle_error, t.worst_angle_position,
         t.worst_angle_pair, t.max_log_scale_error, t.angle_error_per_phi_eps,
         t.passthrough_max_rel_change);
-    fmt::print("    {:>5} {:>11} | {:>11} {:>11} {:>9} | {:>11} {:>11} {:>9}\n", "pair", "omega",
+    print_text("    {:>5} {:>11} | {:>11} {:>11} {:>9} | {:>11} {:>11} {:>9}\n", "pair", "omega",
                "angle slope", "intercept", "residual", "log slope", "intercept", "residual");
     for (const FrequencyFit& f : t.fits) {
-      fmt::print(
+      print_text(
           "    {:>5} {:>11.4g} | {:>11.4g} {:>11.4g} {:>9.3g} | {:>11.4g} {:>11.4g} {:>9.3g}\n",
           f.pair, f.omega, f.angle.slope, f.angle.intercept, f.angle.residual, f.log_scale.slope,
           f.log_scale.intercept, f.log_scale.residual);
@@ -59,19 +60,19 @@ void print_decomposition(const Diagnosis& d) {
   for (const HypothesisScore& s : d.tried) {
     tried += fmt::format(", {} ({}{:.3g})", s.name, s.fits ? "fits, max " : ">= ", s.max_ratio);
   }
-  fmt::print("  scores: {}\n", tried);
+  print_text("  scores: {}\n", tried);
 }
 
 void print_record(const Record& r, bool detailed) {
-  fmt::print("{} {} {} {}\n", r.candidate, r.case_id, dtype_name(r.dtype), outcome_name(r.outcome));
+  print_text("{} {} {} {}\n", r.candidate, r.case_id, dtype_name(r.dtype), outcome_name(r.outcome));
   if (!r.diagnosis) {
-    fmt::print("  no diagnosis stored: {}\n", r.message);
+    print_text("  no diagnosis stored: {}\n", r.message);
     return;
   }
   const Diagnosis& d = *r.diagnosis;
-  fmt::print("  {}\n", summary_line(d));
-  if (!d.evidence.empty()) fmt::print("  evidence: {}\n", d.evidence);
-  if (!d.grid_setting.empty()) fmt::print("  elementwise in its frame with: {}\n", d.grid_setting);
+  print_text("  {}\n", summary_line(d));
+  if (!d.evidence.empty()) print_text("  evidence: {}\n", d.evidence);
+  if (!d.grid_setting.empty()) print_text("  elementwise in its frame with: {}\n", d.grid_setting);
   if (detailed) print_decomposition(d);
 }
 
@@ -93,7 +94,7 @@ void print_record(const Record& r, bool detailed) {
 // The hypotheses in the order they are tried, with their explanation templates.
 int print_hypotheses() {
   for (const HypothesisInfo& h : hypothesis_catalogue()) {
-    fmt::print("{:<22} {:<11} {}\n", h.name, h.kind, h.explanation);
+    print_text("{:<22} {:<11} {}\n", h.name, h.kind, h.explanation);
   }
   return kExitOk;
 }
@@ -101,7 +102,7 @@ int print_hypotheses() {
 int run_explain(const ExplainOptions& o) {
   if (o.hypotheses) return print_hypotheses();
   if (o.results.empty()) {
-    fmt::print(stderr,
+    print_text(stderr,
                "xposcheck explain: error: give a results file (written by `xposcheck "
                "sweep --out`), or --hypotheses\n");
     return kExitUsage;
@@ -118,19 +119,19 @@ int run_explain(const ExplainOptions& o) {
     if (!o.candidate.empty() && !candidates.count(o.candidate))
       unknown("candidate", o.candidate, candidates, o.results);
   } catch (const std::exception& e) {
-    fmt::print(stderr, "xposcheck explain: error: {}\n", e.what());
+    print_text(stderr, "xposcheck explain: error: {}\n", e.what());
     return kExitUsage;
   }
   std::size_t failing = 0, explained = 0;
   for (const Record& r : results.records) {
     if (!o.case_id.empty() && r.case_id != o.case_id) continue;
     if (!o.candidate.empty() && r.candidate != o.candidate) continue;
-    if (!fails_gate(r.outcome) && !r.diagnosis) continue;
+    if (!fails_gate(r) && !r.diagnosis) continue;
     ++failing;
     if (r.diagnosis && r.diagnosis->verdict != "unexplained") ++explained;
     print_record(r, !o.case_id.empty());
   }
-  fmt::print("{} failing or diagnosed records, {} explained, {} unexplained or without diagnosis\n",
+  print_text("{} failing or diagnosed records, {} explained, {} unexplained or without diagnosis\n",
              failing, explained, failing - explained);
   return kExitOk;
 }

@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "numeric_flags.hpp"
+#include "xposcheck/harness/limits.hpp"
 #include "xposcheck/reference/atomic_file.hpp"
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/case_json.hpp"
@@ -167,7 +169,10 @@ fs::path prepare_out(const std::string& out) {
 int run_golden(const GoldenArgs& a) {
   Case c = resolve_case(a);
   const bool from_files = !a.q_in.empty();
-  if (!from_files) validate(c);
+  if (!from_files) {
+    validate(c);
+    check_case_memory({GridCase{case_id(c), c, a.seed}}, a.logit_rows);
+  }
   const LoadedInputs li = from_files ? load_files(c, a) : load_generated(c, a);
   const fs::path dir = prepare_out(a.out);
 
@@ -223,13 +228,14 @@ void setup_golden(CLI::App& app, ExitStatus& status) {
   sub->add_option("--seq-len", a.c.seq_len, "N: current segment length (>= 1)")->required();
   sub->add_option("--mem-len", a.c.mem_len, "M: memory length (>= 0)")->capture_default_str();
   a.rotary_opt = sub->add_option("--rotary-dim", a.rotary_dim, "R: rotated features (default D)");
-  sub->add_option("--base", a.c.base, "theta: RoPE base (> 1)")->capture_default_str();
+  sub->add_option("--base", a.c.base, "theta: RoPE base (> 1)")
+      ->check(FiniteRange(1, kNoLimit, true))->capture_default_str();
   sub->add_option("--base-rescale", a.c.base_rescale, "f: NTK-aware base rescale (>= 1)")
-      ->capture_default_str();
+      ->check(FiniteRange(1))->capture_default_str();
   sub->add_option("--interpolation", a.c.interpolation, "alpha: position interpolation (>= 1)")
-      ->capture_default_str();
+      ->check(FiniteRange(1))->capture_default_str();
   sub->add_option("--scale-base", a.c.scale_base, "B: XPOS scale base (> 0)")
-      ->capture_default_str();
+      ->check(FinitePositive())->capture_default_str();
   sub->add_flag("--no-xpos", a.no_xpos, "Plain rotary: no XPOS scaling");
   sub->add_option("--layout", a.layout, "Rotated pairs: half (NeoX) or interleaved (GPT-J)")
       ->check(CLI::IsMember({"half", "interleaved"}))

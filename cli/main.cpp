@@ -1,9 +1,11 @@
 #include <cstdio>
 #include <exception>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
+#include "xposcheck/harness/terminal_text.hpp"
 #include "xposcheck/version.hpp"
 
 int main(int argc, char** argv) {
@@ -22,10 +24,14 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);
+    // Messages can quote file contents: escaped for the terminal like every printer.
+    std::ostringstream out, err;
+    const int code = app.exit(e, out, err);
+    std::fputs(xposcheck::terminal_text(out.str()).c_str(), stdout);
+    std::fputs(xposcheck::terminal_text(err.str()).c_str(), stderr);
     return code == 0 ? 0 : cli::kExitUsage;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "xposcheck: error: %s\n", e.what());
+    std::fprintf(stderr, "xposcheck: error: %s\n", xposcheck::terminal_text(e.what()).c_str());
     return cli::kExitUsage;
   }
   return status.code;

@@ -5,6 +5,8 @@
 #include <memory>
 
 #include "commands.hpp"
+#include "file_flags.hpp"
+#include "terminal_print.hpp"
 #include "xposcheck/cases/grid.hpp"
 #include "xposcheck/harness/merge.hpp"
 
@@ -37,15 +39,18 @@ std::vector<std::string> case_order(const MergeOptions& o, const RunInfo& run) {
 }
 
 int run_merge(const MergeOptions& o) {
+  std::vector<FileFlag> files = {{"--grid", o.grid}, {"--out", o.out, true}};
+  for (const std::string& file : o.inputs) files.push_back({"inputs", file});
+  check_files_distinct(files);
   std::vector<MergeInput> inputs;
   for (const std::string& file : o.inputs) inputs.push_back({file, read_results(file)});
   const std::vector<std::string> order = case_order(o, inputs.front().results.run);
   const Results merged = merge_results(inputs, order);
   write_results(o.out, merged);
-  fmt::print("merged {} files: {} records -> {}{}\n", inputs.size(), merged.records.size(), o.out,
+  print_text("merged {} files: {} records -> {}{}\n", inputs.size(), merged.records.size(), o.out,
              order.empty() ? " (grid file not found: records ordered by case id)" : "");
   if (!merged.run.shard.empty()) {
-    fmt::print("note: the inputs cover shards {} only; merge the rest before saving a baseline\n", merged.run.shard);
+    print_text("note: the inputs cover shards {} only; merge the rest before saving a baseline\n", merged.run.shard);
   }
   return kExitOk;
 }

@@ -6,6 +6,8 @@
 #include <string>
 
 #include "commands.hpp"
+#include "file_flags.hpp"
+#include "terminal_print.hpp"
 #include "xposcheck/harness/results.hpp"
 #include "xposcheck/reports/report_files.hpp"
 #include "xposcheck/reports/summary.hpp"
@@ -23,14 +25,16 @@ int run_report(const ReportCommandOptions& o) {
   if (o.files.empty()) {
     throw CLI::ValidationError("report", "name an output: -o FILE.html, --junit FILE or --summary FILE");
   }
+  check_files_distinct({{"results", o.results}, {"--out", o.files.html.string(), true},
+                        {"--junit", o.files.junit.string(), true}, {"--summary", o.files.markdown.string(), true}});
   const Results results = read_results(o.results);  // ResultsError names the file
   const GateVerdict verdict = gate_verdict(results, o.gate);
   write_report_files(results, o.files, verdict);
   for (const auto& [label, file] : {std::pair{"html", &o.files.html}, std::pair{"junit", &o.files.junit},
                                     std::pair{"summary", &o.files.markdown}}) {
-    if (!file->empty()) fmt::print("{}: {}\n", label, file->string());
+    if (!file->empty()) print_text("{}: {}\n", label, file->string());
   }
-  fmt::print("{} results; the gate would {} ({} failing)\n", results.records.size(),
+  print_text("{} results; the gate would {} ({} failing)\n", results.records.size(),
              verdict.records_failed() ? "FAIL" : "PASS", verdict.failing);
   return kExitOk;
 }

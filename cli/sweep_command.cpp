@@ -1,18 +1,24 @@
 // xposcheck sweep: every (candidate, case, dtype) of a grid, the summary and the gate.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <unistd.h>
 
 #include "commands.hpp"
 #include "drift_gate.hpp"
+#include "file_flags.hpp"
 #include "run_info.hpp"
 #include "sweep_options.hpp"
+#include "terminal_print.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/envelope.hpp"
+#include "xposcheck/harness/limits.hpp"
 #include "xposcheck/harness/sweep.hpp"
 #include "xposcheck/reports/report_files.hpp"
 #include "xposcheck/reports/summary.hpp"
@@ -35,10 +41,13 @@ std::vector<std::unique_ptr<Candidate>> build_candidates(const SweepCommandOptio
     throw CLI::ValidationError("--candidate", "name at least one candidate (--candidate, "
                                               "--candidate-cmd or --candidate-lib)");
   }
+  // Blame the flag that named the second one: built-ins come first in the list.
   std::set<std::string> names;
-  for (const auto& c : list) {
-    if (!names.insert(c->name()).second)
-      throw CLI::ValidationError("--candidate-name", fmt::format("two candidates named '{}'", c->name()));
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    if (names.insert(list[i]->name()).second) continue;
+    const char* flag = i < o.candidates.size() ? "--candidate"
+                       : i < o.candidates.size() + o.candidate_cmds.size() ? "--candidate-name" : "--candidate-lib";
+    throw CLI::ValidationError(flag, fmt::format("two candidates named '{}'", list[i]->name()));
   }
   return list;
 }
@@ -55,14 +64,50 @@ ProgressCallback progress_printer(bool quiet) {
                  p.failures, p.elapsed_s, eta);
       if (p.done == p.total) fmt::print(stderr, "\n");
     } else if (p.last) {
-      fmt::print(stderr, "[{}/{}] {:<12} {} {} {}\n", p.done, p.total,
+      print_text(stderr, "[{}/{}] {:<12} {} {} {}\n", p.done, p.total,
                  outcome_name(p.last->outcome), p.last->candidate, p.last->case_id,
                  dtype_name(p.last->dtype));
     }
   };
 }
 
+void check_sweep_files(const SweepCommandOptions& o) {
+  std::vector<FileFlag> files = {{"--grid", o.grid}, {"--baseline", o.baseline}, {"--out", o.out, true},
+                                 {"--report", o.report, true}, {"--junit", o.junit, true},
+                                 {"--summary", o.summary, true}};
+  for (const std::string& lib : o.candidate_libs) files.push_back({"--candidate-lib", lib});
+  check_files_distinct(files);
+}
+
+// External candidates work in $TMPDIR: a missing one is a usage error found before the
+// run, not a CRASH of every candidate.
+void check_work_dir_root(const SweepCommandOptions& o) {
+  if (o.candidate_cmds.empty() && o.candidate_libs.empty()) return;
+  std::error_code ec;
+  const std::filesystem::path root = std::filesystem::temp_directory_path(ec);
+  if (ec || ::access(root.c_str(), W_OK | X_OK) != 0) {
+    const char* env = std::getenv("TMPDIR");
+    throw CLI::ValidationError("TMPDIR", fmt::format("{} is not a writable directory; external candidates work "
+                                                     "there", env ? env : root.string()));
+  }
+}
+
+// Refused before anything runs: a case that cannot fit in memory, a shard count
+// larger than the units to share (assigning them would itself take gigabytes).
+void check_run_size(const Grid& grid, const std::vector<DType>& dtypes, const SweepOptions& options) {
+  check_case_memory(grid.cases, std::max<std::size_t>(options.max_logit_rows, 1));
+  const std::size_t units = grid.cases.size() * dtypes.size();
+  if (options.shard && options.shard->count > units) {
+    throw CLI::ValidationError("--shard", fmt::format("{} shards for {} units ({} cases x {} dtypes): at most one "
+                                                      "shard per unit", options.shard->count, units,
+                                                      grid.cases.size(), dtypes.size()));
+  }
+}
+
 int run_sweep_command(const SweepCommandOptions& o) {
+  check_sweep_files(o);
+  check_work_dir_root(o);
+  const OutputLock lock(o.out);
   const Grid grid = load_grid(o.grid);
   auto candidates = build_candidates(o);
   SweepOptions options = o.sweep_options();
@@ -70,6 +115,7 @@ int run_sweep_command(const SweepCommandOptions& o) {
   if (shard) options.shard = shard->shard;
   const DriftGate drift_gate = load_drift_gate(o.baseline, o.drift_factor, o.drift_floor);
   const std::vector<DType>& dtypes = options.dtypes.empty() ? grid.dtypes : options.dtypes;
+  check_run_size(grid, dtypes, options);
   std::vector<std::string> names;
   for (const auto& c : candidates) names.push_back(c->name());
   std::vector<std::string> case_order;
@@ -77,10 +123,12 @@ int run_sweep_command(const SweepCommandOptions& o) {
 
   RunInfo run = make_run_info(grid, names, dtypes, options.tolerance);
   if (shard) run.shard = shard_name(shard->shard);
+  run.logit_rows = options.max_logit_rows;
+  run.accept_conventions = options.diagnosis.accept_conventions;
   ResultsStore store(o.out, run, case_order);
   if (o.resume) store.resume();
   if (!o.quiet) {
-    fmt::print(stderr, "sweep {}: {} cases x {} dtypes x {} candidates{}\n", grid.name,
+    print_text(stderr, "sweep {}: {} cases x {} dtypes x {} candidates{}\n", grid.name,
                grid.cases.size(), dtypes.size(), candidates.size(),
                store.size() ? fmt::format(" ({} results resumed)", store.size()) : "");
     if (shard) fmt::print(stderr, "shard {} (from {})\n", run.shard, shard->origin);
@@ -93,11 +141,13 @@ int run_sweep_command(const SweepCommandOptions& o) {
   SummaryTable summary;
   Reporter* reporters[] = {&summary};
   report(results, reporters, verdict);
-  print_summary(std::cout, summary);
-  print_envelopes(std::cout, compute_envelopes(results));
-  if (drift) std::cout << "baseline: " << o.baseline << '\n' << format_drift(results, *drift);
+  std::ostringstream table;  // candidate names and case ids: escaped for the terminal
+  print_summary(table, summary);
+  print_envelopes(table, compute_envelopes(results));
+  if (drift) table << "baseline: " << o.baseline << '\n' << format_drift(results, *drift);
+  std::cout << terminal_text(table.str());
   for (const auto& c : candidates) {
-    if (const auto statistics = c->statistics()) fmt::print("external: {}\n", *statistics);
+    if (const auto statistics = c->statistics()) print_text("external: {}\n", *statistics);
   }
   fmt::print("results: {}\n", o.out);
   write_report_files(results, {o.report, o.junit, o.summary}, verdict);

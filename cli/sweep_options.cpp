@@ -1,6 +1,7 @@
 #include "sweep_options.hpp"
 
 #include "xposcheck/harness/candidate_text.hpp"
+#include "numeric_flags.hpp"
 
 #include <fmt/format.h>
 
@@ -38,9 +39,9 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
   sub.add_option("--baseline", o.baseline, "Baseline file: PASS records whose errors grew become DRIFT")
       ->check(CLI::ExistingFile)->group(drift);
   sub.add_option("--drift-factor", o.drift_factor, "DRIFT when an error exceeds this factor x the baseline's...")
-      ->check(CLI::Range(1.0, 1e12))->capture_default_str()->group(drift);
+      ->check(FiniteRange(1.0, 1e12))->capture_default_str()->group(drift);
   sub.add_option("--drift-floor", o.drift_floor, "...and grew by more than this many ulps")
-      ->check(CLI::NonNegativeNumber)->capture_default_str()->group(drift);
+      ->check(FiniteRange(0))->capture_default_str()->group(drift);
   sub.add_option("--shard", o.shard, "Run shard K of N (1-based, e.g. 2/4) or 'none'; default: "
                  "XPOSCHECK_SHARD, JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID")->group(drift);
   auto* ext = "External candidates (see docs/protocol.md)";
@@ -55,9 +56,9 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
   sub.add_option("--batch-size", o.batch_size, "Cases per batch of an external candidate")
       ->check(CLI::Range(1, 1000000))->capture_default_str()->group(ext);
   sub.add_option("--case-timeout", o.case_timeout, "Seconds allowed per case, from the end of the previous one")
-      ->check(CLI::Range(0.001, 1e7))->capture_default_str()->group(ext);
+      ->check(FiniteRange(0.001, 1e7))->capture_default_str()->group(ext);
   sub.add_option("--batch-timeout", o.batch_timeout, "At most this many seconds for a batch's processes together")
-      ->check(CLI::Range(0.001, 1e7))->capture_default_str()->group(ext);
+      ->check(FiniteRange(0.001, 1e7))->capture_default_str()->group(ext);
   sub.add_option("--bf16-inputs", o.bf16_inputs, "How bf16 inputs are written: bits or float32")
       ->check(CLI::IsMember({"bits", "float32"}))->capture_default_str()->group(ext);
   sub.add_flag("--keep-work-dirs", o.keep_work_dirs, "Leave the batches' work directories in $TMPDIR")
@@ -66,20 +67,20 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
   sub.add_option("--tolerance-rule", o.rule, "position-aware or relative")
       ->check(CLI::IsMember({"position-aware", "relative"}))->group(tol);
   sub.add_option("--base-ulps", o.base_ulps, "Position-independent allowance (dtype ulps)")
-      ->check(CLI::NonNegativeNumber)->group(tol);
+      ->check(FiniteRange(0))->group(tol);
   sub.add_option("--angle-factor", o.angle_factor, "Multiples of |phi| * 2^-24")
-      ->check(CLI::NonNegativeNumber)->group(tol);
+      ->check(FiniteRange(0))->group(tol);
   sub.add_option("--scale-factor", o.scale_factor, "Multiples of |p - c| / B * 2^-24 (the XPOS exponent)")
-      ->check(CLI::NonNegativeNumber)->group(tol);
+      ->check(FiniteRange(0))->group(tol);
   sub.add_option("--logits-factor", o.logits_factor, "Logits allowance factor")
-      ->check(CLI::NonNegativeNumber)->group(tol);
+      ->check(FiniteRange(0))->group(tol);
   sub.add_option("--logits-bias", o.logits_bias,
                  "Systematic relative logit error allowed, in units of the dtype's unit roundoff")
-      ->check(CLI::NonNegativeNumber)->group(tol);
+      ->check(FiniteRange(0))->group(tol);
   sub.add_option("--relative-k", o.relative_k, "Relative rule: k times the fp32-angles error")
-      ->check(CLI::PositiveNumber)->group(tol);
+      ->check(FinitePositive())->group(tol);
   sub.add_option("--relative-floor", o.relative_floor, "Relative rule: floor in dtype ulps")
-      ->check(CLI::NonNegativeNumber)->group(tol);
+      ->check(FiniteRange(0))->group(tol);
 }
 
 SweepOptions SweepCommandOptions::sweep_options() const {

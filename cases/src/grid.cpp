@@ -195,11 +195,23 @@ Grid parse_grid(std::string_view toml_text, const std::string& source_name) {
 }
 
 Grid load_grid(const std::filesystem::path& file) {
+  // A grid is a few kilobytes of TOML: a device or a FIFO (/dev/zero) would be read
+  // until memory ran out.
+  std::error_code ec;
+  if (!std::filesystem::exists(file, ec)) throw GridError(file.string(), 0, "", "cannot open the grid file: it does not exist");
+  if (!std::filesystem::is_regular_file(file, ec))
+    throw GridError(file.string(), 0, "", "not a regular file: a grid is a TOML file");
+  const auto size = std::filesystem::file_size(file, ec);
+  if (ec || size > kMaxGridFileBytes) {
+    throw GridError(file.string(), 0, "", fmt::format("{} bytes, above the limit of {} bytes (16 MiB) for a grid file",
+                                                      ec ? std::string("unknown") : std::to_string(size), kMaxGridFileBytes));
+  }
   std::ifstream in(file, std::ios::binary);
   if (!in) throw GridError(file.string(), 0, "", "cannot open the grid file");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return parse_grid(text.str(), file.string());
+  std::string text(static_cast<std::size_t>(size), '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  return parse_grid(text, file.string());
 }
 
 // Units: millions of element operations. Each q_out/k_out element costs one golden,

@@ -1,5 +1,6 @@
 // The axes of a grid: which keys exist, what values each accepts, and how a value
 // sets (or is matched against) a Case.
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 
@@ -236,10 +237,9 @@ bool matches(Axis a, const AxisValue& v, const Case& c) {
   return false;
 }
 
-std::optional<Axis> axis_named_in(std::string_view message) {
+std::vector<Axis> axes_named_in(std::string_view message) {
   auto is_word = [](char ch) { return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_'; };
-  std::optional<Axis> first;
-  std::size_t first_at = std::string_view::npos;
+  std::vector<std::pair<std::size_t, Axis>> found;
   for (const AxisInfo& info : kAxes) {
     for (std::size_t at = message.find(info.key); at != std::string_view::npos;
          at = message.find(info.key, at + 1)) {
@@ -247,15 +247,15 @@ std::optional<Axis> axis_named_in(std::string_view message) {
       bool whole = (at == 0 || !is_word(message[at - 1])) &&
                    (end == message.size() || !is_word(message[end]));
       if (whole) {
-        if (at < first_at) {
-          first_at = at;
-          first = info.axis;
-        }
+        found.emplace_back(at, info.axis);
         break;
       }
     }
   }
-  return first;
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<Axis> axes;
+  for (const auto& [at, axis] : found) axes.push_back(axis);
+  return axes;
 }
 
 }  // namespace xposcheck::grid_detail

@@ -78,9 +78,9 @@ void apply(Axis a, const AxisValue& v, Case& c);
 // matches R == D, center "default" matches a centre of floor(N/2).
 bool matches(Axis a, const AxisValue& v, const Case& c);
 
-// The axis whose name occurs first in a validate() message, if any: it tells which
-// key of the file holds the offending value.
-std::optional<Axis> axis_named_in(std::string_view message);
+// The axes a validate() message names, in order of appearance: they tell which key
+// of the file holds the offending value.
+std::vector<Axis> axes_named_in(std::string_view message);
 
 // ---- expansion ------------------------------------------------------------
 

@@ -46,8 +46,10 @@ bool excluded(const Case& c, const std::vector<Exclude>& excludes) {
 
 // validate() names the parameter; the grid error points at the key that set it.
 [[noreturn]] void fail_invalid(const SubGrid& g, const std::string& message, const std::string& file) {
-  if (auto axis = axis_named_in(message)) {
-    if (const auto& s = g.axes[static_cast<std::size_t>(*axis)]) fail(file, s->line, s->key, message);
+  // The first axis named that this sub-grid sets: "invalid sizes batch = 1, ...,
+  // seq_len = ..." points at seq_len when the grid never set batch.
+  for (Axis axis : axes_named_in(message)) {
+    if (const auto& s = g.axes[static_cast<std::size_t>(axis)]) fail(file, s->line, s->key, message);
   }
   fail(file, g.line, "", message);
 }
@@ -85,18 +87,35 @@ struct Collector {
 // file, and would otherwise make loading it hang.
 constexpr std::size_t kMaxCombinations = 1'000'000;
 
-void expand_one(const SubGrid& g, const std::vector<Exclude>& excludes, Collector& out,
-                const std::string& file) {
-  require(g, Axis::head_dim, "head_dim", file);
-  require(g, Axis::seq_len, "seq_len", file);
-  std::vector<Present> axes = present_axes(g.axes);
+std::size_t combinations_of(const SubGrid& g, const std::string& file) {
   std::size_t combinations = 1;
-  for (const Present& p : axes)
+  for (const Present& p : present_axes(g.axes))
     combinations = std::min(combinations * p.setting->values.size(), kMaxCombinations + 1);
   if (combinations > kMaxCombinations) {
     fail(file, g.line, "", fmt::format("the axes multiply out to more than {} combinations",
                                        kMaxCombinations));
   }
+  return combinations;
+}
+
+// The limit holds for the whole grid: every sub-grid times every seed, counted before
+// excludes and before any case is made, so loading never walks further than it.
+void check_case_count(const std::vector<SubGrid>& grids, std::size_t seeds, const std::string& file) {
+  std::size_t planned = 0;
+  for (const SubGrid& g : grids) {
+    planned = std::min(planned + combinations_of(g, file) * seeds, kMaxGridCases + 1);
+    if (planned > kMaxGridCases) {
+      fail(file, g.line, "", fmt::format("the grid expands to more than {} cases ({} [[grid]] tables x {} seeds); "
+                                         "split it into several grids", kMaxGridCases, grids.size(), seeds));
+    }
+  }
+}
+
+void expand_one(const SubGrid& g, const std::vector<Exclude>& excludes, Collector& out,
+                const std::string& file) {
+  require(g, Axis::head_dim, "head_dim", file);
+  require(g, Axis::seq_len, "seq_len", file);
+  std::vector<Present> axes = present_axes(g.axes);
   std::vector<std::size_t> index(axes.size(), 0);
   do {
     Case c;
@@ -121,6 +140,7 @@ void expand_one(const SubGrid& g, const std::vector<Exclude>& excludes, Collecto
 
 std::vector<GridCase> expand(const std::vector<SubGrid>& grids, const std::vector<Exclude>& excludes,
                              const std::vector<std::uint64_t>& seeds, const std::string& file) {
+  check_case_count(grids, seeds.size(), file);
   Collector out{seeds, {}, {}, {}};
   for (const SubGrid& g : grids) expand_one(g, excludes, out, file);
   if (out.cases.empty()) fail(file, 0, "", "no cases: the excludes drop every case of the grid");

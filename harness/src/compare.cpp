@@ -308,9 +308,9 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden, const Rot
     record.outcome = Outcome::out_of_range;
     record.message = fmt::format(
         "{} golden values exceed the {} range (largest {:.4g}); envelope ends at position {} "
-        "of {}; representable part: {}",
+        "of {}; representable part: {}{}",
         range.count, dtype_name(dtype), range.largest, range.first_position, range.tensor,
-        outcome_name(values));
+        outcome_name(values), in_range_part_fails(record) ? " (fails the gate: " + message + ")" : "");
     return;
   }
   record.outcome = values;

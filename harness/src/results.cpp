@@ -2,11 +2,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
+#include <string_view>
 #include <fmt/format.h>
 #include <unordered_map>
 
 #include "baseline_detail.hpp"
 #include "results_json.hpp"
+#include "xposcheck/harness/shard.hpp"
 #include "xposcheck/reference/atomic_file.hpp"
 
 namespace xposcheck {
@@ -67,6 +70,39 @@ double now_seconds() {
   return duration<double>(steady_clock::now().time_since_epoch()).count();
 }
 
+// "" (a whole run), "K/N" or "K1+K2+.../N" (merged shards), each K in 1..N.
+void check_run_shard(const std::string& shard) {
+  if (shard.empty()) return;
+  const std::size_t slash = shard.find('/');
+  if (slash == std::string::npos) throw std::invalid_argument(fmt::format("shard '{}' is not K/N", shard));
+  std::string_view list = std::string_view(shard).substr(0, slash);
+  const std::string count(shard.substr(slash));
+  try {
+    for (std::size_t plus; (plus = list.find('+')) != std::string_view::npos; list.remove_prefix(plus + 1)) {
+      parse_shard(std::string(list.substr(0, plus)) + count);
+    }
+    parse_shard(std::string(list) + count);
+  } catch (const ShardError& e) {
+    throw std::invalid_argument(fmt::format("run.shard: {}", e.what()));
+  }
+}
+
+std::vector<Record> records_from_json(const json& j, const fs::path& file) {
+  const json* records = j.contains("records") ? &j.at("records") : nullptr;
+  if (!records || !records->is_array()) {
+    throw ResultsError(fmt::format("{}: \"records\" must be an array of records", file.string()));
+  }
+  std::vector<Record> out;
+  for (std::size_t i = 0; i < records->size(); ++i) {
+    try {
+      out.push_back(record_from_json(records->at(i)));
+    } catch (const std::exception& e) {
+      throw ResultsError(fmt::format("{}: record {}: {}", file.string(), i, e.what()));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 void write_results(const fs::path& file, const Results& results) {
@@ -87,19 +123,20 @@ Results read_results(const fs::path& file) {
     throw ResultsError(fmt::format("{}: not an xposcheck results file (no \"schema\": "
                                    "\"xposcheck-results\")", file.string()));
   }
-  const int version = j.value("schema_version", 0);
-  if (version != kResultsSchemaVersion) {
-    throw ResultsError(fmt::format("{}: results schema version {} is not supported (this "
-                                   "xposcheck reads version {})", file.string(), version,
+  const json& version = j.contains("schema_version") ? j.at("schema_version") : json(nullptr);
+  if (!version.is_number_integer() || version.get<long>() != kResultsSchemaVersion) {
+    throw ResultsError(fmt::format("{}: results schema_version {} is not supported (this "
+                                   "xposcheck reads version {})", file.string(), version.dump(),
                                    kResultsSchemaVersion));
   }
   Results results;
   try {
     results.run = run_from_json(j.at("run"));
-    for (const json& r : j.at("records")) results.records.push_back(record_from_json(r));
+    check_run_shard(results.run.shard);
   } catch (const std::exception& e) {
-    throw ResultsError(fmt::format("{}: malformed results: {}", file.string(), e.what()));
+    throw ResultsError(fmt::format("{}: malformed run: {}", file.string(), e.what()));
   }
+  results.records = records_from_json(j, file);
   return results;
 }
 
@@ -108,20 +145,43 @@ ResultsStore::ResultsStore(fs::path file, RunInfo run, std::vector<std::string> 
   results_.run = std::move(run);
 }
 
+void ResultsStore::check_resumable(const RunInfo& earlier, const std::string& source) const {
+  const std::vector<std::string> diffs = resume_differences(earlier, results_.run);
+  if (diffs.empty()) return;
+  std::string list;
+  for (const std::string& d : diffs) list += (list.empty() ? "" : "; ") + d;
+  throw ResultsError(fmt::format("cannot resume {}: {}; remove it or choose another --out", source, list));
+}
+
 void ResultsStore::resume() {
   std::lock_guard lock(mutex_);
   std::vector<Record> found;
   if (fs::exists(file_)) {
     Results earlier = read_results(file_);
-    if (earlier.run.grid_fingerprint != results_.run.grid_fingerprint) {
-      throw ResultsError(fmt::format("{}: written for another grid (fingerprint {} , now {}); "
-                                     "remove it or choose another --out", file_.string(),
-                                     earlier.run.grid_fingerprint, results_.run.grid_fingerprint));
-    }
+    check_resumable(earlier.run, file_.string());
     found = std::move(earlier.records);
   }
+  for (Record& r : read_journal()) found.push_back(std::move(r));
+  for (Record& r : found) {
+    if (keys_.insert(r.key()).second) results_.records.push_back(std::move(r));
+  }
+}
+
+// The journal's first line names the run that wrote it; lines of a journal without
+// it, or of another run, are never merged.
+std::vector<Record> ResultsStore::read_journal() {
   std::ifstream journal(journal_);
   std::string line;
+  if (!std::getline(journal, line)) return {};
+  json header;
+  try {
+    header = json::parse(line).at("journal_of");
+  } catch (const std::exception&) {
+    return {};  // an older journal: its records are run again
+  }
+  check_resumable(run_from_json(header), journal_.string());
+  journal_continues_ = true;
+  std::vector<Record> found;
   while (std::getline(journal, line)) {
     try {
       found.push_back(record_from_json(json::parse(line)));
@@ -129,9 +189,7 @@ void ResultsStore::resume() {
       // A line cut short by an interruption: that record is simply run again.
     }
   }
-  for (Record& r : found) {
-    if (keys_.insert(r.key()).second) results_.records.push_back(std::move(r));
-  }
+  return found;
 }
 
 bool ResultsStore::done(const std::string& key) const {
@@ -149,8 +207,9 @@ void ResultsStore::add(Record record) {
   if (!keys_.insert(record.key()).second) return;
   if (!journal_out_.is_open()) {
     if (file_.has_parent_path()) fs::create_directories(file_.parent_path());
-    journal_out_.open(journal_, std::ios::app);
+    journal_out_.open(journal_, journal_continues_ ? std::ios::app : std::ios::trunc);
     if (!journal_out_) throw ResultsError(fmt::format("cannot write {}", journal_.string()));
+    if (!journal_continues_) journal_out_ << json{{"journal_of", run_to_json(results_.run)}}.dump() << '\n';
   }
   journal_out_ << record_to_json(record).dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
   journal_out_.flush();

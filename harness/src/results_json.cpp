@@ -18,6 +18,13 @@ void get_optional(const json& j, const char* key, std::optional<T>& out) {
   if (j.contains(key) && !j.at(key).is_null()) out = j.at(key).get<T>();
 }
 
+// A count: negative numbers would wrap to huge ones in get<std::size_t>.
+std::size_t count_at(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (!v.is_number_unsigned()) throw std::invalid_argument(fmt::format("'{}' is {}, not a count (an integer >= 0)", key, v.dump()));
+  return v.get<std::size_t>();
+}
+
 // JSON has no infinity: non-finite doubles travel as strings.
 json number(double v) {
   if (std::isfinite(v)) return v;
@@ -67,9 +74,9 @@ TensorStats tensor_from_json(const json& j) {
   TensorStats t;
   t.name = j.at("name");
   t.compared = j.at("compared");
-  t.elements = j.at("elements");
-  t.over_tolerance = j.at("over_tolerance");
-  t.nonfinite = j.at("nonfinite");
+  t.elements = count_at(j, "elements");
+  t.over_tolerance = count_at(j, "over_tolerance");
+  t.nonfinite = count_at(j, "nonfinite");
   if (!j.at("first_nonfinite").is_null()) t.first_nonfinite = element_from_json(j.at("first_nonfinite"));
   t.max_ulps = j.at("max_ulps");
   t.mean_ulps = j.at("mean_ulps");
@@ -159,7 +166,7 @@ Record record_from_json(const json& j) {
                          s.at("relation")};
   }
   if (const json& g = j.at("range"); !g.is_null()) {
-    r.range = RangeIssue{g.at("tensor"), g.at("count"), g.at("first_position"),
+    r.range = RangeIssue{g.at("tensor"), count_at(g, "count"), g.at("first_position"),
                          g.at("largest_golden"), g.at("in_range_outcome")};
   }
   const json& t = j.at("timing");
@@ -177,7 +184,8 @@ json run_to_json(const RunInfo& run) {
           {"grid_name", run.grid_name}, {"grid_source", run.grid_source},
           {"grid_fingerprint", run.grid_fingerprint}, {"candidates", run.candidates},
           {"dtypes", run.dtypes}, {"tolerance", tolerance}, {"machine", run.machine},
-          {"started_at", run.started_at}, {"shard", run.shard}};
+          {"started_at", run.started_at}, {"shard", run.shard},
+          {"accept_conventions", run.accept_conventions}, {"logit_rows", run.logit_rows}};
 }
 
 RunInfo run_from_json(const json& j) {
@@ -193,6 +201,9 @@ RunInfo run_from_json(const json& j) {
   run.machine = j.at("machine");
   run.started_at = j.at("started_at");
   run.shard = j.at("shard");
+  // Absent in files written before resume compared them: such runs cannot be resumed.
+  if (j.contains("accept_conventions")) run.accept_conventions = j.at("accept_conventions").get<std::vector<std::string>>();
+  if (j.contains("logit_rows")) run.logit_rows = count_at(j, "logit_rows");
   return run;
 }
 

@@ -209,7 +209,7 @@ std::size_t Sweeper::count_pending(const std::vector<Unit>& units,
 void Sweeper::finished(Record r) {
   std::lock_guard lock(progress_mutex_);
   ++progress_state_.done;
-  if (fails_gate(r.outcome)) ++progress_state_.failures;
+  if (fails_gate(r)) ++progress_state_.failures;
   progress_state_.elapsed_s = seconds_since(start_);
   progress_state_.last = &r;
   if (progress_) progress_(progress_state_);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <new>
 #include <string>
 
 #include "dd.hpp"
@@ -144,8 +145,14 @@ void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool quer
   const long per_head = query ? c.seq_len : c.key_rows();
   const long kept = rows ? static_cast<long>(rows->size()) : per_head;
   const long count = c.batch * c.heads * kept;
-  hi.assign(static_cast<std::size_t>(count * D), 0.0);
-  lo.assign(static_cast<std::size_t>(count * D), 0.0);
+  try {
+    hi.assign(static_cast<std::size_t>(count * D), 0.0);
+    lo.assign(static_cast<std::size_t>(count * D), 0.0);
+  } catch (const std::bad_alloc&) {
+    throw_allocation_error(std::string("the double-double golden ") + (query ? "queries" : "keys") + " (" +
+                               std::to_string(count) + " rows x " + std::to_string(D) + ")",
+                           16.0 * static_cast<double>(count) * static_cast<double>(D));
+  }
   const auto kernel = c.layout == Layout::half ? rotate_half_dd : rotate_interleaved_dd;
   parallel_for(count, 64, [&](long begin, long end) {
     for (long r = begin; r < end; ++r) {

@@ -110,6 +110,16 @@ RotaryTables::RotaryTables(const Case& c, long first, long last)
 }
 
 void RotaryTables::build(const Case& c) {
+  try {
+    build_rows(c);
+  } catch (const std::bad_alloc&) {
+    const long n = last_ - first_ + 1;
+    throw_allocation_error("the rotary tables of " + std::to_string(n) + " positions x " + std::to_string(pairs_) +
+                               " pairs", static_cast<double>(n) * static_cast<double>(pairs_) * 8 * 8);
+  }
+}
+
+void RotaryTables::build_rows(const Case& c) {
   const long n = last_ - first_ + 1, P = pairs_;
   const std::size_t row = 8 * static_cast<std::size_t>(P);
   // Three multiprecision walks of about n^(1/3) steps each (position = first + h*S +

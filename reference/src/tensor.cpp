@@ -18,6 +18,20 @@ std::size_t element_count(const Shape& shape) {
   return count;
 }
 
+void throw_allocation_error(std::string_view what, double bytes) {
+  throw AllocationError("out of memory allocating " + std::string(what) + ": " +
+                        std::to_string(static_cast<unsigned long long>(bytes / 1048576)) + " MiB");
+}
+
+Tensor::Tensor(Shape s) : shape(std::move(s)) {
+  const std::size_t n = element_count(shape);
+  try {
+    data.assign(n, 0.0);
+  } catch (const std::bad_alloc&) {
+    throw_allocation_error("a tensor of shape " + shape_string(shape), 8.0 * static_cast<double>(n));
+  }
+}
+
 std::string shape_string(const Shape& shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) {

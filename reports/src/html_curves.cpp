@@ -33,7 +33,7 @@ Selection pick(const Page& page) {
   for (const Record& r : page.records) {
     if (!has_curve(r)) continue;
     const Group g{r.candidate, r.dtype};
-    if (fails_gate(r.outcome, page.verdict.policy)) {
+    if (fails_gate(r, page.verdict.policy)) {
       failing[g].push_back(&r);
     } else if (r.outcome == Outcome::pass && (!worst[g] || r.max_ratio > worst[g]->max_ratio)) {
       worst[g] = &r;

@@ -144,7 +144,7 @@ void failures(std::string& out, const Page& page) {
          "<th class=\"l\">evidence</th></tr></thead><tbody>\n";
   const std::size_t shown = std::min(listed.size(), page.options.max_failure_rows);
   for (std::size_t i = 0; i < shown; ++i) {
-    row(out, *listed[i], fails_gate(listed[i]->outcome, page.verdict.policy));
+    row(out, *listed[i], fails_gate(*listed[i], page.verdict.policy));
   }
   out += "</tbody></table>\n";
   if (shown < listed.size()) {

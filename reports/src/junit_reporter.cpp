@@ -67,7 +67,7 @@ void JUnitReporter::record(const Record& r) {
   if (r.outcome == Outcome::crash || r.outcome == Outcome::timeout) {
     element = "error";
     ++suite.errors;
-  } else if (fails_gate(r.outcome, policy_)) {
+  } else if (fails_gate(r, policy_)) {
     element = "failure";
     ++suite.failures;
   } else if (r.outcome == Outcome::out_of_range) {

@@ -54,7 +54,7 @@ void MarkdownReporter::begin(const RunInfo& run, const GateVerdict& verdict) {
 
 void MarkdownReporter::record(const Record& r) {
   summary_.record(r);
-  if (!fails_gate(r.outcome, verdict_.policy)) return;
+  if (!fails_gate(r, verdict_.policy)) return;
   if (failures_.size() < options_.max_failures) failures_.push_back(r);
 }
 

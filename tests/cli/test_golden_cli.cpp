@@ -127,7 +127,7 @@ TEST_CASE("golden usage errors exit 2 and name the flag", "[cli][golden]") {
            Bad{"golden --seq-len 6 --out x", "--head-dim"},
            Bad{"golden --head-dim 7 --seq-len 6" + out, "invalid head_dim = 7"},
            Bad{kCaseFlags + " --rotary-dim 10" + out, "invalid rotary_dim = 10"},
-           Bad{kCaseFlags + " --base 1" + out, "invalid base = 1"},
+           Bad{kCaseFlags + " --base 1" + out, "--base: 1 is out of range: want a finite number > 1"},
            Bad{kCaseFlags + " --layout diagonal" + out, "--layout"},
            Bad{kCaseFlags + " --dtype fp64" + out, "fp64"},
            Bad{kCaseFlags + " --q-in " + q(dir / "q.npy") + out, "--q-in requires --k-in"},

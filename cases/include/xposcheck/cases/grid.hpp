@@ -37,6 +37,11 @@ struct Grid {
   ToleranceOverrides tolerance;
 };
 
+// Limits of a grid (docs/grids.md): every case is meant to run, so a larger expansion
+// is a mistake in the file; a grid file is a regular file of at most 16 MiB.
+inline constexpr std::size_t kMaxGridCases = 1'000'000;          // all sub-grids x seeds
+inline constexpr std::uintmax_t kMaxGridFileBytes = 16u << 20;
+
 Grid load_grid(const std::filesystem::path& file);
 Grid parse_grid(std::string_view toml_text, const std::string& source_name);
 

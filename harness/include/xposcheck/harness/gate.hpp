@@ -10,6 +10,7 @@ namespace xposcheck {
 
 struct Results;
 struct DriftReport;
+struct Record;
 
 struct GatePolicy {
   // OUT_OF_RANGE is a property of the dtype, not of the candidate, so it passes
@@ -17,8 +18,16 @@ struct GatePolicy {
   bool out_of_range_fails = false;
 };
 
-// Whether the outcome fails the gate under the policy.
+// Whether the outcome fails the gate under the policy. OUT_OF_RANGE passes here: it
+// excuses only the elements the dtype cannot hold, which the record version checks.
 bool fails_gate(Outcome o, const GatePolicy& policy = {});
+
+// Whether the record fails the gate: its outcome, and for OUT_OF_RANGE also the part
+// the dtype can hold, which must PASS (else a wrong candidate hides behind the range).
+bool fails_gate(const Record& r, const GatePolicy& policy = {});
+
+// OUT_OF_RANGE whose representable part did not PASS: it fails under every policy.
+bool in_range_part_fails(const Record& r);
 
 struct GateVerdict {
   GatePolicy policy;

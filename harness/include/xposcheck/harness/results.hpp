@@ -29,7 +29,15 @@ struct RunInfo {
   std::string machine;            // host name, cores
   std::string started_at;         // UTC, ISO 8601
   std::string shard;              // "K/N" or ""
+  // What decides the records besides the grid and tolerance: a resumed run must match.
+  std::vector<std::string> accept_conventions;  // --accept-convention
+  std::size_t logit_rows = 0;                   // --logit-rows
 };
+
+// Why records of `earlier` cannot be kept by a run `now`: one phrase per difference in
+// grid, candidates, dtypes, resolved tolerance, conventions, logit rows or shard
+// ("its run used --base-ulps 8 (fp32), this one 2"); empty when they match.
+std::vector<std::string> resume_differences(const RunInfo& earlier, const RunInfo& now);
 
 struct Results {
   RunInfo run;
@@ -53,8 +61,8 @@ Results read_results(const std::filesystem::path& file);
 class ResultsStore {
  public:
   ResultsStore(std::filesystem::path file, RunInfo run, std::vector<std::string> case_order);
-  // Loads records of an earlier, interrupted or finished run of the same grid
-  // (results file and journal); throws ResultsError when the grid differs.
+  // Loads records of an earlier, interrupted or finished run with the same settings
+  // (results file and journal); throws ResultsError saying what differs otherwise.
   void resume();
   bool done(const std::string& record_key) const;
   void add(Record record);
@@ -64,6 +72,9 @@ class ResultsStore {
 
  private:
   void checkpoint_locked();
+  void check_resumable(const RunInfo& earlier, const std::string& source) const;
+  std::vector<Record> read_journal();
+  bool journal_continues_ = false;  // the journal's header matches: append to it
   std::filesystem::path file_, journal_;
   Results results_;
   std::vector<std::string> case_order_;

@@ -54,7 +54,8 @@ class RotaryTables {
     const double* s = slot(p, quantity);
     return {s[j], s[j + pairs_]};
   }
-  void build(const Case& c);
+  void build(const Case& c);       // build_rows, with an out-of-memory error naming the tables
+  void build_rows(const Case& c);
 
   // The table storage: left uninitialised (the parallel build writes every element,
   // so zero-filling tens of megabytes on one thread first would only cost time), and

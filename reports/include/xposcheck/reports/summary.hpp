@@ -25,6 +25,8 @@ struct SummaryRow {
   std::size_t ulps_elements = 0;
   std::string worst_case;      // case id of worst_ratio
   bool gate_failed = false;
+  std::size_t gate_failures = 0;  // records failing the gate (OUT_OF_RANGE with a failing representable part included)
+  std::size_t in_range_failures = 0;  // of which OUT_OF_RANGE records whose representable part failed
 
   std::size_t count(Outcome o) const { return counts[static_cast<std::size_t>(o)]; }
   // Mean error in ulps over every compared element (the Boost.Math tables' "mean").
