@@ -3,43 +3,12 @@
 #include <cctype>
 #include <cstdint>
 
+#include "xposcheck/harness/utf8.hpp"
+
 namespace xposcheck::text {
 namespace {
 
 constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
-
-// Decodes one UTF-8 sequence at s[i]; returns its length, or 0 when it is invalid
-// (overlong, a surrogate, beyond U+10FFFF or truncated).
-std::size_t decode(std::string_view s, std::size_t i, char32_t& cp) {
-  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char b0 = byte(i);
-  if (b0 < 0x80) {
-    cp = b0;
-    return 1;
-  }
-  std::size_t len = 0;
-  unsigned char lo = 0x80, hi = 0xBF;  // valid range of the second byte
-  if (b0 >= 0xC2 && b0 <= 0xDF) {
-    len = 2, cp = b0 & 0x1F;
-  } else if (b0 >= 0xE0 && b0 <= 0xEF) {
-    len = 3, cp = b0 & 0x0F;
-    if (b0 == 0xE0) lo = 0xA0;
-    if (b0 == 0xED) hi = 0x9F;
-  } else if (b0 >= 0xF0 && b0 <= 0xF4) {
-    len = 4, cp = b0 & 0x07;
-    if (b0 == 0xF0) lo = 0x90;
-    if (b0 == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (std::size_t k = 1; k < len; ++k) {
-    const unsigned char b = byte(i + k);
-    if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) return 0;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  return len;
-}
 
 // XML 1.0's Char production, less DEL and the C1 controls, which render as nothing
 // useful in a browser or CI dashboard.
@@ -58,7 +27,7 @@ std::string clean_utf8(std::string_view s) {
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size();) {
     char32_t cp = 0;
-    const std::size_t len = decode(s, i, cp);
+    const std::size_t len = utf8_sequence(s, i, cp);
     if (len == 0) {
       out += kReplacement;
       ++i;
