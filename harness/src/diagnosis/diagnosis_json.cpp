@@ -113,7 +113,8 @@ json diagnosis_to_json(const Diagnosis& d) {
             {"base", optional_number(e.base)},
             {"max_frequency_error", optional_number(e.max_frequency_error)},
             {"first_changed_feature", optional_number(e.first_changed_feature)},
-            {"last_changed_feature", optional_number(e.last_changed_feature)}}},
+            {"last_changed_feature", optional_number(e.last_changed_feature)},
+            {"passthrough_pair", optional_number(e.passthrough_pair)}}},
           {"decomposition", parts},
           {"diagnose_s", number(d.seconds)}};
 }
@@ -142,6 +143,7 @@ Diagnosis diagnosis_from_json(const json& j) {
   d.estimates.max_frequency_error = optional_from(e, "max_frequency_error");
   if (auto f = optional_from(e, "first_changed_feature")) d.estimates.first_changed_feature = static_cast<long>(*f);
   if (auto l = optional_from(e, "last_changed_feature")) d.estimates.last_changed_feature = static_cast<long>(*l);
+  if (auto j = optional_from(e, "passthrough_pair")) d.estimates.passthrough_pair = static_cast<long>(*j);
   for (const json& t : j.at("decomposition")) d.decomposition.push_back(part_from_json(t));
   d.seconds = number_from(j.at("diagnose_s"));
   return d;
