@@ -10,7 +10,6 @@
 namespace xposcheck {
 namespace {
 
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 bool is_control(char32_t cp) { return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F); }
 
@@ -19,32 +18,23 @@ bool is_control(char32_t cp) { return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && 
 std::string valid_utf8(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size());
-  for (std::size_t i = 0; i < bytes.size();) {
-    char32_t cp = 0;
-    const std::size_t n = utf8_sequence(bytes, i, cp);
-    if (n == 0) out += kReplacement;
-    else out.append(bytes.substr(i, n));
-    i += n == 0 ? 1 : n;
-  }
+  for_each_utf8(
+      bytes, [&](char32_t, std::string_view sequence) { out += sequence; },
+      [&](unsigned char) { out += kUtf8Replacement; });
   return out;
 }
 
 std::string candidate_text(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size());
-  for (std::size_t i = 0; i < bytes.size();) {
-    char32_t cp = 0;
-    const std::size_t n = utf8_sequence(bytes, i, cp);
-    if (n == 0) {
-      out += kReplacement;
-      ++i;
-      continue;
-    }
-    if (cp == '\n' || cp == '\t' || !is_control(cp)) out.append(bytes.substr(i, n));
-    else if (cp < 0x80) out += fmt::format("\\x{:02x}", static_cast<unsigned>(cp));
-    else out += fmt::format("\\u{:04x}", static_cast<unsigned>(cp));
-    i += n;
-  }
+  for_each_utf8(
+      bytes,
+      [&](char32_t cp, std::string_view sequence) {
+        if (cp == '\n' || cp == '\t' || !is_control(cp)) out += sequence;
+        else if (cp < 0x80) out += fmt::format("\\x{:02x}", static_cast<unsigned>(cp));
+        else out += fmt::format("\\u{:04x}", static_cast<unsigned>(cp));
+      },
+      [&](unsigned char) { out += kUtf8Replacement; });
   return out;
 }
 

@@ -18,20 +18,16 @@ bool unsafe(char32_t cp) {
 std::string terminal_text(std::string_view s, bool keep_newlines) {
   std::string out;
   out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    char32_t cp = 0;
-    const std::size_t len = utf8_sequence(s, i, cp);
-    if (len == 0) {
-      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(s[i++]));
-      continue;
-    }
-    if (cp == '\n' && keep_newlines) out += '\n';
-    else if (cp == '\t') out += '\t';
-    else if (!unsafe(cp)) out.append(s.substr(i, len));
-    else if (cp < 0x100) out += fmt::format("\\x{:02x}", static_cast<unsigned>(cp));
-    else out += fmt::format("\\u{{{:04x}}}", static_cast<unsigned>(cp));
-    i += len;
-  }
+  for_each_utf8(
+      s,
+      [&](char32_t cp, std::string_view bytes) {
+        if (cp == '\n' && keep_newlines) out += '\n';
+        else if (cp == '\t') out += '\t';
+        else if (!unsafe(cp)) out += bytes;
+        else if (cp < 0x100) out += fmt::format("\\x{:02x}", static_cast<unsigned>(cp));
+        else out += fmt::format("\\u{{{:04x}}}", static_cast<unsigned>(cp));
+      },
+      [&](unsigned char byte) { out += fmt::format("\\x{:02x}", byte); });
   return out;
 }
 

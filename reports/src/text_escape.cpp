@@ -8,7 +8,6 @@
 namespace xposcheck::text {
 namespace {
 
-constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 // XML 1.0's Char production, less DEL and the C1 controls, which render as nothing
 // useful in a browser or CI dashboard.
@@ -25,17 +24,9 @@ bool allowed(char32_t cp) {
 std::string clean_utf8(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size();) {
-    char32_t cp = 0;
-    const std::size_t len = utf8_sequence(s, i, cp);
-    if (len == 0) {
-      out += kReplacement;
-      ++i;
-      continue;
-    }
-    if (allowed(cp)) out.append(s.substr(i, len));
-    i += len;
-  }
+  for_each_utf8(
+      s, [&](char32_t cp, std::string_view bytes) { if (allowed(cp)) out += bytes; },
+      [&](unsigned char) { out += kUtf8Replacement; });
   return out;
 }
 
