@@ -45,12 +45,13 @@ Results sweep_grid(const std::string& grid_file, const std::vector<std::string>&
 }
 
 // The verdict each known-buggy built-in candidate must get wherever it fails: the
-// registry's table.
+// registry's table. Bugs between the calls of a stream are checked on streams
+// (test_streams.cpp).
 const std::map<std::string, std::string>& expected_verdicts() {
   static const std::map<std::string, std::string> m = [] {
     std::map<std::string, std::string> verdicts;
     for (const CandidateInfo& info : builtin_candidates()) {
-      if (!info.correct) verdicts[info.name] = info.expected_verdict;
+      if (!info.correct && !info.streams_only) verdicts[info.name] = info.expected_verdict;
     }
     return verdicts;
   }();
@@ -60,7 +61,7 @@ const std::map<std::string, std::string>& expected_verdicts() {
 std::vector<std::string> buggy_names() {
   std::vector<std::string> names;
   for (const CandidateInfo& info : builtin_candidates()) {
-    if (!info.correct) names.push_back(info.name);
+    if (!info.correct && !info.streams_only) names.push_back(info.name);
   }
   return names;
 }

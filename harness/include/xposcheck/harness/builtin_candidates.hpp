@@ -17,6 +17,9 @@ struct CandidateInfo {
   // The diagnosis each failing record of a buggy model must get (docs/diagnosis.md):
   // the planted bug's name, "unexplained" for garbage, "" for correct candidates.
   std::string expected_verdict = "";
+  // A bug between the calls of a stream (docs/streams.md): judged on streams; on a case
+  // run in one call its state or its centre may show as something else.
+  bool streams_only = false;
 };
 
 const std::vector<CandidateInfo>& builtin_candidates();

@@ -35,6 +35,9 @@ struct Job {
   DType dtype;
   const Tensor* q_in;      // [batch, heads, N, D]
   const Tensor* k_in;      // [batch, heads, M+N, D]
+  // This job is the next call of the previous job's stream (docs/streams.md): a
+  // candidate that batches keeps the two in one round trip, on one instance.
+  bool continues_stream = false;
 };
 
 enum class FailureKind { crash, timeout, shape };
