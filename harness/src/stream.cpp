@@ -147,11 +147,9 @@ Attempt join_stream(const Case& c, DType dtype, const StreamCalls& calls,
 }
 
 Attempt run_stream(Candidate& instance, const Case& c, DType dtype, const StreamCalls& calls) {
-  std::vector<Attempt> attempts;
-  for (const Job& job : stream_jobs(calls, dtype)) {
-    attempts.push_back(attempt(instance, job));
-    if (std::holds_alternative<CandidateFailure>(attempts.back())) break;
-  }
+  // One batch: an external candidate serves every call in one process, in order.
+  const std::vector<Job> jobs = stream_jobs(calls, dtype);
+  const std::vector<Attempt> attempts = instance.run_batch(jobs);
   return join_stream(c, dtype, calls, attempts);
 }
 

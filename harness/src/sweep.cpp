@@ -33,8 +33,10 @@ struct Prepared {
   double inputs_s = 0, golden_s = 0;
   std::optional<Record> yardstick;  // for the relative rule
   std::optional<StreamCalls> calls; // a stream's calls and their inputs
+  std::optional<Case> one_call;     // a stream's case in one call, for the consistency check
 
   Job whole_job() const { return Job{&gc->params, dtype, &inputs.q, &inputs.k}; }
+  Job one_call_job() const { return Job{one_call ? &*one_call : &gc->params, dtype, &inputs.q, &inputs.k}; }
 };
 
 // Logits cost rows * (M+N) * D per head for the golden path and again per
@@ -50,8 +52,12 @@ std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
 // The inputs alone: all a candidate needs to start on the case.
 Prepared prepare_inputs(const GridCase& gc, DType dtype) {
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared p{&gc, dtype, generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, 0, {}, {}};
-  if (gc.params.stream) p.calls = stream_calls(gc.params, p.inputs.q, p.inputs.k);
+  Prepared p{&gc, dtype, generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, 0, {}, {}, {}};
+  if (gc.params.stream) {
+    p.calls = stream_calls(gc.params, p.inputs.q, p.inputs.k);
+    p.one_call = gc.params;
+    p.one_call->stream.reset();
+  }
   p.inputs_s = seconds_since(t0);
   return p;
 }
@@ -148,7 +154,7 @@ Record run_prepared(Candidate& candidate, const Prepared& p, const Tolerance& to
   const Attempt a = run_stream(fresh ? *fresh : candidate, p.gc->params, p.dtype, *p.calls);
   const double candidate_s = seconds_since(t0);
   std::optional<Attempt> one_pass;
-  if (const auto again = candidate.fresh()) one_pass = attempt(*again, p.whole_job());
+  if (const auto again = candidate.fresh()) one_pass = attempt(*again, p.one_call_job());
   return judge(candidate, p, a, candidate_s, tol, diagnosis, one_pass ? &*one_pass : nullptr);
 }
 
@@ -303,32 +309,30 @@ struct Sweeper::Batch {
   std::vector<std::optional<Attempt>> one_pass;  // streams: the whole case in one call
   double per_case_s = 0;
 
-  // One job per case, or a stream's calls in order and then the whole case, all on
-  // one round trip.
-  std::vector<Job> jobs() const {
+  // One job per case; a stream as one job when the candidate runs it whole, else its
+  // calls in order (one round trip); then a stream's case once more in one call.
+  std::vector<Job> jobs(bool whole_streams) const {
     std::vector<Job> out;
     for (const Prepared& p : prepared) {
-      if (!p.calls) {
-        out.push_back(p.whole_job());
-        continue;
-      }
-      for (const Job& j : stream_jobs(*p.calls, p.dtype)) out.push_back(j);
-      out.push_back(p.whole_job());
-      out.back().continues_stream = true;
+      if (!p.calls || whole_streams) out.push_back(p.whole_job());
+      else for (const Job& j : stream_jobs(*p.calls, p.dtype)) out.push_back(j);
+      if (p.calls) out.push_back(p.one_call_job());
     }
     return out;
   }
-  // The attempts of jobs() back to their cases.
-  void take(std::vector<Attempt> all) {
+  // The attempts of jobs(whole_streams) back to their cases.
+  void take(std::vector<Attempt> all, bool whole_streams) {
     attempts.clear();
     one_pass.assign(prepared.size(), std::nullopt);
     std::size_t at = 0;
     const Attempt missing = CandidateFailure{FailureKind::crash, "candidate returned no result for this case"};
     for (std::size_t i = 0; i < prepared.size(); ++i) {
       const Prepared& p = prepared[i];
-      if (!p.calls) {
+      if (!p.calls || whole_streams) {
         attempts.push_back(at < all.size() ? std::move(all[at]) : missing);
         ++at;
+        if (p.calls && at < all.size()) one_pass[i] = std::move(all[at]);
+        if (p.calls) ++at;
         continue;
       }
       const std::size_t calls = p.calls->cases.size();
@@ -395,15 +399,18 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
   }
   const auto batches = batches_of(units, std::max<std::size_t>(1, candidate.batch_size()));
   if (batches.empty()) return;
+  if (std::any_of(units.begin(), units.end(), [](const Unit& u) { return u.gc->params.stream.has_value(); }))
+    candidate.expect_streams();
   std::optional<Batch> previous;
   Batch current = inputs_of(batches[0]);
   for (std::size_t k = 0; k < batches.size(); ++k) {
-    const std::vector<Job> jobs = current.jobs();
+    const bool whole_streams = candidate.runs_whole_streams();
+    const std::vector<Job> jobs = current.jobs(whole_streams);
     Batch next;
     alongside(
         [&] {
           const auto t0 = std::chrono::steady_clock::now();
-          current.take(candidate.run_batch(jobs));
+          current.take(candidate.run_batch(jobs), whole_streams);
           current.per_case_s = seconds_since(t0) / static_cast<double>(current.prepared.size());
         },
         [&] {

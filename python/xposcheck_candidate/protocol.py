@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, streams
 from .errors import error_record
 from .names import (CAPABILITIES_FILE, DONE_FILE, HARNESS_PID_ENV, MANIFEST_FILE, NEXT_FILE,
                     PROTOCOL, PROTOCOL_VERSION, SERVE_ENV, WAIT_FOR_MANIFEST_ENV)
@@ -126,7 +126,7 @@ def _announce(work_dir):
     try:
         _save_json(os.path.join(work_dir, CAPABILITIES_FILE),
                    {"helper": "xposcheck_candidate", "protocol_version": PROTOCOL_VERSION,
-                    "wait_for_manifest": True, "serves_batches": True})
+                    "wait_for_manifest": True, "serves_batches": True, "streams": True})
     except OSError:
         pass  # only an optimisation
 
@@ -194,13 +194,18 @@ def run_case(fn, entry, encoding, tensors):
     compute_start = None
     try:
         q, k = _load_inputs(entry, encoding, tensors)
-        case = Case(entry)
         timings["load_s"] = time.perf_counter() - t0
-        compute_start = time.perf_counter()
-        result = fn(q, k, case)
-        timings["compute_s"] = time.perf_counter() - compute_start
-        t1 = time.perf_counter()
-        q_out, k_out = _outputs_of(result)
+        if "stream" in entry["params"]:
+            # A stream sent whole: the calls a decoder makes, in order (docs/streams.md).
+            q_out, k_out, timings["compute_s"] = streams.run_stream(fn, entry, q, k, Case)
+            t1 = time.perf_counter()
+        else:
+            case = Case(entry)
+            compute_start = time.perf_counter()
+            result = fn(q, k, case)
+            timings["compute_s"] = time.perf_counter() - compute_start
+            t1 = time.perf_counter()
+            q_out, k_out = _outputs_of(result)
         _save_npy(entry["outputs"]["q"], q_out)
         _save_npy(entry["outputs"]["k"], k_out)
         timings["save_s"] = time.perf_counter() - t1
@@ -208,7 +213,11 @@ def run_case(fn, entry, encoding, tensors):
     except Exception as e:  # every failure of one case is that case's result
         if compute_start is not None and "compute_s" not in timings:
             timings["compute_s"] = time.perf_counter() - compute_start
-        _save_json(entry["error"], error_record(e, case_id=entry.get("case_id", "")))
+        cause = e.cause if isinstance(e, streams.StepError) else e
+        record = error_record(cause, case_id=entry.get("case_id", ""))
+        if cause is not e:
+            record["message"] = str(e)  # names the step
+        _save_json(entry["error"], record)
         ok = False
     _save_json(entry["result"], dict(timings, ok=ok))
     return ok
@@ -233,8 +242,10 @@ def run(fn, tensors="numpy", argv=None):
     work_dir = argv[-1]
     if tensors == "torch":
         import torch  # noqa: F401  (imported before waiting, and before any case is timed)
-    if os.environ.get(WAIT_FOR_MANIFEST_ENV) == "1" and not wait_for_manifest(work_dir):
-        return 0
+    if os.environ.get(WAIT_FOR_MANIFEST_ENV) == "1":
+        _announce(work_dir)  # started ahead: says what it can do while it waits
+        if not wait_for_manifest(work_dir):
+            return 0
     failures = 0
     while work_dir is not None:
         failures += _run_batch(fn, work_dir, tensors)

@@ -228,6 +228,63 @@ class ServingTest(unittest.TestCase):
         self.assertEqual(read_json(os.path.join(self.second, names.DONE_FILE))["cases"], 1)
 
 
+def write_stream_manifest(work_dir):
+    """One stream sent whole: N = 3 (a prefill of 1 row, then 2 steps of 1), M = 2."""
+    files = write_manifest(work_dir)
+    with open(os.path.join(work_dir, names.MANIFEST_FILE)) as f:
+        manifest = json.load(f)
+    manifest["cases"][0]["params"] = dict(PARAMS, first_position=-2,
+                                          stream={"prefill": 1, "step_rows": 1})
+    with open(os.path.join(work_dir, names.MANIFEST_FILE), "w") as f:
+        json.dump(manifest, f)
+    return files
+
+
+class StreamTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_a_stream_sent_whole_is_called_step_by_step_and_joined(self):
+        files = write_stream_manifest(self.dir)
+        calls = []
+
+        def record(q, k, case):
+            calls.append((case.seq_len, case.mem_len, list(case.query_positions()),
+                          list(case.key_positions()), case.center, case.continues_stream))
+            return q, k
+        self.assertEqual(xc.run(record, argv=["candidate", self.dir]), 0)
+        self.assertEqual(calls, [(1, 2, [0], [-2, -1, 0], 1, False),
+                                 (1, 0, [1], [1], 1, True),
+                                 (1, 0, [2], [2], 1, True)])
+        self.assertTrue(np.array_equal(np.load(files["q_out"]), np.load(files["q_in"])))
+        self.assertTrue(np.array_equal(np.load(files["k_out"]), np.load(files["k_in"])))
+        self.assertTrue(read_json(os.path.join(self.dir, names.CAPABILITIES_FILE))["streams"])
+
+    def test_a_failing_call_names_its_step(self):
+        files = write_stream_manifest(self.dir)
+
+        def fail_at_position_2(q, k, case):
+            if case.query_positions()[0] == 2:
+                raise RuntimeError("cache miss")
+            return q, k
+        self.assertEqual(xc.run(fail_at_position_2, argv=["candidate", self.dir]), 1)
+        error = read_json(files["error"])
+        self.assertEqual(error["kind"], "error")
+        self.assertIn("step 2 (position 2): RuntimeError: cache miss", error["message"])
+
+    def test_a_call_returning_the_wrong_shape_is_a_shape_error_naming_it(self):
+        files = write_stream_manifest(self.dir)
+        self.assertEqual(xc.run(lambda q, k, case: (k, k), argv=["candidate", self.dir]), 1)
+        error = read_json(files["error"])
+        self.assertEqual(error["kind"], "shape")
+        self.assertIn("prefill (positions 0..0): ", error["message"])
+        self.assertIn("returned q_out of shape [1, 1, 3, 4], expected [1, 1, 1, 4]", error["message"])
+
+
 class WriteAtomicallyTest(unittest.TestCase):
     def test_a_device_is_written_not_replaced(self):
         protocol.write_atomically(os.devnull, lambda f: f.write(b"x"))

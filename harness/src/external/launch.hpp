@@ -68,5 +68,7 @@ struct Launch {
 // and whether it serves further batches after done.json.
 bool can_wait_for_manifest(const std::filesystem::path& dir);
 bool serves_batches(const std::filesystem::path& dir);
+// Whether it said it takes a stream as one case and makes the calls itself.
+bool runs_whole_streams(const std::filesystem::path& dir);
 
 }  // namespace xposcheck::external

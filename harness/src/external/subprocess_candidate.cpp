@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 #include <optional>
 #include <sstream>
 
@@ -114,6 +115,44 @@ SubprocessCandidate::~SubprocessCandidate() = default;
 
 std::size_t SubprocessCandidate::batch_size() const {
   return std::max<std::size_t>(2, options_.batch_size);
+}
+
+bool SubprocessCandidate::runs_whole_streams() const {
+  std::lock_guard lock(mutex_);
+  return whole_streams_;
+}
+
+void SubprocessCandidate::expect_streams() {
+  {
+    std::lock_guard lock(mutex_);
+    if (whole_streams_ || streams_probed_ || !options_.prestart || next_ || serving_) return;
+    streams_probed_ = true;
+  }
+  std::unique_ptr<external::Launch> launch;
+  try {
+    launch = std::make_unique<external::Launch>(options_);
+    launch->start(options_, /*wait_for_manifest=*/true);
+  } catch (const std::exception&) {
+    return;  // only an optimisation: the first batch starts its own process
+  }
+  // A candidate that can wait says so (and what else it can do) as it starts; one that
+  // cannot exits for want of a manifest, and the first batch starts afresh.
+  constexpr double kProbeLimit_s = 30;
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration<double>(std::min(options_.case_timeout_s, kProbeLimit_s));
+  const auto& dir = launch->dir.path();
+  while (!external::can_wait_for_manifest(dir) && !launch->process->exited() &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::lock_guard lock(mutex_);
+  if (!external::can_wait_for_manifest(dir)) {
+    prestart_failed_ = true;  // the process goes with the launch
+    return;
+  }
+  can_prestart_ = true;
+  serves_ = options_.serve && external::serves_batches(dir);
+  whole_streams_ = external::runs_whole_streams(dir);
+  next_ = std::move(launch);
 }
 
 std::unique_ptr<Candidate> SubprocessCandidate::fresh() const {
@@ -237,6 +276,7 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
     std::lock_guard lock(mutex_);
     if (options_.prestart && external::can_wait_for_manifest(launch->dir.path())) can_prestart_ = true;
     if (options_.serve && external::serves_batches(launch->dir.path())) serves_ = true;
+    if (external::runs_whole_streams(launch->dir.path())) whole_streams_ = true;
   }
   if (watch.stuck()) round.stuck = pending[*watch.stuck()];
   round.unfinished = collect(jobs, entries, p, watch, results, s);

@@ -67,6 +67,14 @@ class Candidate {
   virtual Execution execution() const { return Execution::parallel; }
   // How many jobs run_batch wants at once; read only for Execution::batched.
   virtual std::size_t batch_size() const { return 1; }
+  // Whether run_batch takes a stream (docs/streams.md) as one job on the whole case
+  // (Case::stream set) and makes its calls itself, in order; otherwise it gets one job
+  // per call. Read for Execution::batched; may become true once the candidate has
+  // said so (an external candidate's capabilities).
+  virtual bool runs_whole_streams() const { return false; }
+  // Streams are coming: a candidate that learns its capabilities at run time may find
+  // out now, so that its first batch already gets whole streams.
+  virtual void expect_streams() {}
   // A new instance with no history, for the history-dependence test of a diagnosis;
   // nullptr when the candidate cannot make one.
   virtual std::unique_ptr<Candidate> fresh() const { return nullptr; }

@@ -29,7 +29,7 @@ std::vector<Job> stream_jobs(const StreamCalls& calls, DType dtype);
 Attempt join_stream(const Case& c, DType dtype, const StreamCalls& calls,
                     std::span<const Attempt> attempts);
 
-// Runs every call in order on `instance`, then joins them.
+// Runs every call in order on `instance` (one run_batch), then joins them.
 Attempt run_stream(Candidate& instance, const Case& c, DType dtype, const StreamCalls& calls);
 
 // The query rows whose logits a stream compares: a sample of the prefill's (at most

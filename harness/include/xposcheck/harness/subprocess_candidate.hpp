@@ -81,6 +81,10 @@ class SubprocessCandidate : public Candidate {
   // which run() cannot express); batches larger than the configured size are split.
   Execution execution() const override { return Execution::batched; }
   std::size_t batch_size() const override;
+  // Once a process has said it runs streams whole (the Python helper does).
+  bool runs_whole_streams() const override;
+  // Starts the first batch's process ahead and reads what it says it can do.
+  void expect_streams() override;
   // A new instance with the same options starts its own processes: no history.
   std::unique_ptr<Candidate> fresh() const override;
   std::optional<std::string> statistics() const override { return stats_summary(); }
@@ -111,6 +115,8 @@ class SubprocessCandidate : public Candidate {
   bool prestart_failed_ = false;         // a prestarted process did not wait: stop trying
   std::unique_ptr<external::Launch> next_;  // prestarted for the next batch
   bool serves_ = false;                     // the candidate said it serves batches
+  bool whole_streams_ = false;              // the candidate said it runs streams whole
+  bool streams_probed_ = false;             // expect_streams() has asked once
   std::unique_ptr<external::Launch> serving_;  // finished its batch, waiting for the next
 };
 
