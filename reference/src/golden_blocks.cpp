@@ -107,7 +107,7 @@ std::vector<long> golden_fast_blocks(const Case& c, const BlockInputs& inputs,
       b.count = std::min(block_rows, total - first);
       b.in.resize(std::size_t(b.count * width));
       b.out.resize(std::size_t(b.count * width));
-      b.logits.clear();
+      if (query || !options.logits) b.logits.clear();  // a key block's keep their size
       inputs(b);
       const long p = query ? c.query_position(first) : c.key_position(first);
       const RotaryTables t(seeds, p, p + b.count - 1);

@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <future>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -142,7 +143,9 @@ void TableSeeds::combine(long from, long to, double* out) const {
   const std::size_t row = 8 * static_cast<std::size_t>(P);
   const bool all_fine = n >= step_;
   const long fine_rows = all_fine ? step_ : n;
-  std::vector<double> fine(static_cast<std::size_t>(fine_rows) * row);
+  // Every element is written below: zero-filling a block's worth first would cost as
+  // much as combining it.
+  const auto fine = std::make_unique_for_overwrite<double[]>(static_cast<std::size_t>(fine_rows) * row);
   for (long r = 0; r < fine_rows; ++r) {
     const long k = all_fine ? r : (i0 + r) % step_;
     combine_row(&mid_[(k / s1_) * row], &unit_[(k % s1_) * row], &fine[r * row], P);
