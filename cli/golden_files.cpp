@@ -53,7 +53,7 @@ void GoldenFiles::commit() {
 }
 
 BlockPipe::BlockPipe(std::function<void(const GoldenBlock&)> write, std::size_t depth)
-    : write_(std::move(write)), depth_(std::max<std::size_t>(depth, 1)),
+    : write_(std::move(write)), depth_(std::max<std::size_t>(depth, 1)), spare_(depth_ + 1),
       thread_([this] { run(); }) {}
 
 BlockPipe::~BlockPipe() { stop(); }
@@ -79,14 +79,18 @@ void BlockPipe::run() {
   }
 }
 
+// Waits for a written block's storage rather than allocating more: fresh storage is
+// zero-filled and faulted in, which cost as much as writing the block.
 void BlockPipe::put(GoldenBlock& b) {
   std::unique_lock lock(mutex_);
-  changed_.wait(lock, [&] { return full_.size() < depth_ || error_; });
+  changed_.wait(lock, [&] { return (full_.size() < depth_ && (!free_.empty() || spare_ > 0)) || error_; });
   if (error_) std::rethrow_exception(error_);
   GoldenBlock slot;
   if (!free_.empty()) {
     slot = std::move(free_.back());
     free_.pop_back();
+  } else {
+    --spare_;
   }
   std::swap(slot, b);
   full_.push_back(std::move(slot));

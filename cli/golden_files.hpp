@@ -36,8 +36,9 @@ class GoldenFiles {
   double max_q_ = 0.0, max_k_ = 0.0;
 };
 
-// Blocks from the computing thread to a writing thread. At most `depth` blocks wait,
-// which bounds memory; the written blocks' storage goes back to the computing side.
+// Blocks from the computing thread to a writing thread. At most `depth` blocks wait and
+// one is written, which bounds memory; the written blocks' storage goes back to the
+// computing side.
 class BlockPipe {
  public:
   BlockPipe(std::function<void(const GoldenBlock&)> write, std::size_t depth);
@@ -57,6 +58,7 @@ class BlockPipe {
 
   std::function<void(const GoldenBlock&)> write_;
   std::size_t depth_;
+  std::size_t spare_;  // blocks the pipe may still take without handing one back
   std::mutex mutex_;
   std::condition_variable changed_;
   std::deque<GoldenBlock> full_;
