@@ -1,5 +1,6 @@
 #include "sweep_progress.hpp"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -49,6 +50,8 @@ ProgressSettings stderr_progress(ProgressStyle style) {
   ProgressSettings s;
   s.style = style;
   s.terminal = ::isatty(STDERR_FILENO) != 0;
+  winsize size{};
+  if (s.terminal && ::ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0) s.columns = size.ws_col;
   s.clock = [] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
   };
@@ -73,7 +76,9 @@ void ProgressPrinter::operator()(const Progress& p) {
   const bool last = p.done == p.total;
   if (s_.terminal) {
     if (!(failed || last || now - last_shown_ >= s_.redraw_interval_s)) return;
-    s_.write(fmt::format("\r{}\x1b[K", status_line(p, now)));
+    std::string line = status_line(p, now);
+    if (s_.columns > 1 && line.size() >= s_.columns) line.resize(s_.columns - 1);  // ASCII only
+    s_.write(fmt::format("\r{}\x1b[K", line));
     line_open_ = true;
   } else {
     if (!(last || now - last_shown_ >= s_.log_interval_s)) return;

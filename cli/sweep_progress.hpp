@@ -24,9 +24,12 @@ struct ProgressSettings {
   std::function<void(std::string_view)> write;    // the output (stderr)
   double log_interval_s = 5.0;                    // between log lines
   double redraw_interval_s = 0.1;                 // between terminal redraws
+  // The terminal's width: the status line is cut to fit, since a wrapped line cannot
+  // be redrawn in place. 0: unknown, not cut.
+  std::size_t columns = 0;
 };
 
-// Settings for stderr: a terminal when isatty says so, the steady clock.
+// Settings for stderr: a terminal when isatty says so, its width, the steady clock.
 ProgressSettings stderr_progress(ProgressStyle style);
 
 // Follows the records as run_sweep reports them; call finish() after the sweep.

@@ -30,12 +30,13 @@ struct Driven {
   }
 };
 
-Driven drive(ProgressStyle style, bool terminal) {
+Driven drive(ProgressStyle style, bool terminal, std::size_t columns = 0) {
   Driven d;
   double now = 100.0;
   ProgressSettings s;
   s.style = style;
   s.terminal = terminal;
+  s.columns = columns;
   s.clock = [&now] { return now; };
   s.write = [&d](std::string_view t) { d.text += t; };
   ProgressPrinter printer(s);
@@ -85,6 +86,12 @@ TEST_CASE("on a terminal: one status line redrawn in place, failing records abov
   CHECK(lines[2].size() >= last.size());
   CHECK(lines[2].substr(lines[2].size() - last.size()) == last);
   CHECK_THAT(d.text, Contains("] 99/100  PASS 97  TOLERANCE 2  2.0/s  ~0 s left"));
+}
+
+TEST_CASE("the status line is cut to the terminal's width", "[cli][progress]") {
+  const std::vector<std::string> lines = drive(ProgressStyle::normal, true, 40).lines();
+  REQUIRE(lines.size() == 3);
+  CHECK(lines[2].substr(lines[2].rfind('\r')) == "\r[####################] 100/100  PASS 98\x1b[K");
 }
 
 TEST_CASE("a line per record with --verbose, nothing with --quiet", "[cli][progress]") {
