@@ -7,9 +7,9 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <vector>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -53,6 +53,7 @@ struct GoldenArgs {
 // The inputs a golden run uses, and how to describe them in case.json.
 struct InputSource {
   std::optional<Inputs> in;  // the files' values ([batch, heads, rows, D]); none when drawn
+  DType drawn = DType::fp32; // the dtype drawn inputs are rounded to
   Shape leading;             // the leading dimensions outputs get: [b, h] when generated
   std::string dtype;         // "fp32" etc., or the files' descr
   nlohmann::json source;
@@ -138,7 +139,7 @@ InputSource load_files(Case& c, const GoldenArgs& a) {
   validate(c);
   nlohmann::json source = {{"source", "files"}, {"q_in", a.q_in}, {"k_in", a.k_in}};
   return {Inputs{reshaped(std::move(q), c.q_shape()), reshaped(std::move(k), c.k_shape())},
-          leading, q_file.descr, source};
+          DType::fp32, leading, q_file.descr, source};
 }
 
 // Generated inputs are drawn block by block as the blocks are made (or whole for
@@ -146,15 +147,14 @@ InputSource load_files(Case& c, const GoldenArgs& a) {
 InputSource generated_source(const Case& c, const GoldenArgs& a) {
   const DType t = parse_dtype(a.dtype).value();  // CLI11 checked the name
   nlohmann::json source = {{"source", "generated"}, {"seed", a.seed}};
-  return {std::nullopt, {std::size_t(c.batch), std::size_t(c.heads)}, std::string(dtype_name(t)),
-          source};
+  return {std::nullopt, t, {std::size_t(c.batch), std::size_t(c.heads)},
+          std::string(dtype_name(t)), source};
 }
 
 BlockInputs block_inputs(const Case& c, const GoldenArgs& a, const InputSource& src) {
   if (!src.in) {
-    const DType t = parse_dtype(a.dtype).value();
-    return [&c, &a, t](GoldenBlock& b) {
-      generate_rows(c, a.seed, t, b.query, b.first, b.count, b.in.data());
+    return [&c, &a, &src](GoldenBlock& b) {
+      generate_rows(c, a.seed, src.drawn, b.query, b.first, b.count, b.in.data());
     };
   }
   return [&c, &src](GoldenBlock& b) {
@@ -168,7 +168,7 @@ BlockInputs block_inputs(const Case& c, const GoldenArgs& a, const InputSource& 
 // The exact path works on whole tensors; they reach the files as one block each.
 std::vector<long> exact_blocks(const Case& c, const GoldenArgs& a, const InputSource& src,
                                const GoldenOptions& options, const BlockSink& sink) {
-  Inputs in = src.in ? *src.in : generate_inputs(c, a.seed, parse_dtype(a.dtype).value());
+  Inputs in = src.in ? *src.in : generate_inputs(c, a.seed, src.drawn);
   Golden g = golden_exact(c, in.q, in.k, options);
   GoldenBlock q{true, 0, c.seq_len, std::move(in.q.data), std::move(g.q_out.data), {}};
   sink(q);
@@ -182,8 +182,8 @@ std::vector<long> exact_blocks(const Case& c, const GoldenArgs& a, const InputSo
 // double-double keys, table rows, logits) and the sampled query rows in double-double;
 // the exact path: the whole case, as a sweep holds it.
 void check_golden_memory(const Case& c, const GoldenArgs& a) {
-  const std::size_t rows = logit_rows(c.seq_len, a.logit_rows).size();
   if (a.exact) return check_case_memory({GridCase{case_id(c), c, a.seed}}, a.logit_rows);
+  const std::size_t rows = logit_rows(c.seq_len, a.logit_rows).size();
   const double width = double(c.batch) * double(c.heads) * double(c.head_dim);
   const double block = double(golden_block_rows(c));
   const double per_block = block * (4 * width + double(c.batch * c.heads) * double(rows) +
