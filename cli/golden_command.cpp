@@ -6,13 +6,16 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.hpp"
+#include "golden_files.hpp"
 #include "numeric_flags.hpp"
 #include "xposcheck/harness/limits.hpp"
 #include "xposcheck/reference/atomic_file.hpp"
@@ -20,8 +23,10 @@
 #include "xposcheck/reference/case_json.hpp"
 #include "xposcheck/reference/dtype.hpp"
 #include "xposcheck/reference/golden.hpp"
+#include "xposcheck/reference/golden_blocks.hpp"
 #include "xposcheck/reference/inputs.hpp"
 #include "xposcheck/reference/npy.hpp"
+#include "xposcheck/reference/threads.hpp"
 #include "xposcheck/version.hpp"
 
 namespace xposcheck::cli {
@@ -46,10 +51,11 @@ struct GoldenArgs {
 };
 
 // The inputs a golden run uses, and how to describe them in case.json.
-struct LoadedInputs {
-  Inputs in;                // always [batch, heads, rows, D]
-  Shape leading;            // the leading dimensions outputs get: [b, h] when generated
-  std::string dtype;        // "fp32" etc., or the files' descr
+struct InputSource {
+  std::optional<Inputs> in;  // the files' values ([batch, heads, rows, D]); none when drawn
+  DType drawn = DType::fp32; // the dtype drawn inputs are rounded to
+  Shape leading;             // the leading dimensions outputs get: [b, h] when generated
+  std::string dtype;         // "fp32" etc., or the files' descr
   nlohmann::json source;
 };
 
@@ -118,7 +124,7 @@ Tensor reshaped(Tensor t, Shape shape) {
   return t;
 }
 
-LoadedInputs load_files(Case& c, const GoldenArgs& a) {
+InputSource load_files(Case& c, const GoldenArgs& a) {
   NpyArray q_file = read_input(a.q_in, "--q-in");
   Tensor q = std::move(q_file.tensor), k = read_input(a.k_in, "--k-in").tensor;
   check_rows(a.q_in, q, "--q-in", c.head_dim, "--seq-len", c.seq_len);
@@ -132,15 +138,58 @@ LoadedInputs load_files(Case& c, const GoldenArgs& a) {
   take_leading(c, a, leading);
   validate(c);
   nlohmann::json source = {{"source", "files"}, {"q_in", a.q_in}, {"k_in", a.k_in}};
-  return {{reshaped(std::move(q), c.q_shape()), reshaped(std::move(k), c.k_shape())},
-          leading, q_file.descr, source};
+  return {Inputs{reshaped(std::move(q), c.q_shape()), reshaped(std::move(k), c.k_shape())},
+          DType::fp32, leading, q_file.descr, source};
 }
 
-LoadedInputs load_generated(const Case& c, const GoldenArgs& a) {
+// Generated inputs are drawn block by block as the blocks are made (or whole for
+// --exact), never loaded.
+InputSource generated_source(const Case& c, const GoldenArgs& a) {
   const DType t = parse_dtype(a.dtype).value();  // CLI11 checked the name
   nlohmann::json source = {{"source", "generated"}, {"seed", a.seed}};
-  return {generate_inputs(c, a.seed, t), {std::size_t(c.batch), std::size_t(c.heads)},
+  return {std::nullopt, t, {std::size_t(c.batch), std::size_t(c.heads)},
           std::string(dtype_name(t)), source};
+}
+
+BlockInputs block_inputs(const Case& c, const GoldenArgs& a, const InputSource& src) {
+  if (!src.in) {
+    return [&c, &a, &src](GoldenBlock& b) {
+      generate_rows(c, a.seed, src.drawn, b.query, b.first, b.count, b.in.data());
+    };
+  }
+  return [&c, &src](GoldenBlock& b) {
+    const Tensor& t = b.query ? src.in->q : src.in->k;
+    const long rows = b.query ? c.seq_len : c.key_rows(), d = c.head_dim;
+    for (long h = 0; h < c.batch * c.heads; ++h)
+      std::copy_n(t.row(std::size_t(h * rows + b.first)), b.count * d, &b.in[std::size_t(h * b.count * d)]);
+  };
+}
+
+// The exact path works on whole tensors; they reach the files as one block each.
+std::vector<long> exact_blocks(const Case& c, const GoldenArgs& a, const InputSource& src,
+                               const GoldenOptions& options, const BlockSink& sink) {
+  Inputs in = src.in ? *src.in : generate_inputs(c, a.seed, src.drawn);
+  Golden g = golden_exact(c, in.q, in.k, options);
+  GoldenBlock q{true, 0, c.seq_len, std::move(in.q.data), std::move(g.q_out.data), {}};
+  sink(q);
+  GoldenBlock k{false, 0, c.key_rows(), std::move(in.k.data), std::move(g.k_out.data),
+                std::move(g.logits.data)};
+  sink(k);
+  return g.logit_rows;
+}
+
+// What a run holds at once. The fast path: kGoldenBlocksHeld blocks (inputs, outputs,
+// double-double keys, table rows, logits) and the sampled query rows in double-double;
+// the exact path: the whole case, as a sweep holds it.
+void check_golden_memory(const Case& c, const GoldenArgs& a) {
+  if (a.exact) return check_case_memory({GridCase{case_id(c), c, a.seed}}, a.logit_rows);
+  const std::size_t rows = logit_rows(c.seq_len, a.logit_rows).size();
+  const double width = double(c.batch) * double(c.heads) * double(c.head_dim);
+  const double block = double(golden_block_rows(c));
+  const double per_block = block * (4 * width + double(c.batch * c.heads) * double(rows) +
+                                    8 * double(c.pairs()));
+  const double bytes = 8 * (double(kGoldenBlocksHeld) * per_block + 2 * width * double(rows));
+  check_memory(case_id(c), bytes, "blocks of inputs, outputs and logits, and the sampled query rows");
 }
 
 // Outputs keep the leading dimensions of the inputs: [rows, D] in, [rows, D] out.
@@ -148,12 +197,6 @@ Shape with_leading(const Shape& leading, const Shape& full) {
   Shape s = leading;
   s.insert(s.end(), full.end() - 2, full.end());
   return s;
-}
-
-double max_abs(const Tensor& t) {
-  double m = 0.0;
-  for (double v : t.data) m = std::max(m, std::fabs(v));
-  return m;
 }
 
 fs::path prepare_out(const std::string& out) {
@@ -166,44 +209,57 @@ fs::path prepare_out(const std::string& out) {
   return out;
 }
 
+// Blocks go from the golden path to the files through the pipe, so that the next block
+// is computed while one is written.
+std::vector<long> write_golden(const Case& c, const GoldenArgs& a, const InputSource& src,
+                               GoldenFiles& files) {
+  const GoldenOptions options{true, a.logit_rows};
+  // The writing thread needs a core: OpenBLAS's idle workers would spin (sched_yield)
+  // against it between the blocks' small products, which gain little from threads.
+  set_blas_threads(1);
+  BlockPipe pipe([&files](const GoldenBlock& b) { files.write(b); }, kGoldenPipeDepth);
+  const BlockSink sink = [&pipe](GoldenBlock& b) { pipe.put(b); };
+  std::vector<long> rows =
+      a.exact ? exact_blocks(c, a, src, options, sink)
+              : golden_fast_blocks(c, block_inputs(c, a, src), options, golden_block_rows(c), sink);
+  pipe.finish();
+  files.commit();
+  return rows;
+}
+
 int run_golden(const GoldenArgs& a) {
   Case c = resolve_case(a);
   const bool from_files = !a.q_in.empty();
   if (!from_files) {
     validate(c);
-    check_case_memory({GridCase{case_id(c), c, a.seed}}, a.logit_rows);
+    check_golden_memory(c, a);
   }
-  const LoadedInputs li = from_files ? load_files(c, a) : load_generated(c, a);
+  const InputSource src = from_files ? load_files(c, a) : generated_source(c, a);
   const fs::path dir = prepare_out(a.out);
 
-  const GoldenOptions options{true, a.logit_rows};
-  const Golden g = a.exact ? golden_exact(c, li.in.q, li.in.k, options)
-                           : golden_fast(c, li.in.q, li.in.k, options);
-  const Tensor q_out = reshaped(g.q_out, with_leading(li.leading, c.q_shape()));
-  const Tensor k_out = reshaped(g.k_out, with_leading(li.leading, c.k_shape()));
-  const Tensor logits = reshaped(g.logits, with_leading(li.leading, g.logits.shape));
-  write_npy(dir / "q_in.npy", reshaped(li.in.q, q_out.shape));
-  write_npy(dir / "k_in.npy", reshaped(li.in.k, k_out.shape));
-  write_npy(dir / "q_out.npy", q_out);
-  write_npy(dir / "k_out.npy", k_out);
-  write_npy(dir / "logits.npy", logits);
+  const std::size_t logit_count = logit_rows(c.seq_len, a.logit_rows).size();
+  const Shape q_shape = with_leading(src.leading, c.q_shape());
+  const Shape k_shape = with_leading(src.leading, c.k_shape());
+  const Shape logits_shape = with_leading(src.leading, {logit_count, std::size_t(c.key_rows())});
+  GoldenFiles files(dir, q_shape, k_shape, logits_shape);
+  const std::vector<long> rows = write_golden(c, a, src, files);
 
-  const bool sampled = g.logit_rows.size() < std::size_t(c.seq_len);
+  const bool sampled = rows.size() < std::size_t(c.seq_len);
   nlohmann::json j = {
       {"tool", "xposcheck"}, {"version", kVersion}, {"case_id", case_id(c)},
-      {"case", c}, {"dtype", li.dtype}, {"inputs", li.source},
+      {"case", c}, {"dtype", src.dtype}, {"inputs", src.source},
       {"seed", from_files ? nlohmann::json() : nlohmann::json(a.seed)},
       {"golden", a.exact ? "exact" : "fast"}, {"max_logit_rows", a.logit_rows},
-      {"logit_rows", sampled ? nlohmann::json(g.logit_rows) : nlohmann::json()},
-      {"shapes", {{"q_out", q_out.shape}, {"k_out", k_out.shape}, {"logits", logits.shape}}}};
+      {"logit_rows", sampled ? nlohmann::json(rows) : nlohmann::json()},
+      {"shapes", {{"q_out", q_shape}, {"k_out", k_shape}, {"logits", logits_shape}}}};
   write_atomically(dir / "case.json", j.dump(2) + "\n");
 
   fmt::print("golden {} ({} path, {} inputs{})\n", case_id(c), a.exact ? "exact" : "fast",
-             li.dtype, from_files ? "" : fmt::format(", seed {}", a.seed));
-  fmt::print("  q_out  {}  max |q_out| = {:.6g}\n", shape_string(q_out.shape), max_abs(q_out));
-  fmt::print("  k_out  {}  max |k_out| = {:.6g}\n", shape_string(k_out.shape), max_abs(k_out));
-  fmt::print("  logits {}{}\n", shape_string(logits.shape),
-             sampled ? fmt::format("  ({} sampled query rows)", g.logit_rows.size()) : "");
+             src.dtype, from_files ? "" : fmt::format(", seed {}", a.seed));
+  fmt::print("  q_out  {}  max |q_out| = {:.6g}\n", shape_string(q_shape), files.max_abs_q_out());
+  fmt::print("  k_out  {}  max |k_out| = {:.6g}\n", shape_string(k_shape), files.max_abs_k_out());
+  fmt::print("  logits {}{}\n", shape_string(logits_shape),
+             sampled ? fmt::format("  ({} sampled query rows)", rows.size()) : "");
   fmt::print("  wrote q_in, k_in, q_out, k_out, logits (.npy) and case.json to {}\n",
              dir.string());
   return kExitOk;

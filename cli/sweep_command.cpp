@@ -15,6 +15,7 @@
 #include "file_flags.hpp"
 #include "run_info.hpp"
 #include "sweep_options.hpp"
+#include "sweep_progress.hpp"
 #include "terminal_print.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/envelope.hpp"
@@ -50,25 +51,6 @@ std::vector<std::unique_ptr<Candidate>> build_candidates(const SweepCommandOptio
     throw CLI::ValidationError(flag, fmt::format("two candidates named '{}'", list[i]->name()));
   }
   return list;
-}
-
-// A progress line on a terminal, plain log lines otherwise.
-ProgressCallback progress_printer(bool quiet) {
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
-  return [tty, quiet](const Progress& p) {
-    if (quiet) return;
-    const double eta = p.done ? p.elapsed_s * static_cast<double>(p.total - p.done) /
-                                    static_cast<double>(p.done) : 0.0;
-    if (tty) {
-      fmt::print(stderr, "\r[{}/{}] failures {}  elapsed {:.0f}s  ETA {:.0f}s   ", p.done, p.total,
-                 p.failures, p.elapsed_s, eta);
-      if (p.done == p.total) fmt::print(stderr, "\n");
-    } else if (p.last) {
-      print_text(stderr, "[{}/{}] {:<12} {} {} {}\n", p.done, p.total,
-                 outcome_name(p.last->outcome), p.last->candidate, p.last->case_id,
-                 dtype_name(p.last->dtype));
-    }
-  };
 }
 
 void check_sweep_files(const SweepCommandOptions& o) {
@@ -133,7 +115,11 @@ int run_sweep_command(const SweepCommandOptions& o) {
                store.size() ? fmt::format(" ({} results resumed)", store.size()) : "");
     if (shard) fmt::print(stderr, "shard {} (from {})\n", run.shard, shard->origin);
   }
-  run_sweep(grid, candidates, options, store, progress_printer(o.quiet));
+  ProgressPrinter progress(stderr_progress(o.quiet     ? ProgressStyle::quiet
+                                           : o.verbose ? ProgressStyle::verbose
+                                                       : ProgressStyle::normal));
+  run_sweep(grid, candidates, options, store, progress_callback(progress));
+  progress.finish();
   Results results = store.finish();
   const std::optional<DriftReport> drift = apply_drift_gate(drift_gate, results, o.out);
 

@@ -21,7 +21,9 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
   sub.add_option("--out", o.out, "Results file (JSON), written incrementally")->capture_default_str();
   sub.add_option("--jobs", o.jobs, "Worker threads (default: every core)");
   sub.add_flag("--resume", o.resume, "Keep the results already in --out and run only the rest");
-  sub.add_flag("--quiet", o.quiet, "No progress output");
+  CLI::Option* quiet = sub.add_flag("--quiet", o.quiet, "No progress output");
+  sub.add_flag("--verbose", o.verbose, "A progress line for every record, not only the failing ones")
+      ->excludes(quiet);
   sub.add_flag("--fail-on-out-of-range", o.gate.out_of_range_fails,
                "Count OUT_OF_RANGE (golden values beyond the dtype) as a gate failure");
   sub.add_option("--logit-rows", o.logit_rows,

@@ -18,7 +18,7 @@ struct SweepCommandOptions {
   std::string out = "results.json";
   unsigned jobs = 0;
   bool resume = false;
-  bool quiet = false;
+  bool quiet = false, verbose = false;
   GatePolicy gate;
   std::size_t logit_rows = kSweepLogitRows;
   std::vector<std::string> accept_conventions;  // judged on logits: see docs/diagnosis.md

@@ -48,16 +48,20 @@ std::string human_bytes(double bytes) {
   return fmt::format("{:.3g} {}", bytes, units[u]);
 }
 
-void check_case_memory(const std::vector<GridCase>& cases, std::size_t logit_rows) {
+void check_memory(const std::string& case_id, double bytes, const std::string& holds) {
   const std::optional<double> limit = memory_limit_bytes();
-  if (!limit || cases.empty()) return;
+  if (!limit || bytes <= *limit) return;
+  throw LimitError(fmt::format("case {} would need about {} ({}), more than the {} this machine allows "
+                               "(MemTotal, or XPOSCHECK_MAX_MEMORY_MB)",
+                               case_id, human_bytes(bytes), holds, human_bytes(*limit)));
+}
+
+void check_case_memory(const std::vector<GridCase>& cases, std::size_t logit_rows) {
+  if (cases.empty()) return;
   const auto bytes = [&](const GridCase& gc) { return estimated_case_bytes(gc.params, logit_rows); };
   const GridCase& largest = *std::max_element(cases.begin(), cases.end(),
                                               [&](const GridCase& a, const GridCase& b) { return bytes(a) < bytes(b); });
-  if (bytes(largest) <= *limit) return;
-  throw LimitError(fmt::format("case {} would need about {} (inputs, golden outputs, tables and logits), more than "
-                               "the {} this machine allows (MemTotal, or XPOSCHECK_MAX_MEMORY_MB)",
-                               largest.id, human_bytes(bytes(largest)), human_bytes(*limit)));
+  check_memory(largest.id, bytes(largest), "inputs, golden outputs, tables and logits");
 }
 
 }  // namespace xposcheck

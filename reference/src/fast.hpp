@@ -1,5 +1,9 @@
 #pragma once
-// Internals of the fast golden path shared by golden_fast.cpp and logits.cpp.
+// Internals of the fast golden path shared by golden_fast.cpp, logits.cpp and
+// golden_blocks.cpp. Rows are addressed as the block layout [batch * heads][count][D]
+// (a whole tensor is the block of all its rows), row i of each head at the position of
+// row first + i of q (query) or k.
+#include <cstddef>
 #include <vector>
 
 #include "xposcheck/reference/case.hpp"
@@ -8,11 +12,31 @@
 
 namespace xposcheck {
 
+// Rounded outputs of rows first..first+count-1 of every (batch, head): in to out.
+void rotate_block(const Case& c, const RotaryTables& t, bool query, long first, long count,
+                  const double* in, double* out);
+
+// The output of one row at position p as the unevaluated double-double hi + lo,
+// before its final rounding.
+void rotate_dd_row(const Case& c, const RotaryTables& t, bool query, long p, const double* x,
+                   double* hi, double* lo);
+
 // The outputs of one tensor (queries when query is true, else keys) as unevaluated
 // double-double sums hi + lo, before the final rounding: every row shaped as in, or,
 // given rows, only those rows of each (batch, head), as [batch * heads][rows][D].
 void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool query,
                const std::vector<long>* rows, std::vector<double>& hi, std::vector<double>& lo);
+
+// Whether the fast path's logits of `rows` query rows take the double-double route
+// (small cases) rather than BLAS on the rounded outputs; logits.cpp explains both.
+bool dd_logits_route(const Case& c, std::size_t rows);
+
+// One head's logits, out[i * stride + n] for query row i < nr and key n < keys:
+// of double-double rows (qh + ql, kh + kl) by Dot2, or of rounded rows by BLAS.
+void dd_logits_head(const double* qh, const double* ql, long nr, const double* kh,
+                    const double* kl, long keys, long d, double* out, long stride);
+void blas_logits_head(const double* q, long nr, const double* k, long keys, long d,
+                      double* out);
 
 // Logits of the fast path for the given query rows, by the route logits.cpp documents.
 Tensor fast_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,

@@ -87,33 +87,6 @@ XPOS_KERNEL(rotate_half_dd, Layout::half, false)
 XPOS_KERNEL(rotate_interleaved_dd, Layout::interleaved, false)
 #undef XPOS_KERNEL
 
-// Calls row(query, in_row, out_row) for every row of q and k, position-major so that
-// all heads of one position reuse the same table row while it is in cache.
-template <class RowFn>
-void for_each_row(const Case& c, RowFn row) {
-  const long n = c.seq_len, k = c.key_rows(), bh = c.batch * c.heads;
-  parallel_for(n + k, 16, [&](long begin, long end) {
-    for (long i = begin; i < end; ++i) {
-      const bool query = i < n;
-      const long r = query ? i : i - n;
-      const long p = query ? c.query_position(r) : c.key_position(r);
-      for (long h = 0; h < bh; ++h) row(query, p, h * (query ? n : k) + r);
-    }
-  });
-}
-
-void rotate_rows(const Case& c, const RotaryTables& t, const Tensor& q_in,
-                 const Tensor& k_in, Tensor& q_out, Tensor& k_out) {
-  const long P = c.pairs(), R = c.rotary(), D = c.head_dim;
-  const bool half = c.layout == Layout::half;
-  for_each_row(c, [&](bool query, long p, long r) {
-    const double* x = (query ? q_in : k_in).row(r);
-    double* o = (query ? q_out : k_out).row(r);
-    (half ? rotate_half_rounded : rotate_interleaved_rounded)(x, t.row(p), P, query, o, nullptr);
-    std::copy(x + R, x + D, o + R);
-  });
-}
-
 // A zeroed tensor whose storage is advised onto transparent huge pages before it is
 // touched: the outputs of a long case are hundreds of megabytes, and faulting them in
 // 4 KiB at a time cost more than computing them.
@@ -139,9 +112,37 @@ void check_shape(const char* name, const Tensor& t, const Shape& expected) {
                                 shape_string(expected));
 }
 
+// Position-parallel: all heads of one position reuse the same table row while it is
+// in cache.
+void rotate_block(const Case& c, const RotaryTables& t, bool query, long first, long count,
+                  const double* in, double* out) {
+  const long P = c.pairs(), R = c.rotary(), D = c.head_dim, bh = c.batch * c.heads;
+  const auto kernel = c.layout == Layout::half ? rotate_half_rounded : rotate_interleaved_rounded;
+  parallel_for(count, 16, [&](long begin, long end) {
+    for (long i = begin; i < end; ++i) {
+      const long p = query ? c.query_position(first + i) : c.key_position(first + i);
+      for (long h = 0; h < bh; ++h) {
+        const double* x = in + (h * count + i) * D;
+        double* o = out + (h * count + i) * D;
+        kernel(x, t.row(p), P, query, o, nullptr);
+        std::copy(x + R, x + D, o + R);
+      }
+    }
+  });
+}
+
+void rotate_dd_row(const Case& c, const RotaryTables& t, bool query, long p, const double* x,
+                   double* hi, double* lo) {
+  const long R = c.rotary(), D = c.head_dim;
+  (c.layout == Layout::half ? rotate_half_dd : rotate_interleaved_dd)(x, t.row(p), c.pairs(),
+                                                                       query, hi, lo);
+  std::copy(x + R, x + D, hi + R);
+  std::fill(lo + R, lo + D, 0.0);
+}
+
 void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool query,
                const std::vector<long>* rows, std::vector<double>& hi, std::vector<double>& lo) {
-  const long P = c.pairs(), R = c.rotary(), D = c.head_dim;
+  const long D = c.head_dim;
   const long per_head = query ? c.seq_len : c.key_rows();
   const long kept = rows ? static_cast<long>(rows->size()) : per_head;
   const long count = c.batch * c.heads * kept;
@@ -153,14 +154,12 @@ void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool quer
                                std::to_string(count) + " rows x " + std::to_string(D) + ")",
                            16.0 * static_cast<double>(count) * static_cast<double>(D));
   }
-  const auto kernel = c.layout == Layout::half ? rotate_half_dd : rotate_interleaved_dd;
   parallel_for(count, 64, [&](long begin, long end) {
     for (long r = begin; r < end; ++r) {
       const long i = rows ? (*rows)[static_cast<std::size_t>(r % kept)] : r % kept;
       const long p = query ? c.query_position(i) : c.key_position(i);
       const double* x = in.row(static_cast<std::size_t>(r / kept * per_head + i));
-      kernel(x, t.row(p), P, query, &hi[r * D], &lo[r * D]);
-      std::copy(x + R, x + D, &hi[r * D + R]);
+      rotate_dd_row(c, t, query, p, x, &hi[r * D], &lo[r * D]);
     }
   });
 }
@@ -174,7 +173,8 @@ Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
   Golden g;
   g.q_out = output_tensor(c.q_shape());
   g.k_out = output_tensor(c.k_shape());
-  rotate_rows(c, *tables, q_in, k_in, g.q_out, g.k_out);
+  rotate_block(c, *tables, true, 0, c.seq_len, q_in.data.data(), g.q_out.data.data());
+  rotate_block(c, *tables, false, 0, c.key_rows(), k_in.data.data(), g.k_out.data.data());
   if (options.logits) {
     g.logit_rows = chosen_logit_rows(c, options);
     g.logits = fast_logits(c, *tables, q_in, k_in, g.q_out, g.k_out, g.logit_rows);

@@ -1,7 +1,10 @@
 #include "xposcheck/reference/inputs.hpp"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "parallel.hpp"
 
@@ -65,26 +68,48 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void draw_no
   }
 }
 
-// The draws of t's elements, which follow `first_call` earlier calls, rounded to dtype.
-void fill(Tensor& t, std::uint64_t seed, std::uint64_t first_call, DType dtype) {
-  double* data = t.data.data();
+// Element e of rows first..first+count-1 of every (batch, head), [bh][count][D] in out,
+// is element (e / (count D)) rows D + first D + e % (count D) of the tensor, and its draw
+// follows 6 calls per earlier element, from `first_call` on.
+void fill_rows(const Case& c, std::uint64_t seed, std::uint64_t first_call, DType dtype,
+               long rows, long first, long count, double* out) {
   const detail::NormalRange range = detail::normal_range(dtype);
-  parallel_for(static_cast<long>(t.data.size()), 1 << 16, [&](long begin, long end) {
-    draw_normals(seed, first_call + 6 * static_cast<std::uint64_t>(begin), data + begin,
-                 static_cast<std::size_t>(end - begin), range);
+  const long per_head = count * c.head_dim, total = c.batch * c.heads * per_head;
+  parallel_for(total, 1 << 16, [&](long begin, long end) {
+    for (long e = begin; e < end;) {
+      const long h = e / per_head, stop = std::min(end, (h + 1) * per_head);
+      const auto element = static_cast<std::uint64_t>((h * rows + first) * c.head_dim +
+                                                      e % per_head);
+      draw_normals(seed, first_call + 6 * element, out + e, static_cast<std::size_t>(stop - e),
+                   range);
+      e = stop;
+    }
     for (long i = begin; i < end; ++i) {
-      if (std::fabs(data[i]) < range.min_normal) data[i] = round_to(dtype, data[i]);
+      if (std::fabs(out[i]) < range.min_normal) out[i] = round_to(dtype, out[i]);
     }
   });
 }
 
 }  // namespace
 
+void generate_rows(const Case& c, std::uint64_t seed, DType dtype, bool query, long first,
+                   long count, double* out) {
+  validate(c);
+  const long rows = query ? c.seq_len : c.key_rows();
+  if (first < 0 || count < 0 || first + count > rows)
+    throw std::invalid_argument("generate_rows: rows " + std::to_string(first) + "+" +
+                                std::to_string(count) + " outside 0.." + std::to_string(rows));
+  // k's draws follow all of q's.
+  const std::uint64_t first_call =
+      query ? 0 : 6 * static_cast<std::uint64_t>(element_count(c.q_shape()));
+  fill_rows(c, seed, first_call, dtype, rows, first, count, out);
+}
+
 Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype) {
   validate(c);
   Inputs in{Tensor(c.q_shape()), Tensor(c.k_shape())};
-  fill(in.q, seed, 0, dtype);
-  fill(in.k, seed, 6 * static_cast<std::uint64_t>(in.q.data.size()), dtype);
+  generate_rows(c, seed, dtype, true, 0, c.seq_len, in.q.data.data());
+  generate_rows(c, seed, dtype, false, 0, c.key_rows(), in.k.data.data());
   return in;
 }
 

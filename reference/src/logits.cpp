@@ -94,22 +94,11 @@ Tensor dd_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
   rotate_dd(c, t, q_in, true, &rows, qh, ql);
   rotate_dd(c, t, k_in, false, nullptr, kh, kl);
   const long d = c.head_dim, keys = c.key_rows(), bh = c.batch * c.heads;
-  const long nr = static_cast<long>(rows.size()), blocks = (keys + kLanes - 1) / kLanes;
+  const long nr = static_cast<long>(rows.size());
   Tensor out(Shape{std::size_t(c.batch), std::size_t(c.heads), rows.size(), std::size_t(keys)});
-  for (long h = 0; h < bh; ++h) {
-    const KeyBlocks k = key_blocks(&kh[h * keys * d], &kl[h * keys * d], keys, d);
-    parallel_for(blocks, 16, [&](long begin, long end) {
-      double lanes[kLanes];
-      for (long b = begin; b < end; ++b) {
-        const long first = b * kLanes, n = std::min(kLanes, keys - first);
-        for (long r = 0; r < nr; ++r) {
-          const long q = (h * nr + r) * d;
-          dot2_block(&qh[q], &ql[q], k.hi_of(b), k.lo_of(b), d, lanes);
-          std::copy_n(lanes, n, out.row(static_cast<std::size_t>(h * nr + r)) + first);
-        }
-      }
-    });
-  }
+  for (long h = 0; h < bh; ++h)
+    dd_logits_head(&qh[h * nr * d], &ql[h * nr * d], nr, &kh[h * keys * d], &kl[h * keys * d],
+                   keys, d, out.row(static_cast<std::size_t>(h * nr)), keys);
   return out;
 }
 
@@ -151,6 +140,37 @@ std::vector<long> chosen_logit_rows(const Case& c, const GoldenOptions& options)
   return options.rows;
 }
 
+void dd_logits_head(const double* qh, const double* ql, long nr, const double* kh,
+                    const double* kl, long keys, long d, double* out, long stride) {
+  const KeyBlocks k = key_blocks(kh, kl, keys, d);
+  const long blocks = (keys + kLanes - 1) / kLanes;
+  parallel_for(blocks, 16, [&](long begin, long end) {
+    double lanes[kLanes];
+    for (long b = begin; b < end; ++b) {
+      const long first = b * kLanes, n = std::min(kLanes, keys - first);
+      for (long r = 0; r < nr; ++r) {
+        dot2_block(&qh[r * d], &ql[r * d], k.hi_of(b), k.lo_of(b), d, lanes);
+        std::copy_n(lanes, n, out + r * stride + first);
+      }
+    }
+  });
+}
+
+void blas_logits_head(const double* q, long nr, const double* k, long keys, long d,
+                      double* out) {
+  if (nr == 0 || keys == 0 || d == 0) return;
+  const auto n = static_cast<std::size_t>(nr), m = static_cast<std::size_t>(keys),
+             w = static_cast<std::size_t>(d);
+  const auto Q = xt::adapt(q, n * w, xt::no_ownership(), std::array{n, w});
+  // k as a column-major [D, keys] matrix is K^T without a copy; dot then calls gemm
+  // with the transpose flag. Each logit is then a sum over D alone, so it comes out
+  // the same whichever keys share the call (golden_blocks relies on that).
+  const auto Kt = xt::adapt<xt::layout_type::column_major>(k, m * w, xt::no_ownership(),
+                                                           std::array{w, m});
+  const auto L = xt::linalg::dot(Q, Kt);
+  std::copy(L.begin(), L.end(), out);
+}
+
 Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<long>& rows) {
   check_logit_inputs(q_out, k_out, rows);
   const std::size_t bh = q_out.shape[0] * q_out.shape[1], n = q_out.shape[2];
@@ -161,23 +181,20 @@ Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<lon
   for (std::size_t h = 0; h < bh; ++h) {
     for (std::size_t i = 0; i < nr; ++i)
       std::copy_n(q_out.row(h * n + rows[i]), d, &q[i * d]);
-    const auto Q = xt::adapt(q.data(), nr * d, xt::no_ownership(), std::array{nr, d});
-    // k as a column-major [D, M+N] matrix is K^T without a copy; dot then calls gemm
-    // with the transpose flag.
-    const auto Kt = xt::adapt<xt::layout_type::column_major>(
-        k_out.row(h * k), k * d, xt::no_ownership(), std::array{d, k});
-    const auto L = xt::linalg::dot(Q, Kt);
-    std::copy(L.begin(), L.end(), out.row(h * nr));
+    blas_logits_head(q.data(), long(nr), k_out.row(h * k), long(k), long(d), out.row(h * nr));
   }
   return out;
+}
+
+bool dd_logits_route(const Case& c, std::size_t rows) {
+  const double work = double(c.batch) * c.heads * double(rows) * c.key_rows() * c.head_dim;
+  return work <= kDDWork;
 }
 
 Tensor fast_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
                    const Tensor& k_in, const Tensor& q_out, const Tensor& k_out,
                    const std::vector<long>& rows) {
-  const double work =
-      double(c.batch) * c.heads * double(rows.size()) * c.key_rows() * c.head_dim;
-  if (work > kDDWork) return logits_of(q_out, k_out, rows);
+  if (!dd_logits_route(c, rows.size())) return logits_of(q_out, k_out, rows);
   return dd_logits(c, t, q_in, k_in, rows);
 }
 

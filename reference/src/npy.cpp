@@ -445,6 +445,48 @@ void write_bytes(std::ostream& out, const std::string& preamble, const Tensor& t
 
 }  // namespace
 
+NpyWriter::NpyWriter(const std::filesystem::path& file, const Shape& shape) try
+    : file_(file), count_(element_count(shape)) {
+  const std::string preamble = npy_preamble(shape, NpyStorage::f8);
+  header_ = preamble.size();
+  file_.write_at(0, preamble.data(), preamble.size());
+} catch (const FileWriteError& e) {
+  throw NpyError(e.what());
+}
+
+void NpyWriter::write(std::size_t first, const double* values, std::size_t n) {
+  if (first > count_ || n > count_ - first) {
+    fail(file_.path(), fmt::format("elements {}..{} outside the array's {}", first, first + n, count_));
+  }
+  try {
+    const std::uint64_t at = header_ + 8 * std::uint64_t(first);
+    if constexpr (std::endian::native == std::endian::little) {
+      file_.write_at(at, values, n * sizeof(double));
+    } else {
+      std::vector<char> bytes(n * 8);
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t bits = encode(values[i], NpyStorage::f8);
+        for (int b = 0; b < 8; ++b) bytes[i * 8 + b] = char((bits >> (8 * b)) & 0xFF);
+      }
+      file_.write_at(at, bytes.data(), bytes.size());
+    }
+  } catch (const FileWriteError& e) {
+    throw NpyError(e.what());
+  }
+  written_ += n;
+}
+
+void NpyWriter::commit() {
+  if (written_ != count_) {
+    fail(file_.path(), fmt::format("{} of {} elements written", written_, count_));
+  }
+  try {
+    file_.commit();
+  } catch (const FileWriteError& e) {
+    throw NpyError(e.what());
+  }
+}
+
 void write_npy(const std::filesystem::path& file, const Tensor& t, NpyStorage storage) {
   if (t.data.size() != element_count(t.shape)) {
     fail(file, fmt::format("tensor holds {} values but its shape {} needs {}",

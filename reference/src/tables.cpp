@@ -19,6 +19,7 @@
 #include <cstdlib>
 #include <future>
 #include <list>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -98,53 +99,85 @@ std::vector<double> seed_rows(const Case& c, long start, long step, long count, 
 
 }  // namespace
 
-RotaryTables::RotaryTables(const Case& c, long first, long last)
-    : first_(first), last_(last), pairs_(0), centre_(0) {
-  validate(c);
+namespace {
+
+void check_range(long first, long last) {
   if (first > last)
     throw std::invalid_argument("RotaryTables: empty position range " + std::to_string(first) +
                                 ".." + std::to_string(last));
+}
+
+}  // namespace
+
+// Three multiprecision walks of about n^(1/3) steps each (position = first + h*S +
+// m*S1 + l with S = S1 * S1) keep the 128-bit work small; every table entry then costs
+// two double-double rotations, fine = mid (m) x unit (l), entry = coarse (h) x fine.
+TableSeeds::TableSeeds(const Case& c, long first, long last)
+    : first_(first), last_(last), pairs_(0), centre_(0) {
+  validate(c);
+  check_range(first, last);
   pairs_ = c.pairs();
   centre_ = c.centre();
-  build(c);
-}
-
-void RotaryTables::build(const Case& c) {
-  try {
-    build_rows(c);
-  } catch (const std::bad_alloc&) {
-    const long n = last_ - first_ + 1;
-    throw_allocation_error("the rotary tables of " + std::to_string(n) + " positions x " + std::to_string(pairs_) +
-                               " pairs", static_cast<double>(n) * static_cast<double>(pairs_) * 8 * 8);
-  }
-}
-
-void RotaryTables::build_rows(const Case& c) {
-  const long n = last_ - first_ + 1, P = pairs_;
-  const std::size_t row = 8 * static_cast<std::size_t>(P);
-  // Three multiprecision walks of about n^(1/3) steps each (position = first + h*S +
-  // m*S1 + l with S = S1 * S1) keep the 128-bit work small; the fine offsets m*S1 + l
-  // are then combined in double-double once per pair, and every table entry costs one
-  // double-double rotation.
+  const long n = last - first + 1;
   const auto cbrt = static_cast<unsigned long>(std::ceil(std::cbrt(double(n))));
-  const long s1 = static_cast<long>(std::bit_ceil(cbrt)), step = s1 * s1;
-  const std::vector<double> coarse = seed_rows(c, first_, step, (n + step - 1) / step, true);
-  const std::vector<double> mid = seed_rows(c, 0, s1, s1, false);
-  const std::vector<double> unit = seed_rows(c, 0, 1, s1, false);
-  std::vector<double> fine(static_cast<std::size_t>(step) * row);
-  for (long k = 0; k < step; ++k)
-    combine_row(&mid[(k / s1) * row], &unit[(k % s1) * row], &fine[k * row], P);
-
-  for (long j = 0; j < P; ++j) {
+  s1_ = static_cast<long>(std::bit_ceil(cbrt));
+  step_ = s1_ * s1_;
+  coarse_ = seed_rows(c, first, step_, (n + step_ - 1) / step_, true);
+  mid_ = seed_rows(c, 0, s1_, s1_, false);
+  unit_ = seed_rows(c, 0, 1, s1_, false);
+  for (long j = 0; j < pairs_; ++j) {
     const SeedFrequency f = seed_frequency(c, j);
     omega_.push_back(f.omega);
     log_zeta_.push_back(f.log_zeta);
   }
-  data_.resize(static_cast<std::size_t>(n) * row);
+}
+
+// The fine rows are shared by every coarse step: a range of at least one step makes
+// each once; a shorter range (a block of a long case) makes only its own.
+void TableSeeds::combine(long from, long to, double* out) const {
+  if (from < first_ || to > last_ || from > to)
+    throw std::invalid_argument("TableSeeds: rows " + std::to_string(from) + ".." +
+                                std::to_string(to) + " outside " + std::to_string(first_) +
+                                ".." + std::to_string(last_));
+  const long n = to - from + 1, P = pairs_, i0 = from - first_;
+  const std::size_t row = 8 * static_cast<std::size_t>(P);
+  const bool all_fine = n >= step_;
+  const long fine_rows = all_fine ? step_ : n;
+  // Every element is written below: zero-filling a block's worth first would cost as
+  // much as combining it.
+  const auto fine = std::make_unique_for_overwrite<double[]>(static_cast<std::size_t>(fine_rows) * row);
+  for (long r = 0; r < fine_rows; ++r) {
+    const long k = all_fine ? r : (i0 + r) % step_;
+    combine_row(&mid_[(k / s1_) * row], &unit_[(k % s1_) * row], &fine[r * row], P);
+  }
   parallel_for(n, 256, [&](long begin, long end) {
-    for (long i = begin; i < end; ++i)
-      combine_row(&coarse[(i / step) * row], &fine[(i % step) * row], &data_[i * row], P);
+    for (long r = begin; r < end; ++r) {
+      const long i = i0 + r, f = all_fine ? i % step_ : r;
+      combine_row(&coarse_[(i / step_) * row], &fine[f * row], &out[r * row], P);
+    }
   });
+}
+
+RotaryTables::RotaryTables(const Case& c, long first, long last)
+    : RotaryTables(TableSeeds(c, first, last), first, last) {}
+
+RotaryTables::RotaryTables(const TableSeeds& seeds, long from, long to)
+    : first_(from), last_(to), pairs_(seeds.pairs_), omega_(seeds.omega_),
+      log_zeta_(seeds.log_zeta_), centre_(seeds.centre_) {
+  check_range(from, to);
+  build(seeds);
+}
+
+void RotaryTables::build(const TableSeeds& seeds) {
+  const long n = last_ - first_ + 1;
+  try {
+    data_.resize(static_cast<std::size_t>(n) * 8 * static_cast<std::size_t>(pairs_));
+    seeds.combine(first_, last_, data_.data());
+  } catch (const std::bad_alloc&) {
+    throw_allocation_error("the rotary tables of " + std::to_string(n) + " positions x " +
+                               std::to_string(pairs_) + " pairs",
+                           static_cast<double>(n) * static_cast<double>(pairs_) * 8 * 8);
+  }
 }
 
 double* RotaryTables::Storage::allocate(std::size_t n) {

@@ -78,11 +78,12 @@ TEST_CASE("merge and baseline refuse an output that is an input") {
 TEST_CASE("a directory as --out is refused before the run") {
   const Scratch dir;
   std::filesystem::create_directory(dir.path / "outdir");
-  const auto run = run_cli(dir, "sweep --grid " + dir / "grid.toml" + " --candidate fp32-angles --out " + dir / "outdir");
+  const auto run = run_cli(dir, "sweep --verbose --grid " + dir / "grid.toml" + " --candidate fp32-angles --out " +
+                                    dir / "outdir");
   INFO(run.out << run.err);
   CHECK(run.status == 2);
   CHECK_THAT(run.err, Contains("directory"));
-  CHECK(run.err.find("[1/") == std::string::npos);  // nothing ran
+  CHECK(run.err.find("[1/") == std::string::npos);  // nothing ran: --verbose would show every record
 }
 
 TEST_CASE("a second sweep on the same --out fails while the first holds it") {

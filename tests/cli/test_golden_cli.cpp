@@ -183,3 +183,18 @@ TEST_CASE("golden input errors exit 2 and name the file", "[cli][golden]") {
   CHECK(r.status == 2);
   CHECK_THAT(r.err, Contains("cut.npy") && Contains("data too short"));
 }
+
+// The files are written on a thread of their own while blocks are computed: a write
+// that fails there stops the run with the file's name, and nothing half-written stays.
+TEST_CASE("golden stops at a failed write, names the file and leaves no partial files", "[cli][golden]") {
+  TempDir dir;
+  fs::create_directories(dir / "o");
+  fs::create_symlink("/dev/full", dir / "o" / "k_out.npy");
+  // 100010 key rows of D = 8: two blocks of 65536 rows, so the failure meets a running pipe.
+  const Run r = run_cli(dir, "golden --head-dim 8 --seq-len 10 --mem-len 100000 --no-xpos --out " + q(dir / "o"));
+  CHECK(r.status == 2);
+  CHECK_THAT(r.err, Contains("k_out.npy") && Contains("write failed") && Contains("No space left"));
+  std::size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(dir / "o")) entries += e.path().filename() == "k_out.npy" ? 0 : 1;
+  CHECK(entries == 0);
+}

@@ -44,10 +44,12 @@ TEST_CASE("a case larger than memory is refused with its estimate") {
   CHECK_THAT(run.err, Contains("2 GiB"));
 }
 
+// The fast path streams: a block of rows, not the case, must fit (one row of a billion
+// features does not). The exact path holds the whole case, every logit row included.
 TEST_CASE("golden refuses cases larger than memory: wide heads, every logit row") {
   const TempDir dir("xposcheck-limits");
   const std::string args = GENERATE(as<std::string>{}, "--head-dim 1000000000 --seq-len 1",
-                                    "--head-dim 8 --seq-len 20000 --logit-rows 0");
+                                    "--head-dim 8 --seq-len 20000 --logit-rows 0 --exact");
   const auto run = run_capped(dir, "golden " + args + " --out " + q(dir.path / "g"));
   INFO(args << "\n" << run.err);
   CHECK(run.status == 2);
@@ -99,7 +101,7 @@ TEST_CASE("an allocation that fails anyway names what it was for") {
   const TempDir dir("xposcheck-limits");
   // Address space below the estimate's limit: the logits allocation itself fails.
   const std::string cmd = "ulimit -v 1500000; '" + std::string(XPOSCHECK_EXE) +
-                          "' golden --head-dim 8 --seq-len 20000 --logit-rows 0 --out " + q(dir.path / "g");
+                          "' golden --head-dim 8 --seq-len 20000 --logit-rows 0 --exact --out " + q(dir.path / "g");
   const auto run = run_shell(dir.path, cmd);
   INFO(run.err);
   CHECK(run.status == 2);

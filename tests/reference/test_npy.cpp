@@ -1,13 +1,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <catch2/catch.hpp>
 
@@ -408,4 +412,41 @@ TEST_CASE("untrusted files: only regular files are read, never a FIFO or a link"
   fs::create_symlink("/dev/zero", link);
   CHECK_THAT(read_error(link), Contains("link.npy: not a regular file (a symbolic link)"));
   CHECK_THAT(read_error(dir.path), Contains("not a regular file (a directory)"));
+}
+
+TEST_CASE("NpyWriter writes write_npy's bytes from pieces in any order", "[npy]") {
+  const TempDir dir("xposcheck-npy");
+  Tensor t(Shape{3, 5, 7});
+  for (std::size_t i = 0; i < t.size(); ++i) t.data[i] = std::ldexp(double(i) - 50.5, int(i % 9) - 4);
+  write_npy(dir / "whole.npy", t);
+  NpyWriter w(dir / "pieces.npy", t.shape);
+  // Pieces of 7, 11, ... elements, last first.
+  std::vector<std::pair<std::size_t, std::size_t>> pieces;
+  for (std::size_t at = 0, n = 7; at < t.size(); at += n, n += 4) pieces.emplace_back(at, std::min(n, t.size() - at));
+  for (auto it = pieces.rbegin(); it != pieces.rend(); ++it) w.write(it->first, &t.data[it->first], it->second);
+  CHECK_FALSE(fs::exists(dir / "pieces.npy"));  // appears only when committed
+  w.commit();
+  auto bytes = [](const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  CHECK(bytes(dir / "pieces.npy") == bytes(dir / "whole.npy"));
+  CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()) == 2);
+}
+
+TEST_CASE("NpyWriter refuses missing elements and elements outside the array", "[npy]") {
+  const TempDir dir("xposcheck-npy");
+  const double v[4] = {1, 2, 3, 4};
+  {
+    NpyWriter w(dir / "short.npy", Shape{2, 2});
+    w.write(0, v, 3);
+    CHECK_THROWS_WITH(w.write(2, v, 3), Contains("short.npy") && Contains("outside"));
+    CHECK_THROWS_WITH(w.commit(), Contains("short.npy") && Contains("3 of 4 elements written"));
+  }
+  {
+    NpyWriter w(dir / "dropped.npy", Shape{4});
+    w.write(0, v, 4);
+  }  // never committed: nothing is left behind
+  CHECK(fs::is_empty(dir.path));
+  CHECK_THROWS_AS(NpyWriter(dir / "no-such-dir" / "x.npy", Shape{1}), NpyError);
 }

@@ -30,6 +30,11 @@ std::optional<double> memory_limit_bytes();
 // of `cases` would need more memory than the machine has.
 void check_case_memory(const std::vector<GridCase>& cases, std::size_t logit_rows);
 
+// Throws LimitError naming the case, the estimate `bytes` of what it holds (`holds`,
+// e.g. "inputs, golden outputs, tables and logits") and the limit when it exceeds the
+// limit; the check of check_case_memory for a run with an estimate of its own.
+void check_memory(const std::string& case_id, double bytes, const std::string& holds);
+
 // "1.5 GiB", "320 MiB": sizes as people read them.
 std::string human_bytes(double bytes);
 

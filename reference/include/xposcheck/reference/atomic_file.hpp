@@ -1,6 +1,8 @@
 #pragma once
 // Writing a file so that a reader (a candidate polling for its manifest, a user's
 // tool, a resumed sweep) sees either the old file or the whole new one.
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <ostream>
@@ -24,5 +26,25 @@ struct FileWriteError : std::runtime_error {
 void write_atomically(const std::filesystem::path& file,
                       const std::function<void(std::ostream&)>& writer);
 void write_atomically(const std::filesystem::path& file, std::string_view text);
+
+// A file written in pieces, at any offsets, that appears at once on commit(): the same
+// temporary and rename as write_atomically (a special target is written in place, and
+// must then be seekable). Destroyed without commit(), the temporary is removed. Errors
+// are FileWriteError naming `file`.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::filesystem::path file);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write_at(std::uint64_t offset, const void* data, std::size_t bytes);
+  void commit();
+  const std::filesystem::path& path() const { return file_; }
+
+ private:
+  std::filesystem::path file_, target_;
+  int fd_ = -1;
+};
 
 }  // namespace xposcheck

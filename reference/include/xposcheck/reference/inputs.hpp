@@ -31,4 +31,10 @@ struct Inputs {
 // rounded to dtype. The unrounded draws do not depend on the dtype.
 Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype);
 
+// Rows first..first+count-1 of every (batch, head) of q (query) or of k, the values
+// generate_inputs gives them, to out as [batch * heads][count][D]: a long case's inputs
+// block by block. std::invalid_argument when the rows leave the tensor.
+void generate_rows(const Case& c, std::uint64_t seed, DType dtype, bool query, long first,
+                   long count, double* out);
+
 }  // namespace xposcheck

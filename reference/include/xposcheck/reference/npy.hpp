@@ -1,9 +1,12 @@
 #pragma once
 // NumPy .npy files (format versions 1.0-3.0), the exchange format of xposcheck.
+#include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
 
+#include "xposcheck/reference/atomic_file.hpp"
 #include "xposcheck/reference/tensor.hpp"
 
 namespace xposcheck {
@@ -38,5 +41,21 @@ NpyArray read_npy(const std::filesystem::path& file, bool u2_is_bf16 = false,
 // Values must be representable in the storage type (bf16_bits: bf16 values).
 void write_npy(const std::filesystem::path& file, const Tensor& t,
                NpyStorage storage = NpyStorage::f8);
+
+// A float64 .npy file written in pieces, for arrays too large to hold at once: the same
+// bytes write_npy writes for the same shape and values, its elements given in any order
+// (C-order indices), appearing atomically at commit(). commit() refuses a file with
+// elements never written. Errors are NpyError naming the file.
+class NpyWriter {
+ public:
+  NpyWriter(const std::filesystem::path& file, const Shape& shape);
+  // Elements first..first+n-1 (C order).
+  void write(std::size_t first, const double* values, std::size_t n);
+  void commit();
+
+ private:
+  AtomicFile file_;
+  std::size_t header_ = 0, count_ = 0, written_ = 0;
+};
 
 }  // namespace xposcheck

@@ -16,6 +16,30 @@ struct DD {
   double lo = 0.0;
 };
 
+// The multiprecision seeds of the table over positions first..last of case c, from
+// which any of its rows combine: a long case can then make its table rows block by
+// block, each row the same value the whole table holds, without holding them all.
+// Throws as RotaryTables(c, first, last).
+class TableSeeds {
+ public:
+  TableSeeds(const Case& c, long first, long last);
+
+  long first() const { return first_; }
+  long last() const { return last_; }
+  long pairs() const { return pairs_; }
+  // The rows of positions from..to (inclusive, within first..last) in the table's
+  // layout: 8 * pairs() doubles per position. In parallel, as RotaryTables builds.
+  void combine(long from, long to, double* out) const;
+
+ private:
+  friend class RotaryTables;
+  long first_, last_, pairs_, s1_ = 1, step_ = 1;
+  // Seeds at first + h*step, at m*s1 and at l (position = first + h*step + m*s1 + l).
+  std::vector<double> coarse_, mid_, unit_;
+  std::vector<DD> omega_, log_zeta_;
+  long centre_;
+};
+
 class RotaryTables {
  public:
   // Covers positions first..last (inclusive) of case c: every rotated pair j < R/2.
@@ -23,6 +47,10 @@ class RotaryTables {
   // first > last. Builds in parallel on std::thread::hardware_concurrency() threads;
   // the values do not depend on the thread count.
   RotaryTables(const Case& c, long first, long last);
+  // Positions from..to only, of the table the seeds describe: row(p) is bit for bit
+  // the whole table's row(p). std::invalid_argument when from..to is empty or leaves
+  // the seeds' range.
+  RotaryTables(const TableSeeds& seeds, long from, long to);
 
   long first() const { return first_; }
   long last() const { return last_; }
@@ -54,8 +82,9 @@ class RotaryTables {
     const double* s = slot(p, quantity);
     return {s[j], s[j + pairs_]};
   }
-  void build(const Case& c);       // build_rows, with an out-of-memory error naming the tables
-  void build_rows(const Case& c);
+  // Combines rows first_..last_ from the seeds, with an out-of-memory error naming
+  // the tables.
+  void build(const TableSeeds& seeds);
 
   // The table storage: left uninitialised (the parallel build writes every element,
   // so zero-filling tens of megabytes on one thread first would only cost time), and
