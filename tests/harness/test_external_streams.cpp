@@ -58,3 +58,33 @@ TEST_CASE("a decoder caching its tables by length fails from the second step, na
     CHECK(r.diagnosis->verdict == "cache-without-offset");
   }
 }
+
+TEST_CASE("a stream failing mid-way names its step, whole or call by call", "[external][streams]") {
+  const Grid grid = small_grid("head_dim = 16\nprefill = 9\nsteps = 10\n");  // step i at position 8 + i
+  for (bool whole : {true, false}) {
+    INFO((whole ? "sent whole" : "call by call"));
+    const auto fault = [&](const std::string& kind, double timeout_s) {
+      SubprocessOptions o = options_for("fault-" + kind, testing_command("stream_fault.py") + " --fault " + kind + " --at 14");
+      o.prestart = whole;  // no process started ahead: capabilities unknown, calls one by one
+      o.case_timeout_s = timeout_s;
+      auto candidate = std::make_unique<SubprocessCandidate>(o);
+      const std::vector<Record> records = sweep_one(grid, candidate);
+      // Without the probe it learns the capability only from its first batch, which a
+      // one-stream grid does not outlive.
+      if (whole) CHECK(candidate->runs_whole_streams());
+      REQUIRE(records.size() == 1);
+      return records[0];
+    };
+    const Record raised = fault("raise", 30);
+    INFO(raised.message);
+    CHECK(raised.outcome == Outcome::crash);
+    CHECK_THAT(raised.message, Catch::Contains("step 6 (position 14)") && Catch::Contains("KV cache index out of range"));
+    const Record shaped = fault("shape", 30);
+    INFO(shaped.message);
+    CHECK(shaped.outcome == Outcome::dim_mismatch);
+    CHECK_THAT(shaped.message, Catch::Contains("step 6 (position 14)") && Catch::Contains("k_out"));
+    const Record hung = fault("hang", 3);
+    INFO(hung.message);
+    CHECK(hung.outcome == Outcome::timeout);
+  }
+}
