@@ -139,18 +139,35 @@ json stream_to_json(const StreamVerdict& v) {
   return j;
 }
 
+// A results file is read back from disk: every index it gives is checked before the
+// reports use it.
+long step_index(const json& j, const char* key, std::size_t steps) {
+  const json& v = j.at(key);
+  if (!v.is_number_integer() || v.get<long>() < 0 || static_cast<std::size_t>(v.get<long>()) >= steps)
+    throw std::invalid_argument(fmt::format("stream '{}' is {}, not a step of the {} listed", key, v.dump(), steps));
+  return v.get<long>();
+}
+
 StreamVerdict stream_from_json(const json& j) {
   StreamVerdict v;
   v.prefill = j.at("prefill");
   v.step_rows = j.at("step_rows");
-  for (const json& s : j.at("steps")) {
-    if (!s.is_array() || s.size() != 8) throw std::invalid_argument("a stream step is not an array of 8 values");
+  const json& steps = j.at("steps");
+  if (!steps.is_array()) throw std::invalid_argument("stream 'steps' is not an array");
+  for (const json& s : steps) {
+    const bool integers = s.is_array() && s.size() == 8 && s[0].is_number_integer() &&
+                          s[1].is_number_integer() && s[2].is_number_integer();
+    if (!integers || !s[6].is_boolean() || !s[7].is_boolean() || s[0].get<long>() != static_cast<long>(v.steps.size()))
+      throw std::invalid_argument(fmt::format("stream step {} is not [step, first, last, q, k, logits, "
+                                              "non-finite, beyond range] with its own index", v.steps.size()));
     v.steps.push_back({s[0], s[1], s[2], number_from(s[3]), number_from(s[4]), number_from(s[5]), s[6], s[7]});
   }
-  get_optional(j, "first_failing_step", v.first_failing_step);
+  if (j.contains("first_failing_step") && !j.at("first_failing_step").is_null())
+    v.first_failing_step = step_index(j, "first_failing_step", v.steps.size());
   if (j.contains("one_pass_difference") && !j.at("one_pass_difference").is_null())
     v.one_pass_difference = number_from(j.at("one_pass_difference"));
-  get_optional(j, "one_pass_first_step", v.one_pass_first_step);
+  if (j.contains("one_pass_first_step") && !j.at("one_pass_first_step").is_null())
+    v.one_pass_first_step = step_index(j, "one_pass_first_step", v.steps.size());
   return v;
 }
 

@@ -40,6 +40,10 @@ void from_json(const nlohmann::json& j, Case& c) {
   if (j.contains("stream")) {
     const nlohmann::json& s = j.at("stream");
     c.stream = StreamShape{s.at("prefill").get<long>(), s.at("step_rows").get<long>()};
+    // Read back from files: a stream's shape divides its length before any use of it.
+    const bool whole = c.stream->step_rows >= 1 && c.stream->prefill >= 1 && c.stream->prefill < c.seq_len &&
+                       (c.seq_len - c.stream->prefill) % c.stream->step_rows == 0;
+    if (!whole) throw std::invalid_argument("stream " + s.dump() + " does not divide seq_len " + std::to_string(c.seq_len));
   }
 }
 

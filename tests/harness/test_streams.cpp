@@ -2,7 +2,11 @@
 // the cached keys are the candidate's own; every step judged, bugs between calls named.
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <functional>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "harness_fixtures.hpp"
 #include "xposcheck/harness/stream.hpp"
@@ -230,4 +234,26 @@ TEST_CASE("stream verdicts survive the results file") {
   CHECK(v.first_failing_step == r.stream->first_failing_step);
   CHECK(v.steps[1].max_ratio() == Approx(r.stream->steps[1].max_ratio()).epsilon(1e-3));
   CHECK(back.records[0].params.stream == r.params.stream);
+}
+
+TEST_CASE("a results file whose stream fields are hostile is refused, naming them") {
+  const Record r = run_builtin("positions-restart", grid_case_of(stream_case(6, 4, 1, 2)), DType::fp32);
+  TempDir dir;
+  ResultsStore store(dir.path / "r.json", RunInfo{}, {r.case_id});
+  store.add(r);
+  store.finish();
+  std::ifstream in(dir.path / "r.json");
+  const nlohmann::json good = nlohmann::json::parse(in);
+  const auto refused = [&](const std::function<void(nlohmann::json&)>& edit, const std::string& part) {
+    nlohmann::json bad = good;
+    edit(bad["records"][0]);
+    std::ofstream(dir.path / "bad.json") << bad.dump();
+    CHECK_THROWS_WITH(read_results(dir.path / "bad.json"), Contains(part));
+  };
+  refused([](nlohmann::json& rec) { rec["stream"]["first_failing_step"] = 99; }, "first_failing_step");
+  refused([](nlohmann::json& rec) { rec["stream"]["one_pass_first_step"] = -1; }, "one_pass_first_step");
+  refused([](nlohmann::json& rec) { rec["stream"]["steps"][2][0] = 7; }, "stream step 2");
+  refused([](nlohmann::json& rec) { rec["stream"]["steps"][1][1] = 1e300; }, "stream step 1");
+  refused([](nlohmann::json& rec) { rec["stream"]["steps"] = 3; }, "not an array");
+  refused([](nlohmann::json& rec) { rec["case"]["stream"]["step_rows"] = 0; }, "does not divide");
 }
