@@ -56,13 +56,6 @@ std::string cache_frame(const std::string& rule) {
   return testing_command("cache_frame.py") + " --centre " + rule;
 }
 
-bool torch_available() {
-  ProcessOptions o;
-  o.argv = {kPython, "-c", "import torch"};
-  o.time_limit_s = 120;
-  return run_process(o).succeeded();
-}
-
 }  // namespace
 
 TEST_CASE("cache-frame code is the origin convention, with centre where its rule moves it",

@@ -43,13 +43,6 @@ nlohmann::json results(const ScratchDir& dir) {
   return nlohmann::json::parse(in);
 }
 
-bool torch_available() {
-  ProcessOptions o;
-  o.argv = {kPython, "-c", "import torch"};
-  o.time_limit_s = 120;
-  return run_process(o).succeeded();
-}
-
 std::string python(const std::string& script_and_args) {
   return kPython + " " + kSource + "/python/" + script_and_args;
 }

@@ -26,6 +26,14 @@ struct ScratchDir : testing::TempDir {
   explicit ScratchDir(const std::string& label) : TempDir("xposcheck-ext-" + label) {}
 };
 
+// Whether Debian's interpreter has PyTorch (tests of torch candidates skip without it).
+inline bool torch_available() {
+  ProcessOptions o;
+  o.argv = {kPython, "-c", "import torch"};
+  o.time_limit_s = 120;
+  return run_process(o).succeeded();
+}
+
 // A grid of the given axes (TOML text of one [[grid]] table) in the given dtypes.
 inline Grid small_grid(const std::string& axes, const std::string& dtypes = "[\"fp32\"]") {
   return parse_grid("name = \"ext\"\ndtypes = " + dtypes + "\n[[grid]]\n" + axes, "ext-test");

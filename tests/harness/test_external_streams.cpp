@@ -88,3 +88,30 @@ TEST_CASE("a stream failing mid-way names its step, whole or call by call", "[ex
     CHECK(hung.outcome == Outcome::timeout);
   }
 }
+
+TEST_CASE("x-transformers' RotaryEmbedding on a cache-frame stream: its centre moves, its logits fail",
+          "[external][streams][torch]") {
+  if (!torch_available()) {
+    WARN("skipped: " << kPython << " cannot import torch");
+    return;
+  }
+  const std::string src = XPOSCHECK_SOURCE_DIR;
+  const std::string adapter = "PYTHONPATH='" + src + "/python' " + kPython + " '" + src +
+                              "/python/candidates/torch_adapter.py' --path '" + src +
+                              "/python/candidates' --module torch_xtransformers --attr RotaryEmbedding";
+  const Grid grid = small_grid("head_dim = 64\nfirst_position = 0\nprefill = 33\nsteps = 20\n");
+  const std::vector<Record> records = sweep_one(grid, std::make_unique<SubprocessCandidate>(options_for("xt", adapter)));
+  REQUIRE(records.size() == 1);
+  const Record& r = records[0];
+  INFO(r.message);
+  CHECK(r.outcome == Outcome::tolerance);
+  REQUIRE(r.stream);
+  // Within the prefill its queries and keys share a centre; every later step's logits
+  // meet keys cached with other centres.
+  CHECK(r.stream->steps[0].logits_ratio < 1);
+  for (std::size_t i = 1; i < r.stream->steps.size(); ++i) CHECK(r.stream->steps[i].logits_ratio > 1);
+  // The last step's own rows are right: its centre has reached the stream's.
+  CHECK(r.stream->steps.back().q_ratio < 1);
+  REQUIRE(r.diagnosis);
+  CHECK(r.diagnosis->verdict == "centre-moves");
+}
