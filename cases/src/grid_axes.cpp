@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "grid_detail.hpp"
+#include "xposcheck/reference/inputs.hpp"
 
 namespace xposcheck::grid_detail {
 
@@ -21,6 +22,7 @@ enum class Kind {
   fraction,         // rotary_fraction
   integer_or_default,  // first_position
   centre,              // center: an integer, "default" or a CentreRule name
+  positions,           // "default" or "random:MAX"
 };
 
 struct AxisInfo {
@@ -49,6 +51,7 @@ constexpr AxisInfo kAxes[] = {
     {"prefill", Axis::prefill, Kind::integer},
     {"step_rows", Axis::step_rows, Kind::integer},
     {"steps", Axis::steps, Kind::integer},
+    {"positions", Axis::positions, Kind::positions},
 };
 
 constexpr std::array<std::string_view, std::size(kAxes)> kAxisKeys = [] {
@@ -75,6 +78,7 @@ std::string_view expected(Kind k) {
     case Kind::centre:
       return "an integer, \"default\", \"queries-floor\", \"queries-ceil\", \"keys-floor\" or "
              "\"keys-ceil\"";
+    case Kind::positions: return "\"default\" or \"random:MAX\" (MAX an integer from 1 to 2^22)";
   }
   return "";
 }
@@ -110,6 +114,16 @@ std::optional<AxisValue> convert(Kind k, const toml::node& n) {
       if (integer) return AxisValue{static_cast<long>(*integer)};
       if (text && *text == "default") return AxisValue{DefaultValue{}};
       break;
+    case Kind::positions:
+      if (text && *text == "default") return AxisValue{DefaultValue{}};
+      if (text && text->starts_with("random:")) {
+        const std::string digits = text->substr(7);
+        const bool number = !digits.empty() && digits.size() <= 8 &&
+                            std::all_of(digits.begin(), digits.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
+        const long max = number ? std::stol(digits) : 0;
+        if (max >= 1 && max <= (1L << 22)) return AxisValue{RandomPositions{max}};
+      }
+      break;
     case Kind::centre:
       if (integer) return AxisValue{static_cast<long>(*integer)};
       if (text && *text == "default") return AxisValue{DefaultValue{}};
@@ -143,6 +157,19 @@ AxisSetting read_setting(const AxisInfo& info, const toml::key& key, const toml:
     read_value(info, n, s, file);
   }
   return s;
+}
+
+// Drawn from the case's sizes and MAX alone, so that a grid always yields the same.
+std::shared_ptr<const PositionList> random_positions(const Case& c, long max) {
+  if (c.key_rows() > (1L << 24)) {
+    throw InvalidParameter(fmt::format("invalid positions = \"random:{}\": at most 2^24 rows may be given "
+                                       "explicit positions, this case has {}", max, c.key_rows()));
+  }
+  SplitMix64 rng(0x706f736974696f6eull ^ (static_cast<std::uint64_t>(max) << 40) ^
+                 (static_cast<std::uint64_t>(c.seq_len) << 20) ^ static_cast<std::uint64_t>(c.mem_len));
+  std::vector<long> keys(static_cast<std::size_t>(c.key_rows()));
+  for (long& p : keys) p = static_cast<long>(rng.next() % static_cast<std::uint64_t>(max));
+  return PositionList::of(std::move(keys), c.seq_len);
 }
 
 }  // namespace
@@ -216,6 +243,10 @@ void apply(Axis a, const AxisValue& v, Case& c) {
       if (!c.stream) c.stream.emplace();
       c.stream->step_rows = std::get<long>(v);
       break;
+    case Axis::positions:
+      if (auto* random = std::get_if<RandomPositions>(&v)) c.positions = random_positions(c, random->max);
+      else c.positions.reset();
+      break;
     case Axis::steps: {
       const long steps = std::get<long>(v);
       if (steps < 1 || steps > (1L << 30)) {
@@ -260,6 +291,9 @@ bool matches(Axis a, const AxisValue& v, const Case& c) {
     case Axis::prefill: return c.stream && c.stream->prefill == std::get<long>(v);
     case Axis::step_rows: return c.stream && c.stream->step_rows == std::get<long>(v);
     case Axis::steps: return c.stream && c.stream_steps() == std::get<long>(v);
+    case Axis::positions:
+      if (auto* random = std::get_if<RandomPositions>(&v)) return c.positions && c.positions->highest < random->max;
+      return !c.positions;
   }
   return false;
 }

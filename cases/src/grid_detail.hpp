@@ -46,8 +46,9 @@ enum class Axis {
   head_dim, rotary, seq_len, mem_len, layout, xpos, scale_base, base, base_rescale,
   interpolation, center, batch, heads, first_position,
   prefill, step_rows, steps,  // streams: applied last, in this order (steps sets seq_len)
+  positions,                  // explicit positions, drawn once N and M are known
 };
-inline constexpr std::size_t kAxisCount = 17;
+inline constexpr std::size_t kAxisCount = 18;
 
 // "full" (rotary_dim) and "default" (center): the parameter's default.
 struct DefaultValue {
@@ -55,7 +56,13 @@ struct DefaultValue {
 };
 // long: an integer axis or rotary_dim; double: a real axis or rotary_fraction.
 // CentreRule: center given as a rule ("keys-ceil").
-using AxisValue = std::variant<long, double, bool, Layout, DefaultValue, CentreRule>;
+// positions = "random:MAX": every row at a position drawn uniformly from 0..MAX-1, as
+// vLLM's rotary tests draw position ids.
+struct RandomPositions {
+  long max = 0;
+  bool operator==(const RandomPositions&) const = default;
+};
+using AxisValue = std::variant<long, double, bool, Layout, DefaultValue, CentreRule, RandomPositions>;
 
 struct AxisSetting {
   std::string key;   // as written: rotary_fraction and rotary_dim share Axis::rotary

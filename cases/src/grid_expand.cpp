@@ -171,11 +171,12 @@ std::string canonical_params(const Case& c) {
   // The frame is written only when given, so grids without it keep their fingerprints.
   return fmt::format(
       "D={} R={} base={} base_rescale={} interpolation={} xpos={} scale_base={} layout={} "
-      "N={} M={} center={} batch={} heads={}{}{}",
+      "N={} M={} center={} batch={} heads={}{}{}{}",
       c.head_dim, c.rotary(), c.base, c.base_rescale, c.interpolation, c.xpos, c.scale_base,
       layout_name(c.layout), c.seq_len, c.mem_len, c.centre(), c.batch, c.heads,
       c.first_position ? fmt::format(" first={}", *c.first_position) : "",
-      c.stream ? fmt::format(" stream={}+{}", c.stream->prefill, c.stream->step_rows) : "");
+      c.stream ? fmt::format(" stream={}+{}", c.stream->prefill, c.stream->step_rows) : "",
+      c.positions ? fmt::format(" positions={:08x}", position_digest(*c.positions)) : "");
 }
 
 }  // namespace xposcheck::grid_detail

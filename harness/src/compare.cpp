@@ -76,8 +76,8 @@ constexpr double kLogitNoise = 2.0;
 
 double allowed_bias(const Case& c, DType dtype, const Tolerance& tol, const BiasFit& fit,
                     double rows, double keys) {
-  const double reach = static_cast<double>(std::max(std::labs(c.first_key_position() - c.centre()),
-                                                    std::labs(c.last_position() - c.centre())));
+  const double reach = static_cast<double>(std::max(std::labs(c.lowest_position() - c.centre()),
+                                                    std::labs(c.highest_position() - c.centre())));
   const double power = c.xpos ? reach / c.scale_base : 0.0;
   const double units = tol.logits_bias + kClusterBias * (1 / std::sqrt(rows) + 1 / std::sqrt(keys)) +
                        tol.unit_ratio * (tol.base_ulps + tol.scale_factor * power);
@@ -111,7 +111,8 @@ TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
   for (std::size_t r = 0; r < kn.size(); ++r) kn[r] = norm_of(golden.k_out.row(r), d);
   for (long i = 0; i < sampled; ++i) q_row[i] = q_allow.row(c.query_position(golden.logit_rows[i]));
   for (long k = 0; k < keys; ++k) k_row[k] = k_allow.row(c.key_position(k));
-  TensorAccumulator acc("logits", c.query_position(0), c.query_position(n - 1), options.curve_bins);
+  TensorAccumulator acc("logits", c.positions ? c.positions->lowest_query : c.query_position(0),
+                        c.positions ? c.positions->highest_query : c.query_position(n - 1), options.curve_bins);
   RangeTracker unused;
   const InverseUlp inv_ulp(dtype);
   for (long l = 0; l < bh; ++l) {

@@ -301,14 +301,16 @@ TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, con
                             RangeTracker& range, std::size_t bins) {
   const long rows = static_cast<long>(v.golden.shape[2]);
   const long first = v.query ? c.query_position(0) : c.key_position(0);
-  TensorAccumulator acc(v.name, first, first + rows - 1, bins);
+  // Explicit positions may come in any order: the curve spans all of them.
+  TensorAccumulator acc(v.name, c.positions ? c.lowest_position() : first,
+                        c.positions ? c.highest_position() : first + rows - 1, bins);
   const InverseUlp inv_ulp(dtype);
   const double max_finite = traits(dtype).max_finite;
   const auto pairs = static_cast<std::size_t>(c.pairs());
   RowShape shape{c.pairs(),           c.rotary(), c.head_dim, c.layout == Layout::half,
                  std::vector<double>(pairs), std::vector<double>(pairs), 0, 0, 0, max_finite};
   for (long r = 0; r < rows; ++r) {
-    const long position = first + r;
+    const long position = v.query ? c.query_position(r) : c.key_position(r);
     set_position(shape, allow, position);
     for (long l = 0; l < c.batch * c.heads; ++l) {
       const std::size_t row = static_cast<std::size_t>(l * rows + r);

@@ -48,12 +48,14 @@ class Case:
 
     def query_positions(self):
         """Positions of the query rows: the last N key positions (0 .. N-1 by default)."""
-        first = self.first_position + self.mem_len
-        return np.arange(first, first + self.seq_len, dtype=np.int64)
+        return self.key_positions()[self.mem_len:]
 
     def key_positions(self):
         """Positions of the key rows: -M .. N-1 by default (memory keys are negative),
-        0 .. M+N-1 in the cache frame."""
+        0 .. M+N-1 in the cache frame, or the case's explicit positions (any integers,
+        e.g. random position ids) when it gives them."""
+        if "positions" in self.params:
+            return np.asarray(self.params["positions"], dtype=np.int64)
         first = self.first_position
         return np.arange(first, first + self.mem_len + self.seq_len, dtype=np.int64)
 

@@ -84,6 +84,26 @@ void validate_rotary(const Case& c) {
 // room for the inputs), and a golden value that is not finite judges nothing.
 constexpr double kMaxXposPower = 700.0 / 1.2527629684953681;  // 700 / ln(7/2) ~ 558.8
 
+// Tables hold every position from the smallest to the largest: explicit positions
+// may be any integers, within a range that bounds them.
+constexpr long kMaxPositionSpan = 1L << 22;
+
+void validate_position_list(const Case& c) {
+  const PositionList& p = *c.positions;
+  if (static_cast<long>(p.keys.size()) != c.key_rows()) {
+    fail("positions", fmt::format("{} values", p.keys.size()),
+         fmt::format("must give one position per key row, M + N = {}", c.key_rows()));
+  }
+  if (std::labs(p.lowest) > kMaxExtent || std::labs(p.highest) > kMaxExtent) {
+    fail("positions", fmt::format("{}..{}", p.lowest, p.highest), "must lie between -2^34 and 2^34");
+  }
+  if (p.highest - p.lowest + 1 > kMaxPositionSpan) {
+    fail("positions", fmt::format("{}..{}", p.lowest, p.highest),
+         "must span at most 2^22 positions (the tables cover the whole span)");
+  }
+  if (c.stream) fail("positions", "explicit", "cannot be given for a stream (its calls have their own)");
+}
+
 void validate_positions(const Case& c) {
   if (c.first_position && std::labs(*c.first_position) > kMaxExtent) {
     fail("first_position", std::to_string(*c.first_position), "must be between -2^34 and 2^34");
@@ -93,16 +113,17 @@ void validate_positions(const Case& c) {
          "must be an integer with |center| <= 2^52 (so positions minus the centre "
          "stay exact in binary64)");
   }
+  if (c.positions) validate_position_list(c);
   if (!c.xpos) return;
   const long c0 = c.centre();
   const double reach = static_cast<double>(
-      std::max(std::labs(c.first_key_position() - c0), std::labs(c.last_position() - c0)));
+      std::max(std::labs(c.lowest_position() - c0), std::labs(c.highest_position() - c0)));
   if (reach / c.scale_base > kMaxXposPower) {
     throw InvalidParameter(fmt::format(
         "invalid center = {} with scale_base = {}: positions {}..{} reach |p - center| / "
         "scale_base = {:.6g}, and the XPOS scale zeta^((p - center) / scale_base) leaves "
         "binary64 beyond {:.1f} (|p - center| / scale_base * ln(7/2) <= 700)",
-        c0, c.scale_base, c.first_key_position(), c.last_position(), reach / c.scale_base,
+        c0, c.scale_base, c.lowest_position(), c.highest_position(), reach / c.scale_base,
         kMaxXposPower));
   }
 }
@@ -201,20 +222,45 @@ std::optional<CentreRule> parse_centre_rule(std::string_view name) {
   return std::nullopt;
 }
 
+// The rules take the middle of a range of positions: the rows' own for the frame's
+// contiguous positions, the smallest to the largest for explicit ones.
 long Case::centre_by(CentreRule rule) const {
+  const long q_low = positions ? positions->lowest_query : first_query_position();
+  const long q_span = positions ? positions->highest_query - q_low + 1 : seq_len;
+  const long k_low = positions ? positions->lowest : first_key_position();
+  const long k_span = positions ? positions->highest - k_low + 1 : key_rows();
   switch (rule) {
-    case CentreRule::queries_floor: return first_query_position() + seq_len / 2;
-    case CentreRule::queries_ceil: return first_query_position() + (seq_len + 1) / 2;
-    case CentreRule::keys_floor: return first_key_position() + key_rows() / 2;
-    case CentreRule::keys_ceil: return first_key_position() + (key_rows() + 1) / 2;
+    case CentreRule::queries_floor: return q_low + q_span / 2;
+    case CentreRule::queries_ceil: return q_low + (q_span + 1) / 2;
+    case CentreRule::keys_floor: return k_low + k_span / 2;
+    case CentreRule::keys_ceil: return k_low + (k_span + 1) / 2;
   }
-  return first_query_position() + seq_len / 2;
+  return q_low + q_span / 2;
+}
+
+std::shared_ptr<const PositionList> PositionList::of(std::vector<long> keys, long queries) {
+  auto list = std::make_shared<PositionList>();
+  list->keys = std::move(keys);
+  if (list->keys.empty()) return list;
+  const auto [lo, hi] = std::minmax_element(list->keys.begin(), list->keys.end());
+  list->lowest = *lo;
+  list->highest = *hi;
+  const auto first_query = list->keys.end() - std::min<long>(queries, static_cast<long>(list->keys.size()));
+  const auto [qlo, qhi] = std::minmax_element(first_query, list->keys.end());
+  list->lowest_query = first_query == list->keys.end() ? *lo : *qlo;
+  list->highest_query = first_query == list->keys.end() ? *hi : *qhi;
+  return list;
 }
 
 Case Case::shifted(long shift) const {
   Case out = *this;
   out.first_position = first_key_position() + shift;
   out.center = centre() + shift;
+  if (positions) {
+    std::vector<long> moved = positions->keys;
+    for (long& p : moved) p += shift;
+    out.positions = PositionList::of(std::move(moved), seq_len);
+  }
   return out;
 }
 
@@ -237,6 +283,17 @@ Case Case::stream_call(long i) const {
   return call;
 }
 
+std::uint32_t position_digest(const PositionList& p) {
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a over the positions
+  for (long v : p.keys) {
+    for (int b = 0; b < 8; ++b) {
+      h ^= (static_cast<std::uint64_t>(v) >> (8 * b)) & 0xff;
+      h *= 1099511628211ull;
+    }
+  }
+  return static_cast<std::uint32_t>(h ^ (h >> 32));
+}
+
 std::string case_id(const Case& c) {
   std::string id = fmt::format("D{}-N{}", c.head_dim, c.seq_len);
   if (c.mem_len != 0) id += fmt::format("-M{}", c.mem_len);
@@ -257,6 +314,7 @@ std::string case_id(const Case& c) {
   if (c.batch != 1) id += fmt::format("-b{}", c.batch);
   if (c.heads != 1) id += fmt::format("-h{}", c.heads);
   if (c.stream) id += fmt::format("-stream{}+{}x{}", c.stream->prefill, c.stream_steps(), c.stream->step_rows);
+  if (c.positions) id += fmt::format("-pos{:08x}", position_digest(*c.positions));
   return id;
 }
 

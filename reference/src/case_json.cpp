@@ -14,6 +14,7 @@ nlohmann::json case_to_json(const Case& c, CaseForm form) {
       {"batch", c.batch},         {"heads", c.heads}};
   if (form == CaseForm::resolved || c.first_position) j["first_position"] = c.first_key_position();
   if (c.stream) j["stream"] = {{"prefill", c.stream->prefill}, {"step_rows", c.stream->step_rows}};
+  if (c.positions) j["positions"] = c.positions->keys;
   return j;
 }
 
@@ -37,6 +38,17 @@ void from_json(const nlohmann::json& j, Case& c) {
   if (j.contains("first_position")) c.first_position = j.at("first_position").get<long>();
   c.batch = j.at("batch");
   c.heads = j.at("heads");
+  if (j.contains("positions")) {
+    const nlohmann::json& p = j.at("positions");
+    if (!p.is_array() || p.size() != static_cast<std::size_t>(c.key_rows()))
+      throw std::invalid_argument("positions must be an array of M + N = " + std::to_string(c.key_rows()) + " integers");
+    std::vector<long> keys;
+    for (const nlohmann::json& v : p) {
+      if (!v.is_number_integer()) throw std::invalid_argument("positions must be integers, got " + v.dump());
+      keys.push_back(v.get<long>());
+    }
+    c.positions = PositionList::of(std::move(keys), c.seq_len);
+  }
   if (j.contains("stream")) {
     const nlohmann::json& s = j.at("stream");
     c.stream = StreamShape{s.at("prefill").get<long>(), s.at("step_rows").get<long>()};

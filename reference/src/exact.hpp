@@ -146,10 +146,10 @@ Golden golden(const Case& c, const Tensor& q_in, const Tensor& k_in,
   check_shape("q_in", q_in, c.q_shape());
   check_shape("k_in", k_in, c.k_shape());
   const Frequencies<T> freq(c);
-  // Every position -M..N-1 once, shared by all heads and by queries and keys.
-  const long first = c.key_position(0);
+  // Every position of the range once (-M..N-1), shared by all heads, queries and keys.
+  const long first = c.lowest_position();
   std::vector<Rotation<T>> rot;
-  for (long p = first; p <= c.last_position(); ++p)
+  for (long p = first; p <= c.highest_position(); ++p)
     for (long j = 0; j < c.pairs(); ++j) rot.push_back(rotation(freq, p, j));
   const std::vector<T> q = rotate_tensor(c, q_in, true, rot, first);
   const std::vector<T> k = rotate_tensor(c, k_in, false, rot, first);

@@ -255,7 +255,7 @@ void evict_locked() {
 std::shared_ptr<const RotaryTables> shared_tables(const Case& c) {
   validate(c);
   const TableKey key = key_of(c);
-  const long first = c.first_key_position(), last = c.last_position();
+  const long first = c.lowest_position(), last = c.highest_position();
   std::promise<std::shared_ptr<const RotaryTables>> promise;
   std::shared_future<std::shared_ptr<const RotaryTables>> future;
   bool builder = false;

@@ -177,3 +177,11 @@ TEST_CASE("a stream needs prefill and steps, and no seq_len") {
   check_located(error_of("[axes]\nhead_dim = 64\nprefill = 2\nsteps = 1073741824\nstep_rows = 9223372036854775807\n"),
                 4, "steps", "overflows");
 }
+
+TEST_CASE("positions takes \"default\" or \"random:MAX\" with MAX from 1 to 2^22") {
+  for (const char* bad : {"\"random:0\"", "\"random:\"", "\"random:x\"", "\"random:4194305\"", "\"sorted\"", "7"}) {
+    INFO(bad);
+    check_located(error_of(std::string("[axes]\nhead_dim = 16\nseq_len = 4\npositions = ") + bad + "\n"), 4,
+                  "positions", "\"random:MAX\"");
+  }
+}

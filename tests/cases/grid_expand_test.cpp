@@ -240,3 +240,18 @@ step_rows = 4
   const Grid one_call = parse_grid("[axes]\nhead_dim = 32\nseq_len = [9, 33, 18]\nmem_len = 3\n", "s");
   CHECK(one_call.fingerprint != g.fingerprint);
 }
+
+TEST_CASE("positions = \"random:MAX\" gives every row a drawn position, the same every load") {
+  const std::string text = "[axes]\nhead_dim = 16\nseq_len = 40\nmem_len = 8\npositions = [\"default\", \"random:300\"]\n";
+  const Grid g = parse_grid(text, "p");
+  REQUIRE(g.cases.size() == 2);
+  CHECK_FALSE(g.cases[0].params.positions);
+  const auto& p = g.cases[1].params.positions;
+  REQUIRE(p);
+  CHECK(p->keys.size() == 48);
+  CHECK(p->lowest >= 0);
+  CHECK(p->highest < 300);
+  CHECK(g.cases[1].id.find("-pos") != std::string::npos);
+  CHECK(parse_grid(text, "p").cases[1].params.positions->keys == p->keys);
+  CHECK(parse_grid(text, "p").fingerprint == g.fingerprint);
+}

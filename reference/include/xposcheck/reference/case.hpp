@@ -2,6 +2,8 @@
 // The parameters of one rotary XPOS case (SPEC section 1) and their validation.
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <vector>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -38,6 +40,16 @@ struct StreamShape {
   bool operator==(const StreamShape&) const = default;
 };
 
+// Positions given row by row (docs/grids.md), any integers: key row n at keys[n],
+// query row m at keys[M + m] (the queries are the last N keys, as always).
+struct PositionList {
+  std::vector<long> keys;
+  long lowest = 0, highest = 0;              // over every row
+  long lowest_query = 0, highest_query = 0;  // over the query rows
+  // Fills the ranges; the queries are the last `queries` rows.
+  static std::shared_ptr<const PositionList> of(std::vector<long> keys, long queries);
+};
+
 struct Case {
   long head_dim = 0;                    // D: even, >= 2
   std::optional<long> rotary_dim;       // R: even, 2 <= R <= D; default D
@@ -57,17 +69,26 @@ struct Case {
   long batch = 1;                       // >= 1
   long heads = 1;                       // >= 1
   std::optional<StreamShape> stream;    // one call for the whole case when not set
+  std::shared_ptr<const PositionList> positions;  // explicit positions; none: the frame's range
 
   long rotary() const { return rotary_dim.value_or(head_dim); }
   long pairs() const { return rotary() / 2; }
   long key_rows() const { return mem_len + seq_len; }
   // Position of key row n and query row m: keys first_key_position()..last_position(),
   // queries the last N of them.
-  long first_key_position() const { return first_position.value_or(-mem_len); }
-  long first_query_position() const { return first_key_position() + mem_len; }
-  long last_position() const { return first_key_position() + key_rows() - 1; }
-  long query_position(long m) const { return first_query_position() + m; }
-  long key_position(long n) const { return first_key_position() + n; }
+  long first_key_position() const {
+    return positions ? positions->keys.front() : first_position.value_or(-mem_len);
+  }
+  long first_query_position() const { return key_position(mem_len); }
+  long last_position() const { return key_position(key_rows() - 1); }
+  long query_position(long m) const { return key_position(mem_len + m); }
+  long key_position(long n) const {
+    return positions ? positions->keys[static_cast<std::size_t>(n)] : first_key_position() + n;
+  }
+  // The range every row's position lies in: first..last key position, or the explicit
+  // positions' smallest and largest.
+  long lowest_position() const { return positions ? positions->lowest : first_key_position(); }
+  long highest_position() const { return positions ? positions->highest : last_position(); }
   // The centre the rule gives (or the explicit one); default rule: floor(N/2) in the
   // segment frame.
   long centre_by(CentreRule rule) const;
@@ -102,6 +123,9 @@ struct Case {
 
 // Throws InvalidParameter naming the first invalid parameter.
 void validate(const Case& c);
+
+// A digest of explicit positions, for ids and fingerprints.
+std::uint32_t position_digest(const PositionList& p);
 
 // A short, stable, human-readable identifier, e.g. "D128-N1024-M100-R64-interleaved".
 // Parameters at their defaults are left out.
