@@ -88,4 +88,13 @@ Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype) {
   return in;
 }
 
+Upstream generate_upstream(const Case& c, std::uint64_t seed, DType dtype) {
+  validate(c);
+  Upstream up{Tensor(c.q_shape()), Tensor(c.k_shape())};
+  const std::uint64_t q_size = up.g_q.data.size(), k_size = up.g_k.data.size();
+  fill(up.g_q, seed, 6 * (q_size + k_size), dtype);
+  fill(up.g_k, seed, 6 * (2 * q_size + k_size), dtype);
+  return up;
+}
+
 }  // namespace xposcheck

@@ -1,5 +1,5 @@
 #pragma once
-// Portable, seeded q and k inputs, rounded to the candidate dtype.
+// Portable, seeded q and k inputs and upstream gradients, rounded to the candidate dtype.
 #include <cstdint>
 
 #include "xposcheck/reference/case.hpp"
@@ -30,5 +30,16 @@ struct Inputs {
 // q is drawn first, then k, each in C order, from SplitMix64(seed); every value is
 // rounded to dtype. The unrounded draws do not depend on the dtype.
 Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype);
+
+// Upstream gradients for the backward pass: d loss / d q_out and d loss / d k_out.
+struct Upstream {
+  Tensor g_q;  // [batch, heads, N, D]
+  Tensor g_k;  // [batch, heads, M+N, D]
+};
+
+// The draws that follow q and k in the stream of generate_inputs(c, seed, dtype): g_q
+// first, then g_k, each in C order, rounded to dtype. So they are never the draws of
+// the inputs of the same (case, seed), and like them do not depend on the dtype.
+Upstream generate_upstream(const Case& c, std::uint64_t seed, DType dtype);
 
 }  // namespace xposcheck
