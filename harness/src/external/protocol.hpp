@@ -36,6 +36,17 @@ inline constexpr const char* kQOutSuffix = ".q_out.npy";
 inline constexpr const char* kKOutSuffix = ".k_out.npy";
 inline constexpr const char* kErrorSuffix = ".error.json";
 inline constexpr const char* kResultSuffix = ".result.json";
+// A backward case: the upstream gradients in, the gradients of q and k out.
+inline constexpr const char* kGqSuffix = ".g_q.npy";
+inline constexpr const char* kGkSuffix = ".g_k.npy";
+inline constexpr const char* kDqSuffix = ".dq.npy";
+inline constexpr const char* kDkSuffix = ".dk.npy";
+// A manifest case's pass (absent: forward), and the candidate.json key by which a
+// candidate says it computes the backward pass (only then is it sent backward cases).
+inline constexpr const char* kPassKey = "pass";
+inline constexpr const char* kForwardPass = "forward";
+inline constexpr const char* kBackwardPass = "backward";
+inline constexpr const char* kBackwardCapability = "backward";
 
 // The files of one case in a work directory; names start with the case's id.
 struct CaseFiles {
