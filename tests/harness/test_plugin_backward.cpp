@@ -49,7 +49,7 @@ nlohmann::json write_backward_case(const fs::path& dir, const Case& c) {
   write_npy(file(ext::kGkSuffix), up.g_k, NpyStorage::f4);
   const nlohmann::json entry = {
       {"id", "c000"}, {"case_id", "backward-test"}, {"dtype", "fp32"},
-      {ext::kPassKey, ext::kBackwardPass},
+      {ext::kPassKey, pass_name(Pass::backward)},
       {"params", case_to_json(c, CaseForm::resolved)},
       {"inputs", {{"q", file(ext::kQInSuffix)}, {"k", file(ext::kKInSuffix)},
                   {"g_q", file(ext::kGqSuffix)}, {"g_k", file(ext::kGkSuffix)}}},

@@ -41,8 +41,8 @@ TEST_CASE("the harness and the Python helper spell the protocol's names alike", 
                                    {"dq", kDqSuffix},      {"dk", kDkSuffix}};
   CHECK(py.at("CASE_FILE_SUFFIXES") == suffixes);
   CHECK(py.at("PASS_KEY") == kPassKey);
-  CHECK(py.at("FORWARD_PASS") == kForwardPass);
-  CHECK(py.at("BACKWARD_PASS") == kBackwardPass);
+  CHECK(py.at("FORWARD_PASS") == pass_name(Pass::forward));
+  CHECK(py.at("BACKWARD_PASS") == pass_name(Pass::backward));
   CHECK(py.at("BACKWARD_CAPABILITY") == kBackwardCapability);
   CHECK(py.size() == 14);  // a name added on one side only shows here
 }

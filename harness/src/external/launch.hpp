@@ -68,5 +68,7 @@ struct Launch {
 // and whether it serves further batches after done.json.
 bool can_wait_for_manifest(const std::filesystem::path& dir);
 bool serves_batches(const std::filesystem::path& dir);
+// Whether it said it computes the backward pass (docs/protocol.md).
+bool computes_backward(const std::filesystem::path& dir);
 
 }  // namespace xposcheck::external

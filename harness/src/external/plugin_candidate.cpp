@@ -87,6 +87,7 @@ std::unique_ptr<SubprocessCandidate> make_plugin_candidate(const fs::path& libra
     }
   }
   options.description = fmt::format("{} (native plugin {})", info.description, absolute.string());
+  options.backward = info.backward;
   options.argv = {runner.string(), absolute.string()};
   return std::make_unique<SubprocessCandidate>(std::move(options));
 }

@@ -60,10 +60,10 @@ struct CaseBuffers {
 };
 
 bool is_backward(const json& entry) {
-  const std::string pass = entry.value(kPassKey, kForwardPass);
-  if (pass != kForwardPass && pass != kBackwardPass)
-    throw std::runtime_error(fmt::format("unknown pass '{}' in the manifest", candidate_text(pass)));
-  return pass == kBackwardPass;
+  const std::string name = entry.value(kPassKey, std::string(pass_name(Pass::forward)));
+  const std::optional<Pass> pass = parse_pass(name);
+  if (!pass) throw std::runtime_error(fmt::format("unknown pass '{}' in the manifest", candidate_text(name)));
+  return *pass == Pass::backward;
 }
 
 CaseBuffers case_buffers(const json& entry, int32_t dtype) {
