@@ -134,13 +134,6 @@ PositionTable RecipeCandidate::table(const Frequencies& f, const Case& c, DType 
   return position_table(recipe_, f, c, dtype, position, centre, query);
 }
 
-namespace {
-
-// One rotated pair in the recipe's arithmetic; returns (out[a], out[b]) in the dtype.
-struct PairOut {
-  double a, b;
-};
-
 PairOut rotate_pair(const Recipe& recipe, DType dtype, double xa, double xb, double cs, double sn,
                     double scale) {
   if (recipe.arithmetic == Arithmetic::dtype) {
@@ -157,8 +150,6 @@ PairOut rotate_pair(const Recipe& recipe, DType dtype, double xa, double xb, dou
   const float ob = (fb * fc + fa * fs) * fscale;
   return {round_to(dtype, oa), round_to(dtype, ob)};
 }
-
-}  // namespace
 
 Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, bool query) {
   const long rows = static_cast<long>(in.shape[2]);

@@ -39,10 +39,23 @@ enum class PlantedBug {
   random_outputs,       // seeded garbage of the right shape
 };
 
+// The known bug a recipe's backward pass plants (its forward pass is then correct).
+enum class BackwardBug {
+  none,
+  untransposed,            // the gradient rotated by +phi: the forward rotation, not its transpose
+  key_scale_not_inverted,  // keys' gradients scaled by sigma instead of sigma^-1
+  passthrough_scaled,      // pass-through gradient R+i scaled like pair i mod R/2
+  memory_dropped,          // dk without its M memory rows
+  memory_zeroed,           // dk's M memory rows zero
+  bf16_accumulation,       // every product and sum rounded to bf16, whatever the dtype
+  fp16_accumulation,       // the same in fp16
+};
+
 struct Recipe {
   AngleMode angles = AngleMode::fp32;
   Arithmetic arithmetic = Arithmetic::wide;
   PlantedBug bug = PlantedBug::none;
+  BackwardBug backward_bug = BackwardBug::none;
   bool plants(PlantedBug b) const { return bug == b; }
 };
 
@@ -66,6 +79,13 @@ PositionTable position_table(const Recipe& recipe, const Frequencies& f, const C
 PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, long position,
                              double centre, bool query);
 
+// One rotated pair in the recipe's arithmetic: (out[a], out[b]) in the dtype.
+struct PairOut {
+  double a, b;
+};
+PairOut rotate_pair(const Recipe& recipe, DType dtype, double xa, double xb, double cs, double sn,
+                    double scale);
+
 class RecipeCandidate : public Candidate {
  public:
   RecipeCandidate(std::string name, std::string description, Recipe recipe)
@@ -77,6 +97,11 @@ class RecipeCandidate : public Candidate {
   }
   CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
                       const Tensor& k_in) override;
+  // A recipe whose forward pass plants no bug has the backward pass (recipe_backward.cpp):
+  // the forward map transposed, in the same arithmetic, with its planted backward bug.
+  bool has_backward() override { return recipe_.bug == PlantedBug::none; }
+  CandidateOutput run_backward(const Case& c, DType dtype, const Tensor& q_in, const Tensor& k_in,
+                               const Tensor& g_q, const Tensor& g_k) override;
 
  protected:
   // The table for a row; the stale cache overrides it.
@@ -86,6 +111,7 @@ class RecipeCandidate : public Candidate {
 
  private:
   Tensor rotate(const Case& c, DType dtype, const Tensor& in, bool query);
+  Tensor backward_rows(const Case& c, DType dtype, const Tensor& g, bool query);
   std::string name_, description_;
   Recipe recipe_;
 };
@@ -99,6 +125,7 @@ class StaleCacheCandidate : public RecipeCandidate {
   std::unique_ptr<Candidate> fresh() const override {
     return std::make_unique<StaleCacheCandidate>(name(), description());
   }
+  bool has_backward() override { return false; }  // a model of a forward bug only
 
  protected:
   PositionTable table(const Frequencies& f, const Case& c, DType dtype, long position,

@@ -9,6 +9,7 @@ namespace {
 
 using candidates::AngleMode;
 using candidates::Arithmetic;
+using candidates::BackwardBug;
 using candidates::PlantedBug;
 using candidates::Recipe;
 
@@ -74,6 +75,27 @@ const std::vector<Entry>& entries() {
        Recipe{.bug = PlantedBug::centre_on_key_range}},
       {{"random-garbage", "BUG: seeded random outputs of the right shape", false, "unexplained"},
        Recipe{.bug = PlantedBug::random_outputs}},
+      // Correct forward passes with a backward bug: only their backward records fail.
+      // The backward diagnosis knows one hypothesis (docs/diagnosis.md).
+      {{"backward-untransposed", "BACKWARD BUG: the gradient rotated by +phi, the rotation not transposed",
+        false, "", "untransposed-rotation"},
+       Recipe{.backward_bug = BackwardBug::untransposed}},
+      {{"backward-key-scale", "BACKWARD BUG: keys' gradients scaled by sigma, the XPOS scale not inverted",
+        false, "", "unexplained"},
+       Recipe{.backward_bug = BackwardBug::key_scale_not_inverted}},
+      {{"backward-passthrough-scaled", "BACKWARD BUG: the pass-through features' gradient scaled by sigma",
+        false, "", "unexplained"},
+       Recipe{.backward_bug = BackwardBug::passthrough_scaled}},
+      {{"backward-memory-dropped", "BACKWARD BUG: dk without the M memory rows", false, "", "unexplained"},
+       Recipe{.backward_bug = BackwardBug::memory_dropped}},
+      {{"backward-memory-zeroed", "BACKWARD BUG: the memory rows' gradient zeroed", false, "", "unexplained"},
+       Recipe{.backward_bug = BackwardBug::memory_zeroed}},
+      {{"backward-bf16-accumulation", "BACKWARD BUG: gradients accumulated in bf16 whatever the dtype",
+        false, "", "unexplained"},
+       Recipe{.backward_bug = BackwardBug::bf16_accumulation}},
+      {{"backward-fp16-accumulation", "BACKWARD BUG: gradients accumulated in fp16 whatever the dtype",
+        false, "", "unexplained"},
+       Recipe{.backward_bug = BackwardBug::fp16_accumulation}},
   };
   return table;
 }
