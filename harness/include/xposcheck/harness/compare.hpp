@@ -14,6 +14,9 @@ struct CompareOptions {
   // Relative rule: the fp32-angles candidate's record on the same inputs; each
   // tensor may be off by relative_k times its max error plus the floor.
   const Record* yardstick = nullptr;
+  // Backward: the golden outputs are the golden gradients, the tensors are named dq
+  // and dk, and there are no logits to compare.
+  Pass pass = Pass::forward;
 };
 
 // Fills record.outcome, message, tensors, shape, range and max_ratio.
