@@ -46,6 +46,9 @@ constexpr AxisInfo kAxes[] = {
     {"batch", Axis::batch, Kind::integer},
     {"heads", Axis::heads, Kind::integer},
     {"first_position", Axis::first_position, Kind::integer_or_default},
+    {"prefill", Axis::prefill, Kind::integer},
+    {"step_rows", Axis::step_rows, Kind::integer},
+    {"steps", Axis::steps, Kind::integer},
 };
 
 constexpr std::array<std::string_view, std::size(kAxes)> kAxisKeys = [] {
@@ -205,6 +208,27 @@ void apply(Axis a, const AxisValue& v, Case& c) {
       if (auto* first = std::get_if<long>(&v)) c.first_position = *first;
       else c.first_position.reset();
       break;
+    case Axis::prefill:
+      if (!c.stream) c.stream.emplace();
+      c.stream->prefill = std::get<long>(v);
+      break;
+    case Axis::step_rows:
+      if (!c.stream) c.stream.emplace();
+      c.stream->step_rows = std::get<long>(v);
+      break;
+    case Axis::steps: {
+      const long steps = std::get<long>(v);
+      if (steps < 1 || steps > (1L << 30)) {
+        throw InvalidParameter(fmt::format("invalid steps = {}: must be between 1 and 2^30", steps));
+      }
+      if (!c.stream) c.stream.emplace();
+      long rows = 0;
+      if (__builtin_mul_overflow(steps, c.stream->step_rows, &rows) ||
+          __builtin_add_overflow(rows, c.stream->prefill, &c.seq_len)) {
+        throw InvalidParameter(fmt::format("invalid steps = {}: prefill + steps x step_rows overflows", steps));
+      }
+      break;
+    }
   }
 }
 
@@ -233,6 +257,9 @@ bool matches(Axis a, const AxisValue& v, const Case& c) {
     case Axis::interpolation: return c.interpolation == std::get<double>(v);
     case Axis::batch: return c.batch == std::get<long>(v);
     case Axis::heads: return c.heads == std::get<long>(v);
+    case Axis::prefill: return c.stream && c.stream->prefill == std::get<long>(v);
+    case Axis::step_rows: return c.stream && c.stream->step_rows == std::get<long>(v);
+    case Axis::steps: return c.stream && c.stream_steps() == std::get<long>(v);
   }
   return false;
 }

@@ -45,8 +45,9 @@ std::string unknown_key_problem(std::string_view key, std::span<const std::strin
 enum class Axis {
   head_dim, rotary, seq_len, mem_len, layout, xpos, scale_base, base, base_rescale,
   interpolation, center, batch, heads, first_position,
+  prefill, step_rows, steps,  // streams: applied last, in this order (steps sets seq_len)
 };
-inline constexpr std::size_t kAxisCount = 14;
+inline constexpr std::size_t kAxisCount = 17;
 
 // "full" (rotary_dim) and "default" (center): the parameter's default.
 struct DefaultValue {

@@ -31,6 +31,26 @@ void require(const SubGrid& g, Axis a, std::string_view key, const std::string& 
   }
 }
 
+// A case's length is seq_len, or for a stream prefill + steps x step_rows.
+void require_length(const SubGrid& g, const std::string& file) {
+  const auto& seq_len = g.axes[static_cast<std::size_t>(Axis::seq_len)];
+  const auto& prefill = g.axes[static_cast<std::size_t>(Axis::prefill)];
+  const auto& steps = g.axes[static_cast<std::size_t>(Axis::steps)];
+  const auto& step_rows = g.axes[static_cast<std::size_t>(Axis::step_rows)];
+  if (steps || prefill || step_rows) {
+    if (seq_len) {
+      fail(file, seq_len->line, "seq_len",
+           "a stream's length is prefill + steps x step_rows: give those, not seq_len");
+    }
+    if (!steps || !prefill) {
+      fail(file, (steps ? steps : prefill ? prefill : step_rows)->line, (steps ? steps : prefill ? prefill : step_rows)->key,
+           "a stream needs both prefill and steps (step_rows defaults to 1)");
+    }
+    return;
+  }
+  require(g, Axis::seq_len, "seq_len", file);
+}
+
 bool excluded(const Case& c, const std::vector<Exclude>& excludes) {
   for (const Exclude& e : excludes) {
     bool all_keys_match = true;
@@ -114,7 +134,7 @@ void check_case_count(const std::vector<SubGrid>& grids, std::size_t seeds, cons
 void expand_one(const SubGrid& g, const std::vector<Exclude>& excludes, Collector& out,
                 const std::string& file) {
   require(g, Axis::head_dim, "head_dim", file);
-  require(g, Axis::seq_len, "seq_len", file);
+  require_length(g, file);
   std::vector<Present> axes = present_axes(g.axes);
   std::vector<std::size_t> index(axes.size(), 0);
   do {
@@ -151,10 +171,11 @@ std::string canonical_params(const Case& c) {
   // The frame is written only when given, so grids without it keep their fingerprints.
   return fmt::format(
       "D={} R={} base={} base_rescale={} interpolation={} xpos={} scale_base={} layout={} "
-      "N={} M={} center={} batch={} heads={}{}",
+      "N={} M={} center={} batch={} heads={}{}{}",
       c.head_dim, c.rotary(), c.base, c.base_rescale, c.interpolation, c.xpos, c.scale_base,
       layout_name(c.layout), c.seq_len, c.mem_len, c.centre(), c.batch, c.heads,
-      c.first_position ? fmt::format(" first={}", *c.first_position) : "");
+      c.first_position ? fmt::format(" first={}", *c.first_position) : "",
+      c.stream ? fmt::format(" stream={}+{}", c.stream->prefill, c.stream->step_rows) : "");
 }
 
 }  // namespace xposcheck::grid_detail

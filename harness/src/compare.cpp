@@ -97,10 +97,11 @@ double norm_of(const double* row, std::size_t d) {
 TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
                            const CandidateOutput& out, const Allowance& q_allow,
                            const Allowance& k_allow, const Tolerance& tol, double fixed,
-                           std::size_t bins) {
+                           const CompareOptions& options) {
   const double factor = tol.logits_factor;
   BiasFit bias;
   double clean_rows = 0;
+  long fewest_keys = c.key_rows();  // the bias allowance's key count: the row that saw fewest
   const Tensor got = logits_of(out.q_out, out.k_out, golden.logit_rows);
   const long n = c.seq_len, keys = c.key_rows(), bh = c.batch * c.heads;
   const auto sampled = static_cast<long>(golden.logit_rows.size());
@@ -110,15 +111,17 @@ TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
   for (std::size_t r = 0; r < kn.size(); ++r) kn[r] = norm_of(golden.k_out.row(r), d);
   for (long i = 0; i < sampled; ++i) q_row[i] = q_allow.row(c.query_position(golden.logit_rows[i]));
   for (long k = 0; k < keys; ++k) k_row[k] = k_allow.row(c.key_position(k));
-  TensorAccumulator acc("logits", c.query_position(0), c.query_position(n - 1), bins);
+  TensorAccumulator acc("logits", c.query_position(0), c.query_position(n - 1), options.curve_bins);
   RangeTracker unused;
   const InverseUlp inv_ulp(dtype);
   for (long l = 0; l < bh; ++l) {
     for (long i = 0; i < sampled; ++i) {
       const long m = golden.logit_rows[i];
+      const long visible = options.visible_keys ? options.visible_keys(m) : keys;
+      fewest_keys = std::min(fewest_keys, visible);
       const LogitRow row{golden.logits.row(static_cast<std::size_t>(l * sampled + i)),
                          got.row(static_cast<std::size_t>(l * sampled + i)),
-                         keys,
+                         visible,
                          norm_of(golden.q_out.row(static_cast<std::size_t>(l * n + m)), d),
                          &kn[static_cast<std::size_t>(l * keys)],
                          q_row[i],
@@ -133,21 +136,21 @@ TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
       const RowErrors e = logit_row_errors(row, inv_ulp, clean);
       if (clean) {
         acc.add_row(c.query_position(m), e, [&] { return worst_logit(row, inv_ulp, e.max_ratio, element); });
-        for (long k = 0; k < keys; ++k) {
+        for (long k = 0; k < visible; ++k) {
           const double magnitude = row.query_norm * row.key_norms[k];
           if (magnitude > 0) bias.add(row.got[k], row.golden[k], magnitude, 1.0 / static_cast<double>(d));
         }
         clean_rows += 1;
         continue;
       }
-      for (long k = 0; k < keys; ++k)
+      for (long k = 0; k < visible; ++k)
         compare_element(acc, unused, inv_ulp, INFINITY, element(k), row.query_norm * row.key_norms[k], 0, "logits");
     }
   }
   TensorStats stats = acc.finish();
   if (clean_rows > 0) {
     stats.bias = bias.bias();
-    stats.bias_allowed = allowed_bias(c, dtype, tol, bias, clean_rows, static_cast<double>(bh * keys));
+    stats.bias_allowed = allowed_bias(c, dtype, tol, bias, clean_rows, static_cast<double>(bh * fewest_keys));
   }
   return stats;
 }
@@ -293,8 +296,7 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden, const Rot
     // Gradients have no logits of their own.
   } else if (clean && !golden.logit_rows.empty() && golden.logits.size() > 0) {
     record.tensors.push_back(compare_logits(c, dtype, golden, out, q_allow, k_allow, tol,
-                                            fixed_allowance(tol, options.yardstick, 2),
-                                            options.curve_bins));
+                                            fixed_allowance(tol, options.yardstick, 2), options));
   } else {
     TensorStats skipped;
     skipped.name = "logits";

@@ -122,6 +122,38 @@ ToleranceSpec spec_from_json(const json& j) {
   return s;
 }
 
+// Steps as compact rows, like curves: [step, first, last, q, k, logits, nonfinite, beyond_range].
+json stream_to_json(const StreamVerdict& v) {
+  json steps = json::array();
+  for (const StepVerdict& s : v.steps) {
+    steps.push_back({s.step, s.first_position, s.last_position, number(plot_number(s.q_ratio)),
+                     number(plot_number(s.k_ratio)), number(plot_number(s.logits_ratio)), s.nonfinite,
+                     s.beyond_range});
+  }
+  json j = {{"prefill", v.prefill}, {"step_rows", v.step_rows}, {"steps", steps},
+            {"first_failing_step", nullptr}, {"one_pass_difference", nullptr},
+            {"one_pass_first_step", nullptr}};
+  if (v.first_failing_step) j["first_failing_step"] = *v.first_failing_step;
+  if (v.one_pass_difference) j["one_pass_difference"] = number(*v.one_pass_difference);
+  if (v.one_pass_first_step) j["one_pass_first_step"] = *v.one_pass_first_step;
+  return j;
+}
+
+StreamVerdict stream_from_json(const json& j) {
+  StreamVerdict v;
+  v.prefill = j.at("prefill");
+  v.step_rows = j.at("step_rows");
+  for (const json& s : j.at("steps")) {
+    if (!s.is_array() || s.size() != 8) throw std::invalid_argument("a stream step is not an array of 8 values");
+    v.steps.push_back({s[0], s[1], s[2], number_from(s[3]), number_from(s[4]), number_from(s[5]), s[6], s[7]});
+  }
+  get_optional(j, "first_failing_step", v.first_failing_step);
+  if (j.contains("one_pass_difference") && !j.at("one_pass_difference").is_null())
+    v.one_pass_difference = number_from(j.at("one_pass_difference"));
+  get_optional(j, "one_pass_first_step", v.one_pass_first_step);
+  return v;
+}
+
 json record_to_json(const Record& r) {
   json tensors = json::array();
   for (const TensorStats& t : r.tensors) tensors.push_back(tensor_to_json(t));
@@ -145,6 +177,7 @@ json record_to_json(const Record& r) {
   }
   if (r.diagnosis) j["diagnosis"] = diagnosis_to_json(*r.diagnosis);
   if (r.drift) j["drift"] = drift_to_json(*r.drift);
+  if (r.stream) j["stream"] = stream_to_json(*r.stream);
   return j;
 }
 
@@ -181,6 +214,7 @@ Record record_from_json(const json& j) {
   // Absent in files written before diagnoses existed.
   if (j.contains("diagnosis") && !j.at("diagnosis").is_null()) r.diagnosis = diagnosis_from_json(j.at("diagnosis"));
   if (j.contains("drift") && !j.at("drift").is_null()) r.drift = drift_from_json(j.at("drift"));
+  if (j.contains("stream") && !j.at("stream").is_null()) r.stream = stream_from_json(j.at("stream"));
   return r;
 }
 

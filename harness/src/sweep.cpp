@@ -12,6 +12,7 @@
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
 #include "parallel_for.hpp"
+#include "xposcheck/harness/stream.hpp"
 #include "xposcheck/harness/shard.hpp"
 #include "xposcheck/reference/inputs.hpp"
 #include "xposcheck/reference/threads.hpp"
@@ -36,13 +37,19 @@ struct Prepared {
   std::optional<Record> yardstick;  // for the relative rule
   Pass pass = Pass::forward;
   Upstream upstream;                // backward only
-};
+  std::optional<StreamCalls> calls; // a stream's calls and their inputs (forward only)
 
-Job job_of(const Prepared& p) {
-  const bool backward = p.pass == Pass::backward;
-  return Job{&p.gc->params, p.dtype, &p.inputs.q, &p.inputs.k, p.pass,
-             backward ? &p.upstream.g_q : nullptr, backward ? &p.upstream.g_k : nullptr};
-}
+  // The case in one call, for the pass (the backward job carries the upstream gradients).
+  Job whole_job() const {
+    Job job{&gc->params, dtype, &inputs.q, &inputs.k};
+    job.pass = pass;
+    if (pass == Pass::backward) {
+      job.g_q = &upstream.g_q;
+      job.g_k = &upstream.g_k;
+    }
+    return job;
+  }
+};
 
 // Logits cost rows * (M+N) * D per head for the golden path and again per
 // candidate: long cases compare a deterministic sample of query rows (at least 8,
@@ -57,8 +64,10 @@ std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
 // The inputs alone: all a candidate needs to start on the case.
 Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass) {
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared p{&gc, dtype, generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, 0, {}, pass, {}};
+  Prepared p{&gc, dtype, generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, 0, {}, pass, {}, {}};
+  // The backward pass of a stream's case is judged as the whole case in one call.
   if (pass == Pass::backward) p.upstream = generate_upstream(gc.params, gc.seed, dtype);
+  else if (gc.params.stream) p.calls = stream_calls(gc.params, p.inputs.q, p.inputs.k);
   p.inputs_s = seconds_since(t0);
   return p;
 }
@@ -73,6 +82,7 @@ void add_golden(Prepared& p, std::size_t logit_rows) {
   } else {
     GoldenOptions options;
     options.max_logit_rows = logit_rows_for(p.gc->params, logit_rows);
+    if (p.calls) options.rows = stream_logit_rows(p.gc->params, options.max_logit_rows);
     p.golden = golden_fast(p.gc->params, p.inputs.q, p.inputs.k, options);
   }
   p.tables = shared_tables(p.gc->params);
@@ -102,12 +112,28 @@ FreshRun fresh_run_of(const Candidate& candidate, const Prepared& p) {
   if (!candidate.fresh()) return {};
   return [&candidate, &p] {
     const auto fresh = candidate.fresh();
-    return attempt(*fresh, job_of(p));
+    if (p.calls) return run_stream(*fresh, p.gc->params, p.dtype, *p.calls);
+    return attempt(*fresh, p.whole_job());
   };
 }
 
+// A stream is judged as the whole case with causal logits and one curve bin per
+// position, from which each step's verdict is read.
+CompareOptions compare_options(const Prepared& p) {
+  CompareOptions options;
+  if (p.yardstick) options.yardstick = &*p.yardstick;
+  options.pass = p.pass;
+  if (p.calls) {
+    const Case& c = p.gc->params;
+    options.curve_bins = stream_curve_bins(c);
+    options.visible_keys = [&c](long m) { return visible_keys(c, m); };
+  }
+  return options;
+}
+
 Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attempt,
-             double candidate_s, const Tolerance& tol, const DiagnosisOptions& diagnosis) {
+             double candidate_s, const Tolerance& tol, const DiagnosisOptions& diagnosis,
+             const Attempt* one_pass = nullptr) {
   Record r = blank_record(candidate.name(), *p.gc, p.dtype, p.pass);
   r.timing.inputs_s = p.inputs_s;
   r.timing.golden_s = p.golden_s;
@@ -116,11 +142,13 @@ Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attem
   if (const auto* failure = std::get_if<CandidateFailure>(&attempt)) {
     record_failure(p.gc->params, *failure, r);
   } else {
-    CompareOptions options;
-    if (p.yardstick) options.yardstick = &*p.yardstick;
-    options.pass = p.pass;
-    compare_outputs(p.gc->params, p.dtype, p.golden, *p.tables, std::get<CandidateOutput>(attempt),
-                    tol, r, options);
+    const auto& output = std::get<CandidateOutput>(attempt);
+    compare_outputs(p.gc->params, p.dtype, p.golden, *p.tables, output, tol, r, compare_options(p));
+    if (p.calls && r.outcome != Outcome::dim_mismatch) {
+      read_steps(p.gc->params, r, CompareOptions{}.curve_bins);
+      if (const auto* own = one_pass ? std::get_if<CandidateOutput>(one_pass) : nullptr)
+        compare_with_one_pass(p.gc->params, output, *own, *r.stream);
+    }
   }
   r.timing.compare_s = seconds_since(t0);
   if (p.pass == Pass::backward) {
@@ -137,11 +165,21 @@ Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attem
   return r;
 }
 
+// A stream runs on a fresh instance of its own (state carried between its calls is
+// the point), then the whole case once more on another, for consistency.
 Record run_prepared(Candidate& candidate, const Prepared& p, const Tolerance& tol,
                     const DiagnosisOptions& diagnosis) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Attempt a = attempt(candidate, job_of(p));
-  return judge(candidate, p, a, seconds_since(t0), tol, diagnosis);
+  if (!p.calls) {
+    const Attempt a = attempt(candidate, p.whole_job());
+    return judge(candidate, p, a, seconds_since(t0), tol, diagnosis);
+  }
+  const auto fresh = candidate.fresh();
+  const Attempt a = run_stream(fresh ? *fresh : candidate, p.gc->params, p.dtype, *p.calls);
+  const double candidate_s = seconds_since(t0);
+  std::optional<Attempt> one_pass;
+  if (const auto again = candidate.fresh()) one_pass = attempt(*again, p.whole_job());
+  return judge(candidate, p, a, candidate_s, tol, diagnosis, one_pass ? &*one_pass : nullptr);
 }
 
 void add_yardstick(Prepared& p, const Tolerance& tol, const CandidateFactory& yardstick) {
@@ -311,7 +349,45 @@ std::vector<std::vector<Unit>> Sweeper::batches_of(const std::vector<Unit>& unit
 struct Sweeper::Batch {
   std::vector<Prepared> prepared;
   std::vector<Attempt> attempts;
+  std::vector<std::optional<Attempt>> one_pass;  // streams: the whole case in one call
   double per_case_s = 0;
+
+  // One job per case, or a stream's calls in order and then the whole case, all on
+  // one round trip.
+  std::vector<Job> jobs() const {
+    std::vector<Job> out;
+    for (const Prepared& p : prepared) {
+      if (!p.calls) {
+        out.push_back(p.whole_job());
+        continue;
+      }
+      for (const Job& j : stream_jobs(*p.calls, p.dtype)) out.push_back(j);
+      out.push_back(p.whole_job());
+      out.back().continues_stream = true;
+    }
+    return out;
+  }
+  // The attempts of jobs() back to their cases.
+  void take(std::vector<Attempt> all) {
+    attempts.clear();
+    one_pass.assign(prepared.size(), std::nullopt);
+    std::size_t at = 0;
+    const Attempt missing = CandidateFailure{FailureKind::crash, "candidate returned no result for this case"};
+    for (std::size_t i = 0; i < prepared.size(); ++i) {
+      const Prepared& p = prepared[i];
+      if (!p.calls) {
+        attempts.push_back(at < all.size() ? std::move(all[at]) : missing);
+        ++at;
+        continue;
+      }
+      const std::size_t calls = p.calls->cases.size();
+      const std::size_t begin = std::min(at, all.size()), end = std::min(at + calls, all.size());
+      attempts.push_back(join_stream(p.gc->params, p.dtype, *p.calls,
+                                     std::span<const Attempt>(all.data() + begin, end - begin)));
+      if (at + calls < all.size()) one_pass[i] = std::move(all[at + calls]);
+      at += calls + 1;
+    }
+  }
 };
 
 void Sweeper::judge_batch(const Candidate& candidate, Batch& batch) {
@@ -320,7 +396,9 @@ void Sweeper::judge_batch(const Candidate& candidate, Batch& batch) {
     const Attempt missing = CandidateFailure{FailureKind::crash, "candidate returned no result for this case"};
     const Attempt& a = i < batch.attempts.size() ? batch.attempts[i] : missing;
     const auto own = std::visit([](const auto& x) { return x.seconds; }, a);
-    finished(judge(candidate, p, a, own.value_or(batch.per_case_s), tolerance(p.dtype), options_.diagnosis));
+    const Attempt* one_pass = i < batch.one_pass.size() && batch.one_pass[i] ? &*batch.one_pass[i] : nullptr;
+    finished(judge(candidate, p, a, own.value_or(batch.per_case_s), tolerance(p.dtype), options_.diagnosis,
+                   one_pass));
   }, worker_count(batch.prepared.size()));
   batch = {};  // its memory goes before the next batch's arrives
 }
@@ -369,14 +447,13 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
   std::optional<Batch> previous;
   Batch current = inputs_of(batches[0]);
   for (std::size_t k = 0; k < batches.size(); ++k) {
-    std::vector<Job> jobs;
-    for (const Prepared& p : current.prepared) jobs.push_back(job_of(p));
+    const std::vector<Job> jobs = current.jobs();
     Batch next;
     alongside(
         [&] {
           const auto t0 = std::chrono::steady_clock::now();
-          current.attempts = candidate.run_batch(jobs);
-          current.per_case_s = seconds_since(t0) / static_cast<double>(jobs.size());
+          current.take(candidate.run_batch(jobs));
+          current.per_case_s = seconds_since(t0) / static_cast<double>(current.prepared.size());
         },
         [&] {
           if (previous) judge_batch(candidate, *previous);

@@ -6,7 +6,8 @@ the early-2024 fix), as an xposcheck candidate.
 
 What it does, as x-transformers does:
 - angles in fp32: inv_freq = 1 / base^(2j/R) and freqs = (t * inv_freq) / alpha, with
-  t the true positions -M..N-1 (memory keys negative); the NTK rescale multiplies the
+  t the true positions -M..N-1 (memory keys negative; a stream's steps at their
+  offset); the NTK rescale multiplies the
   base by f^(R/(R-2));
 - the XPOS scale zeta_j^((t - c)/B) in fp32 from the same true positions, sliced to the
   last N rows for the queries (keys get its reciprocal, all M+N rows);
@@ -88,7 +89,9 @@ def rotary(q, k, case):
     rope = RotaryEmbedding(case.rotary_dim, use_xpos=case.xpos, scale_base=case.scale_base,
                            interpolation_factor=case.interpolation, base=case.base,
                            base_rescale_factor=case.base_rescale, interleaved=interleaved)
-    positions = torch.arange(-case.mem_len, case.seq_len)
+    # The case's true positions: -M..N-1 for one call, offset for each call of a stream
+    # (x-transformers hands its rotary the positions after the cached ones).
+    positions = torch.from_numpy(case.key_positions())
     freqs, scale = rope(positions, center=case.center)
     q_scale, k_scale = (scale, scale ** -1.0) if isinstance(scale, torch.Tensor) else (1.0, 1.0)
     return (apply_rotary_pos_emb(q, freqs, q_scale, interleaved),

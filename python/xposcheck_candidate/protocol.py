@@ -44,6 +44,9 @@ class Case:
         # The frame (docs/protocol.md): the position of key row 0; -M unless the grid
         # says otherwise (0 is the cache frame).
         self.first_position = self.params.get("first_position", -self.mem_len)
+        # True when this case is the next call of the previous case's stream
+        # (docs/streams.md): the same process serves them in order.
+        self.continues_stream = bool(entry.get("continues_stream", False))
         self.q_shape = tuple(entry["shapes"]["q_out"])
         self.k_shape = tuple(entry["shapes"]["k_out"])
 

@@ -107,6 +107,21 @@ void validate_positions(const Case& c) {
   }
 }
 
+void validate_stream(const Case& c) {
+  if (!c.stream) return;
+  const StreamShape& s = *c.stream;
+  if (s.step_rows < 1) fail("step_rows", std::to_string(s.step_rows), "must be >= 1");
+  if (s.prefill < 1 || s.prefill >= c.seq_len) {
+    fail("prefill", std::to_string(s.prefill),
+         fmt::format("must be between 1 and seq_len - 1 (= {}): a stream has a prefill and at "
+                     "least one step", c.seq_len - 1));
+  }
+  if ((c.seq_len - s.prefill) % s.step_rows != 0) {
+    fail("step_rows", std::to_string(s.step_rows),
+         fmt::format("must be >= 1 and divide seq_len - prefill (= {})", c.seq_len - s.prefill));
+  }
+}
+
 void validate_sizes(const Case& c) {
   require_extent("seq_len", c.seq_len, 1);
   require_extent("mem_len", c.mem_len, 0);
@@ -165,6 +180,7 @@ void validate(const Case& c) {
   validate_rotary(c);
   validate_sizes(c);
   validate_positions(c);
+  validate_stream(c);
 }
 
 std::string_view centre_rule_name(CentreRule r) {
@@ -202,6 +218,25 @@ Case Case::shifted(long shift) const {
   return out;
 }
 
+long Case::call_first_query_row(long i) const {
+  return i == 0 ? 0 : stream->prefill + (i - 1) * stream->step_rows;
+}
+
+long Case::call_of_query_row(long m) const {
+  if (!stream || m < stream->prefill) return 0;
+  return 1 + (m - stream->prefill) / stream->step_rows;
+}
+
+Case Case::stream_call(long i) const {
+  Case call = *this;
+  call.stream.reset();
+  call.center = centre();
+  call.first_position = key_position(call_first_key_row(i));
+  call.seq_len = i == 0 ? stream->prefill : stream->step_rows;
+  call.mem_len = i == 0 ? mem_len : 0;
+  return call;
+}
+
 std::string case_id(const Case& c) {
   std::string id = fmt::format("D{}-N{}", c.head_dim, c.seq_len);
   if (c.mem_len != 0) id += fmt::format("-M{}", c.mem_len);
@@ -221,6 +256,7 @@ std::string case_id(const Case& c) {
     id += fmt::format("-c{}", centre_rule_name(c.centre_rule));
   if (c.batch != 1) id += fmt::format("-b{}", c.batch);
   if (c.heads != 1) id += fmt::format("-h{}", c.heads);
+  if (c.stream) id += fmt::format("-stream{}+{}x{}", c.stream->prefill, c.stream_steps(), c.stream->step_rows);
   return id;
 }
 

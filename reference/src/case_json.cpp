@@ -13,6 +13,7 @@ nlohmann::json case_to_json(const Case& c, CaseForm form) {
       {"seq_len", c.seq_len},     {"mem_len", c.mem_len},      {"center", c.centre()},
       {"batch", c.batch},         {"heads", c.heads}};
   if (form == CaseForm::resolved || c.first_position) j["first_position"] = c.first_key_position();
+  if (c.stream) j["stream"] = {{"prefill", c.stream->prefill}, {"step_rows", c.stream->step_rows}};
   return j;
 }
 
@@ -36,6 +37,10 @@ void from_json(const nlohmann::json& j, Case& c) {
   if (j.contains("first_position")) c.first_position = j.at("first_position").get<long>();
   c.batch = j.at("batch");
   c.heads = j.at("heads");
+  if (j.contains("stream")) {
+    const nlohmann::json& s = j.at("stream");
+    c.stream = StreamShape{s.at("prefill").get<long>(), s.at("step_rows").get<long>()};
+  }
 }
 
 }  // namespace xposcheck

@@ -170,7 +170,7 @@ Golden golden(const Case& c, const Tensor& q_in, const Tensor& k_in,
   g.q_out = Tensor(c.q_shape(), rounded(q));
   g.k_out = Tensor(c.k_shape(), rounded(k));
   if (options.logits) {
-    g.logit_rows = logit_rows(c.seq_len, options.max_logit_rows);
+    g.logit_rows = chosen_logit_rows(c, options);
     g.logits = exact_logits(c, q, k, g.logit_rows);
   }
   return g;

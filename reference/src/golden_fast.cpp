@@ -195,7 +195,7 @@ Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
   g.k_out = output_tensor(c.k_shape());
   rotate_rows(c, *tables, Direction::forward, q_in, k_in, g.q_out, g.k_out);
   if (options.logits) {
-    g.logit_rows = logit_rows(c.seq_len, options.max_logit_rows);
+    g.logit_rows = chosen_logit_rows(c, options);
     g.logits = fast_logits(c, *tables, q_in, k_in, g.q_out, g.k_out, g.logit_rows);
   }
   return g;

@@ -10,6 +10,7 @@
 //   2^-53 relative error and dgemm's summation up to about D 2^-53 S, so the bound is
 //   about (D + 2) 2^-53 S (typically sqrt(D) 2^-53 S): a few hundred fp64 ulps of S at
 //   D = 128, still 2^-30 below any candidate tolerance in fp32/bf16/fp16.
+#include <fmt/format.h>
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -139,6 +140,15 @@ std::vector<long> logit_rows(long seq_len, std::size_t max_rows) {
       rows.push_back(static_cast<long>(i * (n - 1) / (max_rows - 1)));
   }
   return rows;
+}
+
+std::vector<long> chosen_logit_rows(const Case& c, const GoldenOptions& options) {
+  if (options.rows.empty()) return logit_rows(c.seq_len, options.max_logit_rows);
+  for (long r : options.rows) {
+    if (r < 0 || r >= c.seq_len)
+      throw std::invalid_argument(fmt::format("logit row {} is outside the query rows 0..{}", r, c.seq_len - 1));
+  }
+  return options.rows;
 }
 
 Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<long>& rows) {

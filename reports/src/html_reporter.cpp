@@ -25,6 +25,7 @@ void HtmlReporter::end() {
   html::overview(out, page);
   html::heatmaps(out, page);
   html::curves(out, page);
+  html::streams(out, page);
   html::failures(out, page);
   html::run_info(out, page);
   html::tail(out);

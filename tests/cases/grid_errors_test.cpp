@@ -164,3 +164,16 @@ TEST_CASE("a missing file is a located error too") {
     CHECK_THAT(e.what(), Catch::Contains("cannot open"));
   }
 }
+
+TEST_CASE("a stream needs prefill and steps, and no seq_len") {
+  check_located(error_of("[axes]\nhead_dim = 64\nseq_len = 9\nprefill = 1\nsteps = 8\n"), 3, "seq_len",
+                "prefill + steps x step_rows");
+  check_located(error_of("[axes]\nhead_dim = 64\nprefill = 4\n"), 3, "prefill", "needs both prefill and steps");
+  check_located(error_of("[axes]\nhead_dim = 64\nsteps = 4\n"), 3, "steps", "needs both prefill and steps");
+  check_located(error_of("[axes]\nhead_dim = 64\nprefill = 1\nsteps = 0\n"), 4, "steps", "between 1 and 2^30");
+  check_located(error_of("[axes]\nhead_dim = 64\nprefill = 0\nsteps = 3\n"), 3, "prefill", "between 1 and");
+  check_located(error_of("[axes]\nhead_dim = 64\nprefill = 2\nsteps = 3\nstep_rows = 0\n"), 5, "step_rows",
+                "must be >= 1");
+  check_located(error_of("[axes]\nhead_dim = 64\nprefill = 2\nsteps = 1073741824\nstep_rows = 9223372036854775807\n"),
+                4, "steps", "overflows");
+}

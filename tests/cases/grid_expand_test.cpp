@@ -214,3 +214,29 @@ TEST_CASE("estimated_cost counts outputs and sampled logits") {
   // 8194 rows of outputs plus one query row against 8193 keys.
   CHECK(estimated_cost(one) == Approx((8194.0 + 8193.0) * 64 * 1e-6).epsilon(1e-12));
 }
+
+TEST_CASE("prefill, steps and step_rows make a stream whose length they give") {
+  const Grid g = parse_grid(R"([axes]
+head_dim = 32
+prefill = [1, 10]
+steps = 8
+step_rows = [1, 4]
+mem_len = 3
+[[exclude]]
+prefill = 10
+steps = 8
+step_rows = 4
+)", "s");
+  REQUIRE(g.cases.size() == 3);
+  const Case& c = g.cases[1].params;
+  REQUIRE(c.stream);
+  CHECK(c.stream->prefill == 1);
+  CHECK(c.stream->step_rows == 4);
+  CHECK(c.seq_len == 33);
+  CHECK(c.stream_steps() == 8);
+  CHECK(g.cases[1].id == "D32-N33-M3-stream1+8x4-s1");
+  CHECK(g.cases[2].params.seq_len == 18);
+  // The stream is part of the fingerprint: the same lengths in one call differ.
+  const Grid one_call = parse_grid("[axes]\nhead_dim = 32\nseq_len = [9, 33, 18]\nmem_len = 3\n", "s");
+  CHECK(one_call.fingerprint != g.fingerprint);
+}

@@ -95,7 +95,25 @@ TEST_CASE("default.toml reaches where dtypes break, within its budget") {
             << " M output elements per dtype\n";
   CHECK(elements >= 150e6);
   CHECK(elements <= 250e6);
-  CHECK(g.cases.size() == 215);
+  CHECK(g.cases.size() == 219);
+  // The main job shows streams: token by token and chunked, with and without memory.
+  CHECK(any_case(g, [](const Case& c) { return c.stream && c.stream->step_rows == 1 && c.mem_len > 0; }));
+  CHECK(any_case(g, [](const Case& c) { return c.stream && c.stream->step_rows > 1 && c.mem_len == 0; }));
+}
+
+TEST_CASE("decode.toml holds streams of every kind, fp16 crossing its envelope") {
+  Grid g = shipped("decode.toml");
+  check_ids_unique(g);
+  CHECK(g.cases.size() == 30);
+  CHECK(std::all_of(g.cases.begin(), g.cases.end(), [](const GridCase& gc) { return gc.params.stream.has_value(); }));
+  CHECK(any_case(g, [](const Case& c) { return c.stream->step_rows == 1 && c.stream->prefill == 1; }));
+  CHECK(any_case(g, [](const Case& c) { return c.stream->step_rows > 1 && c.stream->step_rows % 2 == 1; }));
+  CHECK(any_case(g, [](const Case& c) { return !c.xpos; }));
+  CHECK(any_case(g, [](const Case& c) { return c.layout == Layout::interleaved && c.mem_len > 0; }));
+  // Keys at p scale by (7/2)^((p - c)/512): past p - c ~ 4,530 they leave fp16.
+  CHECK(any_case(g, [](const Case& c) {
+    return c.xpos && c.stream_call(0).last_position() - c.centre() < 4530 && c.last_position() - c.centre() > 4530;
+  }));
 }
 
 TEST_CASE("the x-transformers regression grid holds the reported configuration") {

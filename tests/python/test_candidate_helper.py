@@ -89,6 +89,17 @@ class ManifestTest(unittest.TestCase):
         self.assertEqual(case.q_shape, (1, 1, 3, 4))
         self.assertEqual(list(case.key_positions()), [-2, -1, 0, 1, 2])
 
+    def test_a_stream_call_says_it_continues_the_previous_case(self):
+        write_manifest(self.dir)
+        entry = xc.read_manifest(self.dir)["cases"][0]
+        self.assertFalse(xc.Case(entry).continues_stream)
+        entry["continues_stream"] = True
+        entry["params"] = dict(entry["params"], first_position=7, mem_len=0, seq_len=1)
+        case = xc.Case(entry)
+        self.assertTrue(case.continues_stream)
+        self.assertEqual(list(case.query_positions()), [7])
+        self.assertEqual(list(case.key_positions()), [7])
+
     def test_another_protocol_is_refused_naming_the_file(self):
         write_manifest(self.dir, protocol="something-else")
         with self.assertRaisesRegex(xc.ProtocolError, "manifest.json: not an xposcheck"):

@@ -158,7 +158,7 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
   if (recipe_.plants(PlantedBug::wrong_layout)) layout = layout == Layout::half ? Layout::interleaved : Layout::half;
   Case pairing = c;
   pairing.layout = layout;
-  double centre = static_cast<double>(c.centre());
+  double centre = centre_of(c, static_cast<double>(c.centre()));
   if (recipe_.plants(PlantedBug::centres_differ) && !query) centre = static_cast<double>(c.centre_by(CentreRule::keys_floor));
   if (recipe_.plants(PlantedBug::centre_unrounded) && !c.center)
     centre = static_cast<double>(c.first_query_position()) + static_cast<double>(c.seq_len) / 2.0;
@@ -173,7 +173,7 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
 
   Tensor out = in;
   for (long r = 0; r < rows; ++r) {
-    long position = query ? c.query_position(r) : c.key_position(r);
+    long position = position_of(c, query ? c.query_position(r) : c.key_position(r));
     // Keys counted from the first query instead of the first key: M positions late.
     if (recipe_.plants(PlantedBug::positions_from_zero) && !query) position += c.mem_len;
     PositionTable t = table(f, angles, dtype, position, centre, query);
@@ -233,6 +233,34 @@ PositionTable StaleCacheCandidate::table(const Frequencies& /*f*/, const Case& c
                                             first_case_->centre(), query)).first;
   }
   return it->second;
+}
+
+}  // namespace xposcheck::candidates
+
+namespace xposcheck::candidates {
+
+long DecodeBugCandidate::position_of(const Case& c, long position) {
+  switch (bug_) {
+    case DecodeBug::table_at_first_length: {
+      if (!first_table_) first_table_ = std::pair{c.first_key_position(), c.key_rows()};
+      const auto [first, length] = *first_table_;
+      return first + ((position - first) % length + length) % length;
+    }
+    case DecodeBug::cache_without_offset: {
+      const long first = first_of_shape_.try_emplace({c.seq_len, c.mem_len}, c.first_key_position()).first->second;
+      return position - c.first_key_position() + first;
+    }
+    case DecodeBug::positions_restart: return position - c.first_query_position();
+    case DecodeBug::moving_centre: return position;
+  }
+  return position;
+}
+
+double DecodeBugCandidate::centre_of(const Case& c, double centre) {
+  if (bug_ != DecodeBug::moving_centre) return centre;
+  // Half the length so far, counted from position 0: the centre a module derives from
+  // its offset and length, which moves with every call.
+  return static_cast<double>(half_length_so_far(c));
 }
 
 }  // namespace xposcheck::candidates

@@ -104,6 +104,9 @@ class RecipeCandidate : public Candidate {
                                const Tensor& g_q, const Tensor& g_k) override;
 
  protected:
+  // Where the recipe puts a row and the XPOS centre of a call; decode bugs move them.
+  virtual long position_of(const Case& /*c*/, long position) { return position; }
+  virtual double centre_of(const Case& /*c*/, double centre) { return centre; }
   // The table for a row; the stale cache overrides it.
   virtual PositionTable table(const Frequencies& f, const Case& c, DType dtype, long position,
                               double centre, bool query);
@@ -135,6 +138,38 @@ class StaleCacheCandidate : public RecipeCandidate {
   std::optional<Case> first_case_;
   std::optional<DType> first_dtype_;
   std::map<std::pair<long, bool>, PositionTable> cache_;
+};
+
+// Bugs that live between the calls of a stream (docs/streams.md); correct on a case
+// run in one call.
+enum class DecodeBug {
+  table_at_first_length,  // tables sized at the first call, indexed modulo that length
+  cache_without_offset,   // tables cached by call shape: later calls reuse the first's positions
+  positions_restart,      // every call counts its positions from 0: the offset is lost
+  moving_centre,          // XPOS centre floor((last position + 1) / 2) per call, keys cached rotated
+};
+
+// The centre the moving-centre bug uses: half the length up to the call's last position.
+inline long half_length_so_far(const Case& call) { return (call.last_position() + 1) / 2; }
+
+class DecodeBugCandidate : public RecipeCandidate {
+ public:
+  DecodeBugCandidate(std::string name, std::string description, DecodeBug bug)
+      : RecipeCandidate(std::move(name), std::move(description), Recipe{}), bug_(bug) {}
+  Execution execution() const override { return Execution::serial; }
+  std::unique_ptr<Candidate> fresh() const override {
+    return std::make_unique<DecodeBugCandidate>(name(), description(), bug_);
+  }
+  bool has_backward() override { return false; }  // a model of a stream bug only
+
+ protected:
+  long position_of(const Case& c, long position) override;
+  double centre_of(const Case& c, double centre) override;
+
+ private:
+  DecodeBug bug_;
+  std::optional<std::pair<long, long>> first_table_;           // first position, length
+  std::map<std::pair<long, long>, long> first_of_shape_;       // (N, M) -> first position
 };
 
 }  // namespace xposcheck::candidates

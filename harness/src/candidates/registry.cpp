@@ -18,6 +18,7 @@ struct Entry {
   Recipe recipe;
   bool stale_cache = false;  // keeps the first case's tables (StaleCacheCandidate)
   bool sloppy = false;       // fast trig, dtype arithmetic (SloppyCandidate)
+  std::optional<candidates::DecodeBug> decode_bug = std::nullopt;  // DecodeBugCandidate
 };
 
 const std::vector<Entry>& entries() {
@@ -75,26 +76,44 @@ const std::vector<Entry>& entries() {
        Recipe{.bug = PlantedBug::centre_on_key_range}},
       {{"random-garbage", "BUG: seeded random outputs of the right shape", false, "unexplained"},
        Recipe{.bug = PlantedBug::random_outputs}},
+      {{"table-at-first-length",
+        "BUG (streams): cos/sin/scale tables sized at the first call's rows and indexed modulo "
+        "that length by later calls", false, "table-at-first-length", true},
+       Recipe{}, false, false, candidates::DecodeBug::table_at_first_length},
+      {{"cache-without-offset",
+        "BUG (streams): tables cached by call length without the offset: every later call of "
+        "that length gets the first one's positions (rotary-embedding-torch #11)",
+        false, "cache-without-offset", true},
+       Recipe{}, false, false, candidates::DecodeBug::cache_without_offset},
+      {{"positions-restart",
+        "BUG (streams): every call counts its positions from 0: the decode offset is lost "
+        "(mlx-lm #1699)", false, "positions-restart", true},
+       Recipe{}, false, false, candidates::DecodeBug::positions_restart},
+      {{"moving-centre",
+        "BUG (streams): the XPOS centre at half the length so far, floor((last position + 1) / 2), "
+        "recomputed by every call while earlier keys stay "
+        "cached with theirs: later logits are rescaled", false, "centre-moves", true},
+       Recipe{}, false, false, candidates::DecodeBug::moving_centre},
       // Correct forward passes with a backward bug: only their backward records fail.
       // The backward diagnosis knows one hypothesis (docs/diagnosis.md).
       {{"backward-untransposed", "BACKWARD BUG: the gradient rotated by +phi, the rotation not transposed",
-        false, "", "untransposed-rotation"},
+        false, "", false, "untransposed-rotation"},
        Recipe{.backward_bug = BackwardBug::untransposed}},
       {{"backward-key-scale", "BACKWARD BUG: keys' gradients scaled by sigma, the XPOS scale not inverted",
-        false, "", "unexplained"},
+        false, "", false, "unexplained"},
        Recipe{.backward_bug = BackwardBug::key_scale_not_inverted}},
       {{"backward-passthrough-scaled", "BACKWARD BUG: the pass-through features' gradient scaled by sigma",
-        false, "", "unexplained"},
+        false, "", false, "unexplained"},
        Recipe{.backward_bug = BackwardBug::passthrough_scaled}},
-      {{"backward-memory-dropped", "BACKWARD BUG: dk without the M memory rows", false, "", "unexplained"},
+      {{"backward-memory-dropped", "BACKWARD BUG: dk without the M memory rows", false, "", false, "unexplained"},
        Recipe{.backward_bug = BackwardBug::memory_dropped}},
-      {{"backward-memory-zeroed", "BACKWARD BUG: the memory rows' gradient zeroed", false, "", "unexplained"},
+      {{"backward-memory-zeroed", "BACKWARD BUG: the memory rows' gradient zeroed", false, "", false, "unexplained"},
        Recipe{.backward_bug = BackwardBug::memory_zeroed}},
       {{"backward-bf16-accumulation", "BACKWARD BUG: gradients accumulated in bf16 whatever the dtype",
-        false, "", "unexplained"},
+        false, "", false, "unexplained"},
        Recipe{.backward_bug = BackwardBug::bf16_accumulation}},
       {{"backward-fp16-accumulation", "BACKWARD BUG: gradients accumulated in fp16 whatever the dtype",
-        false, "", "unexplained"},
+        false, "", false, "unexplained"},
        Recipe{.backward_bug = BackwardBug::fp16_accumulation}},
   };
   return table;
@@ -125,6 +144,10 @@ std::unique_ptr<Candidate> make_builtin(std::string_view name) {
   if (it == all.end()) return nullptr;
   if (it->stale_cache) {
     return std::make_unique<candidates::StaleCacheCandidate>(it->info.name, it->info.description);
+  }
+  if (it->decode_bug) {
+    return std::make_unique<candidates::DecodeBugCandidate>(it->info.name, it->info.description,
+                                                            *it->decode_bug);
   }
   if (it->sloppy) return std::make_unique<candidates::SloppyCandidate>(it->info.name, it->info.description);
   return std::make_unique<candidates::RecipeCandidate>(it->info.name, it->info.description,

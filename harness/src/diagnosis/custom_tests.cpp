@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "diagnosis/hypotheses.hpp"
+#include "diagnosis/stream_frames.hpp"
 #include "xposcheck/harness/compare.hpp"
 
 namespace xposcheck::diagnosis {
@@ -83,6 +84,29 @@ HypothesisScore test_history(const Evidence& ev, std::string& detail) {
   }
   score.over = score.fits ? 0 : 1;
   return score;
+}
+
+HypothesisScore test_moving_centre(const Evidence& ev, std::string& detail) {
+  const std::pair<RowFrameRule, std::string> rules[] = {
+      {centre_at_half_length, "floor((last position + 1) / 2), half the length so far"},
+      {centre_at_half_length_up, "ceil((last position + 1) / 2), half the length so far"},
+      {moving_centre(CentreRule::queries_floor), "queries-floor over the call's own rows"},
+      {moving_centre(CentreRule::queries_ceil), "queries-ceil over the call's own rows"},
+      {moving_centre(CentreRule::keys_floor), "keys-floor over the call's own rows"},
+      {moving_centre(CentreRule::keys_ceil), "keys-ceil over the call's own rows"}};
+  HypothesisScore best;
+  for (const auto& [rule, name] : rules) {
+    Convention conv = spec_convention(ev.c);
+    conv.row_frame = rule;
+    const HypothesisScore s = score_convention(ev, conv);
+    if (s.fits) {
+      detail = fmt::format("every sampled row fits SPEC with each call's XPOS centre at {} "
+                           "(max error / allowed {:.3g})", name, s.max_ratio);
+      return s;
+    }
+    if (best.compared == 0 || s.max_ratio < best.max_ratio) best = s;
+  }
+  return best;
 }
 
 }  // namespace xposcheck::diagnosis

@@ -42,6 +42,14 @@ struct Evidence {
   std::vector<TensorDecomposition> decomposition = {};
 };
 
+// Streams: the position and XPOS centre a candidate used for one row, when they follow
+// the calls (a lost offset, a stale table, a centre per call) rather than one shift.
+struct RowFrame {
+  double position = 0;
+  std::optional<double> centre;  // none: the convention's own
+};
+using RowFrameRule = RowFrame (*)(const Case& c, bool key, long row);
+
 // The rotary XPOS map of SPEC section 1 with its conventions spelled out, so that a
 // hypothesis changes one of them. A pair's angle is rotation * omega_j * (p + shift);
 // its log-scale exponent * lambda_j * (scale_factor * (p + shift) - centre).
@@ -64,6 +72,7 @@ struct Convention {
   // Multiplier of the angle term of the allowance: the tolerance's unit_ratio (fp32
   // angles) by default; 1 allows angles rounded to the dtype itself.
   double angle_unit_ratio = -1;            // < 0: the tolerance's
+  RowFrameRule row_frame = nullptr;        // when set: each row's position and centre
 };
 
 Convention spec_convention(const Case& c);

@@ -4,6 +4,7 @@
 // first, hypotheses built from the decomposition's estimates next, the loosest (a wider
 // angle allowance) last. Adding one is an entry here (docs/diagnosis.md).
 #include "diagnosis/hypotheses.hpp"
+#include "diagnosis/stream_frames.hpp"
 
 #include <cmath>
 #include <fmt/format.h>
@@ -70,6 +71,28 @@ const std::vector<Hypothesis>& hypotheses() {
          return x.record.outcome == Outcome::nonfinite || x.record.outcome == Outcome::out_of_range;
        },
        .perturb = [](const Context&, Convention v) { return v; }},
+      // Streams: bugs between calls, tried before any one-call explanation.
+      {.name = "positions-restart",
+       .explanation = "every call counts its positions from 0: the decode offset is lost, so each "
+                      "step of {k} row(s) is rotated as positions 0..{k_1} instead of its own",
+       .applies = [](const Context& x) { return x.c.stream.has_value(); },
+       .perturb = [](const Context&, Convention v) { v.row_frame = positions_restart; return v; }},
+      {.name = "cache-without-offset",
+       .explanation = "rotary tables cached by call length without the offset: every later call "
+                      "of {k} row(s) reuses the positions of the first such call",
+       .applies = [](const Context& x) { return x.c.stream.has_value(); },
+       .perturb = [](const Context&, Convention v) { v.row_frame = cache_without_offset; return v; }},
+      {.name = "table-at-first-length",
+       .explanation = "rotary tables sized at the first call ({first_call_keys} key rows) and "
+                      "indexed modulo that length by later calls: positions past it wrap around",
+       .applies = [](const Context& x) { return x.c.stream.has_value(); },
+       .perturb = [](const Context&, Convention v) { v.row_frame = table_at_first_length; return v; }},
+      {.name = "centre-moves",
+       .explanation = "the XPOS centre follows each call's own rows while the keys of earlier "
+                      "calls stay cached with theirs: a logit between calls whose centres differ "
+                      "by dc is scaled by zeta^(dc/B) (B = {B})",
+       .applies = [](const Context& x) { return x.c.stream.has_value() && x.c.xpos; },
+       .test = test_moving_centre},
       {.name = "wrong-layout",
        .explanation = "features paired with the {other_layout} layout instead of {layout}",
        .applies = [](const Context& x) { return x.c.rotary() >= 4; },
@@ -221,7 +244,10 @@ std::string explain(const Hypothesis& h, const Context& x) {
         fmt::arg("layout", layout_pairs(c.layout)), fmt::arg("other_layout", layout_pairs(other)),
         fmt::arg("dtype", dtype_name(x.dtype)), fmt::arg("p", traits(x.dtype).precision),
         fmt::arg("exact", std::ldexp(1.0, traits(x.dtype).precision)),
-        fmt::arg("per_phi", angle_error_per_phi_eps(x)));
+        fmt::arg("per_phi", angle_error_per_phi_eps(x)), fmt::arg("B", c.scale_base),
+        fmt::arg("k", c.stream ? c.stream->step_rows : c.seq_len),
+        fmt::arg("k_1", (c.stream ? c.stream->step_rows : c.seq_len) - 1),
+        fmt::arg("first_call_keys", c.stream ? c.stream_call(0).key_rows() : c.key_rows()));
   } catch (const fmt::format_error& err) {
     // A template naming an argument that does not exist: say so rather than crash a sweep.
     return fmt::format("{} (explanation template error: {})", h.explanation, err.what());

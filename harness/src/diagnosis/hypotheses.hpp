@@ -60,5 +60,7 @@ HypothesisScore test_unsliced_table(const Evidence& ev, std::string& detail);
 HypothesisScore test_memory_rows_missing(const Evidence& ev, std::string& detail);
 // A fresh instance of the candidate gives different outputs for the same case.
 HypothesisScore test_history(const Evidence& ev, std::string& detail);
+// Streams: an XPOS centre per call, by each centre rule over the call's own rows.
+HypothesisScore test_moving_centre(const Evidence& ev, std::string& detail);
 
 }  // namespace xposcheck::diagnosis

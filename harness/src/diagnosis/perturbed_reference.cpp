@@ -122,10 +122,12 @@ bool Scorer::row(const SampledRow& s, bool key) {
   const auto flat = static_cast<std::size_t>(s.lead * rows + s.row);
   const double* x = in.row(flat);
   const double* y = out.row(flat);
-  double p = static_cast<double>(key ? c.key_position(s.row) : c.query_position(s.row)) +
-             (key ? conv_.key_shift : conv_.query_shift);
+  const RowFrame frame = conv_.row_frame
+                            ? conv_.row_frame(c, key, s.row)
+                            : RowFrame{static_cast<double>(key ? c.key_position(s.row) : c.query_position(s.row)), std::nullopt};
+  double p = frame.position + (key ? conv_.key_shift : conv_.query_shift);
   if (conv_.positions_in_dtype) p = round_to(ev_.dtype, p);
-  const double centre = key ? conv_.key_centre : conv_.query_centre;
+  const double centre = frame.centre.value_or(key ? conv_.key_centre : conv_.query_centre);
   const double exponent = key ? conv_.key_exponent : conv_.query_exponent;
   const double kappa = key ? conv_.key_scale_factor : conv_.query_scale_factor;
   // The record's allowance (tolerance.hpp) at this convention's own angle and XPOS power.

@@ -49,7 +49,8 @@ json case_entry(const BatchEntry& e, double time_limit_s) {
           {"result", e.files.result.string()},
           {"shapes", {{"q_in", c.q_shape()}, {"k_in", c.k_shape()},
                       {"q_out", c.q_shape()}, {"k_out", c.k_shape()}}},
-          {"time_limit_s", time_limit_s}};
+          {"time_limit_s", time_limit_s},
+          {"continues_stream", e.job->continues_stream}};
   add_backward(e, entry);
   return entry;
 }

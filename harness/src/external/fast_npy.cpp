@@ -120,7 +120,8 @@ struct NotExact {};
 
 // Writes the file in chunks; false (and no file) when a value needs write_npy.
 bool write_streamed(const fs::path& file, const Tensor& t, NpyStorage storage) {
-  std::vector<char> buffer(kChunk * 4);
+  // No larger than the tensor: a decode step's inputs are a few hundred bytes.
+  std::vector<char> buffer(std::min(kChunk, t.size()) * 4);
   try {
     write_atomically(file, [&](std::ostream& out) {
       const std::string head = preamble(t.shape, storage);

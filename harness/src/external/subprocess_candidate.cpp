@@ -147,8 +147,10 @@ CandidateOutput SubprocessCandidate::run(const Case& c, DType dtype, const Tenso
 std::vector<Attempt> SubprocessCandidate::run_batch(std::span<const Job> jobs) {
   std::vector<Attempt> attempts;
   attempts.reserve(jobs.size());
-  for (std::size_t begin = 0; begin < jobs.size(); begin += options_.batch_size) {
-    const std::size_t n = std::min(options_.batch_size, jobs.size() - begin);
+  for (std::size_t begin = 0, n = 0; begin < jobs.size(); begin += n) {
+    n = std::min(options_.batch_size, jobs.size() - begin);
+    // A stream's calls stay in one round trip: one process serves them in order.
+    while (begin + n < jobs.size() && jobs[begin + n].continues_stream) ++n;
     for (Attempt& a : run_chunk(jobs.subspan(begin, n))) attempts.push_back(std::move(a));
   }
   return attempts;

@@ -38,6 +38,9 @@ struct Job {
   DType dtype;
   const Tensor* q_in;      // [batch, heads, N, D]
   const Tensor* k_in;      // [batch, heads, M+N, D]
+  // This job is the next call of the previous job's stream (docs/streams.md): a
+  // candidate that batches keeps the two in one round trip, on one instance.
+  bool continues_stream = false;
   Pass pass = Pass::forward;
   const Tensor* g_q = nullptr;  // backward: dL/dq_out, shaped as q_in
   const Tensor* g_k = nullptr;  // backward: dL/dk_out, shaped as k_in

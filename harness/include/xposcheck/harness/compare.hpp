@@ -1,6 +1,8 @@
 #pragma once
 // Comparison of a candidate's outputs with the golden ones: shapes and dtypes first,
 // then values in dtype ulps at the pair magnitude, position-aware tolerances.
+#include <functional>
+
 #include "xposcheck/harness/candidate.hpp"
 #include "xposcheck/harness/record.hpp"
 #include "xposcheck/harness/tolerance.hpp"
@@ -14,6 +16,9 @@ struct CompareOptions {
   // Relative rule: the fp32-angles candidate's record on the same inputs; each
   // tensor may be off by relative_k times its max error plus the floor.
   const Record* yardstick = nullptr;
+  // Streams: the key rows query row m saw (the keys cached when its call ran); the
+  // logits of later keys are no part of what attention computed. Empty: every key.
+  std::function<long(long m)> visible_keys;
   // Backward: the golden outputs are the golden gradients, the tensors are named dq
   // and dk, and there are no logits to compare.
   Pass pass = Pass::forward;

@@ -1,5 +1,6 @@
 #pragma once
 // One result: a (candidate, case, dtype) with its outcome and evidence (SPEC section 3).
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -90,6 +91,31 @@ struct DriftInfo {
   std::vector<TensorDrift> tensors;
 };
 
+// One call of a stream (docs/streams.md): the largest error / allowed of its new query
+// and key rows and of its queries' logits against every key cached so far; 0 where
+// nothing was compared.
+struct StepVerdict {
+  long step = 0;                       // 0: the prefill
+  long first_position = 0, last_position = 0;  // of its query rows
+  double q_ratio = 0, k_ratio = 0, logits_ratio = 0;
+  bool nonfinite = false;              // a non-finite value where the golden one is finite
+  bool beyond_range = false;           // golden values beyond the dtype's range
+  double max_ratio() const { return std::max({q_ratio, k_ratio, logits_ratio}); }
+  // The ratios cover the values the dtype can hold, beyond the envelope too.
+  bool fails() const { return nonfinite || max_ratio() > 1.0; }
+};
+
+struct StreamVerdict {
+  long prefill = 0, step_rows = 0;
+  std::vector<StepVerdict> steps;      // the prefill, then every step
+  std::optional<long> first_failing_step;
+  // The stream's outputs against the candidate's own outputs for the whole case in
+  // one call (a fresh instance): the largest difference relative to the row's largest
+  // magnitude, and the first differing step. Unset when no fresh instance ran it.
+  std::optional<double> one_pass_difference;
+  std::optional<long> one_pass_first_step;
+};
+
 struct Record {
   std::string candidate;
   std::string case_id;
@@ -106,6 +132,7 @@ struct Record {
   Timing timing;
   std::optional<Diagnosis> diagnosis;  // failing records: what explains them (diagnosis.hpp)
   std::optional<DriftInfo> drift;       // set when compared with a baseline
+  std::optional<StreamVerdict> stream;  // streams: the verdict of every step
 
   // The key that identifies a record in results, baselines and merges.
   std::string key() const;

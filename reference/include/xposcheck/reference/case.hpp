@@ -1,5 +1,6 @@
 #pragma once
 // The parameters of one rotary XPOS case (SPEC section 1) and their validation.
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
@@ -28,6 +29,15 @@ struct InvalidParameter : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+// A stream (docs/streams.md): the case's N query rows arrive as a prefill of `prefill`
+// rows (with the M memory rows), then steps of `step_rows` rows each, one call per step
+// with only its new rows, the way a decoder with a KV cache runs.
+struct StreamShape {
+  long prefill = 1;    // >= 1, < N
+  long step_rows = 1;  // k >= 1; (N - prefill) is a multiple of k
+  bool operator==(const StreamShape&) const = default;
+};
+
 struct Case {
   long head_dim = 0;                    // D: even, >= 2
   std::optional<long> rotary_dim;       // R: even, 2 <= R <= D; default D
@@ -46,6 +56,7 @@ struct Case {
   std::optional<long> first_position;
   long batch = 1;                       // >= 1
   long heads = 1;                       // >= 1
+  std::optional<StreamShape> stream;    // one call for the whole case when not set
 
   long rotary() const { return rotary_dim.value_or(head_dim); }
   long pairs() const { return rotary() / 2; }
@@ -68,6 +79,20 @@ struct Case {
   long pair_b(long j) const { return layout == Layout::half ? j + rotary() / 2 : 2 * j + 1; }
 
   Case shifted(long shift) const;
+
+  // Streams: how many steps follow the prefill, and the case of call i (0: the
+  // prefill, i >= 1: step i), a plain case at the call's true positions with the
+  // stream's centre given explicitly.
+  long stream_steps() const { return stream ? (seq_len - stream->prefill) / stream->step_rows : 0; }
+  long stream_calls() const { return stream ? 1 + stream_steps() : 1; }
+  Case stream_call(long i) const;
+  // Rows of the whole case that call i returns: its queries start at query row
+  // call_first_query_row(i), its keys at key row call_first_key_row(i).
+  long call_first_query_row(long i) const;
+  long call_first_key_row(long i) const { return i == 0 ? 0 : mem_len + call_first_query_row(i); }
+  // The call that returns query row m / key row n.
+  long call_of_query_row(long m) const;
+  long call_of_key_row(long n) const { return call_of_query_row(std::max(0L, n - mem_len)); }
 
   Shape q_shape() const;       // [batch, heads, N, D]
   Shape k_shape() const;       // [batch, heads, M+N, D]

@@ -15,10 +15,15 @@ namespace xposcheck {
 inline constexpr std::size_t kGoldenLogitRows = 512;
 
 struct GoldenOptions {
+  GoldenOptions() = default;
+  GoldenOptions(bool with_logits, std::size_t max_rows) : logits(with_logits), max_logit_rows(max_rows) {}
+
   bool logits = true;
   // Above this many query rows, logits are computed for a deterministic sample of
   // rows (see logit_rows); 0 means every row.
   std::size_t max_logit_rows = kGoldenLogitRows;
+  // When not empty: exactly these query rows (each in 0..N-1), instead of a sample.
+  std::vector<long> rows;
 };
 
 // The query rows whose logits are computed: all of 0..N-1 when N <= max_rows (or
@@ -26,6 +31,10 @@ struct GoldenOptions {
 // the first and last row: row i = floor(i * (N-1) / (max_rows-1)). (max_rows == 1
 // with N > 1 gives row 0 alone.)
 std::vector<long> logit_rows(long seq_len, std::size_t max_rows);
+
+// options.rows when given (std::invalid_argument for a row outside 0..N-1), else
+// logit_rows(N, options.max_logit_rows).
+std::vector<long> chosen_logit_rows(const Case& c, const GoldenOptions& options);
 
 struct Golden {
   Tensor q_out;                 // [batch, heads, N, D]
