@@ -134,7 +134,8 @@ CandidateOutput output_or_throw(std::vector<Attempt> attempts) {
 CandidateOutput SubprocessCandidate::run_backward(const Case& c, DType dtype, const Tensor& q_in,
                                                   const Tensor& k_in, const Tensor& g_q,
                                                   const Tensor& g_k) {
-  const Job job{&c, dtype, &q_in, &k_in, Pass::backward, &g_q, &g_k};
+  const Job job{.params = &c, .dtype = dtype, .q_in = &q_in, .k_in = &k_in, .pass = Pass::backward,
+                .g_q = &g_q, .g_k = &g_k};
   return output_or_throw(run_batch(std::span<const Job>(&job, 1)));
 }
 
