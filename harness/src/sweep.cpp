@@ -62,9 +62,10 @@ std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
 }
 
 // The inputs alone: all a candidate needs to start on the case.
-Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass) {
+// `drawn`: the same case's inputs, already drawn for its other pass.
+Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, const Inputs* drawn = nullptr) {
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared p{&gc, dtype, generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, 0, {}, pass, {}, {}};
+  Prepared p{&gc, dtype, drawn ? *drawn : generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, 0, {}, pass, {}, {}};
   // The backward pass of a stream's case is judged as the whole case in one call.
   if (pass == Pass::backward) p.upstream = generate_upstream(gc.params, gc.seed, dtype);
   else if (gc.params.stream) p.calls = stream_calls(gc.params, p.inputs.q, p.inputs.k);
@@ -223,8 +224,8 @@ class Sweeper {
     return !store_.done(blank_record(c.name(), *u.gc, u.dtype, u.pass).key());
   }
   const std::vector<Pass>& passes() const { return options_.passes.empty() ? grid_.passes : options_.passes; }
-  Prepared prepare_unit(const Unit& u) const {
-    Prepared p = prepare_inputs(*u.gc, u.dtype, u.pass);
+  Prepared prepare_unit(const Unit& u, const Inputs* drawn = nullptr) const {
+    Prepared p = prepare_inputs(*u.gc, u.dtype, u.pass, drawn);
     complete_unit(p);
     return p;
   }
@@ -307,13 +308,24 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
   std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
     return estimated_cost(a.gc->params) > estimated_cost(b.gc->params);
   });
-  parallel_for(units.size(), [&](std::size_t i) {
-    const Prepared p = prepare_unit(units[i]);
+  // The passes of one (case, dtype) are one piece of work, each candidate's forward
+  // pass right before its backward pass on the same thread: a built-in keeps its tables
+  // from one for the other (candidates::TableMemo).
+  std::vector<std::vector<Unit>> work;
+  for (const Unit& u : units) {
+    if (work.empty() || work.back().front().gc != u.gc || work.back().front().dtype != u.dtype) work.emplace_back();
+    work.back().push_back(u);
+  }
+  parallel_for(work.size(), [&](std::size_t i) {
+    std::vector<Prepared> prepared;
+    for (const Unit& u : work[i]) prepared.push_back(prepare_unit(u, prepared.empty() ? nullptr : &prepared[0].inputs));
     for (Candidate* c : candidates) {
-      if (pending(*c, units[i]))
-        finished(run_prepared(*c, p, tolerance(units[i].dtype), options_.diagnosis));
+      for (std::size_t k = 0; k < work[i].size(); ++k) {
+        if (pending(*c, work[i][k]))
+          finished(run_prepared(*c, prepared[k], tolerance(work[i][k].dtype), options_.diagnosis));
+      }
     }
-  }, worker_count(units.size()));
+  }, worker_count(work.size()));
 }
 
 void Sweeper::serial_pass(const std::vector<Unit>& units, Candidate& candidate) {

@@ -79,12 +79,39 @@ PositionTable position_table(const Recipe& recipe, const Frequencies& f, const C
 PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, long position,
                              double centre, bool query);
 
+// The tables of every row of the last tensor a recipe with a backward pass rotated on
+// this thread. The sweep runs a case's backward pass right after its forward pass, on
+// the same thread, and the backward pass needs the very same tables (it negates the
+// sine), so it takes them from here instead of computing cos, sin and sigma again,
+// which is most of a recipe's time. Keyed by everything the tables depend on.
+struct TableMemo {
+  std::string key;
+  std::vector<PositionTable> rows;
+};
+TableMemo& table_memo(bool query);
+std::string table_memo_key(const std::string& candidate, const Case& c, DType dtype);
+
 // One rotated pair in the recipe's arithmetic: (out[a], out[b]) in the dtype.
 struct PairOut {
   double a, b;
 };
-PairOut rotate_pair(const Recipe& recipe, DType dtype, double xa, double xb, double cs, double sn,
-                    double scale);
+// Inline: both passes call it once per pair.
+inline PairOut rotate_pair(const Recipe& recipe, DType dtype, double xa, double xb, double cs, double sn,
+                    double scale) {
+  if (recipe.arithmetic == Arithmetic::dtype) {
+    auto rd = [dtype](double v) { return round_to(dtype, v); };
+    return {rd(rd(rd(xa * cs) - rd(xb * sn)) * scale), rd(rd(rd(xb * cs) + rd(xa * sn)) * scale)};
+  }
+  if (recipe.angles == AngleMode::fp64) {
+    return {round_to(dtype, (xa * cs - xb * sn) * scale), round_to(dtype, (xb * cs + xa * sn) * scale)};
+  }
+  const float fa = static_cast<float>(xa), fb = static_cast<float>(xb);
+  const float fc = static_cast<float>(cs), fs = static_cast<float>(sn);
+  const float fscale = static_cast<float>(scale);
+  const float oa = (fa * fc - fb * fs) * fscale;
+  const float ob = (fb * fc + fa * fs) * fscale;
+  return {round_to(dtype, oa), round_to(dtype, ob)};
+}
 
 class RecipeCandidate : public Candidate {
  public:

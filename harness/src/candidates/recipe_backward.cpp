@@ -42,15 +42,28 @@ Tensor memory_rows(const Case& c, Tensor dk, BackwardBug bug) {
 
 }  // namespace
 
+TableMemo& table_memo(bool query) {
+  thread_local TableMemo memo[2];
+  return memo[query ? 0 : 1];
+}
+
+std::string table_memo_key(const std::string& candidate, const Case& c, DType dtype) {
+  return candidate + "|" + case_id(c) + "|" + std::string(dtype_name(dtype));
+}
+
 Tensor RecipeCandidate::backward_rows(const Case& c, DType dtype, const Tensor& g, bool query) {
   const BackwardBug bug = recipe_.backward_bug;
   const long rows = static_cast<long>(g.shape[2]), lead = c.batch * c.heads;
   const Frequencies f = frequencies(recipe_, c, dtype);
   const std::optional<DType> acc = accumulator(bug);
+  // The forward pass's tables of this case, when it ran last on this thread.
+  TableMemo& memo = table_memo(query);
+  const bool memoized = memo.key == table_memo_key(name_, c, dtype) && memo.rows.size() == static_cast<std::size_t>(rows);
   Tensor out = g;  // the pass-through features' gradient is the upstream one
   for (long r = 0; r < rows; ++r) {
-    PositionTable t = table(f, c, dtype, query ? c.query_position(r) : c.key_position(r),
-                            static_cast<double>(c.centre()), query);
+    PositionTable t = memoized ? std::move(memo.rows[static_cast<std::size_t>(r)])
+                               : table(f, c, dtype, query ? c.query_position(r) : c.key_position(r),
+                                       static_cast<double>(c.centre()), query);
     if (bug != BackwardBug::untransposed)
       for (double& s : t.sin) s = -s;
     if (bug == BackwardBug::key_scale_not_inverted && !query)
@@ -71,6 +84,8 @@ Tensor RecipeCandidate::backward_rows(const Case& c, DType dtype, const Tensor& 
       }
     }
   }
+  memo.key.clear();
+  memo.rows.clear();
   return query ? out : memory_rows(c, std::move(out), bug);
 }
 
