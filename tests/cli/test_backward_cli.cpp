@@ -1,6 +1,6 @@
 // --passes from the command line: a backward sweep writes backward records that say
-// so, next to the forward ones, and names the pass in JUnit and Markdown; a pass the
-// harness does not know is refused naming the flag.
+// so, next to the forward ones, and names the pass in JUnit, Markdown and the HTML
+// report; a pass the harness does not know is refused naming the flag.
 #include <fstream>
 #include <string>
 
@@ -25,7 +25,8 @@ struct Scratch : TempDir {
   }
   std::string sweep(const std::string& extra) const {
     return "sweep --quiet --jobs 1 --grid " + q(path / "grid.toml") + " --out " + q(path / "r.json") +
-           " --junit " + q(path / "j.xml") + " --summary " + q(path / "s.md") + " " + extra;
+           " --junit " + q(path / "j.xml") + " --summary " + q(path / "s.md") + " --report " +
+           q(path / "r.html") + " " + extra;
   }
 };
 
@@ -48,6 +49,10 @@ TEST_CASE("a sweep with --passes forward,backward writes both records of a case 
   CHECK(records[3].at("outcome") == "PASS");
   CHECK_THAT(slurp(dir.path / "j.xml"), Contains("testsuite name=\"xposcheck.fp32-angles.bf16.backward\""));
   CHECK_THAT(slurp(dir.path / "s.md"), Contains("| backward-untransposed | bf16 backward |"));
+  // The overview's accuracy matrix and the heatmaps get a backward column.
+  const std::string html = slurp(dir.path / "r.html");
+  CHECK_THAT(html, Contains("<th class=\"l\">bf16 backward</th>"));
+  CHECK_THAT(html, Contains("<div class=\"t\">bf16 backward"));
 }
 
 TEST_CASE("an unknown pass is refused naming the flag") {
