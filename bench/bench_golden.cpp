@@ -1,7 +1,7 @@
-// Golden generation throughput on the benchmark case: batch 1, heads 8, N = M = 8192,
-// D = 128 (25.2 M elements of q_out and k_out). Time and elements/s are wall-clock (the
-// fast path runs on every core); the CPU column is the whole process's CPU time, which
-// shows the work done when other jobs share the machine.
+// Golden generation throughput, outputs and gradients, on the benchmark case: batch 1,
+// heads 8, N = M = 8192, D = 128 (25.2 M elements of q_out and k_out). Time and
+// elements/s are wall-clock (the fast path runs on every core); the CPU column is the
+// whole process's CPU time, which shows the work done when other jobs share the machine.
 #include <benchmark/benchmark.h>
 
 #include "xposcheck/reference/golden.hpp"
@@ -37,6 +37,12 @@ const Inputs& inputs(const Case& c) {
   return c.seq_len == big_case().seq_len ? big : slice;
 }
 
+const Upstream& upstream(const Case& c) {
+  static const Upstream big = generate_upstream(big_case(), 2024, DType::fp32);
+  static const Upstream slice = generate_upstream(slice_case(), 2024, DType::fp32);
+  return c.seq_len == big_case().seq_len ? big : slice;
+}
+
 void count_elements(benchmark::State& state, const Case& c) {
   state.counters["elements/s"] = benchmark::Counter(
       double(c.output_elements()) * double(state.iterations()), benchmark::Counter::kIsRate);
@@ -59,6 +65,16 @@ void BM_golden_fast(benchmark::State& state) {
   const Inputs& in = inputs(c);
   shared_tables(c);
   for (auto _ : state) benchmark::DoNotOptimize(golden_fast(c, in.q, in.k, {false, 0}).q_out.data.data());
+  count_elements(state, c);
+}
+
+// The backward pass of the same case, next to BM_golden_fast: dq and dk from cached
+// tables (the same number of elements as q_out and k_out).
+void BM_golden_gradients_fast(benchmark::State& state) {
+  const Case c = big_case();
+  const Upstream& up = upstream(c);
+  shared_tables(c);
+  for (auto _ : state) benchmark::DoNotOptimize(golden_gradients_fast(c, up.g_q, up.g_k).dq.data.data());
   count_elements(state, c);
 }
 
@@ -90,12 +106,22 @@ void BM_golden_exact_slice(benchmark::State& state) {
   count_elements(state, c);
 }
 
+// The 128-bit backward pass on the slice, next to BM_golden_exact_slice.
+void BM_golden_gradients_exact_slice(benchmark::State& state) {
+  const Case c = slice_case();
+  const Upstream& up = upstream(c);
+  for (auto _ : state) benchmark::DoNotOptimize(golden_gradients_exact(c, up.g_q, up.g_k).dq.data.data());
+  count_elements(state, c);
+}
+
 }  // namespace
 
 BENCHMARK(BM_tables)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_golden_fast)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
+BENCHMARK(BM_golden_gradients_fast)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_golden_fast_cold)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_golden_fast_logits)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_golden_exact_slice)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
+BENCHMARK(BM_golden_gradients_exact_slice)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 
 BENCHMARK_MAIN();

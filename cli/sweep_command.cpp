@@ -110,8 +110,12 @@ int run_sweep_command(const SweepCommandOptions& o) {
   ResultsStore store(o.out, run, case_order);
   if (o.resume) store.resume();
   if (!o.quiet) {
-    print_text(stderr, "sweep {}: {} cases x {} dtypes x {} candidates{}\n", grid.name,
+    const std::vector<Pass>& passes = options.passes.empty() ? grid.passes : options.passes;
+    std::string pass_list;
+    for (Pass p : passes) pass_list.append(pass_list.empty() ? "" : ",").append(pass_name(p));
+    print_text(stderr, "sweep {}: {} cases x {} dtypes x {} candidates{}{}\n", grid.name,
                grid.cases.size(), dtypes.size(), candidates.size(),
+               passes == std::vector<Pass>{Pass::forward} ? "" : fmt::format(" (passes: {})", pass_list),
                store.size() ? fmt::format(" ({} results resumed)", store.size()) : "");
     if (shard) fmt::print(stderr, "shard {} (from {})\n", run.shard, shard->origin);
   }

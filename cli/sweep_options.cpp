@@ -18,6 +18,10 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
       ->delimiter(',');
   sub.add_option("--dtypes", o.dtypes, "Dtypes to run (default: the grid's): fp32,bf16,fp16")
       ->delimiter(',');
+  sub.add_option("--passes", o.passes,
+                 "Passes to run (default: the grid's, else forward): forward,backward; backward "
+                 "runs for the candidates that have it (docs/gradients.md)")
+      ->delimiter(',');
   sub.add_option("--out", o.out, "Results file (JSON), written incrementally")->capture_default_str();
   sub.add_option("--jobs", o.jobs, "Worker threads (default: every core)");
   sub.add_flag("--resume", o.resume, "Keep the results already in --out and run only the rest");
@@ -91,6 +95,11 @@ SweepOptions SweepCommandOptions::sweep_options() const {
     const auto t = parse_dtype(name);
     if (!t) throw CLI::ValidationError("--dtypes", fmt::format("unknown dtype '{}' (fp32, bf16, fp16)", name));
     if (std::find(s.dtypes.begin(), s.dtypes.end(), *t) == s.dtypes.end()) s.dtypes.push_back(*t);
+  }
+  for (const std::string& name : passes) {
+    const auto p = parse_pass(name);
+    if (!p) throw CLI::ValidationError("--passes", fmt::format("unknown pass '{}' (forward, backward)", name));
+    if (std::find(s.passes.begin(), s.passes.end(), *p) == s.passes.end()) s.passes.push_back(*p);
   }
   s.jobs = jobs;
   s.max_logit_rows = logit_rows;

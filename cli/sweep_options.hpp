@@ -15,6 +15,7 @@ struct SweepCommandOptions {
   std::string grid;
   std::vector<std::string> candidates;
   std::vector<std::string> dtypes;
+  std::vector<std::string> passes;
   std::string out = "results.json";
   unsigned jobs = 0;
   bool resume = false;

@@ -51,11 +51,13 @@ static inline void rope_tables(const struct xposcheck_case* c, int64_t position,
 
 /*
  * Rotates rows [first_row, first_row + out rows) of `in` into `out` (whose row 0 is
- * in's first_row); row r of `in` sits at position first_position + r.
+ * in's first_row); row r of `in` sits at position first_position + r. direction -1
+ * rotates by -phi instead of +phi (with the same scale): the forward map transposed,
+ * which is the backward pass.
  */
-static inline int rope_rotate(const struct xposcheck_case* c, const struct xposcheck_tensor* in,
+static inline int rope_rotate_by(const struct xposcheck_case* c, const struct xposcheck_tensor* in,
                        struct xposcheck_tensor* out, int64_t first_row, int64_t first_position,
-                       int e, char* error, size_t error_len) {
+                       int e, int direction, char* error, size_t error_len) {
   const int64_t in_rows = in->shape[2], out_rows = out->shape[2], d = c->head_dim;
   const int64_t pairs = c->rotary_dim / 2, lead = c->batch * c->heads;
   float* tables = (float*)malloc(3 * (size_t)pairs * sizeof(float));
@@ -67,6 +69,8 @@ static inline int rope_rotate(const struct xposcheck_case* c, const struct xposc
   for (int64_t r = 0; r < out_rows; ++r) {
     const int64_t row = first_row + r;
     rope_tables(c, first_position + row, e, cs, sn, scale);
+    if (direction < 0)
+      for (int64_t j = 0; j < pairs; ++j) sn[j] = -sn[j];
     for (int64_t l = 0; l < lead; ++l) {
       const int64_t src = (l * in_rows + row) * d, dst = (l * out_rows + r) * d;
       for (int64_t j = 0; j < pairs; ++j) {
@@ -83,6 +87,12 @@ static inline int rope_rotate(const struct xposcheck_case* c, const struct xposc
   return XPOSCHECK_OK;
 }
 
+static inline int rope_rotate(const struct xposcheck_case* c, const struct xposcheck_tensor* in,
+                       struct xposcheck_tensor* out, int64_t first_row, int64_t first_position,
+                       int e, char* error, size_t error_len) {
+  return rope_rotate_by(c, in, out, first_row, first_position, e, +1, error, error_len);
+}
+
 /* The whole case: keys at first_position .. first_position + M + N - 1 (-M..N-1 in
  * SPEC's segment frame), queries at the last N of them. */
 static inline int rope_run(const struct xposcheck_case* c, const struct xposcheck_tensor* q_in,
@@ -91,6 +101,17 @@ static inline int rope_run(const struct xposcheck_case* c, const struct xposchec
   const int rc = rope_rotate(c, q_in, q_out, 0, c->first_position + c->mem_len, +1, error, error_len);
   if (rc != XPOSCHECK_OK) return rc;
   return rope_rotate(c, k_in, k_out, 0, c->first_position, -1, error, error_len);
+}
+
+/* The backward pass: the upstream gradients rotated by -phi with the same scales. */
+static inline int rope_run_backward(const struct xposcheck_case* c,
+                    const struct xposcheck_tensor* g_q, const struct xposcheck_tensor* g_k,
+                    struct xposcheck_tensor* dq, struct xposcheck_tensor* dk, char* error,
+                    size_t error_len) {
+  const int rc = rope_rotate_by(c, g_q, dq, 0, c->first_position + c->mem_len, +1, -1, error,
+                                error_len);
+  if (rc != XPOSCHECK_OK) return rc;
+  return rope_rotate_by(c, g_k, dk, 0, c->first_position, -1, -1, error, error_len);
 }
 
 #endif /* XPOSCHECK_EXAMPLE_ROPE_FP32_H */

@@ -1,6 +1,7 @@
 /*
  * A correct native candidate: rotary XPOS with memory in fp32 arithmetic, rounded
- * once to the case's dtype (see rope_fp32.h). Start a plugin of your own from here.
+ * once to the case's dtype (see rope_fp32.h), and its backward pass (the same
+ * rotation by -phi). Start a plugin of your own from here.
  */
 #include "rope_fp32.h"
 
@@ -19,4 +20,17 @@ XPOSCHECK_EXPORT int xposcheck_run(const struct xposcheck_case* c,
                                    struct xposcheck_tensor* q_out, struct xposcheck_tensor* k_out,
                                    char* error, size_t error_len) {
   return rope_run(c, q_in, k_in, q_out, k_out, error, error_len);
+}
+
+/* Optional: without it the plugin is still a candidate, for the forward pass only. */
+XPOSCHECK_EXPORT int xposcheck_run_backward(const struct xposcheck_case* c,
+                                            const struct xposcheck_tensor* q_in,
+                                            const struct xposcheck_tensor* k_in,
+                                            const struct xposcheck_tensor* g_q,
+                                            const struct xposcheck_tensor* g_k,
+                                            struct xposcheck_tensor* dq, struct xposcheck_tensor* dk,
+                                            char* error, size_t error_len) {
+  (void)q_in; /* the map is linear: its gradient does not depend on the inputs */
+  (void)k_in;
+  return rope_run_backward(c, g_q, g_k, dq, dk, error, error_len);
 }

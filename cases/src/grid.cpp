@@ -15,7 +15,7 @@ namespace gd = grid_detail;
 
 namespace {
 
-constexpr std::string_view kTopKeys[] = {"name", "description", "dtypes", "seeds",
+constexpr std::string_view kTopKeys[] = {"name", "description", "dtypes",  "passes", "seeds",
                                          "axes", "grid",        "exclude", "tolerance"};
 constexpr std::string_view kDTypeNames[] = {"fp32", "bf16", "fp16"};
 
@@ -54,6 +54,23 @@ std::vector<DType> read_dtypes(Entry e, const std::string& file) {
                            guess.empty() ? "valid: fp32, bf16, fp16" : "did you mean '" + guess + "'?"));
     }
     if (std::find(out.begin(), out.end(), *dtype) == out.end()) out.push_back(*dtype);
+  });
+  return out;
+}
+
+// "passes": which passes every case runs, forward (the outputs) and/or backward (the
+// gradients); default forward alone.
+std::vector<Pass> read_passes(Entry e, const std::string& file) {
+  std::vector<Pass> out;
+  for_each_value(e, file, [&](const toml::node& n) {
+    auto text = n.value_exact<std::string>();
+    const std::optional<Pass> pass = text ? parse_pass(*text) : std::nullopt;
+    if (!pass) {
+      gd::fail(file, gd::line_of(n), "passes",
+               fmt::format("expected \"{}\" or \"{}\", got {}", pass_name(Pass::forward),
+                           pass_name(Pass::backward), gd::describe(n)));
+    }
+    if (std::find(out.begin(), out.end(), *pass) == out.end()) out.push_back(*pass);
   });
   return out;
 }
@@ -135,6 +152,7 @@ void read_entry(Entry e, Declared& d, const std::string& file) {
   if (k == "name") d.grid.name = read_string(e, file);
   else if (k == "description") d.grid.description = read_string(e, file);
   else if (k == "dtypes") d.grid.dtypes = read_dtypes(e, file);
+  else if (k == "passes") d.grid.passes = read_passes(e, file);
   else if (k == "seeds") d.seeds = read_seeds(e, file);
   else if (k == "axes") return;  // read first, by read_axes_table
   else if (k == "grid") read_subgrids(e, d, file);
@@ -168,6 +186,9 @@ std::uint64_t fnv1a64(std::string_view text, std::uint64_t h = 0xcbf29ce48422232
 std::string fingerprint(const Grid& g) {
   std::uint64_t h = fnv1a64("xposcheck-grid-v1\n");
   for (DType t : g.dtypes) h = fnv1a64(fmt::format("dtype={}\n", dtype_name(t)), h);
+  // Forward alone is left out, so that grids written before passes keep their print.
+  if (g.passes != std::vector<Pass>{Pass::forward})
+    for (Pass p : g.passes) h = fnv1a64(fmt::format("pass={}\n", pass_name(p)), h);
   h = fnv1a64(gd::canonical_text(g.tolerance), h);
   for (const GridCase& c : g.cases) {
     h = fnv1a64(fmt::format("case={} seed={} {}\n", c.id, c.seed, gd::canonical_params(c.params)), h);

@@ -9,14 +9,12 @@
 
 namespace xposcheck {
 
-std::string BaselineEntry::key() const {
-  return candidate + "|" + case_id + "|" + std::string(dtype_name(dtype));
-}
+std::string BaselineEntry::key() const { return record_key(candidate, case_id, dtype, pass); }
 
 namespace {
 
 BaselineEntry entry_of(const Record& r) {
-  BaselineEntry e{r.candidate, r.case_id, r.dtype, r.outcome == Outcome::drift ? Outcome::pass : r.outcome, {}};
+  BaselineEntry e{r.candidate, r.case_id, r.dtype, r.outcome == Outcome::drift ? Outcome::pass : r.outcome, {}, r.pass};
   for (const TensorStats& t : r.tensors) {
     if (t.compared) e.tensors.push_back({t.name, round_significant(t.max_ulps), round_significant(t.rms_ulps)});
   }
@@ -31,8 +29,8 @@ double round_significant(double v) {
 }
 
 bool entry_order(const BaselineEntry& a, const BaselineEntry& b) {
-  return std::make_tuple(a.candidate, a.case_id, dtype_name(a.dtype)) <
-         std::make_tuple(b.candidate, b.case_id, dtype_name(b.dtype));
+  return std::make_tuple(a.candidate, a.case_id, dtype_name(a.dtype), a.pass) <
+         std::make_tuple(b.candidate, b.case_id, dtype_name(b.dtype), b.pass);
 }
 
 Baseline make_baseline(const Results& results) {

@@ -46,8 +46,13 @@ ordered_json entry_json(const BaselineEntry& e) {
     max[t.name] = number(t.max_ulps);
     rms[t.name] = number(t.rms_ulps);
   }
-  return {{"candidate", e.candidate}, {"case", e.case_id}, {"dtype", dtype_name(e.dtype)},
-          {"outcome", outcome_name(e.outcome)}, {"max_ulps", max}, {"rms_ulps", rms}};
+  ordered_json j = {{"candidate", e.candidate}, {"case", e.case_id}, {"dtype", dtype_name(e.dtype)}};
+  // Only backward entries say their pass: forward baselines keep their bytes.
+  if (e.pass != Pass::forward) j["pass"] = pass_name(e.pass);
+  j["outcome"] = outcome_name(e.outcome);
+  j["max_ulps"] = max;
+  j["rms_ulps"] = rms;
+  return j;
 }
 
 // Parsed keeping the key order, so that tensors keep the order they were written in.
@@ -83,7 +88,12 @@ Outcome outcome_field(const ojson& j, const char* key, const std::string& where)
 BaselineEntry entry_from(const ojson& j, std::size_t index) {
   const std::string where = fmt::format("entry {}", index + 1);
   BaselineEntry e{typed<std::string>(j, "candidate", where), typed<std::string>(j, "case", where),
-                  dtype_field(j, where), outcome_field(j, "outcome", where), {}};
+                  dtype_field(j, where), outcome_field(j, "outcome", where), {}, Pass::forward};
+  if (j.contains("pass")) {
+    const auto pass = parse_pass(typed<std::string>(j, "pass", where));
+    if (!pass) throw std::invalid_argument(fmt::format("{}: unknown pass {}", where, j.at("pass").dump()));
+    e.pass = *pass;
+  }
   const ojson& max = field(j, "max_ulps", where);
   const ojson& rms = field(j, "rms_ulps", where);
   for (const auto& [name, value] : max.items()) {

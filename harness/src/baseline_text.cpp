@@ -48,15 +48,19 @@ std::string format_drift(const Results& results, const DriftReport& report, std:
 
 namespace {
 
-using EntryMap = std::map<std::tuple<std::string, std::string, std::string>, const BaselineEntry*>;
+using EntryMap = std::map<std::tuple<std::string, std::string, std::string, Pass>, const BaselineEntry*>;
 
 EntryMap by_key(const Baseline& b) {
   EntryMap m;
-  for (const BaselineEntry& e : b.entries) m[{e.candidate, e.case_id, std::string(dtype_name(e.dtype))}] = &e;
+  for (const BaselineEntry& e : b.entries) m[{e.candidate, e.case_id, std::string(dtype_name(e.dtype)), e.pass}] = &e;
   return m;
 }
 
-std::string entry_name(const BaselineEntry& e) { return fmt::format("{} {} {}", e.candidate, e.case_id, dtype_name(e.dtype)); }
+std::string entry_name(const BaselineEntry& e) {
+  std::string name = fmt::format("{} {} {}", e.candidate, e.case_id, dtype_name(e.dtype));
+  if (e.pass != Pass::forward) name.append(" ").append(pass_name(e.pass));
+  return name;
+}
 
 // The listed error changes of one entry present in both; `small` counts entries whose
 // numbers moved without crossing the options.

@@ -274,8 +274,10 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden, const Rot
   record.tensors.clear();
   record.shape.reset();
   record.range.reset();
-  if (!check_tensor(c, dtype, "q_out", golden.q_out.shape, out.q_out, out.q_dtype, record) ||
-      !check_tensor(c, dtype, "k_out", golden.k_out.shape, out.k_out, out.k_dtype, record)) {
+  const char* q_name = q_tensor_name(options.pass);
+  const char* k_name = k_tensor_name(options.pass);
+  if (!check_tensor(c, dtype, q_name, golden.q_out.shape, out.q_out, out.q_dtype, record) ||
+      !check_tensor(c, dtype, k_name, golden.k_out.shape, out.k_out, out.k_dtype, record)) {
     const ShapeIssue& s = *record.shape;
     record.outcome = Outcome::dim_mismatch;
     record.message = fmt::format("{} {}: expected {}, got {}{}", s.tensor, s.what, s.expected,
@@ -285,13 +287,15 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden, const Rot
   RangeTracker range;
   const Allowance q_allow(tol, tables, c, fixed_allowance(tol, options.yardstick, 0));
   const Allowance k_allow(tol, tables, c, fixed_allowance(tol, options.yardstick, 1));
-  record.tensors.push_back(compare_rotated(c, dtype, {"q_out", golden.q_out, out.q_out, true},
+  record.tensors.push_back(compare_rotated(c, dtype, {q_name, golden.q_out, out.q_out, true},
                                            q_allow, range, options.curve_bins));
-  record.tensors.push_back(compare_rotated(c, dtype, {"k_out", golden.k_out, out.k_out, false},
+  record.tensors.push_back(compare_rotated(c, dtype, {k_name, golden.k_out, out.k_out, false},
                                            k_allow, range, options.curve_bins));
   const bool clean = range.count == 0 && record.tensors[0].nonfinite == 0 &&
                      record.tensors[1].nonfinite == 0;
-  if (clean && !golden.logit_rows.empty() && golden.logits.size() > 0) {
+  if (options.pass == Pass::backward) {
+    // Gradients have no logits of their own.
+  } else if (clean && !golden.logit_rows.empty() && golden.logits.size() > 0) {
     record.tensors.push_back(compare_logits(c, dtype, golden, out, q_allow, k_allow, tol,
                                             fixed_allowance(tol, options.yardstick, 2), options));
   } else {

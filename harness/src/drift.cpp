@@ -150,7 +150,7 @@ DriftReport apply_baseline(Results& results, const Baseline& baseline, const Dri
   std::set<std::string> seen, candidates;
   for (Record& r : results.records) {
     if (r.outcome == Outcome::drift) r.outcome = Outcome::pass;  // marked by an earlier comparison
-    const std::string key = mapped(options, r.candidate) + "|" + r.case_id + "|" + std::string(dtype_name(r.dtype));
+    const std::string key = record_key(mapped(options, r.candidate), r.case_id, r.dtype, r.pass);
     const auto it = entries.find(key);
     r.drift = judge(r, it == entries.end() ? nullptr : it->second, options);
     count(report, r.drift->verdict);

@@ -38,7 +38,8 @@ std::vector<Envelope> compute_envelopes(const Results& results) {
   // failure of each group before the passing lengths.
   for (int phase = 0; phase < 2; ++phase) {
     for (const Record& r : results.records) {
-      if (passes(r.outcome) != (phase == 1)) continue;
+      // The envelope is the forward pass's: gradients share its scales, not its records.
+      if (r.pass != Pass::forward || passes(r.outcome) != (phase == 1)) continue;
       EnvelopeLimit& limit = groups[{r.candidate, r.dtype}][r.params.mem_len];
       limit.mem_len = r.params.mem_len;
       if (phase == 0) add_failure(limit, r);

@@ -17,9 +17,13 @@ namespace xposcheck {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string Record::key() const {
-  return candidate + "|" + case_id + "|" + std::string(dtype_name(dtype));
+std::string record_key(const std::string& candidate, const std::string& case_id, DType dtype, Pass pass) {
+  std::string key = candidate + "|" + case_id + "|" + std::string(dtype_name(dtype));
+  if (pass != Pass::forward) key.append("|").append(pass_name(pass));
+  return key;
 }
+
+std::string Record::key() const { return record_key(candidate, case_id, dtype, pass); }
 
 void sort_records(std::vector<Record>& records, const std::vector<std::string>& case_order) {
   std::unordered_map<std::string, std::size_t> index;
@@ -32,7 +36,8 @@ void sort_records(std::vector<Record>& records, const std::vector<std::string>& 
     if (a.candidate != b.candidate) return a.candidate < b.candidate;
     if (rank(a) != rank(b)) return rank(a) < rank(b);
     if (a.case_id != b.case_id) return a.case_id < b.case_id;
-    return a.dtype < b.dtype;
+    if (a.dtype != b.dtype) return a.dtype < b.dtype;
+    return a.pass < b.pass;
   });
 }
 

@@ -175,7 +175,8 @@ json record_to_json(const Record& r) {
   json tensors = json::array();
   for (const TensorStats& t : r.tensors) tensors.push_back(tensor_to_json(t));
   json j = {{"candidate", r.candidate}, {"case_id", r.case_id}, {"case", r.params},
-            {"seed", r.seed}, {"dtype", dtype_name(r.dtype)}, {"outcome", outcome_name(r.outcome)},
+            {"seed", r.seed}, {"dtype", dtype_name(r.dtype)}, {"pass", pass_name(r.pass)},
+            {"outcome", outcome_name(r.outcome)},
             {"message", r.message}, {"max_ratio", r.max_ratio}, {"tensors", tensors},
             {"shape", nullptr}, {"range", nullptr},
             {"timing", {{"inputs_s", r.timing.inputs_s}, {"golden_s", r.timing.golden_s}, {"candidate_s", r.timing.candidate_s},
@@ -208,6 +209,12 @@ Record record_from_json(const json& j) {
   if (!dtype || !outcome) throw std::invalid_argument("unknown dtype or outcome in record " + r.case_id);
   r.dtype = *dtype;
   r.outcome = *outcome;
+  // Absent in files written before the backward pass existed: forward.
+  if (j.contains("pass")) {
+    const auto pass = parse_pass(j.at("pass").get<std::string>());
+    if (!pass) throw std::invalid_argument("unknown pass in record " + r.case_id);
+    r.pass = *pass;
+  }
   r.message = j.at("message");
   r.max_ratio = j.at("max_ratio");
   for (const json& t : j.at("tensors")) r.tensors.push_back(tensor_from_json(t));

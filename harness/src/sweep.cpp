@@ -4,6 +4,7 @@
 #include <chrono>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <exception>
 #include <stdexcept>
 #include <thread>
@@ -23,7 +24,9 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Everything the candidates of one (case, dtype) share: inputs, golden outputs, tables.
+// Everything the candidates of one (case, dtype, pass) share: inputs, golden outputs,
+// tables. For the backward pass also the upstream gradients, and `golden` holds the
+// golden gradients (dq in q_out, dk in k_out; no logits).
 struct Prepared {
   const GridCase* gc;
   DType dtype;
@@ -32,10 +35,22 @@ struct Prepared {
   std::shared_ptr<const RotaryTables> tables;
   double inputs_s = 0, golden_s = 0;
   std::optional<Record> yardstick;  // for the relative rule
-  std::optional<StreamCalls> calls; // a stream's calls and their inputs
+  Pass pass = Pass::forward;
+  Upstream upstream;                // backward only
+  std::optional<StreamCalls> calls; // a stream's calls and their inputs (forward only)
   std::optional<Case> one_call;     // a stream's case in one call, for the consistency check
 
-  Job whole_job() const { return Job{&gc->params, dtype, &inputs.q, &inputs.k}; }
+  // The case in one call, for the pass (the backward job carries the upstream gradients).
+  Job whole_job() const {
+    Job job{&gc->params, dtype, &inputs.q, &inputs.k};
+    job.pass = pass;
+    if (pass == Pass::backward) {
+      job.g_q = &upstream.g_q;
+      job.g_k = &upstream.g_k;
+    }
+    return job;
+  }
+  // A stream's case in one call, as a case without the stream (forward).
   Job one_call_job() const { return Job{one_call ? &*one_call : &gc->params, dtype, &inputs.q, &inputs.k}; }
 };
 
@@ -50,10 +65,14 @@ std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
 }
 
 // The inputs alone: all a candidate needs to start on the case.
-Prepared prepare_inputs(const GridCase& gc, DType dtype) {
+// `drawn`: the same case's inputs, already drawn for its other pass.
+Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, const Inputs* drawn = nullptr) {
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared p{&gc, dtype, generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, 0, {}, {}, {}};
-  if (gc.params.stream) {
+  Prepared p{&gc, dtype, drawn ? *drawn : generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, 0, {}, pass, {}, {}, {}};
+  // The backward pass of a stream's case is judged as the whole case in one call.
+  if (pass == Pass::backward) {
+    p.upstream = generate_upstream(gc.params, gc.seed, dtype);
+  } else if (gc.params.stream) {
     p.calls = stream_calls(gc.params, p.inputs.q, p.inputs.k);
     p.one_call = gc.params;
     p.one_call->stream.reset();
@@ -62,30 +81,37 @@ Prepared prepare_inputs(const GridCase& gc, DType dtype) {
   return p;
 }
 
-// The golden outputs and tables, to judge the candidate by.
+// The golden outputs (or gradients) and tables, to judge the candidate by.
 void add_golden(Prepared& p, std::size_t logit_rows) {
   const auto t0 = std::chrono::steady_clock::now();
-  GoldenOptions options;
-  options.max_logit_rows = logit_rows_for(p.gc->params, logit_rows);
-  if (p.calls) options.rows = stream_logit_rows(p.gc->params, options.max_logit_rows);
-  p.golden = golden_fast(p.gc->params, p.inputs.q, p.inputs.k, options);
+  if (p.pass == Pass::backward) {
+    GoldenGradients g = golden_gradients_fast(p.gc->params, p.upstream.g_q, p.upstream.g_k);
+    p.golden.q_out = std::move(g.dq);
+    p.golden.k_out = std::move(g.dk);
+  } else {
+    GoldenOptions options;
+    options.max_logit_rows = logit_rows_for(p.gc->params, logit_rows);
+    if (p.calls) options.rows = stream_logit_rows(p.gc->params, options.max_logit_rows);
+    p.golden = golden_fast(p.gc->params, p.inputs.q, p.inputs.k, options);
+  }
   p.tables = shared_tables(p.gc->params);
   p.golden_s += seconds_since(t0);
 }
 
-Prepared prepare(const GridCase& gc, DType dtype, std::size_t logit_rows) {
-  Prepared p = prepare_inputs(gc, dtype);
+Prepared prepare(const GridCase& gc, DType dtype, Pass pass, std::size_t logit_rows) {
+  Prepared p = prepare_inputs(gc, dtype, pass);
   add_golden(p, logit_rows);
   return p;
 }
 
-Record blank_record(const std::string& candidate, const GridCase& gc, DType dtype) {
+Record blank_record(const std::string& candidate, const GridCase& gc, DType dtype, Pass pass) {
   Record r;
   r.candidate = candidate;
   r.case_id = gc.id;
   r.params = gc.params;
   r.seed = gc.seed;
   r.dtype = dtype;
+  r.pass = pass;
   return r;
 }
 
@@ -105,6 +131,7 @@ FreshRun fresh_run_of(const Candidate& candidate, const Prepared& p) {
 CompareOptions compare_options(const Prepared& p) {
   CompareOptions options;
   if (p.yardstick) options.yardstick = &*p.yardstick;
+  options.pass = p.pass;
   if (p.calls) {
     const Case& c = p.gc->params;
     options.curve_bins = stream_curve_bins(c);
@@ -116,7 +143,7 @@ CompareOptions compare_options(const Prepared& p) {
 Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attempt,
              double candidate_s, const Tolerance& tol, const DiagnosisOptions& diagnosis,
              const Attempt* one_pass = nullptr) {
-  Record r = blank_record(candidate.name(), *p.gc, p.dtype);
+  Record r = blank_record(candidate.name(), *p.gc, p.dtype, p.pass);
   r.timing.inputs_s = p.inputs_s;
   r.timing.golden_s = p.golden_s;
   r.timing.candidate_s = candidate_s;
@@ -133,6 +160,12 @@ Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attem
     }
   }
   r.timing.compare_s = seconds_since(t0);
+  if (p.pass == Pass::backward) {
+    const BackwardDiagnosisInput input{&p.gc->params, p.dtype, &p.upstream.g_q, &p.upstream.g_k,
+                                       p.tables.get(), &tol, std::get_if<CandidateOutput>(&attempt)};
+    diagnose_backward_record(input, r, diagnosis);
+    return r;
+  }
   const DiagnosisInput input{&p.gc->params, p.dtype, &p.inputs.q, &p.inputs.k, &p.golden,
                              p.tables.get(), &tol, std::get_if<CandidateOutput>(&attempt),
                              fresh_run_of(candidate, p),
@@ -171,6 +204,7 @@ struct Unit {
   const GridCase* gc;
   DType dtype;
   std::size_t order;
+  Pass pass = Pass::forward;
 };
 
 class Sweeper {
@@ -186,14 +220,20 @@ class Sweeper {
   void serial_pass(const std::vector<Unit>& units, Candidate& candidate);
   void batched_pass(const std::vector<Unit>& units, Candidate& candidate);
   void set_total(std::size_t total) { progress_state_.total = total; }
+  // Asks each candidate once whether it has the backward pass, when one is run.
+  void find_backward(const std::vector<std::unique_ptr<Candidate>>& candidates);
 
  private:
   Tolerance tolerance(DType t) const { return resolve_tolerance(t, grid_.tolerance, options_.tolerance); }
+  // A backward unit exists only for candidates with the backward pass: the others get
+  // no record for it, which is not a failure.
   bool pending(const Candidate& c, const Unit& u) const {
-    return !store_.done(blank_record(c.name(), *u.gc, u.dtype).key());
+    if (u.pass == Pass::backward && !backward_.count(&c)) return false;
+    return !store_.done(blank_record(c.name(), *u.gc, u.dtype, u.pass).key());
   }
-  Prepared prepare_unit(const Unit& u) const {
-    Prepared p = prepare_inputs(*u.gc, u.dtype);
+  const std::vector<Pass>& passes() const { return options_.passes.empty() ? grid_.passes : options_.passes; }
+  Prepared prepare_unit(const Unit& u, const Inputs* drawn = nullptr) const {
+    Prepared p = prepare_inputs(*u.gc, u.dtype, u.pass, drawn);
     complete_unit(p);
     return p;
   }
@@ -219,13 +259,23 @@ class Sweeper {
   std::mutex progress_mutex_;
   Progress progress_state_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::set<const Candidate*> backward_;  // the candidates that have the backward pass
 };
+
+void Sweeper::find_backward(const std::vector<std::unique_ptr<Candidate>>& candidates) {
+  if (std::find(passes().begin(), passes().end(), Pass::backward) == passes().end()) return;
+  for (const auto& c : candidates) {
+    if (c->has_backward()) backward_.insert(c.get());
+  }
+}
 
 std::vector<Unit> Sweeper::units() const {
   const std::vector<DType>& dtypes = options_.dtypes.empty() ? grid_.dtypes : options_.dtypes;
   std::vector<Unit> units;
   for (const GridCase& gc : grid_.cases) {
-    for (DType t : dtypes) units.push_back({&gc, t, units.size()});
+    for (DType t : dtypes) {
+      for (Pass pass : passes()) units.push_back({&gc, t, units.size(), pass});
+    }
   }
   if (options_.shard) {
     std::vector<double> costs;
@@ -266,13 +316,24 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
   std::stable_sort(units.begin(), units.end(), [](const Unit& a, const Unit& b) {
     return estimated_cost(a.gc->params) > estimated_cost(b.gc->params);
   });
-  parallel_for(units.size(), [&](std::size_t i) {
-    const Prepared p = prepare_unit(units[i]);
+  // The passes of one (case, dtype) are one piece of work, each candidate's forward
+  // pass right before its backward pass on the same thread: a built-in keeps its tables
+  // from one for the other (candidates::TableMemo).
+  std::vector<std::vector<Unit>> work;
+  for (const Unit& u : units) {
+    if (work.empty() || work.back().front().gc != u.gc || work.back().front().dtype != u.dtype) work.emplace_back();
+    work.back().push_back(u);
+  }
+  parallel_for(work.size(), [&](std::size_t i) {
+    std::vector<Prepared> prepared;
+    for (const Unit& u : work[i]) prepared.push_back(prepare_unit(u, prepared.empty() ? nullptr : &prepared[0].inputs));
     for (Candidate* c : candidates) {
-      if (pending(*c, units[i]))
-        finished(run_prepared(*c, p, tolerance(units[i].dtype), options_.diagnosis));
+      for (std::size_t k = 0; k < work[i].size(); ++k) {
+        if (pending(*c, work[i][k]))
+          finished(run_prepared(*c, prepared[k], tolerance(work[i][k].dtype), options_.diagnosis));
+      }
     }
-  }, worker_count(units.size()));
+  }, worker_count(work.size()));
 }
 
 void Sweeper::serial_pass(const std::vector<Unit>& units, Candidate& candidate) {
@@ -292,7 +353,9 @@ std::vector<std::vector<Unit>> Sweeper::batches_of(const std::vector<Unit>& unit
   double values = 0;
   for (const Unit& u : units) {
     const Case& c = u.gc->params;
-    const double unit_values = double(c.batch * c.heads) * double(c.seq_len + c.key_rows()) * c.head_dim;
+    // A backward unit also holds the upstream gradients: twice the input values.
+    const double unit_values = (u.pass == Pass::backward ? 2.0 : 1.0) * double(c.batch * c.heads) *
+                               double(c.seq_len + c.key_rows()) * c.head_dim;
     if (batches.empty() || batches.back().size() >= size || values + unit_values > kBatchValues) {
       batches.emplace_back();
       values = 0;
@@ -384,7 +447,7 @@ Sweeper::Batch Sweeper::inputs_of(const std::vector<Unit>& members) const {
   Batch batch;
   batch.prepared.resize(members.size());
   parallel_for(members.size(), [&](std::size_t i) {
-    batch.prepared[i] = prepare_inputs(*members[i].gc, members[i].dtype);
+    batch.prepared[i] = prepare_inputs(*members[i].gc, members[i].dtype, members[i].pass);
   }, worker_count(members.size()));
   return batch;
 }
@@ -432,6 +495,7 @@ void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candid
   // Cases run one per core: BLAS's own threads would only contend with them.
   if (options.jobs != 1 && std::thread::hardware_concurrency() > 1) set_blas_threads(1);
   Sweeper sweeper(grid, options, store, progress);
+  sweeper.find_backward(candidates);
   const std::vector<Unit> units = sweeper.units();
   sweeper.set_total(sweeper.count_pending(units, candidates));
   std::vector<Candidate*> shared;
@@ -448,8 +512,14 @@ void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candid
 Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype, const Tolerance& tolerance,
                     std::size_t max_logit_rows, const DiagnosisOptions& diagnosis,
                     const CandidateFactory& yardstick) {
-  Prepared p = prepare(gc, dtype, max_logit_rows);
+  Prepared p = prepare(gc, dtype, Pass::forward, max_logit_rows);
   add_yardstick(p, tolerance, yardstick);
+  return run_prepared(candidate, p, tolerance, diagnosis);
+}
+
+Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype, Pass pass,
+                    const Tolerance& tolerance, const DiagnosisOptions& diagnosis) {
+  const Prepared p = prepare(gc, dtype, pass, kSweepLogitRows);
   return run_prepared(candidate, p, tolerance, diagnosis);
 }
 

@@ -2,7 +2,8 @@
  * xposcheck native candidate ABI, version 1.
  *
  * A native candidate is a shared library exporting the three functions declared
- * below with C linkage. xposcheck loads it in an isolated child process (the
+ * below with C linkage, and optionally a fourth, xposcheck_run_backward, for the
+ * backward pass. xposcheck loads it in an isolated child process (the
  * xposcheck-plugin-runner executable, one fork per case), so a crash, abort or hang
  * inside the library costs one case (CRASH or TIMEOUT), never the sweep.
  *
@@ -109,11 +110,35 @@ XPOSCHECK_EXPORT int xposcheck_run(const struct xposcheck_case* c,
                                    struct xposcheck_tensor* q_out,
                                    struct xposcheck_tensor* k_out, char* error, size_t error_len);
 
+/*
+ * Optional: the backward pass. Given the upstream gradients g_q = dL/dq_out and
+ * g_k = dL/dk_out (shaped and typed as q_in and k_in), computes dq = dL/dq_in and
+ * dk = dL/dk_in: each pair rotated by -phi and multiplied by the same sigma^e as the
+ * forward pass (the transpose of the forward map), features [R, D) passed through.
+ * Found by its symbol: a library that does not export it simply gets no backward
+ * cases. It belongs to ABI version 1 (this signature is fixed for that version);
+ * dq and dk arrive, and are returned, as the outputs of xposcheck_run are, and the
+ * return codes mean the same.
+ */
+XPOSCHECK_EXPORT int xposcheck_run_backward(const struct xposcheck_case* c,
+                                            const struct xposcheck_tensor* q_in,
+                                            const struct xposcheck_tensor* k_in,
+                                            const struct xposcheck_tensor* g_q,
+                                            const struct xposcheck_tensor* g_k,
+                                            struct xposcheck_tensor* dq, struct xposcheck_tensor* dk,
+                                            char* error, size_t error_len);
+
 typedef uint32_t (*xposcheck_abi_version_fn)(void);
 typedef void (*xposcheck_describe_fn)(struct xposcheck_info*);
 typedef int (*xposcheck_run_fn)(const struct xposcheck_case*, const struct xposcheck_tensor*,
                                 const struct xposcheck_tensor*, struct xposcheck_tensor*,
                                 struct xposcheck_tensor*, char*, size_t);
+typedef int (*xposcheck_run_backward_fn)(const struct xposcheck_case*,
+                                         const struct xposcheck_tensor*,
+                                         const struct xposcheck_tensor*,
+                                         const struct xposcheck_tensor*,
+                                         const struct xposcheck_tensor*, struct xposcheck_tensor*,
+                                         struct xposcheck_tensor*, char*, size_t);
 
 /* ---- dtype conversions: exact decoding, round-to-nearest-even encoding ---- */
 

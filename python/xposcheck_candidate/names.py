@@ -29,4 +29,17 @@ CASE_FILE_SUFFIXES = {
     "k_out": ".k_out.npy",
     "error": ".error.json",
     "result": ".result.json",
+    # A backward case (docs/protocol.md, "The backward pass"): the upstream gradients
+    # in, the gradients with respect to q and k out.
+    "g_q": ".g_q.npy",
+    "g_k": ".g_k.npy",
+    "dq": ".dq.npy",
+    "dk": ".dk.npy",
 }
+
+# A manifest case's "pass" (absent: forward), and the candidate.json key that says a
+# candidate computes the backward pass (only then is it sent backward cases).
+PASS_KEY = "pass"
+FORWARD_PASS = "forward"
+BACKWARD_PASS = "backward"
+BACKWARD_CAPABILITY = "backward"

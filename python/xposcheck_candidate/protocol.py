@@ -1,9 +1,10 @@
 """The candidate's side of the xposcheck work-directory protocol (docs/protocol.md).
 
 The harness starts the candidate with a batch's work directory as its last argument
-(and may hand a running process further batches). manifest.json lists the cases; for each one, in order, the candidate reads
-the inputs, computes, and writes q_out and k_out as .npy (or an error record), then a
-result record with its timings.
+(and may hand a running process further batches). manifest.json lists the cases; for
+each one, in order, the candidate reads the inputs, computes, and writes q_out and k_out
+as .npy (or an error record), then a result record with its timings. A backward case
+also reads the upstream gradients and writes dq and dk instead (backward.py).
 """
 
 import itertools
@@ -14,10 +15,12 @@ import time
 
 import numpy as np
 
+from . import backward as backward_pass
 from . import dtypes, streams
 from .errors import error_record
-from .names import (CAPABILITIES_FILE, DONE_FILE, HARNESS_PID_ENV, MANIFEST_FILE, NEXT_FILE,
-                    PROTOCOL, PROTOCOL_VERSION, SERVE_ENV, WAIT_FOR_MANIFEST_ENV)
+from .names import (BACKWARD_CAPABILITY, BACKWARD_PASS, CAPABILITIES_FILE, DONE_FILE,
+                    FORWARD_PASS, HARNESS_PID_ENV, MANIFEST_FILE, NEXT_FILE, PASS_KEY, PROTOCOL,
+                    PROTOCOL_VERSION, SERVE_ENV, WAIT_FOR_MANIFEST_ENV)
 
 _PARAMS = ("head_dim", "rotary_dim", "base", "base_rescale", "interpolation", "xpos",
            "scale_base", "layout", "seq_len", "mem_len", "center", "batch", "heads")
@@ -34,6 +37,7 @@ class Case:
         self.id = entry["id"]
         self.case_id = entry.get("case_id", self.id)
         self.dtype = entry["dtype"]
+        self.pass_ = entry.get(PASS_KEY, FORWARD_PASS)  # "forward" or "backward"
         self.params = dict(entry["params"])
         for name in _PARAMS:
             setattr(self, name, self.params[name])
@@ -123,12 +127,14 @@ def read_manifest(work_dir):
     return manifest
 
 
-def _announce(work_dir):
-    # Tells the harness that this candidate can be started before its manifest exists.
+def _announce(work_dir, has_backward):
+    # Tells the harness that this candidate can be started before its manifest exists,
+    # and whether it may be sent backward cases.
     try:
         _save_json(os.path.join(work_dir, CAPABILITIES_FILE),
                    {"helper": "xposcheck_candidate", "protocol_version": PROTOCOL_VERSION,
-                    "wait_for_manifest": True, "serves_batches": True, "streams": True})
+                    "wait_for_manifest": True, "serves_batches": True, "streams": True,
+                    BACKWARD_CAPABILITY: has_backward})
     except OSError:
         pass  # only an optimisation
 
@@ -175,11 +181,10 @@ def wait_for_next(work_dir, poll_s=0.005):
         return json.load(f)["work_dir"]
 
 
-def _load_inputs(entry, encoding, tensors):
+def _load_inputs(entry, encoding, tensors, names=("q", "k")):
     convert = dtypes.input_to_torch if tensors == "torch" else dtypes.input_to_numpy
-    q = np.load(entry["inputs"]["q"], allow_pickle=False)
-    k = np.load(entry["inputs"]["k"], allow_pickle=False)
-    return convert(q, entry["dtype"], encoding), convert(k, entry["dtype"], encoding)
+    return tuple(convert(np.load(entry["inputs"][name], allow_pickle=False), entry["dtype"],
+                         encoding) for name in names)
 
 
 def _outputs_of(result):
@@ -189,32 +194,45 @@ def _outputs_of(result):
     return dtypes.output_to_numpy(result[0]), dtypes.output_to_numpy(result[1])
 
 
-def run_case(fn, entry, encoding, tensors):
-    """Runs one case; returns True when it produced outputs."""
-    timings = {}
+def _compute(fn, backward, entry, encoding, tensors, timings):
+    # One case's pass, timed: load_s for its inputs, compute_s for the candidate.
     t0 = time.perf_counter()
-    compute_start = None
-    try:
-        q, k = _load_inputs(entry, encoding, tensors)
+    case = Case(entry)
+    if case.pass_ == BACKWARD_PASS:
+        q, k, g_q, g_k = _load_inputs(entry, encoding, tensors, ("q", "k", "g_q", "g_k"))
         timings["load_s"] = time.perf_counter() - t0
-        if "stream" in entry["params"]:
-            # A stream sent whole: the calls a decoder makes, in order (docs/streams.md).
-            q_out, k_out, timings["compute_s"] = streams.run_stream(fn, entry, q, k, Case)
-            t1 = time.perf_counter()
-        else:
-            case = Case(entry)
-            compute_start = time.perf_counter()
-            result = fn(q, k, case)
-            timings["compute_s"] = time.perf_counter() - compute_start
-            t1 = time.perf_counter()
-            q_out, k_out = _outputs_of(result)
+        timings["compute_start"] = time.perf_counter()
+        return backward_pass.compute(fn, backward, q, k, g_q, g_k, case, tensors)
+    if case.pass_ != FORWARD_PASS:
+        raise ProtocolError("unknown pass %r (forward, backward)" % (case.pass_,))
+    q, k = _load_inputs(entry, encoding, tensors)
+    timings["load_s"] = time.perf_counter() - t0
+    timings["compute_start"] = time.perf_counter()
+    if "stream" in entry["params"]:
+        # A stream sent whole: the calls a decoder makes, in order (docs/streams.md);
+        # compute_s counts the calls alone.
+        q_out, k_out, compute_s = streams.run_stream(fn, entry, q, k, Case)
+        timings["compute_start"] = time.perf_counter() - compute_s
+        return q_out, k_out
+    return fn(q, k, case)
+
+
+def run_case(fn, entry, encoding, tensors, backward=None):
+    """Runs one case (either pass); returns True when it produced outputs, which for a
+    backward case are dq and dk, written where the manifest names its outputs."""
+    timings = {}
+    try:
+        result = _compute(fn, backward, entry, encoding, tensors, timings)
+        timings["compute_s"] = time.perf_counter() - timings.pop("compute_start")
+        t1 = time.perf_counter()
+        q_out, k_out = _outputs_of(result)
         _save_npy(entry["outputs"]["q"], q_out)
         _save_npy(entry["outputs"]["k"], k_out)
         timings["save_s"] = time.perf_counter() - t1
         ok = True
     except Exception as e:  # every failure of one case is that case's result
-        if compute_start is not None and "compute_s" not in timings:
-            timings["compute_s"] = time.perf_counter() - compute_start
+        if "compute_start" in timings:
+            timings["compute_s"] = time.perf_counter() - timings.pop("compute_start")
         cause = e.cause if isinstance(e, streams.StepError) else e
         record = error_record(cause, case_id=entry.get("case_id", ""))
         if cause is not e:
@@ -225,8 +243,12 @@ def run_case(fn, entry, encoding, tensors):
     return ok
 
 
-def run(fn, tensors="numpy", argv=None):
+def run(fn, tensors="numpy", argv=None, backward=None):
     """Runs `fn(q, k, case) -> (q_out, k_out)` over the batch named by the last argument.
+
+    backward: `rotary_backward(g_q, g_k, q, k, case) -> (dq, dk)` for backward cases;
+    without it, tensors="torch" backpropagates through fn with autograd, and a NumPy
+    candidate has no backward pass (the harness then sends it none).
 
     tensors="numpy": q and k are NumPy arrays (bf16 as float32 holding bf16 values);
     tensors="torch": torch tensors of the case's dtype (torch.bfloat16 for bf16).
@@ -245,28 +267,29 @@ def run(fn, tensors="numpy", argv=None):
     if tensors == "torch":
         import torch  # noqa: F401  (imported before waiting, and before any case is timed)
     if os.environ.get(WAIT_FOR_MANIFEST_ENV) == "1":
-        _announce(work_dir)  # started ahead: says what it can do while it waits
+        # Started ahead: says what it can do while it waits.
+        _announce(work_dir, backward_pass.supported(backward, tensors))
         if not wait_for_manifest(work_dir):
             return 0
     failures = 0
     while work_dir is not None:
-        failures += _run_batch(fn, work_dir, tensors)
+        failures += _run_batch(fn, work_dir, tensors, backward)
         # A serving process is handed the next batch instead of being started anew.
         work_dir = wait_for_next(work_dir) if os.environ.get(SERVE_ENV) == "1" else None
     return failures
 
 
-def _run_batch(fn, work_dir, tensors):
+def _run_batch(fn, work_dir, tensors, backward):
     try:
         manifest = read_manifest(work_dir)
     except ProtocolError as e:
         sys.stderr.write("xposcheck_candidate: %s\n" % e)
         sys.exit(2)
-    _announce(work_dir)
+    _announce(work_dir, backward_pass.supported(backward, tensors))
     encoding = manifest.get("bf16_encoding", "bits")
     failures = 0
     for entry in manifest["cases"]:
-        if not run_case(fn, entry, encoding, tensors):
+        if not run_case(fn, entry, encoding, tensors, backward):
             failures += 1
     # Last: the harness may end this process as soon as it sees the file.
     sys.stdout.flush()

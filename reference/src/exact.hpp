@@ -1,7 +1,8 @@
 #pragma once
 // SPEC section 1 in a multiprecision number type T (a Boost.Multiprecision binary
-// float). Private to the reference library and included by one translation unit only,
-// so the Boost templates are compiled once.
+// float), forward and backward. Private to the reference library and included by one
+// of its translation units only, so the Boost templates are compiled once there (the
+// gradient test includes it too, to differentiate the unrounded forward).
 #include <cmath>
 #include <cstddef>
 #include <stdexcept>
@@ -11,6 +12,7 @@
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/golden.hpp"
 #include "xposcheck/reference/tables.hpp"
+#include "direction.hpp"
 #include "fast.hpp"
 
 namespace xposcheck::exact {
@@ -83,31 +85,48 @@ Rotation<T> rotation(const Frequencies<T>& f, long p, long j) {
   return {cos(phi), sin(phi), exp(e), exp(T(-e))};
 }
 
-// One output row: out[a] = (x[a] cos - x[b] sin) sigma^e, out[b] = (x[b] cos + x[a] sin)
-// sigma^e for every pair, then the pass-through features copied.
+// The rotations of every position of the case, first_key_position()..last_position(),
+// pair-minor: shared by all heads and by queries and keys.
 template <class T>
-void rotate_row(const Case& c, const double* x, const Rotation<T>* rot, bool query,
+std::vector<Rotation<T>> rotations(const Case& c) {
+  const Frequencies<T> freq(c);
+  std::vector<Rotation<T>> rot;
+  // Every position of the range once (-M..N-1), shared by all heads, queries and keys.
+  for (long p = c.lowest_position(); p <= c.highest_position(); ++p)
+    for (long j = 0; j < c.pairs(); ++j) rot.push_back(rotation(freq, p, j));
+  return rot;
+}
+
+// One output row: forward, out[a] = (x[a] cos - x[b] sin) sigma^e and out[b] = (x[b] cos
+// + x[a] sin) sigma^e for every pair; backward, the same with sin negated (the
+// transpose). Then the pass-through features copied. X is double, or T for the
+// perturbed inputs of a finite difference.
+template <class T, class X>
+void rotate_row(const Case& c, const X* x, const Rotation<T>* rot, bool query, Direction dir,
                 T* out) {
   for (long j = 0; j < c.pairs(); ++j) {
     const long a = c.pair_a(j), b = c.pair_b(j);
     const T& s = query ? rot[j].scale : rot[j].inv_scale;
-    out[a] = (T(x[a]) * rot[j].cos - T(x[b]) * rot[j].sin) * s;
-    out[b] = (T(x[b]) * rot[j].cos + T(x[a]) * rot[j].sin) * s;
+    const T sin = dir == Direction::forward ? rot[j].sin : T(-rot[j].sin);
+    out[a] = (T(x[a]) * rot[j].cos - T(x[b]) * sin) * s;
+    out[b] = (T(x[b]) * rot[j].cos + T(x[a]) * sin) * s;
   }
   for (long i = c.rotary(); i < c.head_dim; ++i) out[i] = T(x[i]);
 }
 
-// Outputs of every row of one tensor ([batch, heads, rows, D]) in T, row-major.
+// Outputs of every row of one tensor ([batch, heads, rows, D]) in T, row-major; rot as
+// rotations() gives it.
 template <class T>
-std::vector<T> rotate_tensor(const Case& c, const Tensor& in, bool query,
-                             const std::vector<Rotation<T>>& rot, long first) {
+std::vector<T> rotate_tensor(const Case& c, const Tensor& in, bool query, Direction dir,
+                             const std::vector<Rotation<T>>& rot) {
   const long d = c.head_dim, rows = static_cast<long>(in.rows());
   const long per_head = query ? c.seq_len : c.key_rows();
   std::vector<T> out(in.data.size());
   for (long r = 0; r < rows; ++r) {
     const long i = r % per_head;
     const long p = query ? c.query_position(i) : c.key_position(i);
-    rotate_row(c, in.row(r), &rot[(p - first) * c.pairs()], query, &out[r * d]);
+    rotate_row(c, in.row(r), &rot[(p - c.lowest_position()) * c.pairs()], query, dir,
+               &out[r * d]);
   }
   return out;
 }
@@ -145,14 +164,9 @@ Golden golden(const Case& c, const Tensor& q_in, const Tensor& k_in,
   validate(c);
   check_shape("q_in", q_in, c.q_shape());
   check_shape("k_in", k_in, c.k_shape());
-  const Frequencies<T> freq(c);
-  // Every position of the range once (-M..N-1), shared by all heads, queries and keys.
-  const long first = c.lowest_position();
-  std::vector<Rotation<T>> rot;
-  for (long p = first; p <= c.highest_position(); ++p)
-    for (long j = 0; j < c.pairs(); ++j) rot.push_back(rotation(freq, p, j));
-  const std::vector<T> q = rotate_tensor(c, q_in, true, rot, first);
-  const std::vector<T> k = rotate_tensor(c, k_in, false, rot, first);
+  const std::vector<Rotation<T>> rot = rotations<T>(c);
+  const std::vector<T> q = rotate_tensor(c, q_in, true, Direction::forward, rot);
+  const std::vector<T> k = rotate_tensor(c, k_in, false, Direction::forward, rot);
   Golden g;
   g.q_out = Tensor(c.q_shape(), rounded(q));
   g.k_out = Tensor(c.k_shape(), rounded(k));
@@ -161,6 +175,16 @@ Golden golden(const Case& c, const Tensor& q_in, const Tensor& k_in,
     g.logits = exact_logits(c, q, k, g.logit_rows);
   }
   return g;
+}
+
+template <class T>
+GoldenGradients gradients(const Case& c, const Tensor& g_q, const Tensor& g_k) {
+  validate(c);
+  check_shape("g_q", g_q, c.q_shape());
+  check_shape("g_k", g_k, c.k_shape());
+  const std::vector<Rotation<T>> rot = rotations<T>(c);
+  return {Tensor(c.q_shape(), rounded(rotate_tensor(c, g_q, true, Direction::backward, rot))),
+          Tensor(c.k_shape(), rounded(rotate_tensor(c, g_k, false, Direction::backward, rot)))};
 }
 
 }  // namespace xposcheck::exact

@@ -6,15 +6,17 @@
 #include <cstddef>
 #include <vector>
 
+#include "direction.hpp"
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/tables.hpp"
 #include "xposcheck/reference/tensor.hpp"
 
 namespace xposcheck {
 
-// Rounded outputs of rows first..first+count-1 of every (batch, head): in to out.
+// Rounded outputs of rows first..first+count-1 of every (batch, head): in to out;
+// backward, the transpose (rotation by -phi, the same sigma^e): input gradients.
 void rotate_block(const Case& c, const RotaryTables& t, bool query, long first, long count,
-                  const double* in, double* out);
+                  const double* in, double* out, Direction dir = Direction::forward);
 
 // The output of one row at position p as the unevaluated double-double hi + lo,
 // before its final rounding.

@@ -1,5 +1,6 @@
-// The multiprecision translation unit: golden_exact and the seeds of RotaryTables.
-// Both instantiate the Boost.Multiprecision templates of exact.hpp, which are slow to
+// The multiprecision translation unit: golden_exact, golden_gradients_exact and the
+// seeds of RotaryTables.
+// All instantiate the Boost.Multiprecision templates of exact.hpp, which are slow to
 // compile, so they live together here and nowhere else.
 #include <boost/multiprecision/cpp_bin_float.hpp>
 
@@ -64,6 +65,10 @@ Walk walk_at(const Real& omega, const Real& log_zeta, long k, long e) {
 Golden golden_exact(const Case& c, const Tensor& q_in, const Tensor& k_in,
                     const GoldenOptions& options) {
   return exact::golden<Real>(c, q_in, k_in, options);
+}
+
+GoldenGradients golden_gradients_exact(const Case& c, const Tensor& g_q, const Tensor& g_k) {
+  return exact::gradients<Real>(c, g_q, g_k);
 }
 
 SeedFrequency seed_frequency(const Case& c, long j) {

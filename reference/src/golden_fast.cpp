@@ -7,6 +7,10 @@
 // when the exact value lies within that distance of a rounding boundary. The result is
 // therefore within 1 fp64 ulp of the pair magnitude of the exact path (test_fast_vs_exact
 // checks it). Pass-through features are copied.
+//
+// golden_gradients_fast runs the same kernel backward: the rotation by -phi is the
+// forward rotation of (x[a], -x[b]) for out[a] and of (x[b], x[a]) for out[b], and a
+// negation is exact, so the accuracy argument above holds for it unchanged.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -16,6 +20,7 @@
 #include <string>
 
 #include "dd.hpp"
+#include "direction.hpp"
 #include "fast.hpp"
 #include "parallel.hpp"
 #include "xposcheck/reference/golden.hpp"
@@ -45,8 +50,9 @@ namespace {
   return r != r ? hi : r;
 }
 
-// Either one rounded double per element, or the double-double (out, lo_out).
-template <Layout L, bool Rounded>
+// Either one rounded double per element, or the double-double (out, lo_out); forward,
+// or backward (rotated by -phi, the same scale).
+template <Layout L, bool Rounded, Direction Dir>
 [[gnu::always_inline]] inline void rotate_pairs(const double* x, const RotaryTables::Row& t,
                                                 long P, bool query, double* out,
                                                 double* lo_out) {
@@ -58,9 +64,11 @@ template <Layout L, bool Rounded>
     const long a = L == Layout::half ? j : 2 * j;
     const long b = L == Layout::half ? j + P : 2 * j + 1;
     const double xa = x[a], xb = x[b];
+    const double va = Dir == Direction::forward ? xb : -xb;  // the rotation's sign of sin
+    const double vb = Dir == Direction::forward ? -xa : xa;
     double ha, la, hb, lb;
-    rotate_one(xa, xb, t.cos_hi[j], t.cos_lo[j], t.sin_hi[j], t.sin_lo[j], gh[j], gl[j], ha, la);
-    rotate_one(xb, -xa, t.cos_hi[j], t.cos_lo[j], t.sin_hi[j], t.sin_lo[j], gh[j], gl[j], hb, lb);
+    rotate_one(xa, va, t.cos_hi[j], t.cos_lo[j], t.sin_hi[j], t.sin_lo[j], gh[j], gl[j], ha, la);
+    rotate_one(xb, vb, t.cos_hi[j], t.cos_lo[j], t.sin_hi[j], t.sin_lo[j], gh[j], gl[j], hb, lb);
     if constexpr (Rounded) {
       out[a] = rounded(ha, la);
       out[b] = rounded(hb, lb);
@@ -76,16 +84,27 @@ template <Layout L, bool Rounded>
 
 // Hot loops compiled three times: AVX-512, FMA with AVX, and the baseline ISA, chosen at load
 // time; both give identical results because fma is exact either way.
-#define XPOS_KERNEL(name, L, R)                                                          \
+#define XPOS_KERNEL(name, L, R, Dir)                                                     \
   __attribute__((target_clones("arch=x86-64-v4", "fma", "default"))) void name(     \
       const double* x, const RotaryTables::Row& t, long P, bool q, double* o, double* lo) { \
-    rotate_pairs<L, R>(x, t, P, q, o, lo);                                               \
+    rotate_pairs<L, R, Dir>(x, t, P, q, o, lo);                                          \
   }
-XPOS_KERNEL(rotate_half_rounded, Layout::half, true)
-XPOS_KERNEL(rotate_interleaved_rounded, Layout::interleaved, true)
-XPOS_KERNEL(rotate_half_dd, Layout::half, false)
-XPOS_KERNEL(rotate_interleaved_dd, Layout::interleaved, false)
+XPOS_KERNEL(rotate_half_rounded, Layout::half, true, Direction::forward)
+XPOS_KERNEL(rotate_interleaved_rounded, Layout::interleaved, true, Direction::forward)
+XPOS_KERNEL(rotate_half_backward, Layout::half, true, Direction::backward)
+XPOS_KERNEL(rotate_interleaved_backward, Layout::interleaved, true, Direction::backward)
+XPOS_KERNEL(rotate_half_dd, Layout::half, false, Direction::forward)
+XPOS_KERNEL(rotate_interleaved_dd, Layout::interleaved, false, Direction::forward)
 #undef XPOS_KERNEL
+
+using Kernel = void (*)(const double*, const RotaryTables::Row&, long, bool, double*, double*);
+
+// The rounding kernel of a layout and direction.
+Kernel rounded_kernel(Layout l, Direction d) {
+  if (d == Direction::forward)
+    return l == Layout::half ? rotate_half_rounded : rotate_interleaved_rounded;
+  return l == Layout::half ? rotate_half_backward : rotate_interleaved_backward;
+}
 
 // A zeroed tensor whose storage is advised onto transparent huge pages before it is
 // touched: the outputs of a long case are hundreds of megabytes, and faulting them in
@@ -115,9 +134,9 @@ void check_shape(const char* name, const Tensor& t, const Shape& expected) {
 // Position-parallel: all heads of one position reuse the same table row while it is
 // in cache.
 void rotate_block(const Case& c, const RotaryTables& t, bool query, long first, long count,
-                  const double* in, double* out) {
+                  const double* in, double* out, Direction dir) {
   const long P = c.pairs(), R = c.rotary(), D = c.head_dim, bh = c.batch * c.heads;
-  const auto kernel = c.layout == Layout::half ? rotate_half_rounded : rotate_interleaved_rounded;
+  const Kernel kernel = rounded_kernel(c.layout, dir);
   parallel_for(count, 16, [&](long begin, long end) {
     for (long i = begin; i < end; ++i) {
       const long p = query ? c.query_position(first + i) : c.key_position(first + i);
@@ -179,6 +198,17 @@ Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
     g.logit_rows = chosen_logit_rows(c, options);
     g.logits = fast_logits(c, *tables, q_in, k_in, g.q_out, g.k_out, g.logit_rows);
   }
+  return g;
+}
+
+GoldenGradients golden_gradients_fast(const Case& c, const Tensor& g_q, const Tensor& g_k) {
+  validate(c);
+  check_shape("g_q", g_q, c.q_shape());
+  check_shape("g_k", g_k, c.k_shape());
+  const auto tables = shared_tables(c);
+  GoldenGradients g{output_tensor(c.q_shape()), output_tensor(c.k_shape())};
+  rotate_block(c, *tables, true, 0, c.seq_len, g_q.data.data(), g.dq.data.data(), Direction::backward);
+  rotate_block(c, *tables, false, 0, c.key_rows(), g_k.data.data(), g.dk.data.data(), Direction::backward);
   return g;
 }
 

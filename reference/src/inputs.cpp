@@ -113,4 +113,14 @@ Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype) {
   return in;
 }
 
+Upstream generate_upstream(const Case& c, std::uint64_t seed, DType dtype) {
+  validate(c);
+  Upstream up{Tensor(c.q_shape()), Tensor(c.k_shape())};
+  const std::uint64_t q_size = up.g_q.data.size(), k_size = up.g_k.data.size();
+  // Whole tensors as rows 0.. of a case-shaped block, after the q and k draws.
+  fill_rows(c, seed, 6 * (q_size + k_size), dtype, c.seq_len, 0, c.seq_len, up.g_q.data.data());
+  fill_rows(c, seed, 6 * (2 * q_size + k_size), dtype, c.key_rows(), 0, c.key_rows(), up.g_k.data.data());
+  return up;
+}
+
 }  // namespace xposcheck

@@ -140,7 +140,7 @@ std::string polyline(const Frame& f, const std::vector<PositionBin>& curve, doub
 void plot(std::string& out, const Record& r) {
   const Frame f = frame_for(r);
   out += fmt::format("<div class=\"curve\"><div class=\"t\"><b>{}</b> · {} · {} · <span class=\"pill {}\">{}</span> "
-                     "err/tol {}</div>", markup(r.candidate), dtype_name(r.dtype), markup(r.case_id),
+                     "err/tol {}</div>", markup(r.candidate), dtype_pass_label(r), markup(r.case_id),
                      outcome_class(r.outcome), outcome_name(r.outcome), num(r.max_ratio));
   out += fmt::format("<svg class=\"curve-plot\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" font-size=\"10\">",
                      f.width, f.height);

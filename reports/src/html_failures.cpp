@@ -57,7 +57,7 @@ void row(std::string& out, const Record& r, bool gate) {
   out += fmt::format("<tr data-outcome=\"{}\" data-gate=\"{}\"><td class=\"l\">{}</td><td class=\"l\">{}</td>"
                      "<td class=\"l\">{}</td><td class=\"l\"><span class=\"pill {}\">{}</span></td>{}{}"
                      "<td class=\"l\">{}</td><td class=\"ev\"><pre>{}</pre></td></tr>\n",
-                     outcome_name(r.outcome), gate ? 1 : 0, markup(r.candidate), dtype_name(r.dtype),
+                     outcome_name(r.outcome), gate ? 1 : 0, markup(r.candidate), dtype_pass_label(r),
                      markup(r.case_id), outcome_class(r.outcome), outcome_name(r.outcome),
                      number_cell(r.max_ratio, compared), number_cell(evidence::worst_ulps(r), compared),
                      gate ? "fails" : "passes", evidence_cell(r));

@@ -144,7 +144,7 @@ Grid build_grid(const std::vector<const Record*>& records) {
 
 std::string tooltip(const Cell& cell) {
   const Record& r = *cell.worst;
-  std::string s = fmt::format("{} · {} · {}\n{} · err/tol {} · worst {} ulps", r.candidate, dtype_name(r.dtype),
+  std::string s = fmt::format("{} · {} · {}\n{} · err/tol {} · worst {} ulps", r.candidate, dtype_pass_label(r),
                               r.case_id, outcome_name(r.outcome), num(r.max_ratio),
                               num(evidence::worst_ulps(r)));
   if (!r.message.empty()) s += fmt::format("\n{}", text::first_line(r.message, 240));
@@ -240,7 +240,8 @@ constexpr const char* kDefs =
     "<line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"6\" stroke=\"#8c8c8c\" stroke-width=\"2.5\"/></pattern>"
     "</defs></svg>\n";
 
-using PerDType = std::map<DType, std::vector<const Record*>>;
+// Records by dtype and pass: forward heatmaps first, then the backward ones.
+using PerDType = std::map<DTypePass, std::vector<const Record*>>;
 
 // The records of each candidate by dtype, candidates in the summary's order.
 std::vector<std::pair<std::string, PerDType>> by_candidate(const Page& page) {
@@ -249,7 +250,7 @@ std::vector<std::pair<std::string, PerDType>> by_candidate(const Page& page) {
   for (const SummaryRow& row : page.summary.rows()) {
     if (index.emplace(row.candidate, out.size()).second) out.emplace_back(row.candidate, PerDType{});
   }
-  for (const Record& r : page.records) out[index.at(r.candidate)].second[r.dtype].push_back(&r);
+  for (const Record& r : page.records) out[index.at(r.candidate)].second[{r.dtype, r.pass}].push_back(&r);
   return out;
 }
 
@@ -265,7 +266,7 @@ void small_multiples(std::string& out, const std::string& name, const PerDType& 
   for (const auto& [label, combo] : by_combo) {
     out += fmt::format("<div class=\"s\">{}</div><div class=\"hm-row\">", markup(label));
     for (const auto& [t, records] : combo) {
-      out += fmt::format("<div class=\"hm\"><div class=\"s\">{} · {}</div>", dtype_name(t), counts_line(records));
+      out += fmt::format("<div class=\"hm\"><div class=\"s\">{} · {}</div>", dtype_pass_label(t), counts_line(records));
       svg_heatmap(out, records, 14);
       out += "</div>";
     }
@@ -306,7 +307,7 @@ void heatmaps(std::string& out, const Page& page) {
     out += fmt::format("<h3>{}</h3>\n<div class=\"hm-row\">", markup(name));
     for (const auto& [t, records] : per_dtype) {
       out += fmt::format("<div class=\"hm\"><div class=\"t\">{}{}</div><div class=\"s\">{}</div>",
-                         dtype_name(t), varying.empty() ? "" : markup(" · worst over " + over),
+                         dtype_pass_label(t), varying.empty() ? "" : markup(" · worst over " + over),
                          counts_line(records));
       svg_heatmap(out, records, 20);
       out += "</div>";

@@ -80,19 +80,22 @@ std::vector<std::string> candidates_in_order(const SummaryTable& s) {
   return names;
 }
 
-std::vector<DType> dtypes_in_order(const SummaryTable& s) {
-  std::vector<DType> types;
-  for (DType t : kAllDTypes) {
-    if (std::any_of(s.rows().begin(), s.rows().end(), [t](const SummaryRow& r) { return r.dtype == t; })) {
-      types.push_back(t);
+// The dtypes seen, forward columns first, then the backward ones.
+std::vector<DTypePass> dtypes_in_order(const SummaryTable& s) {
+  std::vector<DTypePass> types;
+  for (Pass p : {Pass::forward, Pass::backward}) {
+    for (DType t : kAllDTypes) {
+      const DTypePass column{t, p};
+      if (std::any_of(s.rows().begin(), s.rows().end(), [&](const SummaryRow& r) { return r.column() == column; }))
+        types.push_back(column);
     }
   }
   return types;
 }
 
-const SummaryRow* find_row(const SummaryTable& s, const std::string& candidate, DType t) {
+const SummaryRow* find_row(const SummaryTable& s, const std::string& candidate, DTypePass t) {
   for (const SummaryRow& row : s.rows()) {
-    if (row.candidate == candidate && row.dtype == t) return &row;
+    if (row.candidate == candidate && row.column() == t) return &row;
   }
   return nullptr;
 }
@@ -111,11 +114,11 @@ std::string pills(const SummaryRow& row) {
 void accuracy_matrix(std::string& out, const SummaryTable& s) {
   const auto types = dtypes_in_order(s);
   out += "<table class=\"acc\" id=\"accuracy\"><thead><tr><th class=\"l\">candidate</th>";
-  for (DType t : types) out += fmt::format("<th class=\"l\">{}</th>", dtype_name(t));
+  for (DTypePass t : types) out += fmt::format("<th class=\"l\">{}</th>", dtype_pass_label(t));
   out += "</tr></thead><tbody>\n";
   for (const std::string& name : candidates_in_order(s)) {
     out += fmt::format("<tr><th class=\"l\">{}</th>", markup(name));
-    for (DType t : types) {
+    for (DTypePass t : types) {
       const SummaryRow* row = find_row(s, name, t);
       if (!row) {
         out += "<td></td>";
@@ -138,7 +141,7 @@ void counts_table(std::string& out, const SummaryTable& s) {
          "<th class=\"l\">gate</th></tr></thead><tbody>\n";
   for (const SummaryRow& row : s.rows()) {
     out += fmt::format("<tr><td class=\"l\">{}</td><td class=\"l\">{}</td>", markup(row.candidate),
-                       dtype_name(row.dtype));
+                       dtype_pass_label(row.column()));
     for (Outcome o : seen) {
       out += fmt::format("<td{}>{}</td>", row.count(o) ? "" : " class=\"zero\"", row.count(o));
     }

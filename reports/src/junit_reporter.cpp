@@ -52,7 +52,9 @@ void JUnitReporter::begin(const RunInfo& run, const GateVerdict& verdict) {
 }
 
 void JUnitReporter::record(const Record& r) {
-  const std::string name = fmt::format("xposcheck.{}.{}", r.candidate, dtype_name(r.dtype));
+  // One suite per candidate, dtype and pass: "xposcheck.torch.bf16", "xposcheck.torch.bf16.backward".
+  std::string name = fmt::format("xposcheck.{}.{}", r.candidate, dtype_name(r.dtype));
+  if (r.pass != Pass::forward) name.append(".").append(pass_name(r.pass));
   auto it = std::find_if(suites_.begin(), suites_.end(), [&](const Suite& s) { return s.name == name; });
   if (it == suites_.end()) {
     it = suites_.insert(suites_.end(), Suite{});

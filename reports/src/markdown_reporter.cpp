@@ -31,7 +31,7 @@ void write_table(std::ostream& out, const SummaryTable& table) {
   }
   out << header << " worst ulps | mean ulps | err/tol | gate |\n" << rule << "---:|---:|---:|---|\n";
   for (const SummaryRow& row : table.rows()) {
-    std::string line = fmt::format("| {} | {} |", markdown_cell(row.candidate), dtype_name(row.dtype));
+    std::string line = fmt::format("| {} | {} |", markdown_cell(row.candidate), dtype_pass_label(row.column()));
     for (Outcome o : columns) line += fmt::format(" {} |", row.count(o));
     line += fmt::format(" {} | {} | {} | {} |", evidence::number(row.worst_ulps),
                         evidence::number(row.mean_ulps()), evidence::number(row.worst_ratio),
@@ -71,7 +71,7 @@ void MarkdownReporter::end() {
   out_ << "| candidate | dtype | case | outcome | message |\n|---|---|---|---|---|\n";
   for (const Record& r : failures_) {
     out_ << fmt::format("| {} | {} | {} | {} | {} |\n", markdown_cell(r.candidate),
-                        dtype_name(r.dtype), markdown_cell(r.case_id),
+                        dtype_pass_label(r), markdown_cell(r.case_id),
                         outcome_name(r.outcome), markdown_cell(r.message));
   }
 }

@@ -10,14 +10,21 @@ void SummaryTable::begin(const RunInfo&, const GateVerdict& verdict) {
   *this = SummaryTable(verdict.policy);
 }
 
+std::string dtype_pass_label(DTypePass column) {
+  std::string label(dtype_name(column.dtype));
+  if (column.pass != Pass::forward) label.append(" ").append(pass_name(column.pass));
+  return label;
+}
+
 void SummaryTable::record(const Record& r) {
-  const auto key = std::make_pair(r.candidate, r.dtype);
+  const auto key = std::make_tuple(r.candidate, r.dtype, r.pass);
   auto it = index_.find(key);
   if (it == index_.end()) {
     it = index_.emplace(key, rows_.size()).first;
     SummaryRow row;
     row.candidate = r.candidate;
     row.dtype = r.dtype;
+    row.pass = r.pass;
     rows_.push_back(row);
   }
   SummaryRow& row = rows_[it->second];
@@ -60,7 +67,7 @@ void print_summary(std::ostream& out, const SummaryTable& table) {
   header += fmt::format(" {:>12} {:>10}  {}", "worst ulps", "err/tol", "gate");
   out << header << '\n' << std::string(header.size(), '-') << '\n';
   for (const SummaryRow& row : table.rows()) {
-    std::string line = fmt::format("{:<22} {:<5}", row.candidate, dtype_name(row.dtype));
+    std::string line = fmt::format("{:<22} {:<5}", row.candidate, dtype_pass_label(row.column()));
     for (Outcome o : seen) line += fmt::format(" {:>12}", row.count(o));
     line += fmt::format(" {:>12.4g} {:>10.3g}  {}", row.worst_ulps, row.worst_ratio,
                         row.gate_failed ? "FAIL" : "ok");
@@ -69,7 +76,7 @@ void print_summary(std::ostream& out, const SummaryTable& table) {
   for (const SummaryRow& row : table.rows()) {
     if (row.in_range_failures == 0) continue;
     out << fmt::format("{} {}: {} OUT_OF_RANGE records fail the gate: the part the dtype can hold "
-                       "is wrong too\n", row.candidate, dtype_name(row.dtype), row.in_range_failures);
+                       "is wrong too\n", row.candidate, dtype_pass_label(row.column()), row.in_range_failures);
   }
 }
 

@@ -115,6 +115,11 @@ TEST_CASE("unknown dtype names") {
                 "unknown dtype 'int8' (valid: fp32, bf16, fp16)");
 }
 
+TEST_CASE("unknown pass names") {
+  check_located(error_of("passes = [\"forward\", \"sideways\"]\n[axes]\nhead_dim = 64\nseq_len = 1\n"), 1,
+                "passes", "expected \"forward\" or \"backward\", got");
+}
+
 TEST_CASE("exclude keys must be axes") {
   check_located(error_of("[axes]\nhead_dim = 64\nseq_len = 1\n[[exclude]]\nseqlen = 1\n"), 5, "seqlen",
                 "did you mean 'seq_len'?");

@@ -255,3 +255,14 @@ TEST_CASE("positions = \"random:MAX\" gives every row a drawn position, the same
   CHECK(parse_grid(text, "p").cases[1].params.positions->keys == p->keys);
   CHECK(parse_grid(text, "p").fingerprint == g.fingerprint);
 }
+
+TEST_CASE("passes default to forward and enter the fingerprint only when they differ") {
+  const std::string axes = "[axes]\nhead_dim = 8\nseq_len = 3\n";
+  const Grid plain = parse_grid(axes, "g");
+  const Grid forward = parse_grid("passes = \"forward\"\n" + axes, "g");
+  const Grid both = parse_grid("passes = [\"forward\", \"backward\", \"forward\"]\n" + axes, "g");
+  CHECK(plain.passes == std::vector<Pass>{Pass::forward});
+  CHECK(both.passes == std::vector<Pass>{Pass::forward, Pass::backward});
+  CHECK(forward.fingerprint == plain.fingerprint);
+  CHECK(both.fingerprint != plain.fingerprint);
+}

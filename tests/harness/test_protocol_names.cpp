@@ -36,9 +36,15 @@ TEST_CASE("the harness and the Python helper spell the protocol's names alike", 
   CHECK(py.at("HARNESS_PID_ENV") == kHarnessPidEnv);
   const nlohmann::json suffixes = {{"q_in", kQInSuffix},   {"k_in", kKInSuffix},
                                    {"q_out", kQOutSuffix}, {"k_out", kKOutSuffix},
-                                   {"error", kErrorSuffix}, {"result", kResultSuffix}};
+                                   {"error", kErrorSuffix}, {"result", kResultSuffix},
+                                   {"g_q", kGqSuffix},     {"g_k", kGkSuffix},
+                                   {"dq", kDqSuffix},      {"dk", kDkSuffix}};
   CHECK(py.at("CASE_FILE_SUFFIXES") == suffixes);
-  CHECK(py.size() == 10);  // a name added on one side only shows here
+  CHECK(py.at("PASS_KEY") == kPassKey);
+  CHECK(py.at("FORWARD_PASS") == pass_name(Pass::forward));
+  CHECK(py.at("BACKWARD_PASS") == pass_name(Pass::backward));
+  CHECK(py.at("BACKWARD_CAPABILITY") == kBackwardCapability);
+  CHECK(py.size() == 14);  // a name added on one side only shows here
 }
 
 }  // namespace

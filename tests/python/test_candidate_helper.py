@@ -18,8 +18,9 @@ PARAMS = {"head_dim": 4, "rotary_dim": 4, "base": 10000.0, "base_rescale": 1.0,
           "seq_len": 3, "mem_len": 2, "center": 1, "batch": 1, "heads": 1}
 
 
-def write_manifest(work_dir, **overrides):
-    """A one-case batch in work_dir: fp32 inputs and the manifest naming them."""
+def write_manifest(work_dir, backward=False, **overrides):
+    """A one-case batch in work_dir: fp32 inputs and the manifest naming them; with
+    backward, a backward case with its upstream gradients."""
     shapes = {"q_in": [1, 1, 3, 4], "k_in": [1, 1, 5, 4], "q_out": [1, 1, 3, 4],
               "k_out": [1, 1, 5, 4]}
     files = {key: os.path.join(work_dir, "c000" + suffix)
@@ -31,6 +32,12 @@ def write_manifest(work_dir, **overrides):
              "outputs": {"q": files["q_out"], "k": files["k_out"]},
              "error": files["error"], "result": files["result"], "shapes": shapes,
              "time_limit_s": 60}
+    if backward:
+        np.save(files["g_q"], np.linspace(-1, 1, 12, dtype=np.float32).reshape(shapes["q_in"]))
+        np.save(files["g_k"], np.linspace(2, -2, 20, dtype=np.float32).reshape(shapes["k_in"]))
+        entry.update({names.PASS_KEY: names.BACKWARD_PASS,
+                      "outputs": {"q": files["dq"], "k": files["dk"]}})
+        entry["inputs"].update({"g_q": files["g_q"], "g_k": files["g_k"]})
     manifest = {"protocol": names.PROTOCOL, "version": names.PROTOCOL_VERSION,
                 "candidate": "test", "work_dir": work_dir, "bf16_encoding": "bits",
                 "cases": [entry]}
@@ -283,6 +290,109 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(error["kind"], "shape")
         self.assertIn("prefill (positions 0..0): ", error["message"])
         self.assertIn("returned q_out of shape [1, 1, 3, 4], expected [1, 1, 1, 4]", error["message"])
+
+
+def torch_or_none():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+class BackwardTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def capabilities(self):
+        return read_json(os.path.join(self.dir, names.CAPABILITIES_FILE))
+
+    def test_a_given_backward_function_gets_the_upstream_gradients(self):
+        files = write_manifest(self.dir, backward=True)
+        twice = lambda g_q, g_k, q, k, case: (2 * g_q + 0 * q, k + g_k)
+        self.assertEqual(xc.run(identity, argv=["c", self.dir], backward=twice), 0)
+        self.assertTrue(np.array_equal(np.load(files["dq"]), 2 * np.load(files["g_q"])))
+        self.assertTrue(np.array_equal(np.load(files["dk"]),
+                                       np.load(files["k_in"]) + np.load(files["g_k"])))
+        self.assertFalse(os.path.exists(files["q_out"]))
+        self.assertTrue(self.capabilities()[names.BACKWARD_CAPABILITY])
+
+    def test_numpy_without_backward_says_so_and_fails_a_backward_case(self):
+        files = write_manifest(self.dir, backward=True)
+        self.assertEqual(xc.run(identity, argv=["c", self.dir]), 1)
+        self.assertFalse(self.capabilities()[names.BACKWARD_CAPABILITY])
+        record = read_json(files["error"])
+        self.assertEqual(record["kind"], "error")
+        self.assertIn("has no backward pass", record["message"])
+
+    def test_an_unknown_pass_fails_its_case_naming_it(self):
+        files = write_manifest(self.dir)
+        with open(os.path.join(self.dir, names.MANIFEST_FILE)) as f:
+            manifest = json.load(f)
+        manifest["cases"][0][names.PASS_KEY] = "sideways"
+        with open(os.path.join(self.dir, names.MANIFEST_FILE), "w") as f:
+            json.dump(manifest, f)
+        self.assertEqual(xc.run(identity, argv=["c", self.dir]), 1)
+        self.assertIn("'sideways'", read_json(files["error"])["message"])
+
+
+@unittest.skipIf(torch_or_none() is None, "PyTorch is not installed")
+class AutogradTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def run_backward(self, fn):
+        files = write_manifest(self.dir, backward=True)
+        failures = xc.run(fn, tensors="torch", argv=["c", self.dir])
+        self.assertTrue(read_json(os.path.join(self.dir, names.CAPABILITIES_FILE))["backward"])
+        return failures, files
+
+    def test_autograd_backpropagates_the_upstream_gradients(self):
+        failures, files = self.run_backward(lambda q, k, case: (3 * q, k[..., [1, 0, 2, 3, 4], :]))
+        self.assertEqual(failures, 0)
+        self.assertTrue(np.array_equal(np.load(files["dq"]), 3 * np.load(files["g_q"])))
+        g_k = np.load(files["g_k"])
+        self.assertTrue(np.array_equal(np.load(files["dk"]), g_k[..., [1, 0, 2, 3, 4], :]))
+
+    def test_an_output_of_the_wrong_shape_is_a_shape_error_naming_it(self):
+        failures, files = self.run_backward(lambda q, k, case: (q, k[..., 2:, :]))
+        self.assertEqual(failures, 1)
+        record = read_json(files["error"])
+        self.assertEqual(record["kind"], "shape")
+        self.assertIn("k_out shape [1, 1, 3, 4] does not match its upstream gradient's "
+                      "[1, 1, 5, 4]", record["message"])
+
+    def test_an_output_outside_autograd_is_an_error_saying_so(self):
+        failures, files = self.run_backward(lambda q, k, case: (q.detach(), k))
+        self.assertEqual(failures, 1)
+        self.assertIn("q_out does not depend on q or k", read_json(files["error"])["message"])
+
+    def test_the_xtransformers_candidate_backward_is_its_transpose(self):
+        # The rotary map is linear in q (and in k), so autograd's dq = J^T g_q must
+        # satisfy <dq, v> = <g_q, J v> with J v the forward pass of v itself.
+        torch = torch_or_none()
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "python", "candidates"))
+        import torch_xtransformers as tx
+        params = dict(PARAMS, head_dim=8, rotary_dim=6, mem_len=2, seq_len=3, center=1)
+        case = xc.Case({"id": "c", "dtype": "fp32", "params": params,
+                        "shapes": {"q_out": [1, 1, 3, 8], "k_out": [1, 1, 5, 8]}})
+        gen = torch.Generator().manual_seed(1)
+        q, v_q, g_q = (torch.randn(1, 1, 3, 8, generator=gen, dtype=torch.float64) for _ in range(3))
+        k, v_k, g_k = (torch.randn(1, 1, 5, 8, generator=gen, dtype=torch.float64) for _ in range(3))
+        from xposcheck_candidate import backward
+        dq, dk = backward.autograd(tx.rotary, q, k, g_q, g_k, case)
+        out_q, out_k = tx.rotary(v_q, v_k, case)
+        self.assertAlmostEqual(float((dq * v_q).sum()), float((g_q * out_q).sum()), places=5)
+        self.assertAlmostEqual(float((dk * v_k).sum()), float((g_k * out_k).sum()), places=5)
+        self.assertTrue(torch.equal(dq[..., 6:], g_q[..., 6:]))  # pass-through features
 
 
 class WriteAtomicallyTest(unittest.TestCase):

@@ -134,32 +134,6 @@ PositionTable RecipeCandidate::table(const Frequencies& f, const Case& c, DType 
   return position_table(recipe_, f, c, dtype, position, centre, query);
 }
 
-namespace {
-
-// One rotated pair in the recipe's arithmetic; returns (out[a], out[b]) in the dtype.
-struct PairOut {
-  double a, b;
-};
-
-PairOut rotate_pair(const Recipe& recipe, DType dtype, double xa, double xb, double cs, double sn,
-                    double scale) {
-  if (recipe.arithmetic == Arithmetic::dtype) {
-    auto rd = [dtype](double v) { return round_to(dtype, v); };
-    return {rd(rd(rd(xa * cs) - rd(xb * sn)) * scale), rd(rd(rd(xb * cs) + rd(xa * sn)) * scale)};
-  }
-  if (recipe.angles == AngleMode::fp64) {
-    return {round_to(dtype, (xa * cs - xb * sn) * scale), round_to(dtype, (xb * cs + xa * sn) * scale)};
-  }
-  const float fa = static_cast<float>(xa), fb = static_cast<float>(xb);
-  const float fc = static_cast<float>(cs), fs = static_cast<float>(sn);
-  const float fscale = static_cast<float>(scale);
-  const float oa = (fa * fc - fb * fs) * fscale;
-  const float ob = (fb * fc + fa * fs) * fscale;
-  return {round_to(dtype, oa), round_to(dtype, ob)};
-}
-
-}  // namespace
-
 Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, bool query) {
   const long rows = static_cast<long>(in.shape[2]);
   const long lead = c.batch * c.heads;
@@ -180,6 +154,11 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
     pair_b.push_back(pairing.pair_b(j));
   }
 
+  // Kept for the backward pass of the same case (TableMemo).
+  TableMemo& memo = table_memo(query);
+  const bool keep = has_backward();
+  memo.key = keep ? table_memo_key(name_, c, dtype) : std::string();
+  memo.rows.clear();
   Tensor out = in;
   for (long r = 0; r < rows; ++r) {
     long position = position_of(c, query ? c.query_position(r) : c.key_position(r));
@@ -203,6 +182,7 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
           y[i] = round_to(dtype, x[i] * t.scale[static_cast<std::size_t>((i - c.rotary()) % c.pairs())]);
       }
     }
+    if (keep) memo.rows.push_back(std::move(t));
   }
   return out;
 }

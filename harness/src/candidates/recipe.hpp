@@ -39,10 +39,23 @@ enum class PlantedBug {
   random_outputs,       // seeded garbage of the right shape
 };
 
+// The known bug a recipe's backward pass plants (its forward pass is then correct).
+enum class BackwardBug {
+  none,
+  untransposed,            // the gradient rotated by +phi: the forward rotation, not its transpose
+  key_scale_not_inverted,  // keys' gradients scaled by sigma instead of sigma^-1
+  passthrough_scaled,      // pass-through gradient R+i scaled like pair i mod R/2
+  memory_dropped,          // dk without its M memory rows
+  memory_zeroed,           // dk's M memory rows zero
+  bf16_accumulation,       // every product and sum rounded to bf16, whatever the dtype
+  fp16_accumulation,       // the same in fp16
+};
+
 struct Recipe {
   AngleMode angles = AngleMode::fp32;
   Arithmetic arithmetic = Arithmetic::wide;
   PlantedBug bug = PlantedBug::none;
+  BackwardBug backward_bug = BackwardBug::none;
   bool plants(PlantedBug b) const { return bug == b; }
 };
 
@@ -66,6 +79,40 @@ PositionTable position_table(const Recipe& recipe, const Frequencies& f, const C
 PositionTable position_table(const Recipe& recipe, const Case& c, DType dtype, long position,
                              double centre, bool query);
 
+// The tables of every row of the last tensor a recipe with a backward pass rotated on
+// this thread. The sweep runs a case's backward pass right after its forward pass, on
+// the same thread, and the backward pass needs the very same tables (it negates the
+// sine), so it takes them from here instead of computing cos, sin and sigma again,
+// which is most of a recipe's time. Keyed by everything the tables depend on.
+struct TableMemo {
+  std::string key;
+  std::vector<PositionTable> rows;
+};
+TableMemo& table_memo(bool query);
+std::string table_memo_key(const std::string& candidate, const Case& c, DType dtype);
+
+// One rotated pair in the recipe's arithmetic: (out[a], out[b]) in the dtype.
+struct PairOut {
+  double a, b;
+};
+// Inline: both passes call it once per pair.
+inline PairOut rotate_pair(const Recipe& recipe, DType dtype, double xa, double xb, double cs, double sn,
+                    double scale) {
+  if (recipe.arithmetic == Arithmetic::dtype) {
+    auto rd = [dtype](double v) { return round_to(dtype, v); };
+    return {rd(rd(rd(xa * cs) - rd(xb * sn)) * scale), rd(rd(rd(xb * cs) + rd(xa * sn)) * scale)};
+  }
+  if (recipe.angles == AngleMode::fp64) {
+    return {round_to(dtype, (xa * cs - xb * sn) * scale), round_to(dtype, (xb * cs + xa * sn) * scale)};
+  }
+  const float fa = static_cast<float>(xa), fb = static_cast<float>(xb);
+  const float fc = static_cast<float>(cs), fs = static_cast<float>(sn);
+  const float fscale = static_cast<float>(scale);
+  const float oa = (fa * fc - fb * fs) * fscale;
+  const float ob = (fb * fc + fa * fs) * fscale;
+  return {round_to(dtype, oa), round_to(dtype, ob)};
+}
+
 class RecipeCandidate : public Candidate {
  public:
   RecipeCandidate(std::string name, std::string description, Recipe recipe)
@@ -77,6 +124,11 @@ class RecipeCandidate : public Candidate {
   }
   CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
                       const Tensor& k_in) override;
+  // A recipe whose forward pass plants no bug has the backward pass (recipe_backward.cpp):
+  // the forward map transposed, in the same arithmetic, with its planted backward bug.
+  bool has_backward() override { return recipe_.bug == PlantedBug::none; }
+  CandidateOutput run_backward(const Case& c, DType dtype, const Tensor& q_in, const Tensor& k_in,
+                               const Tensor& g_q, const Tensor& g_k) override;
 
  protected:
   // Where the recipe puts a row and the XPOS centre of a call; decode bugs move them.
@@ -89,6 +141,7 @@ class RecipeCandidate : public Candidate {
 
  private:
   Tensor rotate(const Case& c, DType dtype, const Tensor& in, bool query);
+  Tensor backward_rows(const Case& c, DType dtype, const Tensor& g, bool query);
   std::string name_, description_;
   Recipe recipe_;
 };
@@ -102,6 +155,7 @@ class StaleCacheCandidate : public RecipeCandidate {
   std::unique_ptr<Candidate> fresh() const override {
     return std::make_unique<StaleCacheCandidate>(name(), description());
   }
+  bool has_backward() override { return false; }  // a model of a forward bug only
 
  protected:
   PositionTable table(const Frequencies& f, const Case& c, DType dtype, long position,
@@ -133,6 +187,7 @@ class DecodeBugCandidate : public RecipeCandidate {
   std::unique_ptr<Candidate> fresh() const override {
     return std::make_unique<DecodeBugCandidate>(name(), description(), bug_);
   }
+  bool has_backward() override { return false; }  // a model of a stream bug only
 
  protected:
   long position_of(const Case& c, long position) override;

@@ -9,6 +9,7 @@ namespace {
 
 using candidates::AngleMode;
 using candidates::Arithmetic;
+using candidates::BackwardBug;
 using candidates::PlantedBug;
 using candidates::Recipe;
 
@@ -93,6 +94,27 @@ const std::vector<Entry>& entries() {
         "recomputed by every call while earlier keys stay "
         "cached with theirs: later logits are rescaled", false, "centre-moves", true},
        Recipe{}, false, false, candidates::DecodeBug::moving_centre},
+      // Correct forward passes with a backward bug: only their backward records fail.
+      // The backward diagnosis knows one hypothesis (docs/diagnosis.md).
+      {{"backward-untransposed", "BACKWARD BUG: the gradient rotated by +phi, the rotation not transposed",
+        false, "", false, "untransposed-rotation"},
+       Recipe{.backward_bug = BackwardBug::untransposed}},
+      {{"backward-key-scale", "BACKWARD BUG: keys' gradients scaled by sigma, the XPOS scale not inverted",
+        false, "", false, "unexplained"},
+       Recipe{.backward_bug = BackwardBug::key_scale_not_inverted}},
+      {{"backward-passthrough-scaled", "BACKWARD BUG: the pass-through features' gradient scaled by sigma",
+        false, "", false, "unexplained"},
+       Recipe{.backward_bug = BackwardBug::passthrough_scaled}},
+      {{"backward-memory-dropped", "BACKWARD BUG: dk without the M memory rows", false, "", false, "unexplained"},
+       Recipe{.backward_bug = BackwardBug::memory_dropped}},
+      {{"backward-memory-zeroed", "BACKWARD BUG: the memory rows' gradient zeroed", false, "", false, "unexplained"},
+       Recipe{.backward_bug = BackwardBug::memory_zeroed}},
+      {{"backward-bf16-accumulation", "BACKWARD BUG: gradients accumulated in bf16 whatever the dtype",
+        false, "", false, "unexplained"},
+       Recipe{.backward_bug = BackwardBug::bf16_accumulation}},
+      {{"backward-fp16-accumulation", "BACKWARD BUG: gradients accumulated in fp16 whatever the dtype",
+        false, "", false, "unexplained"},
+       Recipe{.backward_bug = BackwardBug::fp16_accumulation}},
   };
   return table;
 }

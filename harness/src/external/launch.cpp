@@ -103,5 +103,6 @@ bool can_wait_for_manifest(const std::filesystem::path& dir) {
 bool serves_batches(const std::filesystem::path& dir) { return capability(dir, "serves_batches"); }
 
 bool runs_whole_streams(const std::filesystem::path& dir) { return capability(dir, "streams"); }
+bool computes_backward(const std::filesystem::path& dir) { return capability(dir, kBackwardCapability); }
 
 }  // namespace xposcheck::external

@@ -70,5 +70,7 @@ bool can_wait_for_manifest(const std::filesystem::path& dir);
 bool serves_batches(const std::filesystem::path& dir);
 // Whether it said it takes a stream as one case and makes the calls itself.
 bool runs_whole_streams(const std::filesystem::path& dir);
+// Whether it said it computes the backward pass (docs/protocol.md).
+bool computes_backward(const std::filesystem::path& dir);
 
 }  // namespace xposcheck::external

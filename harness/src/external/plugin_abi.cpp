@@ -39,6 +39,7 @@ Plugin load_plugin(const std::string& path) {
   p.abi_version = symbol<xposcheck_abi_version_fn>(p.handle, path, "xposcheck_candidate_abi_version");
   p.describe = symbol<xposcheck_describe_fn>(p.handle, path, "xposcheck_describe");
   p.run = symbol<xposcheck_run_fn>(p.handle, path, "xposcheck_run");
+  p.run_backward = reinterpret_cast<xposcheck_run_backward_fn>(::dlsym(p.handle, "xposcheck_run_backward"));
   const uint32_t version = p.abi_version();
   if (version != XPOSCHECK_CANDIDATE_ABI_VERSION) {
     throw std::runtime_error(fmt::format("{}: implements candidate ABI version {}; this xposcheck "

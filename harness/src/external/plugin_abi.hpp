@@ -17,10 +17,12 @@ struct Plugin {
   xposcheck_abi_version_fn abi_version = nullptr;
   xposcheck_describe_fn describe = nullptr;
   xposcheck_run_fn run = nullptr;
+  xposcheck_run_backward_fn run_backward = nullptr;  // optional: null without a backward pass
 };
 
 // dlopen's the library and checks its symbols and ABI version; throws
-// std::runtime_error naming the library and the problem.
+// std::runtime_error naming the library and the problem. xposcheck_run_backward is
+// looked up too, and may be absent.
 Plugin load_plugin(const std::string& path);
 
 // A manifest case entry as the ABI's struct; case_id must outlive the result.

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "external/protocol.hpp"
 #include "xposcheck/harness/candidate_text.hpp"
 #include "xposcheck/harness/process.hpp"
 
@@ -64,7 +65,8 @@ PluginInfo describe_plugin(const fs::path& library, const fs::path& runner, doub
   try {
     const auto j = nlohmann::json::parse(r.out.text());
     return {j.at("abi_version").get<unsigned>(), j.at("name").get<std::string>(),
-            candidate_text(j.at("description").get<std::string>())};
+            candidate_text(j.at("description").get<std::string>()),
+            j.value(external::kBackwardCapability, false)};
   } catch (const nlohmann::json::exception& e) {
     throw PluginError(fmt::format("{}: the plugin runner's description is not valid ({})",
                                   library.string(), candidate_text(e.what())));
@@ -85,6 +87,7 @@ std::unique_ptr<SubprocessCandidate> make_plugin_candidate(const fs::path& libra
     }
   }
   options.description = fmt::format("{} (native plugin {})", info.description, absolute.string());
+  options.backward = info.backward;
   options.argv = {runner.string(), absolute.string()};
   return std::make_unique<SubprocessCandidate>(std::move(options));
 }

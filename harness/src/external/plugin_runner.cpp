@@ -52,6 +52,44 @@ void write_error(const json& entry, const std::string& kind, const std::string& 
   write_json(entry.at("error").get<std::string>(), {{"kind", kind}, {"message", message}});
 }
 
+// A case's tensors as the ABI sees them: inputs (with the upstream gradients for a
+// backward case) and room for the two outputs (dq and dk for a backward case).
+struct CaseBuffers {
+  bool backward = false;
+  AbiBuffer q_in, k_in, g_q, g_k, q_out, k_out;
+};
+
+bool is_backward(const json& entry) {
+  const std::string name = entry.value(kPassKey, std::string(pass_name(Pass::forward)));
+  const std::optional<Pass> pass = parse_pass(name);
+  if (!pass) throw std::runtime_error(fmt::format("unknown pass '{}' in the manifest", candidate_text(name)));
+  return *pass == Pass::backward;
+}
+
+CaseBuffers case_buffers(const json& entry, int32_t dtype) {
+  CaseBuffers b;
+  b.backward = is_backward(entry);
+  encode_input(read_input(entry, "q"), dtype, b.q_in);
+  encode_input(read_input(entry, "k"), dtype, b.k_in);
+  if (b.backward) {
+    encode_input(read_input(entry, "g_q"), dtype, b.g_q);
+    encode_input(read_input(entry, "g_k"), dtype, b.g_k);
+  }
+  prepare_output(entry.at("shapes").at("q_out").get<Shape>(), dtype, b.q_out);
+  prepare_output(entry.at("shapes").at("k_out").get<Shape>(), dtype, b.k_out);
+  return b;
+}
+
+int call(const Plugin& plugin, const xposcheck_case& c, CaseBuffers& b, char* error, std::size_t len) {
+  if (!b.backward) return plugin.run(&c, &b.q_in.view, &b.k_in.view, &b.q_out.view, &b.k_out.view, error, len);
+  if (!plugin.run_backward) {
+    std::snprintf(error, len, "this plugin has no backward pass (it does not export xposcheck_run_backward)");
+    return XPOSCHECK_ERROR;
+  }
+  return plugin.run_backward(&c, &b.q_in.view, &b.k_in.view, &b.g_q.view, &b.g_k.view,
+                             &b.q_out.view, &b.k_out.view, error, len);
+}
+
 // The child's work: inputs into ABI buffers, the call, outputs or an error record.
 void run_case(const Plugin& plugin, const json& entry) {
   const std::string case_id = entry.value("case_id", "");
@@ -63,24 +101,21 @@ void run_case(const Plugin& plugin, const json& entry) {
     return;
   }
   const xposcheck_case c = abi_case(entry, case_id);
-  AbiBuffer q_in, k_in, q_out, k_out;
-  encode_input(read_input(entry, "q"), c.dtype, q_in);
-  encode_input(read_input(entry, "k"), c.dtype, k_in);
-  prepare_output(entry.at("shapes").at("q_out").get<Shape>(), c.dtype, q_out);
-  prepare_output(entry.at("shapes").at("k_out").get<Shape>(), c.dtype, k_out);
+  CaseBuffers b = case_buffers(entry, c.dtype);
   char error[4096] = {};
   const auto t0 = std::chrono::steady_clock::now();
-  const int rc = plugin.run(&c, &q_in.view, &k_in.view, &q_out.view, &k_out.view, error, sizeof error);
+  const int rc = call(plugin, c, b, error, sizeof error);
   const double compute_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   error[sizeof error - 1] = '\0';
   if (rc == XPOSCHECK_OK) {
     NpyStorage q_storage, k_storage;
-    const Tensor q = decode_output(q_out, "q_out", q_storage);
-    const Tensor k = decode_output(k_out, "k_out", k_storage);
+    const Tensor q = decode_output(b.q_out, b.backward ? "dq" : "q_out", q_storage);
+    const Tensor k = decode_output(b.k_out, b.backward ? "dk" : "k_out", k_storage);
     write_npy(entry.at("outputs").at("q").get<std::string>(), q, q_storage);
     write_npy(entry.at("outputs").at("k").get<std::string>(), k, k_storage);
   } else {
-    const std::string message = *error ? candidate_text(error) : fmt::format("xposcheck_run returned {}", rc);
+    const char* function = b.backward ? "xposcheck_run_backward" : "xposcheck_run";
+    const std::string message = *error ? candidate_text(error) : fmt::format("{} returned {}", function, rc);
     write_error(entry, rc == XPOSCHECK_SHAPE_ERROR ? "shape" : "error", message);
   }
   write_json(entry.at("result").get<std::string>(), {{"compute_s", compute_s}, {"ok", rc == XPOSCHECK_OK}});
@@ -125,6 +160,7 @@ int describe(const std::string& library) {
   info.struct_size = sizeof info;
   plugin.describe(&info);
   const json j = {{"abi_version", plugin.abi_version()},
+                  {kBackwardCapability, plugin.run_backward != nullptr},
                   {"name", info.name ? info.name : ""},
                   {"description", info.description ? info.description : ""}};
   std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';

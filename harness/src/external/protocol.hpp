@@ -36,14 +36,26 @@ inline constexpr const char* kQOutSuffix = ".q_out.npy";
 inline constexpr const char* kKOutSuffix = ".k_out.npy";
 inline constexpr const char* kErrorSuffix = ".error.json";
 inline constexpr const char* kResultSuffix = ".result.json";
+// A backward case: the upstream gradients in, the gradients of q and k out.
+inline constexpr const char* kGqSuffix = ".g_q.npy";
+inline constexpr const char* kGkSuffix = ".g_k.npy";
+inline constexpr const char* kDqSuffix = ".dq.npy";
+inline constexpr const char* kDkSuffix = ".dk.npy";
+// A manifest case's pass (absent: forward; its values are pass_name's), and the
+// candidate.json key by which a candidate says it computes the backward pass (only
+// then is it sent backward cases).
+inline constexpr const char* kPassKey = "pass";
+inline constexpr const char* kBackwardCapability = "backward";
 
-// The files of one case in a work directory; names start with the case's id.
+// The files of one case in a work directory; names start with the case's id. For a
+// backward case q_out and k_out are the dq and dk files, and g_q and g_k are set.
 struct CaseFiles {
   std::string id;  // "c007": the job's index in the sweep's batch
   std::filesystem::path q_in, k_in, q_out, k_out, error, result;
+  std::filesystem::path g_q, g_k;  // backward only
 };
 
-CaseFiles case_files(const std::filesystem::path& dir, std::size_t index);
+CaseFiles case_files(const std::filesystem::path& dir, std::size_t index, Pass pass = Pass::forward);
 
 struct BatchEntry {
   const Job* job;

@@ -152,6 +152,7 @@ void SubprocessCandidate::expect_streams() {
   can_prestart_ = true;
   serves_ = options_.serve && external::serves_batches(dir);
   whole_streams_ = external::runs_whole_streams(dir);
+  if (!backward_) backward_ = external::computes_backward(dir);
   next_ = std::move(launch);
 }
 
@@ -159,14 +160,29 @@ std::unique_ptr<Candidate> SubprocessCandidate::fresh() const {
   return std::make_unique<SubprocessCandidate>(options_);
 }
 
-CandidateOutput SubprocessCandidate::run(const Case& c, DType dtype, const Tensor& q_in,
-                                         const Tensor& k_in) {
-  const Job job{&c, dtype, &q_in, &k_in};
-  std::vector<Attempt> attempts = run_batch(std::span<const Job>(&job, 1));
+namespace {
+
+CandidateOutput output_or_throw(std::vector<Attempt> attempts) {
   if (auto* out = std::get_if<CandidateOutput>(&attempts.at(0))) return std::move(*out);
   const auto& failure = std::get<CandidateFailure>(attempts.at(0));
   if (failure.kind == FailureKind::shape) throw ShapeError(failure.message);
   throw std::runtime_error(failure.message);
+}
+
+}  // namespace
+
+CandidateOutput SubprocessCandidate::run_backward(const Case& c, DType dtype, const Tensor& q_in,
+                                                  const Tensor& k_in, const Tensor& g_q,
+                                                  const Tensor& g_k) {
+  const Job job{.params = &c, .dtype = dtype, .q_in = &q_in, .k_in = &k_in, .pass = Pass::backward,
+                .g_q = &g_q, .g_k = &g_k};
+  return output_or_throw(run_batch(std::span<const Job>(&job, 1)));
+}
+
+CandidateOutput SubprocessCandidate::run(const Case& c, DType dtype, const Tensor& q_in,
+                                         const Tensor& k_in) {
+  const Job job{&c, dtype, &q_in, &k_in};
+  return output_or_throw(run_batch(std::span<const Job>(&job, 1)));
 }
 
 std::vector<Attempt> SubprocessCandidate::run_batch(std::span<const Job> jobs) {
@@ -230,7 +246,8 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
                                                           std::vector<std::optional<Attempt>>& results,
                                                           ExternalStats& s) {
   Round round;
-  round.limit = std::min(options_.case_timeout_s * static_cast<double>(pending.size()),
+  // An empty batch (asking for candidate.json) has one case's allowance.
+  round.limit = std::min(options_.case_timeout_s * static_cast<double>(std::max<std::size_t>(1, pending.size())),
                          options_.batch_timeout_s);
   std::unique_ptr<external::Launch> previous = take_serving(s);
   std::unique_ptr<external::Launch> launch = previous ? nullptr : take_prestarted(s);
@@ -241,7 +258,8 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
   auto t0 = std::chrono::steady_clock::now();
   try {
     if (!launch) launch = std::make_unique<external::Launch>(options_);
-    for (std::size_t i : pending) entries.push_back({&jobs[i], external::case_files(launch->dir.path(), i)});
+    for (std::size_t i : pending)
+      entries.push_back({&jobs[i], external::case_files(launch->dir.path(), i, jobs[i].pass)});
     external::write_batch(launch->dir.path(), options_.name, entries, options_.bf16_inputs,
                           options_.case_timeout_s);
     if (previous) previous->hand_over(*launch);
@@ -277,6 +295,7 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
     if (options_.prestart && external::can_wait_for_manifest(launch->dir.path())) can_prestart_ = true;
     if (options_.serve && external::serves_batches(launch->dir.path())) serves_ = true;
     if (external::runs_whole_streams(launch->dir.path())) whole_streams_ = true;
+    if (!backward_) backward_ = external::computes_backward(launch->dir.path());
   }
   if (watch.stuck()) round.stuck = pending[*watch.stuck()];
   round.unfinished = collect(jobs, entries, p, watch, results, s);
@@ -335,6 +354,22 @@ std::vector<Attempt> SubprocessCandidate::run_chunk(std::span<const Job> jobs) {
     out.push_back(std::move(a));
   }
   return out;
+}
+
+bool SubprocessCandidate::has_backward() {
+  if (options_.backward) return *options_.backward;
+  {
+    std::lock_guard lock(mutex_);
+    if (backward_) return *backward_;
+  }
+  // An empty batch: the command announces what it can (or says nothing: no).
+  std::vector<std::optional<Attempt>> none;
+  ExternalStats s;
+  run_round({}, {}, none, s);
+  prestart();
+  std::lock_guard lock(mutex_);
+  add(stats_, s);
+  return backward_.value_or(false);
 }
 
 ExternalStats SubprocessCandidate::stats() const {

@@ -10,6 +10,7 @@
 #include "xposcheck/cases/tolerance_spec.hpp"
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/dtype.hpp"
+#include "xposcheck/reference/pass.hpp"
 
 namespace xposcheck {
 
@@ -33,6 +34,7 @@ struct Grid {
   std::string source;               // file path, or the name given to parse_grid
   std::string fingerprint;          // hash of the expanded cases, dtypes and tolerances
   std::vector<DType> dtypes;
+  std::vector<Pass> passes{Pass::forward};  // "passes": forward and/or backward
   std::vector<GridCase> cases;      // in declaration order, duplicates removed
   ToleranceOverrides tolerance;
 };

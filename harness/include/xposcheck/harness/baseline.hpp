@@ -27,6 +27,7 @@ struct BaselineEntry {
   DType dtype = DType::fp32;
   Outcome outcome = Outcome::pass;
   std::vector<BaselineTensor> tensors;  // the compared tensors, in record order
+  Pass pass = Pass::forward;
 
   std::string key() const;              // as Record::key()
   bool operator==(const BaselineEntry&) const = default;

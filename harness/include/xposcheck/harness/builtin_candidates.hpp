@@ -13,13 +13,16 @@ namespace xposcheck {
 struct CandidateInfo {
   std::string name;
   std::string description;
-  bool correct;            // false for the known-buggy models
+  bool correct;            // false for the known-buggy models (of either pass)
   // The diagnosis each failing record of a buggy model must get (docs/diagnosis.md):
-  // the planted bug's name, "unexplained" for garbage, "" for correct candidates.
+  // the planted bug's name, "unexplained" for garbage, "" for correct candidates and
+  // for models of a backward bug (whose forward pass is correct).
   std::string expected_verdict = "";
   // A bug between the calls of a stream (docs/streams.md): judged on streams; on a case
   // run in one call its state or its centre may show as something else.
   bool streams_only = false;
+  // The same for the backward records of a model of a backward bug; "" otherwise.
+  std::string expected_backward_verdict = "";
 };
 
 const std::vector<CandidateInfo>& builtin_candidates();

@@ -1,6 +1,8 @@
 #pragma once
 // The one interface every candidate implements: given a case, a dtype and inputs in
-// that dtype, return q_out and k_out (each with its shape and dtype), or fail.
+// that dtype, return q_out and k_out (each with its shape and dtype), or fail. A
+// candidate may also implement the backward pass: given upstream gradients, return
+// dq and dk (in the same two fields).
 #include <memory>
 #include <optional>
 #include <span>
@@ -9,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "xposcheck/reference/pass.hpp"
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/dtype.hpp"
 #include "xposcheck/reference/tensor.hpp"
@@ -16,8 +19,8 @@
 namespace xposcheck {
 
 struct CandidateOutput {
-  Tensor q_out;            // values exactly representable in the dtype named below
-  Tensor k_out;
+  Tensor q_out;            // values exactly representable in the dtype named below;
+  Tensor k_out;            // dq and dk for a backward job
   std::string q_dtype;     // "fp32", "bf16", "fp16", or whatever the candidate produced
   std::string k_dtype;
   std::optional<double> seconds = std::nullopt;  // this case's own time, when a batch's candidate knows it
@@ -38,6 +41,9 @@ struct Job {
   // This job is the next call of the previous job's stream (docs/streams.md): a
   // candidate that batches keeps the two in one round trip, on one instance.
   bool continues_stream = false;
+  Pass pass = Pass::forward;
+  const Tensor* g_q = nullptr;  // backward: dL/dq_out, shaped as q_in
+  const Tensor* g_k = nullptr;  // backward: dL/dk_out, shaped as k_in
 };
 
 enum class FailureKind { crash, timeout, shape };
@@ -85,12 +91,21 @@ class Candidate {
   virtual CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
                               const Tensor& k_in) = 0;
 
-  // One attempt per job, in order. The default calls run() and turns exceptions
-  // into failures; a candidate never takes the harness down.
+  // Whether run_backward exists; a candidate without it gets no backward jobs (no
+  // records, not failures). Not const: an external command is asked once, which
+  // may mean starting it.
+  virtual bool has_backward() { return false; }
+  // dq and dk (returned in q_out and k_out) for the upstream gradients g_q and g_k;
+  // called only when has_backward(). The default throws.
+  virtual CandidateOutput run_backward(const Case& c, DType dtype, const Tensor& q_in,
+                                       const Tensor& k_in, const Tensor& g_q, const Tensor& g_k);
+
+  // One attempt per job, in order. The default calls run() or run_backward() and
+  // turns exceptions into failures; a candidate never takes the harness down.
   virtual std::vector<Attempt> run_batch(std::span<const Job> jobs);
 };
 
-// Runs one job through run(), catching everything.
+// Runs one job through run() or run_backward(), catching everything.
 Attempt attempt(Candidate& candidate, const Job& job);
 
 }  // namespace xposcheck

@@ -19,6 +19,9 @@ struct CompareOptions {
   // Streams: the key rows query row m saw (the keys cached when its call ran); the
   // logits of later keys are no part of what attention computed. Empty: every key.
   std::function<long(long m)> visible_keys;
+  // Backward: the golden outputs are the golden gradients, the tensors are named dq
+  // and dk, and there are no logits to compare.
+  Pass pass = Pass::forward;
 };
 
 // Fills record.outcome, message, tensors, shape, range and max_ratio.

@@ -66,6 +66,21 @@ void attach_diagnosis(Record& record, Diagnosis diagnosis, const DiagnosisOption
 // Diagnoses the record when its outcome calls for it and attaches the result.
 void diagnose_record(const DiagnosisInput& input, Record& record, const DiagnosisOptions& options);
 
+// A backward record's diagnosis tests one hypothesis, the gradient rotated by +phi
+// (the forward rotation applied to the upstream gradients instead of its transpose:
+// verdict "untransposed-rotation"); anything else is unexplained (docs/diagnosis.md).
+struct BackwardDiagnosisInput {
+  const Case* params = nullptr;
+  DType dtype = DType::fp32;
+  const Tensor* g_q = nullptr;
+  const Tensor* g_k = nullptr;
+  const RotaryTables* tables = nullptr;
+  const Tolerance* tolerance = nullptr;
+  const CandidateOutput* output = nullptr;  // dq and dk; null when the candidate failed
+};
+void diagnose_backward_record(const BackwardDiagnosisInput& input, Record& record,
+                              const DiagnosisOptions& options);
+
 
 // The hypotheses in the order they are tried (docs/diagnosis.md).
 struct HypothesisInfo {

@@ -22,6 +22,7 @@ struct PluginInfo {
   unsigned abi_version = 0;
   std::string name;
   std::string description;
+  bool backward = false;  // exports xposcheck_run_backward
 };
 
 // The runner executable: $XPOSCHECK_PLUGIN_RUNNER, else beside the running

@@ -9,6 +9,7 @@
 
 #include "xposcheck/harness/diagnosis_data.hpp"
 #include "xposcheck/harness/gate.hpp"
+#include "xposcheck/reference/pass.hpp"
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/dtype.hpp"
 
@@ -121,6 +122,7 @@ struct Record {
   Case params;
   std::uint64_t seed = 1;
   DType dtype = DType::fp32;
+  Pass pass = Pass::forward;    // which pass it judged: outputs, or gradients (dq, dk)
   Outcome outcome = Outcome::pass;
   std::string message;          // one line saying why, for humans
   double max_ratio = 0;         // over all tensors: margin is 1 / max_ratio
@@ -135,5 +137,9 @@ struct Record {
   // The key that identifies a record in results, baselines and merges.
   std::string key() const;
 };
+
+// "candidate|case|dtype", with "|backward" after it for a backward record (so the
+// keys of forward records are what they were before the backward pass existed).
+std::string record_key(const std::string& candidate, const std::string& case_id, DType dtype, Pass pass);
 
 }  // namespace xposcheck

@@ -42,6 +42,9 @@ struct SubprocessOptions {
   // said it serves batches (the Python helper does): start-up is paid once per sweep.
   bool serve = true;
   std::size_t capture_bytes = 64 * 1024;  // of stdout and stderr, each
+  // Whether it has a backward pass, when known beforehand (a plugin's description);
+  // unset: the command says so in candidate.json, asked with an empty batch.
+  std::optional<bool> backward;
 };
 
 // Runs a shell command line: /bin/sh -c 'COMMAND "$@"' with the work directory as $1.
@@ -93,6 +96,12 @@ class SubprocessCandidate : public Candidate {
   CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
                       const Tensor& k_in) override;
   std::vector<Attempt> run_batch(std::span<const Job> jobs) override;
+  // Known from the options, from a batch the command ran, or else by handing it an
+  // empty batch (the Python helper announces itself in candidate.json).
+  bool has_backward() override;
+  // One backward job through run_batch, as run() does for a forward one.
+  CandidateOutput run_backward(const Case& c, DType dtype, const Tensor& q_in, const Tensor& k_in,
+                               const Tensor& g_q, const Tensor& g_k) override;
 
   ExternalStats stats() const;
   std::string stats_summary() const;  // one line for humans
@@ -118,6 +127,7 @@ class SubprocessCandidate : public Candidate {
   bool whole_streams_ = false;              // the candidate said it runs streams whole
   bool streams_probed_ = false;             // expect_streams() has asked once
   std::unique_ptr<external::Launch> serving_;  // finished its batch, waiting for the next
+  std::optional<bool> backward_;            // what the candidate said in candidate.json
 };
 
 }  // namespace xposcheck

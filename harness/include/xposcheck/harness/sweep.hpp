@@ -24,6 +24,9 @@ using CandidateFactory = std::function<std::unique_ptr<Candidate>()>;
 
 struct SweepOptions {
   std::vector<DType> dtypes;            // empty: the grid's dtypes
+  // Forward (outputs) and/or backward (gradients, for the candidates that have a
+  // backward pass); empty: the grid's passes.
+  std::vector<Pass> passes;
   unsigned jobs = 0;                    // 0: every core
   ToleranceOverrides tolerance;         // command-line overrides, applied over the grid's
   // At most this many query rows have their logits compared (0: as many as the
@@ -55,5 +58,8 @@ void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candid
 Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype,
                     const Tolerance& tolerance, std::size_t max_logit_rows = kSweepLogitRows,
                     const DiagnosisOptions& diagnosis = {}, const CandidateFactory& yardstick = {});
+// The same for either pass (the candidate must have the backward pass for Pass::backward).
+Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype, Pass pass,
+                    const Tolerance& tolerance, const DiagnosisOptions& diagnosis = {});
 
 }  // namespace xposcheck

@@ -1,5 +1,6 @@
 #pragma once
-// Golden outputs of SPEC section 1: q_out, k_out and logits as fp64.
+// Golden outputs of SPEC section 1: q_out, k_out and logits as fp64, and the golden
+// gradients of the inputs (the backward pass; docs/gradients.md).
 #include <cstddef>
 #include <vector>
 
@@ -53,6 +54,24 @@ Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
 // Boost.Multiprecision, 128-bit binary significand, element by element.
 Golden golden_exact(const Case& c, const Tensor& q_in, const Tensor& k_in,
                     const GoldenOptions& options = {});
+
+// The gradients of a loss with respect to q_in and k_in, given its gradients g_q and g_k
+// with respect to q_out and k_out. Every map of SPEC section 1 is linear in its input,
+// so these depend on the case and the upstream gradients alone, not on q_in and k_in.
+struct GoldenGradients {
+  Tensor dq;  // [batch, heads, N, D]
+  Tensor dk;  // [batch, heads, M+N, D], memory rows included
+};
+
+// For pair (a, b) of a row at position p, with phi, sigma and e as in the forward pass:
+// dx[a] = (g[a] cos phi + g[b] sin phi) sigma^e, dx[b] = (g[b] cos phi - g[a] sin phi)
+// sigma^e (the transpose: g rotated by -phi, scaled by sigma^e, not by its inverse);
+// pass-through features are g itself. Positions, frame and centre are the forward's.
+// Both paths agree to within 1 fp64 ulp of every pair magnitude. Throws
+// InvalidParameter for an invalid case and std::invalid_argument naming the tensor
+// (g_q or g_k) for a wrong shape.
+GoldenGradients golden_gradients_fast(const Case& c, const Tensor& g_q, const Tensor& g_k);
+GoldenGradients golden_gradients_exact(const Case& c, const Tensor& g_q, const Tensor& g_k);
 
 // logits[b, h, i, n] = sum_d q[b, h, rows[i], d] * k[b, h, n, d] for fp64 q and k,
 // through BLAS (xtensor-blas); used on candidate outputs.

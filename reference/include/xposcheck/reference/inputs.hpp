@@ -1,5 +1,5 @@
 #pragma once
-// Portable, seeded q and k inputs, rounded to the candidate dtype.
+// Portable, seeded q and k inputs and upstream gradients, rounded to the candidate dtype.
 #include <cstdint>
 
 #include "xposcheck/reference/case.hpp"
@@ -36,5 +36,16 @@ Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype);
 // block by block. std::invalid_argument when the rows leave the tensor.
 void generate_rows(const Case& c, std::uint64_t seed, DType dtype, bool query, long first,
                    long count, double* out);
+
+// Upstream gradients for the backward pass: d loss / d q_out and d loss / d k_out.
+struct Upstream {
+  Tensor g_q;  // [batch, heads, N, D]
+  Tensor g_k;  // [batch, heads, M+N, D]
+};
+
+// The draws that follow q and k in the stream of generate_inputs(c, seed, dtype): g_q
+// first, then g_k, each in C order, rounded to dtype. So they are never the draws of
+// the inputs of the same (case, seed), and like them do not depend on the dtype.
+Upstream generate_upstream(const Case& c, std::uint64_t seed, DType dtype);
 
 }  // namespace xposcheck

@@ -1,10 +1,11 @@
 #pragma once
-// Aggregates per (candidate, dtype): counts per outcome and worst error. Shared by
-// the console table, the Markdown summary and the HTML overview.
+// Aggregates per (candidate, dtype, pass): counts per outcome and worst error. Shared
+// by the console table, the Markdown summary and the HTML overview.
 #include <array>
 #include <map>
 #include <ostream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -14,9 +15,21 @@
 
 namespace xposcheck {
 
+// A column of the reports: a dtype, and the pass when it is the backward one
+// ("bf16", "bf16 backward").
+struct DTypePass {
+  DType dtype = DType::fp32;
+  Pass pass = Pass::forward;
+  auto operator<=>(const DTypePass&) const = default;  // forward columns first
+};
+std::string dtype_pass_label(DTypePass column);
+inline std::string dtype_pass_label(const Record& r) { return dtype_pass_label({r.dtype, r.pass}); }
+
 struct SummaryRow {
   std::string candidate;
   DType dtype = DType::fp32;
+  Pass pass = Pass::forward;
+  DTypePass column() const { return {dtype, pass}; }
   std::array<std::size_t, std::size(kAllOutcomes)> counts{};
   std::size_t total = 0;
   double worst_ulps = 0;       // largest max_ulps of any compared tensor
@@ -46,7 +59,7 @@ class SummaryTable : public Reporter {
  private:
   GatePolicy policy_;
   std::vector<SummaryRow> rows_;
-  std::map<std::pair<std::string, DType>, std::size_t> index_;
+  std::map<std::tuple<std::string, DType, Pass>, std::size_t> index_;
 };
 
 // Prints the table: one line per candidate and dtype, a column per outcome seen.
