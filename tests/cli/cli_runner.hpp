@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <utility>
 #include <sstream>
 #include <string>
 
@@ -32,5 +34,20 @@ inline std::string q(const std::filesystem::path& p) {
   s += '\'';
   return s;
 }
+
+// A scratch directory holding small grid files (name, TOML text), and the command line
+// of a sweep over one of them: what the tests of sweep's flags share.
+struct GridScratch : TempDir {
+  GridScratch(const std::string& label, std::initializer_list<std::pair<const char*, const char*>> grids)
+      : TempDir("xposcheck-" + label) {
+    for (const auto& [name, text] : grids) std::ofstream(path / name) << text;
+  }
+  // A path in the directory, quoted for the shell.
+  std::string operator/(const std::string& name) const { return q(path / name); }
+  // "sweep --quiet --jobs 1 --grid GRID EXTRA"
+  std::string sweep_over(const std::string& grid, const std::string& extra) const {
+    return "sweep --quiet --jobs 1 --grid " + *this / grid + " " + extra;
+  }
+};
 
 }  // namespace xposcheck::testing

@@ -14,19 +14,18 @@ using nlohmann::json;
 using xposcheck::testing::q;
 using xposcheck::testing::run_cli;
 using xposcheck::testing::slurp;
-using xposcheck::testing::TempDir;
+using xposcheck::testing::GridScratch;
 
 namespace {
 
-struct Scratch : TempDir {
-  Scratch() : TempDir("xposcheck-backward") {
-    std::ofstream(path / "grid.toml") << "name = \"tiny\"\ndtypes = [\"bf16\"]\n[axes]\n"
-                                         "head_dim = 8\nseq_len = 7\nmem_len = 3\n";
-  }
+struct Scratch : GridScratch {
+  Scratch()
+      : GridScratch("backward", {{"grid.toml", "name = \"tiny\"\ndtypes = [\"bf16\"]\n[axes]\n"
+                                               "head_dim = 8\nseq_len = 7\nmem_len = 3\n"}}) {}
   std::string sweep(const std::string& extra) const {
-    return "sweep --quiet --jobs 1 --grid " + q(path / "grid.toml") + " --out " + q(path / "r.json") +
-           " --junit " + q(path / "j.xml") + " --summary " + q(path / "s.md") + " --report " +
-           q(path / "r.html") + " " + extra;
+    return sweep_over("grid.toml", "--out " + *this / "r.json" + " --junit " + *this / "j.xml" +
+                                       " --summary " + *this / "s.md" + " --report " + *this / "r.html" +
+                                       " " + extra);
   }
 };
 

@@ -12,19 +12,15 @@ using xposcheck::testing::q;
 using xposcheck::testing::run_cli;
 using xposcheck::testing::run_shell;
 using xposcheck::testing::slurp;
-using xposcheck::testing::TempDir;
+using xposcheck::testing::GridScratch;
 
 namespace {
 
-struct Scratch : TempDir {
-  Scratch() : TempDir("xposcheck-file-flags") {
-    std::ofstream(path / "grid.toml") << "name = \"tiny\"\ndtypes = [\"fp32\"]\n[axes]\n"
-                                         "head_dim = 8\nseq_len = 7\nmem_len = 0\n";
-  }
-  std::string operator/(const std::string& name) const { return q(path / name); }
-  std::string sweep(const std::string& extra) const {
-    return "sweep --quiet --jobs 1 --grid " + *this / "grid.toml" + " --candidate fp32-angles " + extra;
-  }
+struct Scratch : GridScratch {
+  Scratch()
+      : GridScratch("file-flags", {{"grid.toml", "name = \"tiny\"\ndtypes = [\"fp32\"]\n[axes]\n"
+                                                 "head_dim = 8\nseq_len = 7\nmem_len = 0\n"}}) {}
+  std::string sweep(const std::string& extra) const { return sweep_over("grid.toml", "--candidate fp32-angles " + extra); }
 };
 
 }  // namespace

@@ -13,19 +13,18 @@ using nlohmann::json;
 using xposcheck::testing::q;
 using xposcheck::testing::run_cli;
 using xposcheck::testing::slurp;
-using xposcheck::testing::TempDir;
+using xposcheck::testing::GridScratch;
 
 namespace {
 
-struct Scratch : TempDir {
-  Scratch() : TempDir("xposcheck-resume") {
-    std::ofstream(path / "grid.toml") << "name = \"tiny\"\ndtypes = [\"fp32\", \"fp16\"]\n[axes]\n"
-                                         "head_dim = 8\nseq_len = [7, 9]\nmem_len = 0\n";
-    std::ofstream(path / "other.toml") << "name = \"other\"\ndtypes = [\"fp32\", \"fp16\"]\n[axes]\n"
-                                          "head_dim = 8\nseq_len = [7, 11]\nmem_len = 0\n";
-  }
+struct Scratch : GridScratch {
+  Scratch()
+      : GridScratch("resume", {{"grid.toml", "name = \"tiny\"\ndtypes = [\"fp32\", \"fp16\"]\n[axes]\n"
+                                             "head_dim = 8\nseq_len = [7, 9]\nmem_len = 0\n"},
+                               {"other.toml", "name = \"other\"\ndtypes = [\"fp32\", \"fp16\"]\n[axes]\n"
+                                              "head_dim = 8\nseq_len = [7, 11]\nmem_len = 0\n"}}) {}
   std::string sweep(const std::string& extra, const std::string& grid = "grid.toml") const {
-    return "sweep --quiet --jobs 1 --grid " + q(path / grid) + " --out " + q(path / "r.json") + " " + extra;
+    return sweep_over(grid, "--out " + *this / "r.json" + " " + extra);
   }
 };
 
