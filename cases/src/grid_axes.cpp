@@ -23,6 +23,7 @@ enum class Kind {
   integer_or_default,  // first_position
   centre,              // center: an integer, "default" or a CentreRule name
   positions,           // "default" or "random:MAX"
+  packed,              // "N[+M][@P], ..."
 };
 
 struct AxisInfo {
@@ -52,6 +53,7 @@ constexpr AxisInfo kAxes[] = {
     {"step_rows", Axis::step_rows, Kind::integer},
     {"steps", Axis::steps, Kind::integer},
     {"positions", Axis::positions, Kind::positions},
+    {"packed", Axis::packed, Kind::packed},
 };
 
 constexpr std::array<std::string_view, std::size(kAxes)> kAxisKeys = [] {
@@ -79,8 +81,55 @@ std::string_view expected(Kind k) {
       return "an integer, \"default\", \"queries-floor\", \"queries-ceil\", \"keys-floor\" or "
              "\"keys-ceil\"";
     case Kind::positions: return "\"default\" or \"random:MAX\" (MAX an integer from 1 to 2^22)";
+    case Kind::packed:
+      return "a packed batch \"N[+M][@P], ...\" (1 to 4096 sequences: N >= 1 rows, M memory rows, P the "
+             "first key position)";
   }
   return "";
+}
+
+// A whole number of at most 12 digits, optionally negative, at text[at...]; at moves
+// past it.
+std::optional<long> read_number(std::string_view text, std::size_t& at, bool negative_ok) {
+  std::size_t end = at;
+  if (negative_ok && end < text.size() && text[end] == '-') ++end;
+  const std::size_t digits = end;
+  while (end < text.size() && std::isdigit(static_cast<unsigned char>(text[end]))) ++end;
+  if (end == digits || end - digits > 12) return std::nullopt;
+  const long value = std::stol(std::string(text.substr(at, end - at)));
+  at = end;
+  return value;
+}
+
+// "64, 17+8, 1+100@20": None for anything else.
+std::optional<std::vector<PackedSequence>> parse_packed(std::string_view text) {
+  constexpr std::size_t kMaxSequences = 4096;
+  std::vector<PackedSequence> out;
+  std::size_t at = 0;
+  auto skip_spaces = [&] { while (at < text.size() && text[at] == ' ') ++at; };
+  while (true) {
+    skip_spaces();
+    PackedSequence s;
+    const auto n = read_number(text, at, false);
+    if (!n) return std::nullopt;
+    s.seq_len = *n;
+    if (at < text.size() && text[at] == '+') {
+      const auto m = read_number(text, ++at, false);
+      if (!m) return std::nullopt;
+      s.mem_len = *m;
+    }
+    if (at < text.size() && text[at] == '@') {
+      const auto p = read_number(text, ++at, true);
+      if (!p) return std::nullopt;
+      s.first_position = *p;
+    }
+    out.push_back(s);
+    skip_spaces();
+    if (at == text.size()) break;
+    if (text[at] != ',' || out.size() >= kMaxSequences) return std::nullopt;
+    ++at;
+  }
+  return out;
 }
 
 std::optional<AxisValue> convert(Kind k, const toml::node& n) {
@@ -122,6 +171,11 @@ std::optional<AxisValue> convert(Kind k, const toml::node& n) {
                             std::all_of(digits.begin(), digits.end(), [](char ch) { return std::isdigit(static_cast<unsigned char>(ch)); });
         const long max = number ? std::stol(digits) : 0;
         if (max >= 1 && max <= (1L << 22)) return AxisValue{RandomPositions{max}};
+      }
+      break;
+    case Kind::packed:
+      if (text) {
+        if (auto sequences = parse_packed(*text)) return AxisValue{PackedValue{std::move(*sequences)}};
       }
       break;
     case Kind::centre:
@@ -247,6 +301,16 @@ void apply(Axis a, const AxisValue& v, Case& c) {
       if (auto* random = std::get_if<RandomPositions>(&v)) c.positions = random_positions(c, random->max);
       else c.positions.reset();
       break;
+    case Axis::packed: {
+      const auto& sequences = std::get<PackedValue>(v).sequences;
+      c.seq_len = c.mem_len = 0;
+      for (const PackedSequence& s : sequences) {
+        c.seq_len += s.seq_len;
+        c.mem_len += s.mem_len;
+      }
+      c.packed = PackedBatch::of(sequences);
+      break;
+    }
     case Axis::steps: {
       const long steps = std::get<long>(v);
       if (steps < 1 || steps > (1L << 30)) {
@@ -294,6 +358,7 @@ bool matches(Axis a, const AxisValue& v, const Case& c) {
     case Axis::positions:
       if (auto* random = std::get_if<RandomPositions>(&v)) return c.positions && c.positions->highest < random->max;
       return !c.positions;
+    case Axis::packed: return c.packed && c.packed->sequences == std::get<PackedValue>(v).sequences;
   }
   return false;
 }

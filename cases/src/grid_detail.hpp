@@ -47,8 +47,9 @@ enum class Axis {
   interpolation, center, batch, heads, first_position,
   prefill, step_rows, steps,  // streams: applied last, in this order (steps sets seq_len)
   positions,                  // explicit positions, drawn once N and M are known
+  packed,                     // a packed batch: sets N and M to its sums
 };
-inline constexpr std::size_t kAxisCount = 18;
+inline constexpr std::size_t kAxisCount = 19;
 
 // "full" (rotary_dim) and "default" (center): the parameter's default.
 struct DefaultValue {
@@ -62,7 +63,13 @@ struct RandomPositions {
   long max = 0;
   bool operator==(const RandomPositions&) const = default;
 };
-using AxisValue = std::variant<long, double, bool, Layout, DefaultValue, CentreRule, RandomPositions>;
+// packed = "64, 17+8, 1+100@20": one packed batch, its sequences' N, +M and @first
+// key position.
+struct PackedValue {
+  std::vector<PackedSequence> sequences;
+  bool operator==(const PackedValue&) const = default;
+};
+using AxisValue = std::variant<long, double, bool, Layout, DefaultValue, CentreRule, RandomPositions, PackedValue>;
 
 struct AxisSetting {
   std::string key;   // as written: rotary_fraction and rotary_dim share Axis::rotary

@@ -37,6 +37,15 @@ void require_length(const SubGrid& g, const std::string& file) {
   const auto& prefill = g.axes[static_cast<std::size_t>(Axis::prefill)];
   const auto& steps = g.axes[static_cast<std::size_t>(Axis::steps)];
   const auto& step_rows = g.axes[static_cast<std::size_t>(Axis::step_rows)];
+  if (g.axes[static_cast<std::size_t>(Axis::packed)]) {
+    for (const auto& given : {seq_len, g.axes[static_cast<std::size_t>(Axis::mem_len)], prefill, steps, step_rows}) {
+      if (given) {
+        fail(file, given->line, given->key,
+             "a packed batch's sizes are its sequences' (packed = \"N+M, ...\"): give them there, not " + given->key);
+      }
+    }
+    return;
+  }
   if (steps || prefill || step_rows) {
     if (seq_len) {
       fail(file, seq_len->line, "seq_len",
@@ -171,12 +180,13 @@ std::string canonical_params(const Case& c) {
   // The frame is written only when given, so grids without it keep their fingerprints.
   return fmt::format(
       "D={} R={} base={} base_rescale={} interpolation={} xpos={} scale_base={} layout={} "
-      "N={} M={} center={} batch={} heads={}{}{}{}",
+      "N={} M={} center={} batch={} heads={}{}{}{}{}",
       c.head_dim, c.rotary(), c.base, c.base_rescale, c.interpolation, c.xpos, c.scale_base,
       layout_name(c.layout), c.seq_len, c.mem_len, c.centre(), c.batch, c.heads,
       c.first_position ? fmt::format(" first={}", *c.first_position) : "",
       c.stream ? fmt::format(" stream={}+{}", c.stream->prefill, c.stream->step_rows) : "",
-      c.positions ? fmt::format(" positions={:08x}", position_digest(*c.positions)) : "");
+      c.positions ? fmt::format(" positions={:08x}", position_digest(*c.positions)) : "",
+      c.packed ? fmt::format(" packed={} rule={}", packed_text(*c.packed), centre_rule_name(c.centre_rule)) : "");
 }
 
 }  // namespace xposcheck::grid_detail

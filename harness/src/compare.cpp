@@ -268,22 +268,26 @@ double fixed_allowance(const Tolerance& tol, const Record* yardstick, std::size_
 
 }  // namespace
 
+bool check_output_shapes(const Case& c, DType dtype, const CandidateOutput& out, Record& record, Pass pass) {
+  if (check_tensor(c, dtype, q_tensor_name(pass), c.q_shape(), out.q_out, out.q_dtype, record) &&
+      check_tensor(c, dtype, k_tensor_name(pass), c.k_shape(), out.k_out, out.k_dtype, record))
+    return true;
+  const ShapeIssue& s = *record.shape;
+  record.outcome = Outcome::dim_mismatch;
+  record.message = fmt::format("{} {}: expected {}, got {}{}", s.tensor, s.what, s.expected, s.actual,
+                               s.relation.empty() ? "" : " (" + s.relation + ")");
+  return false;
+}
+
 void compare_outputs(const Case& c, DType dtype, const Golden& golden, const RotaryTables& tables,
                      const CandidateOutput& out, const Tolerance& tol, Record& record,
                      const CompareOptions& options) {
   record.tensors.clear();
   record.shape.reset();
   record.range.reset();
+  if (!check_output_shapes(c, dtype, out, record, options.pass)) return;
   const char* q_name = q_tensor_name(options.pass);
   const char* k_name = k_tensor_name(options.pass);
-  if (!check_tensor(c, dtype, q_name, golden.q_out.shape, out.q_out, out.q_dtype, record) ||
-      !check_tensor(c, dtype, k_name, golden.k_out.shape, out.k_out, out.k_dtype, record)) {
-    const ShapeIssue& s = *record.shape;
-    record.outcome = Outcome::dim_mismatch;
-    record.message = fmt::format("{} {}: expected {}, got {}{}", s.tensor, s.what, s.expected,
-                                 s.actual, s.relation.empty() ? "" : " (" + s.relation + ")");
-    return;
-  }
   RangeTracker range;
   const Allowance q_allow(tol, tables, c, fixed_allowance(tol, options.yardstick, 0));
   const Allowance k_allow(tol, tables, c, fixed_allowance(tol, options.yardstick, 1));

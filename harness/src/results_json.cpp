@@ -171,6 +171,38 @@ StreamVerdict stream_from_json(const json& j) {
   return v;
 }
 
+json packed_to_json(const PackedVerdict& v) {
+  json sequences = json::array();
+  for (const SequenceVerdict& s : v.sequences) {
+    sequences.push_back({{"index", s.index}, {"seq_len", s.seq_len}, {"mem_len", s.mem_len},
+                         {"first_position", s.first_position}, {"first_query_row", s.first_query_row},
+                         {"first_key_row", s.first_key_row}, {"outcome", outcome_name(s.outcome)},
+                         {"max_ratio", number(plot_number(s.max_ratio))}, {"message", s.message}});
+  }
+  return {{"sequences", sequences}, {"failing", v.failing}};
+}
+
+PackedVerdict packed_from_json(const json& j) {
+  PackedVerdict v;
+  const json& sequences = j.at("sequences");
+  if (!sequences.is_array()) throw std::invalid_argument("packed 'sequences' is not an array");
+  for (const json& s : sequences) {
+    const auto outcome = parse_outcome(s.at("outcome").get<std::string>());
+    if (!outcome || s.at("index").get<long>() != static_cast<long>(v.sequences.size()))
+      throw std::invalid_argument(fmt::format("packed sequence {} has an unknown outcome or another index", v.sequences.size()));
+    v.sequences.push_back({s.at("index"), s.at("seq_len"), s.at("mem_len"), s.at("first_position"),
+                           s.at("first_query_row"), s.at("first_key_row"), *outcome,
+                           number_from(s.at("max_ratio")), s.at("message")});
+  }
+  for (const json& f : j.at("failing")) {
+    if (!f.is_number_integer() || f.get<long>() < 0 || f.get<std::size_t>() >= v.sequences.size())
+      throw std::invalid_argument(fmt::format("packed 'failing' lists {}, not one of the {} sequences", f.dump(),
+                                              v.sequences.size()));
+    v.failing.push_back(f.get<long>());
+  }
+  return v;
+}
+
 json record_to_json(const Record& r) {
   json tensors = json::array();
   for (const TensorStats& t : r.tensors) tensors.push_back(tensor_to_json(t));
@@ -195,6 +227,7 @@ json record_to_json(const Record& r) {
   if (r.diagnosis) j["diagnosis"] = diagnosis_to_json(*r.diagnosis);
   if (r.drift) j["drift"] = drift_to_json(*r.drift);
   if (r.stream) j["stream"] = stream_to_json(*r.stream);
+  if (r.packed) j["packed"] = packed_to_json(*r.packed);
   return j;
 }
 
@@ -232,6 +265,7 @@ Record record_from_json(const json& j) {
   if (j.contains("diagnosis") && !j.at("diagnosis").is_null()) r.diagnosis = diagnosis_from_json(j.at("diagnosis"));
   if (j.contains("drift") && !j.at("drift").is_null()) r.drift = drift_from_json(j.at("drift"));
   if (j.contains("stream") && !j.at("stream").is_null()) r.stream = stream_from_json(j.at("stream"));
+  if (j.contains("packed") && !j.at("packed").is_null()) r.packed = packed_from_json(j.at("packed"));
   return r;
 }
 

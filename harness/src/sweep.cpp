@@ -9,12 +9,17 @@
 #include <stdexcept>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
 #include "parallel_for.hpp"
 #include "xposcheck/harness/stream.hpp"
 #include "xposcheck/harness/shard.hpp"
+#include "xposcheck/harness/packed.hpp"
+#include "xposcheck/harness/gate.hpp"
 #include "xposcheck/reference/inputs.hpp"
+#include "xposcheck/reference/packed.hpp"
 #include "xposcheck/reference/threads.hpp"
 
 namespace xposcheck {
@@ -28,8 +33,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // tables. For the backward pass also the upstream gradients, and `golden` holds the
 // golden gradients (dq in q_out, dk in k_out; no logits).
 struct Prepared {
-  const GridCase* gc;
-  DType dtype;
+  const GridCase* gc = nullptr;
+  DType dtype = DType::fp32;
   Inputs inputs;
   Golden golden;
   std::shared_ptr<const RotaryTables> tables;
@@ -39,6 +44,9 @@ struct Prepared {
   Upstream upstream;                // backward only
   std::optional<StreamCalls> calls; // a stream's calls and their inputs (forward only)
   std::optional<Case> one_call;     // a stream's case in one call, for the consistency check
+  // A packed batch: each sequence prepared as a case of its own, on its rows of the inputs.
+  std::shared_ptr<std::vector<GridCase>> part_cases;
+  std::shared_ptr<std::vector<Prepared>> parts;
 
   // The case in one call, for the pass (the backward job carries the upstream gradients).
   Job whole_job() const {
@@ -64,11 +72,36 @@ std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
   return max_rows == 0 ? affordable : std::min(max_rows, affordable);
 }
 
+// A packed batch's sequences, each a case of its own with its rows of the inputs.
+void add_parts(Prepared& p) {
+  const Case& c = p.gc->params;
+  p.part_cases = std::make_shared<std::vector<GridCase>>();
+  p.parts = std::make_shared<std::vector<Prepared>>();
+  for (long i = 0; i < c.packed->count(); ++i) {
+    const Case one = c.sequence_case(i);
+    p.part_cases->push_back({p.gc->id + fmt::format("/seq{}", i), one, p.gc->seed});
+  }
+  for (long i = 0; i < c.packed->count(); ++i) {
+    Prepared part;
+    part.gc = &(*p.part_cases)[static_cast<std::size_t>(i)];
+    part.dtype = p.dtype;
+    part.inputs = Inputs{sequence_queries(c, p.inputs.q, i), sequence_keys(c, p.inputs.k, i)};
+    part.pass = p.pass;
+    if (p.pass == Pass::backward)
+      part.upstream = Upstream{sequence_queries(c, p.upstream.g_q, i), sequence_keys(c, p.upstream.g_k, i)};
+    p.parts->push_back(std::move(part));
+  }
+}
+
 // The inputs alone: all a candidate needs to start on the case.
 // `drawn`: the same case's inputs, already drawn for its other pass.
 Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, const Inputs* drawn = nullptr) {
   const auto t0 = std::chrono::steady_clock::now();
-  Prepared p{&gc, dtype, drawn ? *drawn : generate_inputs(gc.params, gc.seed, dtype), {}, {}, 0, 0, {}, pass, {}, {}, {}};
+  Prepared p;
+  p.gc = &gc;
+  p.dtype = dtype;
+  p.inputs = drawn ? *drawn : generate_inputs(gc.params, gc.seed, dtype);
+  p.pass = pass;
   // The backward pass of a stream's case is judged as the whole case in one call.
   if (pass == Pass::backward) {
     p.upstream = generate_upstream(gc.params, gc.seed, dtype);
@@ -77,6 +110,7 @@ Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, const Inputs
     p.one_call = gc.params;
     p.one_call->stream.reset();
   }
+  if (gc.params.packed) add_parts(p);
   p.inputs_s = seconds_since(t0);
   return p;
 }
@@ -84,6 +118,12 @@ Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, const Inputs
 // The golden outputs (or gradients) and tables, to judge the candidate by.
 void add_golden(Prepared& p, std::size_t logit_rows) {
   const auto t0 = std::chrono::steady_clock::now();
+  if (p.parts) {
+    // Judged sequence by sequence: the parts hold the golden outputs.
+    for (Prepared& part : *p.parts) add_golden(part, logit_rows);
+    p.golden_s += seconds_since(t0);
+    return;
+  }
   if (p.pass == Pass::backward) {
     GoldenGradients g = golden_gradients_fast(p.gc->params, p.upstream.g_q, p.upstream.g_k);
     p.golden.q_out = std::move(g.dq);
@@ -142,7 +182,49 @@ CompareOptions compare_options(const Prepared& p) {
 
 Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attempt,
              double candidate_s, const Tolerance& tol, const DiagnosisOptions& diagnosis,
-             const Attempt* one_pass = nullptr) {
+             const Attempt* one_pass = nullptr);
+
+// A packed batch: its shapes as a whole, then every sequence judged (and diagnosed) as
+// a case of its own on its rows; positions continuing across sequences are named here,
+// where the sequence boundaries are known.
+Record judge_packed(const Candidate& candidate, const Prepared& p, const Attempt& attempt, double candidate_s,
+                    const Tolerance& tol, const DiagnosisOptions& diagnosis) {
+  const Case& c = p.gc->params;
+  Record r = blank_record(candidate.name(), *p.gc, p.dtype, p.pass);
+  r.timing.inputs_s = p.inputs_s;
+  r.timing.golden_s = p.golden_s;
+  r.timing.candidate_s = candidate_s;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto* output = std::get_if<CandidateOutput>(&attempt);
+  if (!output) {
+    record_failure(c, std::get<CandidateFailure>(attempt), r);
+  } else if (check_output_shapes(c, p.dtype, *output, r, p.pass)) {
+    std::vector<Record> parts;
+    for (long i = 0; i < c.packed->count(); ++i) {
+      const Prepared& part = (*p.parts)[static_cast<std::size_t>(i)];
+      const CandidateOutput out = sequence_output(c, *output, i);
+      parts.push_back(judge(candidate, part, out, candidate_s, tol, diagnosis));
+      if (p.pass == Pass::forward && fails_gate(parts.back())) {
+        // Seen alone, such a sequence looks like another frame: judged again without
+        // that diagnosis, so that the message tells the bug.
+        if (auto d = positions_continue(c, p.dtype, tol, i, part.inputs.q, part.inputs.k, out)) {
+          DiagnosisOptions plain = diagnosis;
+          plain.enabled = false;
+          parts.back() = judge(candidate, part, out, candidate_s, tol, plain);
+          attach_diagnosis(parts.back(), std::move(*d), diagnosis);
+        }
+      }
+    }
+    merge_sequence_records(c, parts, r);
+  }
+  r.timing.compare_s = seconds_since(t0);
+  return r;
+}
+
+Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attempt,
+             double candidate_s, const Tolerance& tol, const DiagnosisOptions& diagnosis,
+             const Attempt* one_pass) {
+  if (p.parts) return judge_packed(candidate, p, attempt, candidate_s, tol, diagnosis);
   Record r = blank_record(candidate.name(), *p.gc, p.dtype, p.pass);
   r.timing.inputs_s = p.inputs_s;
   r.timing.golden_s = p.golden_s;
@@ -200,6 +282,12 @@ void add_yardstick(Prepared& p, const Tolerance& tol, const CandidateFactory& ya
   p.yardstick = run_prepared(*reference, p, tol, no_diagnosis);
 }
 
+// A packed batch's sequences are judged each by its own yardstick record.
+void add_yardsticks(Prepared& p, const Tolerance& tol, const CandidateFactory& yardstick) {
+  if (!p.parts) return add_yardstick(p, tol, yardstick);
+  for (Prepared& part : *p.parts) add_yardstick(part, tol, yardstick);
+}
+
 struct Unit {
   const GridCase* gc;
   DType dtype;
@@ -239,7 +327,7 @@ class Sweeper {
   }
   void complete_unit(Prepared& p) const {
     add_golden(p, options_.max_logit_rows);
-    add_yardstick(p, tolerance(p.dtype), options_.yardstick);
+    add_yardsticks(p, tolerance(p.dtype), options_.yardstick);
   }
   struct Batch;
   Batch inputs_of(const std::vector<Unit>& members) const;
@@ -513,7 +601,7 @@ Record evaluate_one(Candidate& candidate, const GridCase& gc, DType dtype, const
                     std::size_t max_logit_rows, const DiagnosisOptions& diagnosis,
                     const CandidateFactory& yardstick) {
   Prepared p = prepare(gc, dtype, Pass::forward, max_logit_rows);
-  add_yardstick(p, tolerance, yardstick);
+  add_yardsticks(p, tolerance, yardstick);
   return run_prepared(candidate, p, tolerance, diagnosis);
 }
 

@@ -143,6 +143,36 @@ void validate_stream(const Case& c) {
   }
 }
 
+// A packed batch: its sums are N and M, one batch row (the sequences are the batch),
+// and every sequence is a valid case of its own.
+void validate_packed(const Case& c) {
+  const PackedBatch& p = *c.packed;
+  if (p.sequences.empty()) fail("packed", "[]", "must hold at least one sequence");
+  if (c.batch != 1) fail("batch", std::to_string(c.batch), "must be 1 for a packed batch (its sequences are the batch)");
+  if (c.stream) fail("packed", packed_text(p), "cannot be a stream");
+  if (c.positions) fail("packed", packed_text(p), "cannot be given with explicit positions");
+  if (c.center) fail("center", std::to_string(*c.center), "cannot be given for a packed batch (each sequence has its own)");
+  long n = 0, m = 0;
+  for (const PackedSequence& s : p.sequences) {
+    require_extent("seq_len", s.seq_len, 1);
+    require_extent("mem_len", s.mem_len, 0);
+    n += s.seq_len;
+    m += s.mem_len;
+  }
+  if (n != c.seq_len || m != c.mem_len) {
+    fail("packed", packed_text(p),
+         fmt::format("its sequences hold N = {} and M = {} rows, the case says seq_len = {} and mem_len = {}",
+                     n, m, c.seq_len, c.mem_len));
+  }
+  for (long i = 0; i < p.count(); ++i) {
+    try {
+      validate(c.sequence_case(i));
+    } catch (const InvalidParameter& e) {
+      throw InvalidParameter(fmt::format("packed sequence {}: {}", i, e.what()));
+    }
+  }
+}
+
 void validate_sizes(const Case& c) {
   require_extent("seq_len", c.seq_len, 1);
   require_extent("mem_len", c.mem_len, 0);
@@ -200,6 +230,10 @@ std::size_t Case::output_elements() const {
 void validate(const Case& c) {
   validate_rotary(c);
   validate_sizes(c);
+  if (c.packed) {
+    validate_packed(c);
+    return;
+  }
   validate_positions(c);
   validate_stream(c);
 }
@@ -252,6 +286,67 @@ std::shared_ptr<const PositionList> PositionList::of(std::vector<long> keys, lon
   return list;
 }
 
+std::shared_ptr<const PackedBatch> PackedBatch::of(std::vector<PackedSequence> sequences) {
+  auto p = std::make_shared<PackedBatch>();
+  p->sequences = std::move(sequences);
+  p->first_query_row = {0};
+  p->first_key_row = {0};
+  for (const PackedSequence& s : p->sequences) {
+    p->first_query_row.push_back(p->first_query_row.back() + s.seq_len);
+    p->first_key_row.push_back(p->first_key_row.back() + s.mem_len + s.seq_len);
+  }
+  return p;
+}
+
+namespace {
+long sequence_holding(const std::vector<long>& first_rows, long row) {
+  const auto after = std::upper_bound(first_rows.begin(), first_rows.end(), row);
+  return std::max(0L, static_cast<long>(after - first_rows.begin()) - 1);
+}
+}  // namespace
+
+long PackedBatch::sequence_of_query_row(long m) const { return sequence_holding(first_query_row, m); }
+long PackedBatch::sequence_of_key_row(long n) const { return sequence_holding(first_key_row, n); }
+
+Case Case::sequence_case(long i) const {
+  const PackedSequence& s = packed->sequences[static_cast<std::size_t>(i)];
+  Case one = *this;
+  one.packed.reset();
+  one.seq_len = s.seq_len;
+  one.mem_len = s.mem_len;
+  one.first_position = s.first_position ? s.first_position : first_position;
+  one.center = s.center;
+  return one;
+}
+
+long Case::packed_key_position(long n) const {
+  const long i = packed->sequence_of_key_row(n);
+  const PackedSequence& s = packed->sequences[static_cast<std::size_t>(i)];
+  const long first = s.first_position ? *s.first_position : first_position.value_or(-s.mem_len);
+  return first + n - packed->first_key_row[static_cast<std::size_t>(i)];
+}
+
+long Case::packed_query_position(long m) const {
+  const long i = packed->sequence_of_query_row(m);
+  const auto at = static_cast<std::size_t>(i);
+  return packed_key_position(packed->first_key_row[at] + packed->sequences[at].mem_len + m -
+                             packed->first_query_row[at]);
+}
+
+long Case::lowest_position() const {
+  if (!packed) return positions ? positions->lowest : first_key_position();
+  long low = key_position(0);
+  for (long i = 0; i < packed->count(); ++i) low = std::min(low, key_position(packed->first_key_row[static_cast<std::size_t>(i)]));
+  return low;
+}
+
+long Case::highest_position() const {
+  if (!packed) return positions ? positions->highest : last_position();
+  long high = key_position(0);
+  for (long i = 1; i <= packed->count(); ++i) high = std::max(high, key_position(packed->first_key_row[static_cast<std::size_t>(i)] - 1));
+  return high;
+}
+
 Case Case::shifted(long shift) const {
   Case out = *this;
   out.first_position = first_key_position() + shift;
@@ -294,6 +389,27 @@ std::uint32_t position_digest(const PositionList& p) {
   return static_cast<std::uint32_t>(h ^ (h >> 32));
 }
 
+std::uint32_t packed_digest(const PackedBatch& p) {
+  std::vector<long> values;
+  for (const PackedSequence& s : p.sequences) {
+    values.insert(values.end(), {s.seq_len, s.mem_len, s.first_position ? 1L : 0L, s.first_position.value_or(0),
+                                 s.center ? 1L : 0L, s.center.value_or(0)});
+  }
+  return position_digest(PositionList{values, 0, 0, 0, 0});
+}
+
+std::string packed_text(const PackedBatch& p) {
+  std::string out;
+  for (const PackedSequence& s : p.sequences) {
+    if (!out.empty()) out += ",";
+    out += std::to_string(s.seq_len);
+    if (s.mem_len != 0) out += fmt::format("+{}", s.mem_len);
+    if (s.first_position) out += fmt::format("@{}", *s.first_position);
+    if (s.center) out += fmt::format("c{}", *s.center);
+  }
+  return out;
+}
+
 std::string case_id(const Case& c) {
   std::string id = fmt::format("D{}-N{}", c.head_dim, c.seq_len);
   if (c.mem_len != 0) id += fmt::format("-M{}", c.mem_len);
@@ -308,13 +424,21 @@ std::string case_id(const Case& c) {
   if (c.interpolation != 1.0) id += fmt::format("-a{}", c.interpolation);
   if (c.first_position) id += fmt::format("-o{}", *c.first_position);
   // An explicit centre is listed by value unless the rule gives the same; a rule by name.
-  if (c.centre() != c.centre_by(c.centre_rule)) id += fmt::format("-c{}", c.centre());
+  if (!c.packed && c.centre() != c.centre_by(c.centre_rule)) id += fmt::format("-c{}", c.centre());
   else if (c.centre_rule != CentreRule::queries_floor)
     id += fmt::format("-c{}", centre_rule_name(c.centre_rule));
   if (c.batch != 1) id += fmt::format("-b{}", c.batch);
   if (c.heads != 1) id += fmt::format("-h{}", c.heads);
   if (c.stream) id += fmt::format("-stream{}+{}x{}", c.stream->prefill, c.stream_steps(), c.stream->step_rows);
   if (c.positions) id += fmt::format("-pos{:08x}", position_digest(*c.positions));
+  // Short lists spelled out, long ones by count and digest.
+  if (c.packed && c.packed->count() <= 4) {
+    std::string text = packed_text(*c.packed);
+    std::replace(text.begin(), text.end(), ',', '_');
+    std::replace(text.begin(), text.end(), '@', 'o');
+    id += "-pack" + text;
+  }
+  else if (c.packed) id += fmt::format("-pack{}x{:08x}", c.packed->count(), packed_digest(*c.packed));
   return id;
 }
 

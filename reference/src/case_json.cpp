@@ -4,6 +4,39 @@
 
 namespace xposcheck {
 
+namespace {
+
+// Resolved (for candidates): every sequence's frame and centre spelled out.
+nlohmann::json packed_to_json(const Case& c, CaseForm form) {
+  nlohmann::json out = nlohmann::json::array();
+  for (long i = 0; i < c.packed->count(); ++i) {
+    const PackedSequence& s = c.packed->sequences[static_cast<std::size_t>(i)];
+    nlohmann::json one = {{"seq_len", s.seq_len}, {"mem_len", s.mem_len}};
+    const Case alone = c.sequence_case(i);
+    if (form == CaseForm::resolved || s.first_position) one["first_position"] = alone.first_key_position();
+    if (form == CaseForm::resolved || s.center) one["center"] = alone.centre();
+    out.push_back(std::move(one));
+  }
+  return out;
+}
+
+std::optional<long> optional_long(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key)) return std::nullopt;
+  return j.at(key).get<long>();
+}
+
+std::shared_ptr<const PackedBatch> packed_from_json(const nlohmann::json& p) {
+  if (!p.is_array() || p.empty()) throw std::invalid_argument("packed must be a non-empty array of sequences");
+  std::vector<PackedSequence> sequences;
+  for (const nlohmann::json& s : p) {
+    sequences.push_back({s.at("seq_len").get<long>(), s.at("mem_len").get<long>(), optional_long(s, "first_position"),
+                         optional_long(s, "center")});
+  }
+  return PackedBatch::of(std::move(sequences));
+}
+
+}  // namespace
+
 nlohmann::json case_to_json(const Case& c, CaseForm form) {
   nlohmann::json j = {
       {"head_dim", c.head_dim},   {"rotary_dim", c.rotary()},  {"base", c.base},
@@ -15,6 +48,7 @@ nlohmann::json case_to_json(const Case& c, CaseForm form) {
   if (form == CaseForm::resolved || c.first_position) j["first_position"] = c.first_key_position();
   if (c.stream) j["stream"] = {{"prefill", c.stream->prefill}, {"step_rows", c.stream->step_rows}};
   if (c.positions) j["positions"] = c.positions->keys;
+  if (c.packed) j["packed"] = packed_to_json(c, form);
   return j;
 }
 
@@ -34,7 +68,9 @@ void from_json(const nlohmann::json& j, Case& c) {
   c.layout = *layout;
   c.seq_len = j.at("seq_len");
   c.mem_len = j.at("mem_len");
-  c.center = j.at("center").get<long>();
+  // A packed batch's centres are its sequences'.
+  if (!j.contains("packed")) c.center = j.at("center").get<long>();
+  else c.packed = packed_from_json(j.at("packed"));
   if (j.contains("first_position")) c.first_position = j.at("first_position").get<long>();
   c.batch = j.at("batch");
   c.heads = j.at("heads");

@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "exact.hpp"
+#include "packed_golden.hpp"
 #include "seeds.hpp"
 
 namespace xposcheck {
@@ -64,10 +65,20 @@ Walk walk_at(const Real& omega, const Real& log_zeta, long k, long e) {
 
 Golden golden_exact(const Case& c, const Tensor& q_in, const Tensor& k_in,
                     const GoldenOptions& options) {
+  if (c.packed) {
+    validate(c);
+    return packed_golden(c, q_in, k_in, [](const Case& one, const Tensor& q, const Tensor& k) {
+      return golden_exact(one, q, k, GoldenOptions(false, 0));
+    });
+  }
   return exact::golden<Real>(c, q_in, k_in, options);
 }
 
 GoldenGradients golden_gradients_exact(const Case& c, const Tensor& g_q, const Tensor& g_k) {
+  if (c.packed) {
+    validate(c);
+    return packed_gradients(c, g_q, g_k, golden_gradients_exact);
+  }
   return exact::gradients<Real>(c, g_q, g_k);
 }
 

@@ -22,6 +22,7 @@
 #include "dd.hpp"
 #include "direction.hpp"
 #include "fast.hpp"
+#include "packed_golden.hpp"
 #include "parallel.hpp"
 #include "xposcheck/reference/golden.hpp"
 
@@ -186,6 +187,9 @@ void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool quer
 Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
                    const GoldenOptions& options) {
   validate(c);
+  if (c.packed) return packed_golden(c, q_in, k_in, [](const Case& one, const Tensor& q, const Tensor& k) {
+    return golden_fast(one, q, k, GoldenOptions(false, 0));
+  });
   check_shape("q_in", q_in, c.q_shape());
   check_shape("k_in", k_in, c.k_shape());
   const auto tables = shared_tables(c);
@@ -203,6 +207,7 @@ Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
 
 GoldenGradients golden_gradients_fast(const Case& c, const Tensor& g_q, const Tensor& g_k) {
   validate(c);
+  if (c.packed) return packed_gradients(c, g_q, g_k, golden_gradients_fast);
   check_shape("g_q", g_q, c.q_shape());
   check_shape("g_k", g_k, c.k_shape());
   const auto tables = shared_tables(c);

@@ -51,7 +51,7 @@ const std::map<std::string, std::string>& expected_verdicts() {
   static const std::map<std::string, std::string> m = [] {
     std::map<std::string, std::string> verdicts;
     for (const CandidateInfo& info : builtin_candidates()) {
-      if (!info.correct && !info.streams_only && !info.expected_verdict.empty())
+      if (!info.correct && info.scope == BugScope::any && !info.expected_verdict.empty())
         verdicts[info.name] = info.expected_verdict;
     }
     return verdicts;
@@ -62,7 +62,7 @@ const std::map<std::string, std::string>& expected_verdicts() {
 std::vector<std::string> buggy_names() {
   std::vector<std::string> names;
   for (const CandidateInfo& info : builtin_candidates()) {
-    if (!info.correct && !info.streams_only && !info.expected_verdict.empty()) names.push_back(info.name);
+    if (!info.correct && info.scope == BugScope::any && !info.expected_verdict.empty()) names.push_back(info.name);
   }
   return names;
 }

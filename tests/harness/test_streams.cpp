@@ -46,7 +46,7 @@ Results sweep(const Grid& grid, const std::vector<std::string>& names) {
 std::vector<std::string> stream_bug_names() {
   std::vector<std::string> names;
   for (const CandidateInfo& info : builtin_candidates())
-    if (info.streams_only) names.push_back(info.name);
+    if (info.scope == BugScope::streams) names.push_back(info.name);
   return names;
 }
 

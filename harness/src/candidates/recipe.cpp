@@ -1,4 +1,5 @@
 #include "candidates/recipe.hpp"
+#include "xposcheck/reference/packed.hpp"
 
 #include <cmath>
 #include <fmt/format.h>
@@ -189,6 +190,18 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
 
 CandidateOutput RecipeCandidate::run(const Case& c, DType dtype, const Tensor& q_in,
                                      const Tensor& k_in) {
+  if (c.packed) {
+    // Sequence by sequence, as varlen kernels do: each restarts its positions (unless
+    // the planted bug runs them on from the sequences before).
+    auto [q, k] = map_sequences(c, q_in, k_in, [&](const Case& one, long i, const Tensor& q_i, const Tensor& k_i) {
+      const bool runs_on = recipe_.plants(PlantedBug::packed_positions_continue);
+      CandidateOutput o = run(runs_on ? one.shifted(c.packed->first_key_row[static_cast<std::size_t>(i)]) : one,
+                              dtype, q_i, k_i);
+      return std::pair{std::move(o.q_out), std::move(o.k_out)};
+    });
+    const std::string name(dtype_name(dtype));
+    return CandidateOutput{std::move(q), std::move(k), name, name};
+  }
   if (recipe_.plants(PlantedBug::unsliced_scale) && c.xpos && c.mem_len > 0) {
     // The scale was built for all M+N key rows and multiplied into the N query rows.
     throw ShapeError(fmt::format(

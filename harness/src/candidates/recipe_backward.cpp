@@ -4,6 +4,7 @@
 // and arithmetic with the sine negated. A backward bug, when planted, breaks exactly
 // one step of that, as real training code has.
 #include "candidates/recipe.hpp"
+#include "xposcheck/reference/packed.hpp"
 
 #include <algorithm>
 
@@ -92,6 +93,14 @@ Tensor RecipeCandidate::backward_rows(const Case& c, DType dtype, const Tensor& 
 CandidateOutput RecipeCandidate::run_backward(const Case& c, DType dtype, const Tensor& /*q_in*/,
                                               const Tensor& /*k_in*/, const Tensor& g_q,
                                               const Tensor& g_k) {
+  if (c.packed) {
+    auto [dq, dk] = map_sequences(c, g_q, g_k, [&](const Case& one, long, const Tensor& gq, const Tensor& gk) {
+      CandidateOutput o = run_backward(one, dtype, gq, gk, gq, gk);
+      return std::pair{std::move(o.q_out), std::move(o.k_out)};
+    });
+    const std::string name(dtype_name(dtype));
+    return CandidateOutput{std::move(dq), std::move(dk), name, name};
+  }
   // Linear in q and k: the gradients do not depend on the inputs.
   const std::string name(dtype_name(dtype));
   return CandidateOutput{backward_rows(c, dtype, g_q, true), backward_rows(c, dtype, g_k, false),

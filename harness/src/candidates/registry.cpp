@@ -78,42 +78,47 @@ const std::vector<Entry>& entries() {
        Recipe{.bug = PlantedBug::random_outputs}},
       {{"table-at-first-length",
         "BUG (streams): cos/sin/scale tables sized at the first call's rows and indexed modulo "
-        "that length by later calls", false, "table-at-first-length", true},
+        "that length by later calls", false, "table-at-first-length", BugScope::streams},
        Recipe{}, false, false, candidates::DecodeBug::table_at_first_length},
       {{"cache-without-offset",
         "BUG (streams): tables cached by call length without the offset: every later call of "
         "that length gets the first one's positions (rotary-embedding-torch #11)",
-        false, "cache-without-offset", true},
+        false, "cache-without-offset", BugScope::streams},
        Recipe{}, false, false, candidates::DecodeBug::cache_without_offset},
       {{"positions-restart",
         "BUG (streams): every call counts its positions from 0: the decode offset is lost "
-        "(mlx-lm #1699)", false, "positions-restart", true},
+        "(mlx-lm #1699)", false, "positions-restart", BugScope::streams},
        Recipe{}, false, false, candidates::DecodeBug::positions_restart},
       {{"moving-centre",
         "BUG (streams): the XPOS centre at half the length so far, floor((last position + 1) / 2), "
         "recomputed by every call while earlier keys stay "
-        "cached with theirs: later logits are rescaled", false, "centre-moves", true},
+        "cached with theirs: later logits are rescaled", false, "centre-moves", BugScope::streams},
        Recipe{}, false, false, candidates::DecodeBug::moving_centre},
+      {{"packed-positions-continue",
+        "BUG (packed batches): positions run on across the sequences of a packed batch instead of "
+        "restarting at every boundary (Megatron-LM #5243: [0, 3, 4, 7] for [0, 3, 0, 3])",
+        false, "packed-positions-continue", BugScope::packed},
+       Recipe{.bug = PlantedBug::packed_positions_continue}},
       // Correct forward passes with a backward bug: only their backward records fail.
       // The backward diagnosis knows one hypothesis (docs/diagnosis.md).
       {{"backward-untransposed", "BACKWARD BUG: the gradient rotated by +phi, the rotation not transposed",
-        false, "", false, "untransposed-rotation"},
+        false, "", BugScope::any, "untransposed-rotation"},
        Recipe{.backward_bug = BackwardBug::untransposed}},
       {{"backward-key-scale", "BACKWARD BUG: keys' gradients scaled by sigma, the XPOS scale not inverted",
-        false, "", false, "unexplained"},
+        false, "", BugScope::any, "unexplained"},
        Recipe{.backward_bug = BackwardBug::key_scale_not_inverted}},
       {{"backward-passthrough-scaled", "BACKWARD BUG: the pass-through features' gradient scaled by sigma",
-        false, "", false, "unexplained"},
+        false, "", BugScope::any, "unexplained"},
        Recipe{.backward_bug = BackwardBug::passthrough_scaled}},
-      {{"backward-memory-dropped", "BACKWARD BUG: dk without the M memory rows", false, "", false, "unexplained"},
+      {{"backward-memory-dropped", "BACKWARD BUG: dk without the M memory rows", false, "", BugScope::any, "unexplained"},
        Recipe{.backward_bug = BackwardBug::memory_dropped}},
-      {{"backward-memory-zeroed", "BACKWARD BUG: the memory rows' gradient zeroed", false, "", false, "unexplained"},
+      {{"backward-memory-zeroed", "BACKWARD BUG: the memory rows' gradient zeroed", false, "", BugScope::any, "unexplained"},
        Recipe{.backward_bug = BackwardBug::memory_zeroed}},
       {{"backward-bf16-accumulation", "BACKWARD BUG: gradients accumulated in bf16 whatever the dtype",
-        false, "", false, "unexplained"},
+        false, "", BugScope::any, "unexplained"},
        Recipe{.backward_bug = BackwardBug::bf16_accumulation}},
       {{"backward-fp16-accumulation", "BACKWARD BUG: gradients accumulated in fp16 whatever the dtype",
-        false, "", false, "unexplained"},
+        false, "", BugScope::any, "unexplained"},
        Recipe{.backward_bug = BackwardBug::fp16_accumulation}},
   };
   return table;

@@ -10,6 +10,8 @@
 
 namespace xposcheck {
 
+enum class BugScope { any, streams, packed };
+
 struct CandidateInfo {
   std::string name;
   std::string description;
@@ -18,9 +20,10 @@ struct CandidateInfo {
   // the planted bug's name, "unexplained" for garbage, "" for correct candidates and
   // for models of a backward bug (whose forward pass is correct).
   std::string expected_verdict = "";
-  // A bug between the calls of a stream (docs/streams.md): judged on streams; on a case
-  // run in one call its state or its centre may show as something else.
-  bool streams_only = false;
+  // Where the bug shows (docs/streams.md): anywhere; only between the calls of a stream
+  // (on a case run in one call its state or its centre may show as something else); or
+  // only across the sequences of a packed batch (elsewhere it is correct).
+  BugScope scope = BugScope::any;
   // The same for the backward records of a model of a backward bug; "" otherwise.
   std::string expected_backward_verdict = "";
 };

@@ -30,6 +30,11 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden,
                      const Tolerance& tolerance, Record& record,
                      const CompareOptions& options = {});
 
+// Whether q_out and k_out (dq and dk for the backward pass) have the case's shapes and
+// the dtype; if not, the record is DIM_MISMATCH saying which and how.
+bool check_output_shapes(const Case& c, DType dtype, const CandidateOutput& output, Record& record,
+                         Pass pass = Pass::forward);
+
 // Turns a failed attempt into the record's outcome and evidence.
 void record_failure(const Case& c, const CandidateFailure& failure, Record& record);
 

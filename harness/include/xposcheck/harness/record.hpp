@@ -116,6 +116,23 @@ struct StreamVerdict {
   std::optional<long> one_pass_first_step;
 };
 
+// Packed batches (docs/streams.md): every sequence judged as a case of its own on its
+// rows of the packed outputs.
+struct SequenceVerdict {
+  long index = 0;
+  long seq_len = 0, mem_len = 0;
+  long first_position = 0;              // of its key row 0
+  long first_query_row = 0, first_key_row = 0;  // where its rows start in the packed tensors
+  Outcome outcome = Outcome::pass;
+  double max_ratio = 0;
+  std::string message;
+};
+
+struct PackedVerdict {
+  std::vector<SequenceVerdict> sequences;
+  std::vector<long> failing;            // the sequences that fail the gate, in order
+};
+
 struct Record {
   std::string candidate;
   std::string case_id;
@@ -133,6 +150,7 @@ struct Record {
   std::optional<Diagnosis> diagnosis;  // failing records: what explains them (diagnosis.hpp)
   std::optional<DriftInfo> drift;       // set when compared with a baseline
   std::optional<StreamVerdict> stream;  // streams: the verdict of every step
+  std::optional<PackedVerdict> packed;  // packed batches: the verdict of every sequence
 
   // The key that identifies a record in results, baselines and merges.
   std::string key() const;

@@ -50,6 +50,29 @@ struct PositionList {
   static std::shared_ptr<const PositionList> of(std::vector<long> keys, long queries);
 };
 
+// A packed batch (docs/streams.md, "Packed batches"): several sequences of different
+// lengths in one tensor, flash-attention's varlen layout. The query tensor holds every
+// sequence's N_i rows one after the other, the key tensor every sequence's M_i memory
+// rows followed by its N_i rows; each sequence has its own positions and XPOS centre.
+struct PackedSequence {
+  long seq_len = 1;                     // N_i >= 1
+  long mem_len = 0;                     // M_i >= 0
+  std::optional<long> first_position;   // its key row 0; default the case's frame, per sequence
+  std::optional<long> center;           // default the case's centre rule on this sequence
+  bool operator==(const PackedSequence&) const = default;
+};
+
+struct PackedBatch {
+  std::vector<PackedSequence> sequences;
+  // cu_seqlens: sequence i's query rows are first_query_row[i] .. first_query_row[i+1]-1,
+  // its key rows first_key_row[i] .. first_key_row[i+1]-1 (S + 1 entries each).
+  std::vector<long> first_query_row, first_key_row;
+  static std::shared_ptr<const PackedBatch> of(std::vector<PackedSequence> sequences);
+  long count() const { return static_cast<long>(sequences.size()); }
+  long sequence_of_query_row(long m) const;
+  long sequence_of_key_row(long n) const;
+};
+
 struct Case {
   long head_dim = 0;                    // D: even, >= 2
   std::optional<long> rotary_dim;       // R: even, 2 <= R <= D; default D
@@ -70,6 +93,7 @@ struct Case {
   long heads = 1;                       // >= 1
   std::optional<StreamShape> stream;    // one call for the whole case when not set
   std::shared_ptr<const PositionList> positions;  // explicit positions; none: the frame's range
+  std::shared_ptr<const PackedBatch> packed;       // a packed batch: N and M are the sums
 
   long rotary() const { return rotary_dim.value_or(head_dim); }
   long pairs() const { return rotary() / 2; }
@@ -77,18 +101,20 @@ struct Case {
   // Position of key row n and query row m: keys first_key_position()..last_position(),
   // queries the last N of them.
   long first_key_position() const {
+    if (packed) return key_position(0);
     return positions ? positions->keys.front() : first_position.value_or(-mem_len);
   }
-  long first_query_position() const { return key_position(mem_len); }
+  long first_query_position() const { return query_position(0); }
   long last_position() const { return key_position(key_rows() - 1); }
-  long query_position(long m) const { return key_position(mem_len + m); }
+  long query_position(long m) const { return packed ? packed_query_position(m) : key_position(mem_len + m); }
   long key_position(long n) const {
+    if (packed) return packed_key_position(n);
     return positions ? positions->keys[static_cast<std::size_t>(n)] : first_key_position() + n;
   }
   // The range every row's position lies in: first..last key position, or the explicit
-  // positions' smallest and largest.
-  long lowest_position() const { return positions ? positions->lowest : first_key_position(); }
-  long highest_position() const { return positions ? positions->highest : last_position(); }
+  // positions' (or the packed sequences') smallest and largest.
+  long lowest_position() const;
+  long highest_position() const;
   // The centre the rule gives (or the explicit one); default rule: floor(N/2) in the
   // segment frame.
   long centre_by(CentreRule rule) const;
@@ -115,10 +141,17 @@ struct Case {
   long call_of_query_row(long m) const;
   long call_of_key_row(long n) const { return call_of_query_row(std::max(0L, n - mem_len)); }
 
+  // Packed batches: sequence i as a case of its own (its rows, its frame, its centre).
+  Case sequence_case(long i) const;
+
   Shape q_shape() const;       // [batch, heads, N, D]
   Shape k_shape() const;       // [batch, heads, M+N, D]
   Shape logits_shape() const;  // [batch, heads, N, M+N]
   std::size_t output_elements() const;  // elements of q_out and k_out together
+
+ private:
+  long packed_key_position(long n) const;
+  long packed_query_position(long m) const;
 };
 
 // Throws InvalidParameter naming the first invalid parameter.
@@ -126,6 +159,11 @@ void validate(const Case& c);
 
 // A digest of explicit positions, for ids and fingerprints.
 std::uint32_t position_digest(const PositionList& p);
+// The same for the sequences of a packed batch.
+std::uint32_t packed_digest(const PackedBatch& p);
+// "64,17+8,1+100@20": each sequence's N, +M when it has memory, @P when its first key
+// position is given (the grid syntax, docs/grids.md).
+std::string packed_text(const PackedBatch& p);
 
 // A short, stable, human-readable identifier, e.g. "D128-N1024-M100-R64-interleaved".
 // Parameters at their defaults are left out.

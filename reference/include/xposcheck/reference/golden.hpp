@@ -47,7 +47,9 @@ struct Golden {
 // inputs. Both paths agree to within 1 fp64 ulp of every pair magnitude. Logits: within
 // 1 ulp of sum |q k| for golden_exact and, up to batch*heads*rows*(M+N)*D = 2^24, for
 // golden_fast; above that golden_fast uses logits_of on its fp64 outputs (about
-// (D + 2) 2^-53 sum |q k| at worst). Throws InvalidParameter for an invalid case and
+// (D + 2) 2^-53 sum |q k| at worst). A packed batch (Case::packed) gets each sequence's
+// outputs as its own case's, and no logits: those across sequences mean nothing, and
+// each sequence's are its own case's. Throws InvalidParameter for an invalid case and
 // std::invalid_argument naming the tensor for a wrong input shape.
 Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
                    const GoldenOptions& options = {});
