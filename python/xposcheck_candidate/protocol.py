@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from . import backward as backward_pass
-from . import dtypes, streams
+from . import dtypes, packed as packed_batches, streams
 from .errors import error_record
 from .names import (BACKWARD_CAPABILITY, BACKWARD_PASS, CAPABILITIES_FILE, DONE_FILE,
                     FORWARD_PASS, HARNESS_PID_ENV, MANIFEST_FILE, NEXT_FILE, PASS_KEY, PROTOCOL,
@@ -49,9 +49,36 @@ class Case:
         self.continues_stream = bool(entry.get("continues_stream", False))
         self.q_shape = tuple(entry["shapes"]["q_out"])
         self.k_shape = tuple(entry["shapes"]["k_out"])
+        # A packed batch (docs/streams.md): its sequences' sizes, frames and centres;
+        # None for a plain case. `center` then means nothing: each sequence has its own.
+        self.packed = self.params.get("packed")
+        self._entry = entry
+
+    def sequences(self):
+        """A packed batch's sequences, each a plain Case (its own N, M, frame, centre)."""
+        if self.packed is None:
+            return [self]
+        return [Case(sub) for _, sub, _, _ in packed_batches.sequence_entries(self._entry)]
+
+    def cu_seqlens_q(self):
+        """Where each sequence's query rows start, and the total (S + 1 entries)."""
+        return self._cu_seqlens()[0]
+
+    def cu_seqlens_k(self):
+        """Where each sequence's key rows (memory first) start, and the total."""
+        return self._cu_seqlens()[1]
+
+    def _cu_seqlens(self):
+        if self.packed is None:
+            return (np.asarray([0, self.seq_len], dtype=np.int64),
+                    np.asarray([0, self.mem_len + self.seq_len], dtype=np.int64))
+        return packed_batches.cu_seqlens(self.params)
 
     def query_positions(self):
-        """Positions of the query rows: the last N key positions (0 .. N-1 by default)."""
+        """Positions of the query rows: the last N key positions (0 .. N-1 by default);
+        in a packed batch, every sequence's own, one after the other."""
+        if self.packed is not None:
+            return np.concatenate([s.query_positions() for s in self.sequences()])
         return self.key_positions()[self.mem_len:]
 
     def key_positions(self):
@@ -60,6 +87,8 @@ class Case:
         e.g. random position ids) when it gives them."""
         if "positions" in self.params:
             return np.asarray(self.params["positions"], dtype=np.int64)
+        if self.packed is not None:
+            return np.concatenate([s.key_positions() for s in self.sequences()])
         first = self.first_position
         return np.arange(first, first + self.mem_len + self.seq_len, dtype=np.int64)
 
@@ -194,20 +223,29 @@ def _outputs_of(result):
     return dtypes.output_to_numpy(result[0]), dtypes.output_to_numpy(result[1])
 
 
-def _compute(fn, backward, entry, encoding, tensors, timings):
+def _compute(fn, backward, entry, encoding, tensors, timings, packed=False):
     # One case's pass, timed: load_s for its inputs, compute_s for the candidate.
     t0 = time.perf_counter()
     case = Case(entry)
+    # A packed batch goes to a candidate that does not take it whole one sequence at a time.
+    split = case.packed is not None and not packed
     if case.pass_ == BACKWARD_PASS:
         q, k, g_q, g_k = _load_inputs(entry, encoding, tensors, ("q", "k", "g_q", "g_k"))
         timings["load_s"] = time.perf_counter() - t0
         timings["compute_start"] = time.perf_counter()
+        if split:
+            return packed_batches.run_by_sequence(
+                lambda sub, qr, kr: backward_pass.compute(fn, backward, q[..., qr, :], k[..., kr, :],
+                                                          g_q[..., qr, :], g_k[..., kr, :], Case(sub), tensors),
+                entry)
         return backward_pass.compute(fn, backward, q, k, g_q, g_k, case, tensors)
     if case.pass_ != FORWARD_PASS:
         raise ProtocolError("unknown pass %r (forward, backward)" % (case.pass_,))
     q, k = _load_inputs(entry, encoding, tensors)
     timings["load_s"] = time.perf_counter() - t0
     timings["compute_start"] = time.perf_counter()
+    if split:
+        return packed_batches.run_by_sequence(lambda sub, qr, kr: fn(q[..., qr, :], k[..., kr, :], Case(sub)), entry)
     if "stream" in entry["params"]:
         # A stream sent whole: the calls a decoder makes, in order (docs/streams.md);
         # compute_s counts the calls alone.
@@ -217,12 +255,12 @@ def _compute(fn, backward, entry, encoding, tensors, timings):
     return fn(q, k, case)
 
 
-def run_case(fn, entry, encoding, tensors, backward=None):
+def run_case(fn, entry, encoding, tensors, backward=None, packed=False):
     """Runs one case (either pass); returns True when it produced outputs, which for a
     backward case are dq and dk, written where the manifest names its outputs."""
     timings = {}
     try:
-        result = _compute(fn, backward, entry, encoding, tensors, timings)
+        result = _compute(fn, backward, entry, encoding, tensors, timings, packed)
         timings["compute_s"] = time.perf_counter() - timings.pop("compute_start")
         t1 = time.perf_counter()
         q_out, k_out = _outputs_of(result)
@@ -233,22 +271,26 @@ def run_case(fn, entry, encoding, tensors, backward=None):
     except Exception as e:  # every failure of one case is that case's result
         if "compute_start" in timings:
             timings["compute_s"] = time.perf_counter() - timings.pop("compute_start")
-        cause = e.cause if isinstance(e, streams.StepError) else e
+        cause = e.cause if isinstance(e, (streams.StepError, packed_batches.SequenceError)) else e
         record = error_record(cause, case_id=entry.get("case_id", ""))
         if cause is not e:
-            record["message"] = str(e)  # names the step
+            record["message"] = str(e)  # names the step or the sequence
         _save_json(entry["error"], record)
         ok = False
     _save_json(entry["result"], dict(timings, ok=ok))
     return ok
 
 
-def run(fn, tensors="numpy", argv=None, backward=None):
+def run(fn, tensors="numpy", argv=None, backward=None, packed=False):
     """Runs `fn(q, k, case) -> (q_out, k_out)` over the batch named by the last argument.
 
     backward: `rotary_backward(g_q, g_k, q, k, case) -> (dq, dk)` for backward cases;
     without it, tensors="torch" backpropagates through fn with autograd, and a NumPy
     candidate has no backward pass (the harness then sends it none).
+
+    packed=True: fn takes packed batches whole (its varlen path: case.cu_seqlens_q(),
+    case.cu_seqlens_k(), case.sequences(), case.query_positions()); otherwise the helper
+    calls fn once per sequence of a packed batch, each a plain case (docs/streams.md).
 
     tensors="numpy": q and k are NumPy arrays (bf16 as float32 holding bf16 values);
     tensors="torch": torch tensors of the case's dtype (torch.bfloat16 for bf16).
@@ -273,13 +315,13 @@ def run(fn, tensors="numpy", argv=None, backward=None):
             return 0
     failures = 0
     while work_dir is not None:
-        failures += _run_batch(fn, work_dir, tensors, backward)
+        failures += _run_batch(fn, work_dir, tensors, backward, packed)
         # A serving process is handed the next batch instead of being started anew.
         work_dir = wait_for_next(work_dir) if os.environ.get(SERVE_ENV) == "1" else None
     return failures
 
 
-def _run_batch(fn, work_dir, tensors, backward):
+def _run_batch(fn, work_dir, tensors, backward, packed):
     try:
         manifest = read_manifest(work_dir)
     except ProtocolError as e:
@@ -289,7 +331,7 @@ def _run_batch(fn, work_dir, tensors, backward):
     encoding = manifest.get("bf16_encoding", "bits")
     failures = 0
     for entry in manifest["cases"]:
-        if not run_case(fn, entry, encoding, tensors, backward):
+        if not run_case(fn, entry, encoding, tensors, backward, packed):
             failures += 1
     # Last: the harness may end this process as soon as it sees the file.
     sys.stdout.flush()
