@@ -207,7 +207,7 @@ void head(std::string& out, const Page& page) {
                      page.run.git_commit.empty() ? "" : " (" + markup(page.run.git_commit) + ")",
                      markup(page.run.machine), markup(page.run.started_at));
   out += "<nav><a href=\"#overview\">Overview</a><a href=\"#envelope\">Envelope heatmaps</a>"
-         "<a href=\"#curves\">Error curves</a><a href=\"#streams\">Streams</a>"
+         "<a href=\"#curves\">Error curves</a><a href=\"#streams\">Streams</a><a href=\"#packed\">Packed batches</a>"
          "<a href=\"#failures-section\">Failures</a>"
          "<a href=\"#run\">Run</a></nav></header>\n<main>\n";
 }

@@ -22,6 +22,7 @@ void overview(std::string& out, const Page& page);  // accuracy tables per candi
 void heatmaps(std::string& out, const Page& page);  // envelope heatmaps over seq_len x mem_len
 void curves(std::string& out, const Page& page);    // error versus position, worst and failing
 void streams(std::string& out, const Page& page);   // error versus step of every stream
+void packed_batches(std::string& out, const Page& page);  // the verdict of every packed sequence
 void failures(std::string& out, const Page& page);  // every non-PASS record with its evidence
 void run_info(std::string& out, const Page& page);  // metadata and tolerance profile
 void tail(std::string& out);                        // the inline script, closing tags

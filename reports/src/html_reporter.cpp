@@ -26,6 +26,7 @@ void HtmlReporter::end() {
   html::heatmaps(out, page);
   html::curves(out, page);
   html::streams(out, page);
+  html::packed_batches(out, page);
   html::failures(out, page);
   html::run_info(out, page);
   html::tail(out);

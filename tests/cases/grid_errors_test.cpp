@@ -190,3 +190,19 @@ TEST_CASE("positions takes \"default\" or \"random:MAX\" with MAX from 1 to 2^22
                   "positions", "\"random:MAX\"");
   }
 }
+
+TEST_CASE("packed takes \"N[+M][@P], ...\" and its sizes alone") {
+  for (const char* bad : {"\"\"", "\"64,\"", "\"a\"", "\"+3\"", "\"4+\"", "\"4@\"", "\"4@x\"", "\"1 2\"", "7"}) {
+    INFO(bad);
+    check_located(error_of(std::string("[axes]\nhead_dim = 16\npacked = ") + bad + "\n"), 3, "packed",
+                  "packed batch");
+  }
+  check_located(error_of("[axes]\nhead_dim = 16\nseq_len = 4\npacked = \"4, 5\"\n"), 3, "seq_len",
+                "a packed batch's sizes are its sequences'");
+  check_located(error_of("[axes]\nhead_dim = 16\nmem_len = 4\npacked = \"4, 5\"\n"), 3, "mem_len",
+                "a packed batch's sizes are its sequences'");
+  check_located(error_of("[axes]\nhead_dim = 16\nbatch = 2\npacked = \"4, 5\"\n"), 3, "batch",
+                "must be 1 for a packed batch");
+  check_located(error_of("[axes]\nhead_dim = 16\ncenter = 3\npacked = \"4, 5\"\n"), 3, "center",
+                "each sequence has its own");
+}

@@ -266,3 +266,23 @@ TEST_CASE("passes default to forward and enter the fingerprint only when they di
   CHECK(forward.fingerprint == plain.fingerprint);
   CHECK(both.fingerprint != plain.fingerprint);
 }
+
+TEST_CASE("packed = \"N+M@P, ...\" makes one packed batch whose sums are N and M") {
+  const Grid g = parse_grid("[axes]\nhead_dim = 16\npacked = [\"64, 17+8, 1+100@20\", \"5,5\"]\nfirst_position = 0\n", "p");
+  REQUIRE(g.cases.size() == 2);
+  const Case& c = g.cases[0].params;
+  REQUIRE(c.packed);
+  CHECK(c.seq_len == 82);
+  CHECK(c.mem_len == 108);
+  CHECK(c.packed->count() == 3);
+  CHECK(c.packed->first_query_row == std::vector<long>{0, 64, 81, 82});
+  CHECK(c.packed->first_key_row == std::vector<long>{0, 64, 89, 190});
+  CHECK(g.cases[0].id == "D16-N82-M108-o0-pack64_17+8_1+100o20-s1");
+  // The grid's frame applies to every sequence that gives none; @P wins.
+  CHECK(c.sequence_case(1).first_key_position() == 0);
+  CHECK(c.sequence_case(2).first_key_position() == 20);
+  CHECK(g.cases[1].params.seq_len == 10);
+  // The same rows unpacked are another case.
+  CHECK(parse_grid("[axes]\nhead_dim = 16\nseq_len = 82\nmem_len = 108\nfirst_position = 0\n", "p").fingerprint !=
+        parse_grid("[axes]\nhead_dim = 16\npacked = \"64, 17+8, 1+100@20\"\nfirst_position = 0\n", "p").fingerprint);
+}

@@ -95,10 +95,40 @@ TEST_CASE("default.toml reaches where dtypes break, within its budget") {
             << " M output elements per dtype\n";
   CHECK(elements >= 150e6);
   CHECK(elements <= 250e6);
-  CHECK(g.cases.size() == 219);
+  CHECK(g.cases.size() == 221);
   // The main job shows streams: token by token and chunked, with and without memory.
   CHECK(any_case(g, [](const Case& c) { return c.stream && c.stream->step_rows == 1 && c.mem_len > 0; }));
   CHECK(any_case(g, [](const Case& c) { return c.stream && c.stream->step_rows > 1 && c.mem_len == 0; }));
+  // And packed batches, with memory and an offset in one of their sequences.
+  CHECK(any_case(g, [](const Case& c) {
+    return c.packed && std::any_of(c.packed->sequences.begin(), c.packed->sequences.end(),
+                                   [](const PackedSequence& s) { return s.mem_len > 0 && s.first_position; });
+  }));
+}
+
+TEST_CASE("varlen.toml holds packed batches of every kind, one crossing fp16's envelope") {
+  Grid g = shipped("varlen.toml");
+  check_ids_unique(g);
+  CHECK(g.cases.size() == 20);
+  CHECK(std::all_of(g.cases.begin(), g.cases.end(), [](const GridCase& gc) { return gc.params.packed != nullptr; }));
+  auto has_sequence = [&](auto pred) {
+    return any_case(g, [&](const Case& c) { return std::any_of(c.packed->sequences.begin(), c.packed->sequences.end(), pred); });
+  };
+  CHECK(has_sequence([](const PackedSequence& s) { return s.seq_len == 1; }));
+  CHECK(has_sequence([](const PackedSequence& s) { return s.mem_len > 0; }));
+  CHECK(has_sequence([](const PackedSequence& s) { return s.first_position && *s.first_position < 0; }));
+  CHECK(any_case(g, [](const Case& c) { return c.first_position == 0 && c.mem_len > 0; }));
+  CHECK(any_case(g, [](const Case& c) { return !c.xpos && c.layout == Layout::interleaved; }));
+  // Keys at p scale by (7/2)^((p - c)/512): past |p - c| ~ 4,530 they leave fp16, in one
+  // sequence of the batch only.
+  CHECK(any_case(g, [](const Case& c) {
+    int beyond = 0;
+    for (long i = 0; i < c.packed->count(); ++i) {
+      const Case one = c.sequence_case(i);
+      beyond += std::max(one.highest_position() - one.centre(), one.centre() - one.lowest_position()) > 4530;
+    }
+    return c.xpos && beyond == 1 && c.packed->count() > 1;
+  }));
 }
 
 TEST_CASE("decode.toml holds streams of every kind, fp16 crossing its envelope") {
