@@ -29,8 +29,8 @@ void read_records(const std::string& bytes, bool error) {
 void read_manifest(const std::string& bytes) {
   const nlohmann::json m = nlohmann::json::parse(bytes);
   for (const nlohmann::json& entry : m.at("cases")) {
-    const std::string id = entry.value("case_id", "");
-    (void)external::abi_case(entry, id);
+    external::AbiCase c;
+    external::abi_case(entry, c);
     (void)entry.at("shapes").at("q_out").get<Shape>();
   }
 }
