@@ -53,6 +53,7 @@ TEST_CASE("a version 2 plugin passes positions.toml in every dtype, forward and 
 TEST_CASE("a version 1 plugin passes contiguous cases and is refused explicit positions",
           "[external][plugin]") {
   REQUIRE(describe_plugin(example_plugin("rope_v1")).abi_version == 1);
+  CHECK_THAT(plugin("rope_v1")->description(), Contains("ABI version 1"));
   const auto contiguous = sweep_one(
       small_grid("head_dim = 16\nseq_len = [1, 7]\nmem_len = [0, 3]\nfirst_position = [\"default\", 5]\n",
                  "[\"fp32\", \"bf16\", \"fp16\"]"),

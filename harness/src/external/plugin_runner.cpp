@@ -157,7 +157,7 @@ int describe(const std::string& library) {
   xposcheck_info info{};
   info.struct_size = sizeof info;
   plugin.describe(&info);
-  const json j = {{"abi_version", plugin.abi_version()},
+  const json j = {{"abi_version", plugin.version},
                   {kBackwardCapability, plugin.run_backward != nullptr},
                   {"name", info.name ? info.name : ""},
                   {"description", info.description ? info.description : ""}};
