@@ -35,8 +35,11 @@ Plugin load_plugin(const std::string& path);
 std::string unsupported(const xposcheck_case& c, uint32_t version);
 
 // A case with the storage its ABI view points into (the id, the positions): filled
-// in place, like AbiBuffer, so that the view's pointers stay valid.
+// in place, and not copyable, so that the view's pointers stay valid.
 struct AbiCase {
+  AbiCase() = default;
+  AbiCase(const AbiCase&) = delete;
+  AbiCase& operator=(const AbiCase&) = delete;
   std::string case_id;
   std::vector<int64_t> key_positions;  // M + N entries, or none for a contiguous case
   xposcheck_case view{};
