@@ -6,7 +6,7 @@
 #include "rope_fp32.h"
 
 XPOSCHECK_EXPORT uint32_t xposcheck_candidate_abi_version(void) {
-  return XPOSCHECK_CANDIDATE_ABI_VERSION;
+  return XPOSCHECK_EXAMPLE_ABI_VERSION;
 }
 
 XPOSCHECK_EXPORT void xposcheck_describe(struct xposcheck_info* info) {
@@ -19,9 +19,8 @@ XPOSCHECK_EXPORT int xposcheck_run(const struct xposcheck_case* c,
                                    const struct xposcheck_tensor* k_in,
                                    struct xposcheck_tensor* q_out, struct xposcheck_tensor* k_out,
                                    char* error, size_t error_len) {
-  const int64_t first_query = c->first_position + c->mem_len;
-  const int rc = rope_rotate(c, q_in, q_out, 0, first_query, +1, error, error_len);
+  const int rc = rope_rotate(c, q_in, q_out, 0, rope_query_rows(c), +1, error, error_len);
   if (rc != XPOSCHECK_OK) return rc;
   k_out->shape[2] = c->seq_len; /* the bug: the M memory rows are left out */
-  return rope_rotate(c, k_in, k_out, c->mem_len, c->first_position, -1, error, error_len);
+  return rope_rotate(c, k_in, k_out, c->mem_len, rope_key_rows(c), -1, error, error_len);
 }

@@ -1,16 +1,24 @@
 /*
  * A correct native candidate: rotary XPOS with memory in fp32 arithmetic, rounded
- * once to the case's dtype (see rope_fp32.h), and its backward pass (the same
- * rotation by -phi). Start a plugin of your own from here.
+ * once to the case's dtype (see rope_fp32.h), each row at its own position
+ * (ABI version 2's key_positions), and its backward pass (the same rotation by
+ * -phi). Start a plugin of your own from here.
+ *
+ * Built a second time as a version 1 plugin (XPOSCHECK_EXAMPLE_ABI_VERSION=1,
+ * example-rope-v1), which ignores key_positions, for the compatibility tests.
  */
 #include "rope_fp32.h"
 
 XPOSCHECK_EXPORT uint32_t xposcheck_candidate_abi_version(void) {
-  return XPOSCHECK_CANDIDATE_ABI_VERSION;
+  return XPOSCHECK_EXAMPLE_ABI_VERSION;
 }
 
 XPOSCHECK_EXPORT void xposcheck_describe(struct xposcheck_info* info) {
+#if XPOSCHECK_EXAMPLE_ABI_VERSION >= 2
   info->name = "example-rope";
+#else
+  info->name = "example-rope-v1";
+#endif
   info->description = "C plugin: fp32 angles and arithmetic, one rounding to the dtype";
 }
 

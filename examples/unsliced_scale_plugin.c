@@ -8,7 +8,7 @@
 #include "rope_fp32.h"
 
 XPOSCHECK_EXPORT uint32_t xposcheck_candidate_abi_version(void) {
-  return XPOSCHECK_CANDIDATE_ABI_VERSION;
+  return XPOSCHECK_EXAMPLE_ABI_VERSION;
 }
 
 XPOSCHECK_EXPORT void xposcheck_describe(struct xposcheck_info* info) {

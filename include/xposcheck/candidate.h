@@ -1,5 +1,5 @@
 /*
- * xposcheck native candidate ABI, version 1.
+ * xposcheck native candidate ABI, version 2.
  *
  * A native candidate is a shared library exporting the three functions declared
  * below with C linkage, and optionally a fourth, xposcheck_run_backward, for the
@@ -12,7 +12,18 @@
  * Tensors are dense and C-ordered (the last index fastest): q is
  * [batch, heads, N, D], k is [batch, heads, M + N, D]. fp32 data is `float`; bf16 and
  * fp16 data are `uint16_t` bit patterns (the inline helpers at the end convert them).
- * See docs/protocol.md for the math each case asks for.
+ * See docs/protocol.md for the math each case asks for, and for the version history.
+ *
+ * Versions. xposcheck_candidate_abi_version returns the version whose fields the
+ * plugin reads; xposcheck accepts 1 up to its own, and refuses the library otherwise.
+ *   1  rows at consecutive positions from xposcheck_case.first_position.
+ *   2  adds xposcheck_case.key_positions: a position for every row. A version 1
+ *      plugin keeps working on contiguous cases; a case with explicit positions is
+ *      reported to it as CRASH, "unsupported: ... need ABI version 2", without a call.
+ * Fields are only ever appended (struct_size says how far the caller's struct goes),
+ * so a plugin built against an older header reads the case it knows. Returning
+ * XPOSCHECK_CANDIDATE_ABI_VERSION claims the newest version on every recompile: do
+ * so only if the plugin follows what each version adds.
  *
  * This header is C99 and C++ compatible and has no dependencies.
  */
@@ -27,7 +38,7 @@
 extern "C" {
 #endif
 
-#define XPOSCHECK_CANDIDATE_ABI_VERSION 1u
+#define XPOSCHECK_CANDIDATE_ABI_VERSION 2u
 
 #if defined(_WIN32)
 #define XPOSCHECK_EXPORT __declspec(dllexport)
@@ -74,9 +85,23 @@ struct xposcheck_case {
   /* The frame: key row n sits at position first_position + n, query row m at
    * first_position + M + m. -M is SPEC's segment frame (queries at 0 .. N-1), 0 the
    * cache frame (keys at 0 .. M+N-1). Appended to version 1: present when
-   * struct_size covers it (always, from xposcheck itself). */
+   * struct_size covers it (always, from xposcheck itself). With key_positions set
+   * it is key_positions[0] and says nothing about the other rows. */
   int64_t first_position;
+  /* Version 2: the position of every row when the case gives them one by one
+   * (any integers, neither contiguous nor ordered): key row n at key_positions[n],
+   * query row m at key_positions[M + m]; exactly M + N entries, owned by xposcheck,
+   * valid during the call. NULL for a contiguous case (first_position says it
+   * all). Read it through xposcheck_case_key_positions, which checks struct_size. */
+  const int64_t* key_positions;
 };
+
+/* The case's explicit positions, or NULL when it has none or its caller's struct
+ * predates them (struct_size short of the field). */
+static inline const int64_t* xposcheck_case_key_positions(const struct xposcheck_case* c) {
+  const size_t end = offsetof(struct xposcheck_case, key_positions) + sizeof c->key_positions;
+  return c->struct_size >= end ? c->key_positions : NULL;
+}
 
 struct xposcheck_tensor {
   void* data;
@@ -116,9 +141,9 @@ XPOSCHECK_EXPORT int xposcheck_run(const struct xposcheck_case* c,
  * dk = dL/dk_in: each pair rotated by -phi and multiplied by the same sigma^e as the
  * forward pass (the transpose of the forward map), features [R, D) passed through.
  * Found by its symbol: a library that does not export it simply gets no backward
- * cases. It belongs to ABI version 1 (this signature is fixed for that version);
- * dq and dk arrive, and are returned, as the outputs of xposcheck_run are, and the
- * return codes mean the same.
+ * cases. Its signature is the same in versions 1 and 2 (the case, key_positions
+ * included, is xposcheck_run's); dq and dk arrive, and are returned, as the outputs
+ * of xposcheck_run are, and the return codes mean the same.
  */
 XPOSCHECK_EXPORT int xposcheck_run_backward(const struct xposcheck_case* c,
                                             const struct xposcheck_tensor* q_in,

@@ -1,6 +1,8 @@
 // The work-directory protocol's JSON files as the harness reads them: a case's error
 // and result records (read_case), candidate.json (capabilities), and the manifest as
 // the plugin runner turns it into the C ABI's case. The seed's name says which.
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "external/launch.hpp"
@@ -29,8 +31,11 @@ void read_records(const std::string& bytes, bool error) {
 void read_manifest(const std::string& bytes) {
   const nlohmann::json m = nlohmann::json::parse(bytes);
   for (const nlohmann::json& entry : m.at("cases")) {
-    const std::string id = entry.value("case_id", "");
-    (void)external::abi_case(entry, id);
+    external::AbiCase c;
+    external::abi_case(entry, c);
+    // A plugin reads M + N positions from the pointer, whatever the manifest held.
+    const auto rows = static_cast<std::size_t>(c.view.mem_len + c.view.seq_len);
+    if (c.view.key_positions && c.key_positions.size() != rows) std::abort();
     (void)entry.at("shapes").at("q_out").get<Shape>();
   }
 }

@@ -3,6 +3,7 @@
 // results file, and the command lines of the test candidates.
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -86,6 +87,20 @@ template <class C>
 std::vector<Record> sweep_one(const Grid& grid, std::unique_ptr<C>&& candidate) {
   return sweep_one(grid, candidate);
 }
+
+// An example plugin built with the project (examples/CMakeLists.txt).
+inline fs::path example_plugin(const std::string& name) {
+  return fs::path(XPOSCHECK_BINARY_DIR) / "examples" / ("libxposcheck_example_" + name + ".so");
+}
+
+// Sets $XPOSCHECK_TEST_HOSTILE (examples/hostile_plugin.c) for the plugin runners
+// started in this scope.
+struct Hostile {
+  explicit Hostile(const char* mode) { ::setenv("XPOSCHECK_TEST_HOSTILE", mode, 1); }
+  ~Hostile() { ::unsetenv("XPOSCHECK_TEST_HOSTILE"); }
+  Hostile(const Hostile&) = delete;
+  Hostile& operator=(const Hostile&) = delete;
+};
 
 // True when the process is gone (or a zombie nobody reaps, which runs no code).
 inline bool process_gone(int pid) {

@@ -23,10 +23,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-fs::path example(const std::string& name) {
-  return fs::path(XPOSCHECK_BINARY_DIR) / "examples" / ("libxposcheck_example_" + name + ".so");
-}
-
 Case backward_case() {
   Case c;
   c.head_dim = 16;
@@ -66,7 +62,7 @@ nlohmann::json write_backward_case(const fs::path& dir, const Case& c) {
 
 void run_runner(const std::string& library, const fs::path& dir) {
   ProcessOptions o;
-  o.argv = {find_plugin_runner().string(), example(library).string(), dir.string()};
+  o.argv = {find_plugin_runner().string(), example_plugin(library).string(), dir.string()};
   o.time_limit_s = 60;
   const ProcessResult r = run_process(o);
   INFO(r.err.text());
@@ -109,6 +105,6 @@ TEST_CASE("a plugin without xposcheck_run_backward fails a backward case saying 
 }
 
 TEST_CASE("describe says whether a plugin has a backward pass", "[external][plugin]") {
-  CHECK(describe_plugin(example("rope")).backward);
-  CHECK_FALSE(describe_plugin(example("segfault")).backward);
+  CHECK(describe_plugin(example_plugin("rope")).backward);
+  CHECK_FALSE(describe_plugin(example_plugin("segfault")).backward);
 }

@@ -23,14 +23,10 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-fs::path example(const std::string& name) {
-  return fs::path(XPOSCHECK_BINARY_DIR) / "examples" / ("libxposcheck_example_" + name + ".so");
-}
-
 std::unique_ptr<SubprocessCandidate> plugin(const std::string& name) {
   SubprocessOptions o;
   o.batch_size = 16;
-  return make_plugin_candidate(example(name), o);
+  return make_plugin_candidate(example_plugin(name), o);
 }
 
 const char* kAxes = "head_dim = 16\nseq_len = [1, 7]\nmem_len = [0, 3]\nlayout = [\"half\", \"interleaved\"]\n";
@@ -139,18 +135,12 @@ TEST_CASE("the plugin runner is found and reports bad usage", "[external][plugin
   const ProcessResult r = run_process(o);
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.err.text(), Contains("usage:"));
-  const PluginInfo info = describe_plugin(example("segfault"), runner);
+  const PluginInfo info = describe_plugin(example_plugin("segfault"), runner);
   CHECK(info.abi_version == XPOSCHECK_CANDIDATE_ABI_VERSION);
   CHECK(info.name == "example-segfault");
 }
 
 namespace {
-
-// Sets $XPOSCHECK_TEST_HOSTILE for the plugin runners started in this scope.
-struct Hostile {
-  explicit Hostile(const char* mode) { ::setenv("XPOSCHECK_TEST_HOSTILE", mode, 1); }
-  ~Hostile() { ::unsetenv("XPOSCHECK_TEST_HOSTILE"); }
-};
 
 // Processes whose command line mentions the hostile example library.
 int hostile_runners() {
@@ -171,7 +161,7 @@ TEST_CASE("a plugin whose xposcheck_describe hangs is refused in time, its runne
           "[external][plugin][hostile]") {
   Hostile hostile("describe-hang");
   const auto t0 = std::chrono::steady_clock::now();
-  CHECK_THROWS_AS(describe_plugin(example("hostile"), find_plugin_runner(), 1.0), PluginError);
+  CHECK_THROWS_AS(describe_plugin(example_plugin("hostile"), find_plugin_runner(), 1.0), PluginError);
   CHECK(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < 5);
   CHECK(hostile_runners() == 0);
 }
@@ -179,7 +169,7 @@ TEST_CASE("a plugin whose xposcheck_describe hangs is refused in time, its runne
 TEST_CASE("a plugin name with control characters is refused, naming the plugin",
           "[external][plugin][hostile]") {
   Hostile hostile("bad-name");
-  CHECK_THROWS_WITH(make_plugin_candidate(example("hostile")),
+  CHECK_THROWS_WITH(make_plugin_candidate(example_plugin("hostile")),
                     Contains("libxposcheck_example_hostile.so") && Contains("xposcheck_describe") &&
                         Contains("control characters"));
 }

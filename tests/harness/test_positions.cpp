@@ -1,11 +1,10 @@
 // Explicit positions through the harness: random position ids as vLLM's tests draw
-// them. Correct candidates, built-in and external, pass them; a bug is still named;
-// the native ABI, which places rows by first_position alone, says it cannot take them.
+// them. Correct candidates, built-in and external, pass them; a bug is still named.
+// Native plugins on explicit positions: test_plugin_abi_versions.cpp.
 #include <catch2/catch.hpp>
 
 #include "external_test_support.hpp"
 #include "harness_fixtures.hpp"
-#include "xposcheck/harness/plugin_candidate.hpp"
 
 using namespace xposcheck;
 using namespace xposcheck::test;
@@ -46,15 +45,4 @@ TEST_CASE("a Python candidate reading Case.key_positions() passes random positio
     INFO(r.case_id << " " << dtype_name(r.dtype) << ": " << r.message);
     CHECK(r.outcome == Outcome::pass);
   }
-}
-
-TEST_CASE("a native plugin is told explicit positions are not in its ABI", "[external][plugin]") {
-  Grid grid = testing::shipped_grid("positions.toml");
-  grid.cases.resize(1);
-  grid.dtypes = {DType::fp32};
-  const fs::path library = fs::path(XPOSCHECK_BINARY_DIR) / "examples" / "libxposcheck_example_rope.so";
-  const std::vector<Record> records = sweep_one(grid, make_plugin_candidate(library, SubprocessOptions{}));
-  REQUIRE(records.size() == 1);
-  CHECK(records[0].outcome == Outcome::crash);
-  CHECK_THAT(records[0].message, Contains("unsupported: explicit positions"));
 }

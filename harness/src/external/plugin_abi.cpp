@@ -40,13 +40,23 @@ Plugin load_plugin(const std::string& path) {
   p.describe = symbol<xposcheck_describe_fn>(p.handle, path, "xposcheck_describe");
   p.run = symbol<xposcheck_run_fn>(p.handle, path, "xposcheck_run");
   p.run_backward = reinterpret_cast<xposcheck_run_backward_fn>(::dlsym(p.handle, "xposcheck_run_backward"));
-  const uint32_t version = p.abi_version();
-  if (version != XPOSCHECK_CANDIDATE_ABI_VERSION) {
+  p.version = p.abi_version();
+  if (p.version < kOldestAbiVersion || p.version > XPOSCHECK_CANDIDATE_ABI_VERSION) {
     throw std::runtime_error(fmt::format("{}: implements candidate ABI version {}; this xposcheck "
-                                         "speaks version {}",
-                                         path, version, XPOSCHECK_CANDIDATE_ABI_VERSION));
+                                         "speaks versions {} to {}",
+                                         path, p.version, kOldestAbiVersion,
+                                         XPOSCHECK_CANDIDATE_ABI_VERSION));
   }
   return p;
+}
+
+std::string unsupported(const xposcheck_case& c, uint32_t version) {
+  if (!c.key_positions || version >= kPositionsAbiVersion) return "";
+  // Calling it would place the rows by first_position and fail with a misleading
+  // TOLERANCE; the plugin's author needs to know what to implement instead.
+  return fmt::format("unsupported: explicit positions (one per row) need native candidate ABI "
+                     "version {} (xposcheck_case.key_positions); the plugin declares version {}",
+                     kPositionsAbiVersion, version);
 }
 
 int32_t abi_dtype(const std::string& name) {
@@ -65,11 +75,21 @@ const char* abi_dtype_name(int32_t dtype) {
   }
 }
 
-xposcheck_case abi_case(const json& entry, const std::string& case_id) {
-  const Case p = entry.at("params").get<Case>();
-  xposcheck_case c{};
+void abi_case(const Case& p, int32_t dtype, const std::string& case_id, AbiCase& out) {
+  out.case_id = case_id;
+  out.key_positions.clear();
+  if (p.positions) {
+    // The plugin reads M + N entries whatever the vector holds: never hand it fewer.
+    if (p.positions->keys.size() != static_cast<std::size_t>(p.key_rows())) {
+      throw std::invalid_argument(fmt::format("{} explicit positions for M + N = {} rows",
+                                              p.positions->keys.size(), p.key_rows()));
+    }
+    out.key_positions.assign(p.positions->keys.begin(), p.positions->keys.end());
+  }
+  xposcheck_case& c = out.view;
+  c = xposcheck_case{};
   c.struct_size = sizeof c;
-  c.dtype = abi_dtype(entry.at("dtype").get<std::string>());
+  c.dtype = dtype;
   c.head_dim = p.head_dim;
   c.rotary_dim = p.rotary();
   c.base = p.base;
@@ -83,9 +103,14 @@ xposcheck_case abi_case(const json& entry, const std::string& case_id) {
   c.center = p.centre();
   c.batch = p.batch;
   c.heads = p.heads;
-  c.case_id = case_id.c_str();
+  c.case_id = out.case_id.c_str();
   c.first_position = p.first_key_position();
-  return c;
+  c.key_positions = p.positions ? out.key_positions.data() : nullptr;
+}
+
+void abi_case(const json& entry, AbiCase& out) {
+  abi_case(entry.at("params").get<Case>(), abi_dtype(entry.at("dtype").get<std::string>()),
+           entry.value("case_id", ""), out);
 }
 
 void encode_input(const Tensor& t, int32_t dtype, AbiBuffer& out) {

@@ -86,7 +86,9 @@ std::unique_ptr<SubprocessCandidate> make_plugin_candidate(const fs::path& libra
       throw PluginError(fmt::format("{}: unusable native candidate: {}", absolute.string(), e.what()));
     }
   }
-  options.description = fmt::format("{} (native plugin {})", info.description, absolute.string());
+  // The version shows in reports why a version 1 plugin's explicit-position cases fail.
+  options.description = fmt::format("{} (native plugin {}, ABI version {})", info.description,
+                                    absolute.string(), info.abi_version);
   options.backward = info.backward;
   options.argv = {runner.string(), absolute.string()};
   return std::make_unique<SubprocessCandidate>(std::move(options));

@@ -92,19 +92,17 @@ int call(const Plugin& plugin, const xposcheck_case& c, CaseBuffers& b, char* er
 
 // The child's work: inputs into ABI buffers, the call, outputs or an error record.
 void run_case(const Plugin& plugin, const json& entry) {
-  const std::string case_id = entry.value("case_id", "");
-  if (entry.at("params").contains("positions")) {
-    // struct xposcheck_case says where rows sit by first_position alone.
-    write_error(entry, "error", "unsupported: explicit positions (one per row) are not part of the "
-                                "native candidate ABI, version 1; this case needs them");
+  AbiCase c;
+  abi_case(entry, c);
+  if (const std::string why = unsupported(c.view, plugin.version); !why.empty()) {
+    write_error(entry, "error", why);
     write_json(entry.at("result").get<std::string>(), {{"ok", false}});
     return;
   }
-  const xposcheck_case c = abi_case(entry, case_id);
-  CaseBuffers b = case_buffers(entry, c.dtype);
+  CaseBuffers b = case_buffers(entry, c.view.dtype);
   char error[4096] = {};
   const auto t0 = std::chrono::steady_clock::now();
-  const int rc = call(plugin, c, b, error, sizeof error);
+  const int rc = call(plugin, c.view, b, error, sizeof error);
   const double compute_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   error[sizeof error - 1] = '\0';
   if (rc == XPOSCHECK_OK) {
@@ -159,7 +157,7 @@ int describe(const std::string& library) {
   xposcheck_info info{};
   info.struct_size = sizeof info;
   plugin.describe(&info);
-  const json j = {{"abi_version", plugin.abi_version()},
+  const json j = {{"abi_version", plugin.version},
                   {kBackwardCapability, plugin.run_backward != nullptr},
                   {"name", info.name ? info.name : ""},
                   {"description", info.description ? info.description : ""}};
