@@ -8,6 +8,7 @@
 #include "external_test_support.hpp"
 #include "harness_fixtures.hpp"
 #include "xposcheck/harness/gate.hpp"
+#include "xposcheck/harness/plugin_candidate.hpp"
 #include "xposcheck/harness/sweep.hpp"
 
 using namespace xposcheck;
@@ -131,5 +132,18 @@ TEST_CASE("a Python candidate without a varlen path gets one call per sequence a
   for (const Record& r : records) {
     INFO(r.case_id << ": " << r.message);
     CHECK(r.outcome == Outcome::pass);
+  }
+}
+
+TEST_CASE("a native plugin gets a packed batch as one call per sequence, in either ABI version", "[external][plugin]") {
+  Grid grid = varlen();
+  grid.cases.resize(6);
+  grid.dtypes = {DType::fp32, DType::bf16};
+  for (const char* name : {"rope", "rope_v1"}) {
+    for (const Record& r : sweep_one(grid, make_plugin_candidate(example_plugin(name), SubprocessOptions{}))) {
+      INFO(name << " " << r.case_id << " " << dtype_name(r.dtype) << ": " << r.message);
+      CHECK(r.outcome == Outcome::pass);
+      CHECK(r.packed);
+    }
   }
 }

@@ -17,6 +17,8 @@
 #include "external/plugin_abi.hpp"
 #include "external/protocol.hpp"
 #include "xposcheck/reference/atomic_file.hpp"
+#include "xposcheck/reference/case_json.hpp"
+#include "xposcheck/reference/packed.hpp"
 #include "xposcheck/harness/candidate_text.hpp"
 
 namespace xposcheck::external {
@@ -66,17 +68,35 @@ bool is_backward(const json& entry) {
   return *pass == Pass::backward;
 }
 
-CaseBuffers case_buffers(const json& entry, int32_t dtype) {
-  CaseBuffers b;
-  b.backward = is_backward(entry);
-  encode_input(read_input(entry, "q"), dtype, b.q_in);
-  encode_input(read_input(entry, "k"), dtype, b.k_in);
-  if (b.backward) {
-    encode_input(read_input(entry, "g_q"), dtype, b.g_q);
-    encode_input(read_input(entry, "g_k"), dtype, b.g_k);
+// The case's input tensors, read once: q, k, and g_q, g_k for a backward case.
+struct CaseInputs {
+  bool backward = false;
+  Tensor q, k, g_q, g_k;
+};
+
+CaseInputs case_inputs(const json& entry) {
+  CaseInputs in;
+  in.backward = is_backward(entry);
+  in.q = read_input(entry, "q");
+  in.k = read_input(entry, "k");
+  if (in.backward) {
+    in.g_q = read_input(entry, "g_q");
+    in.g_k = read_input(entry, "g_k");
   }
-  prepare_output(entry.at("shapes").at("q_out").get<Shape>(), dtype, b.q_out);
-  prepare_output(entry.at("shapes").at("k_out").get<Shape>(), dtype, b.k_out);
+  return in;
+}
+
+CaseBuffers case_buffers(const CaseInputs& in, const Case& c, int32_t dtype) {
+  CaseBuffers b;
+  b.backward = in.backward;
+  encode_input(in.q, dtype, b.q_in);
+  encode_input(in.k, dtype, b.k_in);
+  if (b.backward) {
+    encode_input(in.g_q, dtype, b.g_q);
+    encode_input(in.g_k, dtype, b.g_k);
+  }
+  prepare_output(c.q_shape(), dtype, b.q_out);
+  prepare_output(c.k_shape(), dtype, b.k_out);
   return b;
 }
 
@@ -90,33 +110,91 @@ int call(const Plugin& plugin, const xposcheck_case& c, CaseBuffers& b, char* er
                              &b.q_out.view, &b.k_out.view, error, len);
 }
 
-// The child's work: inputs into ABI buffers, the call, outputs or an error record.
-void run_case(const Plugin& plugin, const json& entry) {
-  AbiCase c;
-  abi_case(entry, c);
-  if (const std::string why = unsupported(c.view, plugin.version); !why.empty()) {
-    write_error(entry, "error", why);
-    write_json(entry.at("result").get<std::string>(), {{"ok", false}});
-    return;
+// What one call of the plugin gave: its outputs, or an error record's kind and message.
+struct CallResult {
+  bool ok = false;
+  std::string kind, message;
+  Tensor q, k;
+  NpyStorage q_storage = NpyStorage::f8, k_storage = NpyStorage::f8;
+  double compute_s = 0;
+};
+
+CallResult call_plain(const Plugin& plugin, const Case& c, int32_t dtype, const std::string& case_id,
+                      const CaseInputs& in) {
+  CallResult result;
+  AbiCase abi;
+  abi_case(c, dtype, case_id, abi);
+  if (std::string why = unsupported(abi.view, plugin.version); !why.empty()) {
+    result.kind = "error";
+    result.message = std::move(why);
+    return result;
   }
-  CaseBuffers b = case_buffers(entry, c.view.dtype);
+  CaseBuffers b = case_buffers(in, c, dtype);
   char error[4096] = {};
   const auto t0 = std::chrono::steady_clock::now();
-  const int rc = call(plugin, c.view, b, error, sizeof error);
-  const double compute_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const int rc = call(plugin, abi.view, b, error, sizeof error);
+  result.compute_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   error[sizeof error - 1] = '\0';
-  if (rc == XPOSCHECK_OK) {
-    NpyStorage q_storage, k_storage;
-    const Tensor q = decode_output(b.q_out, b.backward ? "dq" : "q_out", q_storage);
-    const Tensor k = decode_output(b.k_out, b.backward ? "dk" : "k_out", k_storage);
-    write_npy(entry.at("outputs").at("q").get<std::string>(), q, q_storage);
-    write_npy(entry.at("outputs").at("k").get<std::string>(), k, k_storage);
-  } else {
-    const char* function = b.backward ? "xposcheck_run_backward" : "xposcheck_run";
-    const std::string message = *error ? candidate_text(error) : fmt::format("{} returned {}", function, rc);
-    write_error(entry, rc == XPOSCHECK_SHAPE_ERROR ? "shape" : "error", message);
+  result.ok = rc == XPOSCHECK_OK;
+  if (result.ok) {
+    result.q = decode_output(b.q_out, b.backward ? "dq" : "q_out", result.q_storage);
+    result.k = decode_output(b.k_out, b.backward ? "dk" : "k_out", result.k_storage);
+    return result;
   }
-  write_json(entry.at("result").get<std::string>(), {{"compute_s", compute_s}, {"ok", rc == XPOSCHECK_OK}});
+  const char* function = b.backward ? "xposcheck_run_backward" : "xposcheck_run";
+  result.kind = rc == XPOSCHECK_SHAPE_ERROR ? "shape" : "error";
+  result.message = *error ? candidate_text(error) : fmt::format("{} returned {}", function, rc);
+  return result;
+}
+
+// A packed batch (docs/streams.md): the ABI's case is one sequence, so the plugin gets
+// one call per sequence, each a plain case on its rows, and the outputs are packed.
+CallResult call_packed(const Plugin& plugin, const Case& c, int32_t dtype, const std::string& case_id,
+                       const CaseInputs& in) {
+  CallResult whole;
+  whole.ok = true;
+  whole.q = Tensor(c.q_shape());
+  whole.k = Tensor(c.k_shape());
+  for (long i = 0; i < c.packed->count(); ++i) {
+    const CaseInputs part{in.backward, sequence_queries(c, in.q, i), sequence_keys(c, in.k, i),
+                          in.backward ? sequence_queries(c, in.g_q, i) : Tensor(),
+                          in.backward ? sequence_keys(c, in.g_k, i) : Tensor()};
+    CallResult one = call_plain(plugin, c.sequence_case(i), dtype, case_id, part);
+    whole.compute_s += one.compute_s;
+    if (one.ok && i > 0 && (one.q_storage != whole.q_storage || one.k_storage != whole.k_storage)) {
+      one.ok = false;
+      one.kind = "error";
+      one.message = "returned another dtype than for the sequences before";
+    }
+    if (!one.ok) {
+      one.message = fmt::format("packed sequence {} of {}: {}", i, c.packed->count(), one.message);
+      one.compute_s = whole.compute_s;
+      return one;
+    }
+    whole.q_storage = one.q_storage;
+    whole.k_storage = one.k_storage;
+    put_rows(whole.q, one.q, c.packed->first_query_row[static_cast<std::size_t>(i)]);
+    put_rows(whole.k, one.k, c.packed->first_key_row[static_cast<std::size_t>(i)]);
+  }
+  return whole;
+}
+
+// The child's work: inputs into ABI buffers, the call(s), outputs or an error record.
+void run_case(const Plugin& plugin, const json& entry) {
+  const Case c = entry.at("params").get<Case>();
+  const int32_t dtype = abi_dtype(entry.at("dtype").get<std::string>());
+  const std::string case_id = entry.value("case_id", "");
+  const CaseInputs in = case_inputs(entry);
+  const CallResult r = c.packed ? call_packed(plugin, c, dtype, case_id, in) : call_plain(plugin, c, dtype, case_id, in);
+  if (r.ok) {
+    write_npy(entry.at("outputs").at("q").get<std::string>(), r.q, r.q_storage);
+    write_npy(entry.at("outputs").at("k").get<std::string>(), r.k, r.k_storage);
+  } else {
+    write_error(entry, r.kind, r.message);
+  }
+  json result = {{"ok", r.ok}};
+  if (r.compute_s > 0) result["compute_s"] = r.compute_s;
+  write_json(entry.at("result").get<std::string>(), result);
 }
 
 bool has_result(const json& entry) {
