@@ -154,7 +154,7 @@ TEST_CASE("random garbage is unexplained, with the decomposition as evidence") {
   CHECK(r.diagnosis->decomposition[1].max_angle_error > 2.0);
 }
 
-TEST_CASE("diagnoses survive the results file; files without them still read") {
+TEST_CASE("diagnoses survive the results file, and files without them still read") {
   auto candidate = make_builtin("positions-from-zero");
   auto good = make_builtin("fp32-angles");
   Results results;

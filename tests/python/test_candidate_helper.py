@@ -292,6 +292,67 @@ class StreamTest(unittest.TestCase):
         self.assertIn("returned q_out of shape [1, 1, 3, 4], expected [1, 1, 1, 4]", error["message"])
 
 
+def write_packed_manifest(work_dir):
+    """One packed batch: N = 3, M = 2 as two sequences, 2 rows after 2 memory rows at
+    position 10, then 1 row in the default frame."""
+    files = write_manifest(work_dir)
+    with open(os.path.join(work_dir, names.MANIFEST_FILE)) as f:
+        manifest = json.load(f)
+    manifest["cases"][0]["params"] = dict(PARAMS, packed=[
+        {"seq_len": 2, "mem_len": 2, "first_position": 10, "center": 13},
+        {"seq_len": 1, "mem_len": 0, "first_position": 0, "center": 0}])
+    with open(os.path.join(work_dir, names.MANIFEST_FILE), "w") as f:
+        json.dump(manifest, f)
+    return files
+
+
+class PackedTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.dir = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_a_packed_batch_is_called_sequence_by_sequence_and_packed(self):
+        files = write_packed_manifest(self.dir)
+        calls = []
+
+        def record(q, k, case):
+            calls.append((case.seq_len, case.mem_len, list(case.key_positions()), case.center, case.packed,
+                          q.shape[2], k.shape[2]))
+            return q, k
+        self.assertEqual(xc.run(record, argv=["candidate", self.dir]), 0)
+        self.assertEqual(calls, [(2, 2, [10, 11, 12, 13], 13, None, 2, 4), (1, 0, [0], 0, None, 1, 1)])
+        self.assertTrue(np.array_equal(np.load(files["q_out"]), np.load(files["q_in"])))
+        self.assertTrue(np.array_equal(np.load(files["k_out"]), np.load(files["k_in"])))
+
+    def test_a_varlen_candidate_gets_the_batch_whole_with_cu_seqlens(self):
+        write_packed_manifest(self.dir)
+        seen = []
+
+        def whole(q, k, case):
+            seen.append((list(case.cu_seqlens_q()), list(case.cu_seqlens_k()), list(case.query_positions()),
+                         list(case.key_positions()), [s.center for s in case.sequences()], q.shape[2]))
+            return q, k
+        self.assertEqual(xc.run(whole, argv=["candidate", self.dir], packed=True), 0)
+        self.assertEqual(seen, [([0, 2, 3], [0, 4, 5], [12, 13, 0], [10, 11, 12, 13, 0], [13, 0], 3)])
+
+    def test_a_failing_sequence_is_named(self):
+        files = write_packed_manifest(self.dir)
+
+        def fail_on_the_second(q, k, case):
+            if case.center == 0:
+                raise RuntimeError("bad offsets")
+            return q, k
+        self.assertEqual(xc.run(fail_on_the_second, argv=["candidate", self.dir]), 1)
+        self.assertIn("sequence 1 of 2 (N = 1, M = 0): RuntimeError: bad offsets", read_json(files["error"])["message"])
+        self.assertEqual(xc.run(lambda q, k, case: (k, k), argv=["candidate", self.dir]), 1)
+        error = read_json(files["error"])
+        self.assertEqual(error["kind"], "shape")
+        self.assertIn("sequence 0 of 2 (N = 2, M = 2): ", error["message"])
+
+
 def torch_or_none():
     try:
         import torch

@@ -117,7 +117,7 @@ TEST_CASE("generated values are exactly representable in their dtype", "[inputs]
   }
 }
 
-TEST_CASE("different seeds give different inputs; the same seed the same", "[inputs]") {
+TEST_CASE("different seeds give different inputs, the same seed the same", "[inputs]") {
   const Case c = small_case();
   CHECK(generate_inputs(c, 5, DType::fp32).q.data == generate_inputs(c, 5, DType::fp32).q.data);
   CHECK(generate_inputs(c, 5, DType::fp32).q.data != generate_inputs(c, 6, DType::fp32).q.data);
