@@ -102,7 +102,10 @@ TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
   BiasFit bias;
   double clean_rows = 0;
   long fewest_keys = c.key_rows();  // the bias allowance's key count: the row that saw fewest
-  const Tensor got = logits_of(out.q_out, out.k_out, golden.logit_rows);
+  std::vector<long> keys_of_row;
+  if (options.visible_keys)
+    for (long m : golden.logit_rows) keys_of_row.push_back(options.visible_keys(m));
+  const Tensor got = logits_of(out.q_out, out.k_out, golden.logit_rows, options.visible_keys ? &keys_of_row : nullptr);
   const long n = c.seq_len, keys = c.key_rows(), bh = c.batch * c.heads;
   const auto sampled = static_cast<long>(golden.logit_rows.size());
   const std::size_t d = golden.q_out.shape.back();
@@ -118,7 +121,7 @@ TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
   for (long l = 0; l < bh; ++l) {
     for (long i = 0; i < sampled; ++i) {
       const long m = golden.logit_rows[i];
-      const long visible = options.visible_keys ? options.visible_keys(m) : keys;
+      const long visible = options.visible_keys ? keys_of_row[static_cast<std::size_t>(i)] : keys;
       fewest_keys = std::min(fewest_keys, visible);
       const LogitRow row{golden.logits.row(static_cast<std::size_t>(l * sampled + i)),
                          got.row(static_cast<std::size_t>(l * sampled + i)),

@@ -131,7 +131,11 @@ void add_golden(Prepared& p, std::size_t logit_rows) {
   } else {
     GoldenOptions options;
     options.max_logit_rows = logit_rows_for(p.gc->params, logit_rows);
-    if (p.calls) options.rows = stream_logit_rows(p.gc->params, options.max_logit_rows);
+    if (p.calls) {
+      // A step's queries see the keys cached so far: the rest of their logits go uncomputed.
+      options.rows = stream_logit_rows(p.gc->params, options.max_logit_rows);
+      for (long row : options.rows) options.visible_keys.push_back(visible_keys(p.gc->params, row));
+    }
     p.golden = golden_fast(p.gc->params, p.inputs.q, p.inputs.k, options);
   }
   p.tables = shared_tables(p.gc->params);

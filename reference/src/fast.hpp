@@ -40,10 +40,11 @@ void dd_logits_head(const double* qh, const double* ql, long nr, const double* k
 void blas_logits_head(const double* q, long nr, const double* k, long keys, long d,
                       double* out);
 
-// Logits of the fast path for the given query rows, by the route logits.cpp documents.
+// Logits of the fast path for the given query rows, by the route logits.cpp documents;
+// `visible` as logits_of's (the double-double route, for small cases, computes all).
 Tensor fast_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
                    const Tensor& k_in, const Tensor& q_out, const Tensor& k_out,
-                   const std::vector<long>& rows);
+                   const std::vector<long>& rows, const std::vector<long>* visible = nullptr);
 
 // Throws std::invalid_argument naming the tensor and both shapes when they differ.
 void check_shape(const char* name, const Tensor& t, const Shape& expected);

@@ -200,7 +200,9 @@ Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
   rotate_block(c, *tables, false, 0, c.key_rows(), k_in.data.data(), g.k_out.data.data());
   if (options.logits) {
     g.logit_rows = chosen_logit_rows(c, options);
-    g.logits = fast_logits(c, *tables, q_in, k_in, g.q_out, g.k_out, g.logit_rows);
+    const bool causal = !options.visible_keys.empty() && options.visible_keys.size() == g.logit_rows.size();
+    g.logits = fast_logits(c, *tables, q_in, k_in, g.q_out, g.k_out, g.logit_rows,
+                           causal ? &options.visible_keys : nullptr);
   }
   return g;
 }

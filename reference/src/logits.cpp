@@ -171,17 +171,48 @@ void blas_logits_head(const double* q, long nr, const double* k, long keys, long
   std::copy(L.begin(), L.end(), out);
 }
 
-Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<long>& rows) {
+namespace {
+
+// Sampled rows per product when each sees its own number of keys: consecutive rows of
+// a causal sample see about as many keys, so the products cover little more than the
+// triangle the rows need.
+constexpr std::size_t kRowsPerChunk = 32;
+
+void check_visible(const std::vector<long>* visible, std::size_t rows, std::size_t keys) {
+  if (!visible) return;
+  if (visible->size() != rows)
+    throw std::invalid_argument(fmt::format("logits_of: {} visible-key counts for {} rows", visible->size(), rows));
+  for (long v : *visible)
+    if (v < 0 || static_cast<std::size_t>(v) > keys)
+      throw std::invalid_argument(fmt::format("logits_of: {} visible keys of {}", v, keys));
+}
+
+}  // namespace
+
+Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<long>& rows,
+                 const std::vector<long>* visible) {
   check_logit_inputs(q_out, k_out, rows);
   const std::size_t bh = q_out.shape[0] * q_out.shape[1], n = q_out.shape[2];
   const std::size_t k = k_out.shape[2], d = q_out.shape[3], nr = rows.size();
+  check_visible(visible, nr, k);
   Tensor out(Shape{q_out.shape[0], q_out.shape[1], nr, k});
   if (nr == 0 || k == 0 || d == 0) return out;
-  std::vector<double> q(nr * d);
+  const std::size_t chunk = visible ? kRowsPerChunk : nr;
+  std::vector<double> q(chunk * d), part;
   for (std::size_t h = 0; h < bh; ++h) {
-    for (std::size_t i = 0; i < nr; ++i)
-      std::copy_n(q_out.row(h * n + rows[i]), d, &q[i * d]);
-    blas_logits_head(q.data(), long(nr), k_out.row(h * k), long(k), long(d), out.row(h * nr));
+    for (std::size_t first = 0; first < nr; first += chunk) {
+      const std::size_t count = std::min(chunk, nr - first);
+      std::size_t keys = k;
+      if (visible) keys = static_cast<std::size_t>(*std::max_element(visible->begin() + first, visible->begin() + first + count));
+      for (std::size_t i = 0; i < count; ++i) std::copy_n(q_out.row(h * n + rows[first + i]), d, &q[i * d]);
+      if (keys == k) {
+        blas_logits_head(q.data(), long(count), k_out.row(h * k), long(k), long(d), out.row(h * nr + first));
+        continue;
+      }
+      part.assign(count * keys, 0.0);
+      blas_logits_head(q.data(), long(count), k_out.row(h * k), long(keys), long(d), part.data());
+      for (std::size_t i = 0; i < count; ++i) std::copy_n(&part[i * keys], keys, out.row(h * nr + first + i));
+    }
   }
   return out;
 }
@@ -193,8 +224,8 @@ bool dd_logits_route(const Case& c, std::size_t rows) {
 
 Tensor fast_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
                    const Tensor& k_in, const Tensor& q_out, const Tensor& k_out,
-                   const std::vector<long>& rows) {
-  if (!dd_logits_route(c, rows.size())) return logits_of(q_out, k_out, rows);
+                   const std::vector<long>& rows, const std::vector<long>* visible) {
+  if (!dd_logits_route(c, rows.size())) return logits_of(q_out, k_out, rows, visible);
   return dd_logits(c, t, q_in, k_in, rows);
 }
 

@@ -220,3 +220,42 @@ TEST_CASE("logits_of is the fp64 product of the given tensors", "[golden][logits
   CHECK(worst <= 66.0);
   CHECK_THROWS_AS(logits_of(g.q_out, g.q_out, {520}), std::invalid_argument);
 }
+
+TEST_CASE("logits_of with visible keys gives the full product's logits it needs", "[golden][logits]") {
+  Case c = make(64, 300, 100);
+  c.heads = 2;
+  const Inputs in = generate_inputs(c, 9, DType::fp32);
+  const Golden g = golden_fast(c, in.q, in.k, {false, 0});
+  std::vector<long> rows, visible;
+  for (long m = 0; m < 300; m += 3) {
+    rows.push_back(m);
+    visible.push_back(100 + m + 1);  // causal: the memory and the rows up to its own
+  }
+  // BLAS may sum over D in another order for another shape of product: within the
+  // documented (D + 2) 2^-53 sum |q k| of each other, not bit for bit.
+  const Tensor full = logits_of(g.q_out, g.k_out, rows);
+  const Tensor causal = logits_of(g.q_out, g.k_out, rows, &visible);
+  REQUIRE(causal.shape == full.shape);
+  const auto mags = testing::logit_magnitudes(g.q_out, g.k_out, rows);
+  std::size_t compared = 0;
+  double worst = 0;
+  for (std::size_t r = 0; r < 2 * rows.size(); ++r) {
+    const long need = visible[r % rows.size()];
+    for (long n = 0; n < need; ++n, ++compared)
+      worst = std::max(worst, std::fabs(causal.row(r)[n] - full.row(r)[n]) / ulp_fp64(mags[r * 400 + static_cast<std::size_t>(n)]));
+  }
+  CHECK(worst <= 66.0);
+  CHECK(compared == 2 * (100 * 101 + 3 * 99 * 100 / 2));
+  // The same through golden_fast's options, on its BLAS route.
+  GoldenOptions options(true, 0);
+  options.rows = rows;
+  options.visible_keys = visible;
+  const Golden causal_golden = golden_fast(c, in.q, in.k, options);
+  const Golden full_golden = golden_fast(c, in.q, in.k, GoldenOptions(true, 0));
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    for (long n = 0; n < visible[i]; ++n)
+      REQUIRE(causal_golden.logits.row(i)[n] == Approx(full_golden.logits.row(static_cast<std::size_t>(rows[i]))[n]).epsilon(1e-12).margin(1e-12));
+  const std::vector<long> too_many{401};
+  CHECK_THROWS_AS(logits_of(g.q_out, g.k_out, {0}, &too_many), std::invalid_argument);
+  CHECK_THROWS_AS(logits_of(g.q_out, g.k_out, {0, 1}, &too_many), std::invalid_argument);
+}

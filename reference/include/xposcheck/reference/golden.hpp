@@ -24,6 +24,9 @@ struct GoldenOptions {
   std::size_t max_logit_rows = kGoldenLogitRows;
   // When not empty: exactly these query rows (each in 0..N-1), instead of a sample.
   std::vector<long> rows;
+  // When not empty (one per row of `rows`): the keys each row's logits need, as
+  // logits_of's `visible`; the others may be left 0.
+  std::vector<long> visible_keys;
 };
 
 // The query rows whose logits are computed: all of 0..N-1 when N <= max_rows (or
@@ -76,7 +79,10 @@ GoldenGradients golden_gradients_fast(const Case& c, const Tensor& g_q, const Te
 GoldenGradients golden_gradients_exact(const Case& c, const Tensor& g_q, const Tensor& g_k);
 
 // logits[b, h, i, n] = sum_d q[b, h, rows[i], d] * k[b, h, n, d] for fp64 q and k,
-// through BLAS (xtensor-blas); used on candidate outputs.
-Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<long>& rows);
+// through BLAS (xtensor-blas); used on candidate outputs. With `visible`, row i needs
+// only its first (*visible)[i] keys (a stream's queries see the keys cached so far):
+// those are exact as without it, the others may be left 0.
+Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<long>& rows,
+                 const std::vector<long>* visible = nullptr);
 
 }  // namespace xposcheck
