@@ -16,7 +16,8 @@ shift
 grid=${1:-$src/cases/default.toml}
 [ $# -gt 0 ] && shift
 python=/usr/bin/python3
-work=$(mktemp -d)
+# The work directories where the sweep puts them by default: /dev/shm when it is there.
+work=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 start=$($python -c 'import time; print(time.monotonic())')

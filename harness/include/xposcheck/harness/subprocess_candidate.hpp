@@ -33,7 +33,7 @@ struct SubprocessOptions {
   double batch_timeout_s = 1800;       // a batch's processes together, at most
   double kill_grace_s = 2;             // between SIGTERM and SIGKILL
   Bf16Encoding bf16_inputs = Bf16Encoding::bits;
-  std::filesystem::path temp_root;     // empty: the system's temporary directory
+  std::filesystem::path temp_root;     // empty: $TMPDIR, else /dev/shm with room, else /tmp
   bool keep_work_dirs = false;         // leave them for inspection
   // Start the next batch's process while the harness prepares that batch, once the
   // candidate has said it can wait for its manifest (the Python helper does).
