@@ -11,8 +11,7 @@ own, and the helper packs the outputs.
 
 import numpy as np
 
-from . import dtypes
-from .errors import ShapeError
+from .joined import JoinedOutputs
 
 
 class SequenceError(Exception):
@@ -69,26 +68,10 @@ def run_by_sequence(call, entry):
     """call(sub_entry, q_rows, k_rows) -> (q-shaped, k-shaped) for every sequence, where
     q_rows and k_rows are the slices of its rows; the results packed back into tensors
     shaped like the case's outputs. Raises SequenceError naming the sequence."""
-    q_all = k_all = None
+    joined = JoinedOutputs(entry["shapes"]["q_out"], entry["shapes"]["k_out"], "earlier sequences")
     for i, sub, q_rows, k_rows in sequence_entries(entry):
         try:
-            result = call(sub, q_rows, k_rows)
-            if not isinstance(result, (tuple, list)) or len(result) != 2:
-                raise TypeError("the candidate function must return (q_out, k_out), got %s"
-                                % type(result).__name__)
-            q_out, k_out = dtypes.output_to_numpy(result[0]), dtypes.output_to_numpy(result[1])
-            for name, got, want in (("q_out", q_out, sub["shapes"]["q_out"]),
-                                    ("k_out", k_out, sub["shapes"]["k_out"])):
-                if tuple(got.shape) != tuple(want):
-                    raise ShapeError("returned %s of shape %s, expected %s" % (name, list(got.shape), list(want)))
-            if q_all is None:
-                q_all = np.empty(tuple(entry["shapes"]["q_out"]), dtype=q_out.dtype)
-                k_all = np.empty(tuple(entry["shapes"]["k_out"]), dtype=k_out.dtype)
-            if q_out.dtype != q_all.dtype or k_out.dtype != k_all.dtype:
-                raise TypeError("returned %s/%s, earlier sequences %s/%s"
-                                % (q_out.dtype, k_out.dtype, q_all.dtype, k_all.dtype))
-            q_all[..., q_rows, :] = q_out
-            k_all[..., k_rows, :] = k_out
+            joined.place(call(sub, q_rows, k_rows), q_rows, k_rows, sub["shapes"]["q_out"], sub["shapes"]["k_out"])
         except Exception as e:  # every failure of a call is the batch's, naming the sequence
             raise SequenceError(_label(entry["params"], i), e) from e
-    return q_all, k_all
+    return joined.q, joined.k

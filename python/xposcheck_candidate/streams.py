@@ -6,10 +6,7 @@ and writes the joined outputs. The call cases follow the harness's Case::stream_
 
 import time
 
-import numpy as np
-
-from . import dtypes
-from .errors import ShapeError
+from .joined import JoinedOutputs
 
 
 class StepError(Exception):
@@ -58,7 +55,8 @@ def run_stream(fn, entry, q, k, make_case):
 
     Raises StepError naming the failing call."""
     params = entry["params"]
-    q_all, k_all, compute_s = None, None, 0.0
+    joined = JoinedOutputs(entry["shapes"]["q_out"], entry["shapes"]["k_out"], "earlier calls")
+    compute_s = 0.0
     for i in range(call_count(params)):
         call, q0, k0 = call_params(params, i)
         n, keys = call["seq_len"], call["mem_len"] + call["seq_len"]
@@ -71,22 +69,7 @@ def run_stream(fn, entry, q, k, make_case):
             t0 = time.perf_counter()
             result = fn(q[..., q0:q0 + n, :], k[..., k0:k0 + keys, :], case)
             compute_s += time.perf_counter() - t0
-            if not isinstance(result, (tuple, list)) or len(result) != 2:
-                raise TypeError("the candidate function must return (q_out, k_out), got %s"
-                                % type(result).__name__)
-            q_out, k_out = dtypes.output_to_numpy(result[0]), dtypes.output_to_numpy(result[1])
-            for name, got, want in (("q_out", q_out, shapes["q_out"]), ("k_out", k_out, shapes["k_out"])):
-                if tuple(got.shape) != want:
-                    raise ShapeError("returned %s of shape %s, expected %s"
-                                     % (name, list(got.shape), list(want)))
-            if q_all is None:
-                q_all = np.empty(tuple(entry["shapes"]["q_out"]), dtype=q_out.dtype)
-                k_all = np.empty(tuple(entry["shapes"]["k_out"]), dtype=k_out.dtype)
-            if q_out.dtype != q_all.dtype or k_out.dtype != k_all.dtype:
-                raise TypeError("returned %s/%s, earlier calls %s/%s"
-                                % (q_out.dtype, k_out.dtype, q_all.dtype, k_all.dtype))
-            q_all[..., q0:q0 + n, :] = q_out
-            k_all[..., k0:k0 + keys, :] = k_out
+            joined.place(result, slice(q0, q0 + n), slice(k0, k0 + keys), shapes["q_out"], shapes["k_out"])
         except Exception as e:  # every failure of a call is the stream's, naming the call
             raise StepError(where, e) from e
-    return q_all, k_all, compute_s
+    return joined.q, joined.k, compute_s

@@ -2,7 +2,6 @@
 // cell per sequence (its outcome's colour, err/tol in its title), the failing sequences
 // and the first one's evidence.
 #include <algorithm>
-#include <tuple>
 #include <fmt/format.h>
 
 #include "html_parts.hpp"
@@ -36,14 +35,8 @@ std::string failing(const PackedVerdict& v) {
 }  // namespace
 
 void packed_batches(std::string& out, const Page& page) {
-  std::vector<const Record*> rows;
-  for (const Record& r : page.records) {
-    if (r.params.packed) rows.push_back(&r);
-  }
+  const auto rows = records_by_candidate(page, [](const Record& r) { return r.params.packed != nullptr; });
   if (rows.empty()) return;
-  std::stable_sort(rows.begin(), rows.end(), [](const Record* a, const Record* b) {
-    return std::tie(a->candidate, a->dtype) < std::tie(b->candidate, b->dtype);
-  });
   out += "<section id=\"packed\"><h2>Packed batches</h2>\n<p class=\"note\">Several sequences in one "
          "tensor (cu_seqlens), each with its own positions and XPOS centre, given to the candidate in one "
          "call and judged sequence by sequence: one cell per sequence (hover for its sizes and err/tol), "
@@ -51,9 +44,7 @@ void packed_batches(std::string& out, const Page& page) {
          "<table class=\"streams\"><tr><th>candidate</th><th>dtype</th><th>case</th><th>outcome</th>"
          "<th>sequences</th><th>failing</th></tr>\n";
   for (const Record* r : rows) {
-    out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"pill {}\">{}</span></td>",
-                       markup(r->candidate), dtype_name(r->dtype), markup(r->case_id),
-                       outcome_class(r->outcome), outcome_name(r->outcome));
+    out += record_row_start(*r);
     if (!r->packed) {
       out += fmt::format("<td colspan=\"2\">{}</td></tr>\n", markup(r->message));
       continue;

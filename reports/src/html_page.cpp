@@ -180,6 +180,12 @@ std::string joined(const std::vector<std::string>& items) {
 
 std::string num(double v) { return evidence::number(v); }
 
+std::string record_row_start(const Record& r) {
+  return fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"pill {}\">{}</span></td>",
+                     text::markup(r.candidate), dtype_name(r.dtype), text::markup(r.case_id),
+                     outcome_class(r.outcome), outcome_name(r.outcome));
+}
+
 std::string_view outcome_class(Outcome o) {
   switch (o) {
     case Outcome::pass: return "pass";

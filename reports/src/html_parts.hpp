@@ -1,6 +1,7 @@
 #pragma once
 // The parts of the HTML report, each appended to the page in turn by HtmlReporter.
 // Every function escapes what it takes from the records or the run metadata.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -31,5 +32,19 @@ void tail(std::string& out);                        // the inline script, closin
 std::string fill_colour(const Record& r);          // heatmap cell fill for the outcome and error
 std::string_view outcome_class(Outcome o);         // CSS class: "pass", "tol", "bad", "oor", "drift"
 std::string num(double v);                         // compact number for tables ("149.7", "1.8e+08")
+// The records `keep` selects, ordered by candidate then dtype (stable).
+template <class Keep>
+std::vector<const Record*> records_by_candidate(const Page& page, Keep keep) {
+  std::vector<const Record*> rows;
+  for (const Record& r : page.records)
+    if (keep(r)) rows.push_back(&r);
+  std::stable_sort(rows.begin(), rows.end(), [](const Record* a, const Record* b) {
+    return a->candidate != b->candidate ? a->candidate < b->candidate : a->dtype < b->dtype;
+  });
+  return rows;
+}
+// "<tr><td>candidate</td><td>dtype</td><td>case</td><td>outcome pill</td>": how the
+// sections with one row per record start it.
+std::string record_row_start(const Record& r);
 
 }  // namespace xposcheck::html

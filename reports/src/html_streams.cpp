@@ -3,7 +3,6 @@
 // against the cached keys), the first failing step and that step's evidence.
 #include <algorithm>
 #include <cmath>
-#include <tuple>
 #include <fmt/format.h>
 
 #include "html_parts.hpp"
@@ -64,14 +63,8 @@ std::string one_pass(const StreamVerdict& v) {
 }  // namespace
 
 void streams(std::string& out, const Page& page) {
-  std::vector<const Record*> rows;
-  for (const Record& r : page.records) {
-    if (r.params.stream) rows.push_back(&r);
-  }
+  const auto rows = records_by_candidate(page, [](const Record& r) { return r.params.stream.has_value(); });
   if (rows.empty()) return;
-  std::stable_sort(rows.begin(), rows.end(), [](const Record* a, const Record* b) {
-    return std::tie(a->candidate, a->dtype) < std::tie(b->candidate, b->dtype);
-  });
   out += "<section id=\"streams\"><h2>Streams</h2>\n<p class=\"note\">Each stream runs as a decoder "
          "does: a prefill, then steps with only their new rows, the keys the candidate returned kept "
          "as the cache. Per step: the largest error / allowed of its new queries and keys and of its "
@@ -81,9 +74,7 @@ void streams(std::string& out, const Page& page) {
          "<table class=\"streams\"><tr><th>candidate</th><th>dtype</th><th>case</th><th>outcome</th>"
          "<th>err/tol per step</th><th>first failing step</th><th>one pass</th></tr>\n";
   for (const Record* r : rows) {
-    out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"pill {}\">{}</span></td>",
-                       markup(r->candidate), dtype_name(r->dtype), markup(r->case_id),
-                       outcome_class(r->outcome), outcome_name(r->outcome));
+    out += record_row_start(*r);
     if (!r->stream) {
       out += fmt::format("<td colspan=\"3\">{}</td></tr>\n", markup(r->message));
       continue;

@@ -15,6 +15,7 @@
 #include "xposcheck/harness/subprocess_candidate.hpp"
 #include "xposcheck/harness/sweep.hpp"
 #include "temp_dir.hpp"
+#include "xposcheck/harness/plugin_candidate.hpp"
 
 namespace xposcheck::test {
 
@@ -91,6 +92,13 @@ std::vector<Record> sweep_one(const Grid& grid, std::unique_ptr<C>&& candidate) 
 // An example plugin built with the project (examples/CMakeLists.txt).
 inline fs::path example_plugin(const std::string& name) {
   return fs::path(XPOSCHECK_BINARY_DIR) / "examples" / ("libxposcheck_example_" + name + ".so");
+}
+
+// That plugin as a candidate, 16 cases per batch.
+inline std::unique_ptr<SubprocessCandidate> example_plugin_candidate(const std::string& name) {
+  SubprocessOptions o;
+  o.batch_size = 16;
+  return make_plugin_candidate(example_plugin(name), o);
 }
 
 // Sets $XPOSCHECK_TEST_HOSTILE (examples/hostile_plugin.c) for the plugin runners

@@ -140,7 +140,7 @@ TEST_CASE("a native plugin gets a packed batch as one call per sequence, in eith
   grid.cases.resize(6);
   grid.dtypes = {DType::fp32, DType::bf16};
   for (const char* name : {"rope", "rope_v1"}) {
-    for (const Record& r : sweep_one(grid, make_plugin_candidate(example_plugin(name), SubprocessOptions{}))) {
+    for (const Record& r : sweep_one(grid, example_plugin_candidate(name))) {
       INFO(name << " " << r.case_id << " " << dtype_name(r.dtype) << ": " << r.message);
       CHECK(r.outcome == Outcome::pass);
       CHECK(r.packed);

@@ -20,12 +20,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::unique_ptr<SubprocessCandidate> plugin(const std::string& name) {
-  SubprocessOptions o;
-  o.batch_size = 16;
-  return make_plugin_candidate(example_plugin(name), o);
-}
-
 Grid positions_grid(bool backward) {
   Grid grid = testing::shipped_grid("positions.toml");
   if (backward) grid.passes = {Pass::forward, Pass::backward};
@@ -36,7 +30,7 @@ Grid positions_grid(bool backward) {
 
 TEST_CASE("a version 2 plugin passes positions.toml in every dtype, forward and backward",
           "[external][plugin]") {
-  auto candidate = plugin("rope");
+  auto candidate = example_plugin_candidate("rope");
   REQUIRE(describe_plugin(example_plugin("rope")).abi_version == 2);
   const Grid grid = positions_grid(true);
   const auto records = sweep_one(grid, candidate);
@@ -53,11 +47,11 @@ TEST_CASE("a version 2 plugin passes positions.toml in every dtype, forward and 
 TEST_CASE("a version 1 plugin passes contiguous cases and is refused explicit positions",
           "[external][plugin]") {
   REQUIRE(describe_plugin(example_plugin("rope_v1")).abi_version == 1);
-  CHECK_THAT(plugin("rope_v1")->description(), Contains("ABI version 1"));
+  CHECK_THAT(example_plugin_candidate("rope_v1")->description(), Contains("ABI version 1"));
   const auto contiguous = sweep_one(
       small_grid("head_dim = 16\nseq_len = [1, 7]\nmem_len = [0, 3]\nfirst_position = [\"default\", 5]\n",
                  "[\"fp32\", \"bf16\", \"fp16\"]"),
-      plugin("rope_v1"));
+      example_plugin_candidate("rope_v1"));
   REQUIRE(contiguous.size() == 24);
   for (const Record& r : contiguous) {
     INFO(r.case_id << " " << dtype_name(r.dtype) << ": " << r.message);
@@ -66,7 +60,7 @@ TEST_CASE("a version 1 plugin passes contiguous cases and is refused explicit po
 
   Grid grid = positions_grid(true);
   grid.cases.resize(2);
-  const auto refused = sweep_one(grid, plugin("rope_v1"));
+  const auto refused = sweep_one(grid, example_plugin_candidate("rope_v1"));
   REQUIRE(refused.size() == 2 * 3 * 2);  // backward too: the plugin has it
   for (const Record& r : refused) {
     INFO(r.case_id << " " << dtype_name(r.dtype) << " " << pass_name(r.pass));
@@ -92,7 +86,7 @@ TEST_CASE("the plugin gets the harness's struct_size and exactly the case's posi
   Hostile hostile("echo-case");
   const Grid grid = small_grid("head_dim = 16\nseq_len = 3\nmem_len = 2\npositions = [\"default\", \"random:50\"]\n");
   REQUIRE(grid.cases.size() == 2);
-  const auto records = sweep_one(grid, plugin("hostile"));
+  const auto records = sweep_one(grid, example_plugin_candidate("hostile"));
   REQUIRE(records.size() == 2);
   const std::string size = "struct_size " + std::to_string(sizeof(xposcheck_case)) + " rows 5 positions";
   for (std::size_t i = 0; i < 2; ++i) {

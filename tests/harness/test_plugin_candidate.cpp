@@ -23,12 +23,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::unique_ptr<SubprocessCandidate> plugin(const std::string& name) {
-  SubprocessOptions o;
-  o.batch_size = 16;
-  return make_plugin_candidate(example_plugin(name), o);
-}
-
 const char* kAxes = "head_dim = 16\nseq_len = [1, 7]\nmem_len = [0, 3]\nlayout = [\"half\", \"interleaved\"]\n";
 const char* kDTypes = "[\"fp32\", \"bf16\", \"fp16\"]";
 
@@ -62,7 +56,7 @@ TEST_CASE("the ABI's 16-bit decoders are exact and its encoders round to nearest
 }
 
 TEST_CASE("the correct example plugin passes in every dtype", "[external][plugin]") {
-  auto candidate = plugin("rope");
+  auto candidate = example_plugin_candidate("rope");
   CHECK(candidate->name() == "example-rope");
   CHECK_THAT(candidate->description(), Contains("fp32 angles") && Contains("native plugin"));
   const auto records = sweep_one(small_grid(kAxes, kDTypes), candidate);
@@ -75,7 +69,7 @@ TEST_CASE("the correct example plugin passes in every dtype", "[external][plugin
 }
 
 TEST_CASE("a segfaulting plugin is a CRASH for that case only", "[external][plugin]") {
-  const auto records = sweep_one(small_grid(kAxes), plugin("segfault"));
+  const auto records = sweep_one(small_grid(kAxes), example_plugin_candidate("segfault"));
   REQUIRE(records.size() == 8);
   for (const Record& r : records) {
     INFO(r.case_id << ": " << r.message);
@@ -90,7 +84,7 @@ TEST_CASE("a segfaulting plugin is a CRASH for that case only", "[external][plug
 
 TEST_CASE("a plugin declaring a wrong output shape is a DIM_MISMATCH", "[external][plugin]") {
   const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = 7\nmem_len = [0, 3]\n"),
-                                 plugin("drop_memory"));
+                                 example_plugin_candidate("drop_memory"));
   REQUIRE(records.size() == 2);
   CHECK(records[0].outcome == Outcome::pass);  // no memory: nothing dropped
   CHECK(records[1].outcome == Outcome::dim_mismatch);
@@ -103,7 +97,7 @@ TEST_CASE("a plugin declaring a wrong output shape is a DIM_MISMATCH", "[externa
 
 TEST_CASE("a plugin's shape error code is a DIM_MISMATCH relating the sizes", "[external][plugin]") {
   const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = 7\nmem_len = [0, 3]\n"),
-                                 plugin("unsliced_scale"));
+                                 example_plugin_candidate("unsliced_scale"));
   REQUIRE(records.size() == 2);
   CHECK(records[0].outcome == Outcome::pass);
   CHECK(records[1].outcome == Outcome::dim_mismatch);
@@ -177,7 +171,7 @@ TEST_CASE("a plugin name with control characters is refused, naming the plugin",
 TEST_CASE("a plugin's error message with invalid bytes becomes a readable CRASH message",
           "[external][plugin][hostile]") {
   Hostile hostile("bad-message");
-  const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = [1, 7]\n"), plugin("hostile"));
+  const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = [1, 7]\n"), example_plugin_candidate("hostile"));
   REQUIRE(records.size() == 2);
   for (const Record& r : records) {
     CHECK(r.outcome == Outcome::crash);
