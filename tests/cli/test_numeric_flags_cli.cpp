@@ -37,7 +37,7 @@ TEST_CASE("sweep refuses non-finite and out-of-range numeric flags before runnin
   CHECK_FALSE(std::filesystem::exists(dir.path / "r.json"));
 }
 
-TEST_CASE("--horizon takes 2^-k or a number in (0, 1], and refuses anything else by name") {
+TEST_CASE("sweep --horizon takes 2^-k or a number above 0 and at most 1, and refuses anything else by name") {
   const std::string value = GENERATE(as<std::string>{}, "nan", "inf", "0", "-1", "2", "2^3", "2^", "1e400", "x");
   const TempDir dir("xposcheck-numeric-flags");
   const auto run = run_cli(dir, "sweep --quiet --grid " + tiny_grid(dir) + " --candidate fp32-angles --horizon=" +
@@ -49,7 +49,7 @@ TEST_CASE("--horizon takes 2^-k or a number in (0, 1], and refuses anything else
   CHECK_FALSE(std::filesystem::exists(dir.path / "r.json"));
 }
 
-TEST_CASE("--horizon sets the threshold the summary states the horizon at") {
+TEST_CASE("sweep --horizon sets the threshold the summary states the horizon at") {
   const TempDir dir("xposcheck-numeric-flags");
   const auto run = run_cli(dir, "sweep --quiet --grid " + tiny_grid(dir) + " --candidate fp32-angles,wrong-layout "
                                 "--horizon 2^-20 --out " + q(dir.path / "r.json"));

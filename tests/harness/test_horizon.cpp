@@ -180,7 +180,7 @@ TEST_CASE("per candidate and dtype: the tightest horizon over the records, or th
         "horizon a bf16: error > 2^-8 beyond position ~256 (first exceeded at |p| 256..277 of q_out in short)");
 }
 
-TEST_CASE("the horizon threshold: 2^-k or a number in (0, 1], anything else refused") {
+TEST_CASE("the horizon threshold: 2^-k or a number above 0 and at most 1, anything else refused") {
   CHECK(*parse_threshold("2^-8").value == 0x1p-8);
   CHECK(*parse_threshold("2^-10.5").value == Approx(std::exp2(-10.5)));
   CHECK(*parse_threshold("0.001").value == 0.001);
@@ -195,7 +195,7 @@ TEST_CASE("the horizon threshold: 2^-k or a number in (0, 1], anything else refu
   CHECK(threshold_text(0.001) == "0.001");
 }
 
-TEST_CASE("horizons and per-bin relative errors survive the results file; older files still read") {
+TEST_CASE("horizons and per-bin relative errors survive the results file, and older files still read") {
   const TempDir dir("horizon-json");
   Results results;
   results.run.horizon_threshold = kHorizonThreshold;
