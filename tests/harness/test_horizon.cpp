@@ -275,3 +275,28 @@ TEST_CASE("a malformed curve bin or horizon is refused, naming it") {
   CHECK_THAT(refused("\"near\":null,\"reach\":", "\"near\":null,\"reach\":-"), Contains("'reach'"));
   CHECK_THAT(refused("\"far\":null", "\"far\":3"), Contains("'near' and 'far'"));
 }
+
+TEST_CASE("the results store reads every horizon at its run's threshold, resumed records too") {
+  const TempDir dir("horizon-store");
+  const auto file = dir.path / "r.json";
+  const Record wrong = run_builtin("wrong-layout", grid_case(8, 7, 0), DType::fp32);
+  RunInfo run;
+  run.horizon_threshold = 0.5;
+  {
+    ResultsStore store(file, run, {wrong.case_id});
+    store.add(wrong);
+    const Results first = store.finish();
+    REQUIRE(first.records[0].horizon);
+    CHECK(first.records[0].horizon->threshold == 0.5);
+  }
+  // Resumed under another threshold: the stored curves are read again at this one.
+  run.horizon_threshold = 0x1p-20;
+  ResultsStore store(file, run, {wrong.case_id});
+  store.resume();
+  const Results again = store.finish();
+  REQUIRE(again.records.size() == 1);
+  REQUIRE(again.records[0].horizon);
+  CHECK(again.records[0].horizon->threshold == 0x1p-20);
+  CHECK(again.records[0].horizon->found());
+  CHECK(again.records[0].outcome == wrong.outcome);
+}
