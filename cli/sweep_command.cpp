@@ -19,6 +19,7 @@
 #include "terminal_print.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/envelope.hpp"
+#include "xposcheck/harness/horizon.hpp"
 #include "xposcheck/harness/limits.hpp"
 #include "xposcheck/harness/sweep.hpp"
 #include "xposcheck/reports/report_files.hpp"
@@ -107,6 +108,7 @@ int run_sweep_command(const SweepCommandOptions& o) {
   if (shard) run.shard = shard_name(shard->shard);
   run.logit_rows = options.max_logit_rows;
   run.accept_conventions = options.diagnosis.accept_conventions;
+  run.horizon_threshold = o.horizon_threshold();
   ResultsStore store(o.out, run, case_order);
   if (o.resume) store.resume();
   if (!o.quiet) {
@@ -134,6 +136,7 @@ int run_sweep_command(const SweepCommandOptions& o) {
   std::ostringstream table;  // candidate names and case ids: escaped for the terminal
   print_summary(table, summary);
   print_envelopes(table, compute_envelopes(results));
+  print_horizons(table, compute_horizons(results));
   if (drift) table << "baseline: " << o.baseline << '\n' << format_drift(results, *drift);
   std::cout << terminal_text(table.str());
   for (const auto& c : candidates) {

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "xposcheck/harness/builtin_candidates.hpp"
+#include "xposcheck/harness/horizon.hpp"
 #include "xposcheck/harness/plugin_candidate.hpp"
 #include "xposcheck/harness/subprocess_candidate.hpp"
 
@@ -37,6 +38,11 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
                  "Judge candidates that differ only by this convention on their logits: centre "
                  "(see docs/diagnosis.md)")
       ->delimiter(',')->check(CLI::IsMember(known_conventions()));
+  sub.add_option("--horizon", o.horizon,
+                 "Relative error (of the pair magnitude) whose first crossing, moving out from "
+                 "position 0, is the accuracy horizon: 2^-8, 2^-10, 0.001 (information, not a gate)")
+      ->capture_default_str()
+      ->check(CLI::Validator([](std::string& text) { return parse_threshold(text).error; }, "THRESHOLD"));
   auto* reports = "Reports (see docs/reports.md)";
   sub.add_option("--report", o.report, "HTML accuracy report (one self-contained file)")->group(reports);
   sub.add_option("--junit", o.junit, "JUnit XML for CI test dashboards")->group(reports);
@@ -87,6 +93,12 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
       ->check(FinitePositive())->group(tol);
   sub.add_option("--relative-floor", o.relative_floor, "Relative rule: floor in dtype ulps")
       ->check(FiniteRange(0))->group(tol);
+}
+
+double SweepCommandOptions::horizon_threshold() const {
+  const ParsedThreshold t = parse_threshold(horizon);
+  if (!t.value) throw CLI::ValidationError("--horizon", t.error);
+  return *t.value;
 }
 
 SweepOptions SweepCommandOptions::sweep_options() const {

@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "xposcheck/harness/horizon.hpp"
 #include "xposcheck/harness/sweep.hpp"
 
 namespace xposcheck::cli {
@@ -23,6 +24,7 @@ struct SweepCommandOptions {
   GatePolicy gate;
   std::size_t logit_rows = kSweepLogitRows;
   std::vector<std::string> accept_conventions;  // judged on logits: see docs/diagnosis.md
+  std::string horizon = threshold_text(kHorizonThreshold);  // the accuracy horizon's threshold
   std::string report, junit, summary;  // written after the summary from the same results
   std::string baseline;                // DRIFT versus this baseline (docs/baselines.md)
   double drift_factor = 2.0, drift_floor = 1.0;
@@ -38,6 +40,7 @@ struct SweepCommandOptions {
       relative_k, relative_floor;
 
   SweepOptions sweep_options() const;
+  double horizon_threshold() const;
   // The --candidate-cmd and --candidate-lib candidates, in that order.
   std::vector<std::unique_ptr<Candidate>> external_candidates() const;
 };

@@ -39,8 +39,8 @@ struct RowShape {
   std::vector<double> inv_allowed;
   double pass_allowed, pass_inv_allowed, max_allowed;
   double max_finite;               // the dtype's largest finite value
-  // A row whose squared relative errors stay at or below this cannot raise the
-  // tensor's maximum: its exact relative errors are then not computed.
+  // A row whose squared relative errors stay at or below this cannot raise its
+  // position bin's maximum: its exact relative errors are then not computed.
   double rel_sq_floor = 0;
   long a(long j) const { return half ? j : 2 * j; }
   long b(long j) const { return half ? j + pairs : 2 * j + 1; }
@@ -321,6 +321,10 @@ TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, con
         prefetch_row(x + kPrefetchRows * c.head_dim, c.head_dim);
       }
       const ElementRef at{l / c.heads, l % c.heads, r, 0, position, -1, 0, 0, 0, 0};
+      // Squared, and a little lower, so that rounding never skips a row that would
+      // raise its bin's maximum (and so the tensor's, which is the largest bin's).
+      const double bin_rel = acc.bin_max_rel(position);
+      shape.rel_sq_floor = bin_rel * bin_rel * (1.0 - 0x1p-40);
       bool clean = false;
       const RowErrors e = shape.half ? half_row_errors(shape, inv_ulp, g, x, clean)
                                      : interleaved_row_errors(shape, inv_ulp, g, x, clean);
@@ -329,9 +333,6 @@ TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, con
         continue;
       }
       acc.add_row(position, e, [&] { return worst_in_row(shape, inv_ulp, g, x, at, e.max_ratio); });
-      // Squared, and a little lower, so that rounding never skips a row that would
-      // raise the maximum.
-      shape.rel_sq_floor = acc.max_rel() * acc.max_rel() * (1.0 - 0x1p-40);
     }
   }
   return acc.finish();

@@ -45,6 +45,7 @@ void TensorAccumulator::fold(long position, const RowErrors& row) {
   bin.max_ulps = std::max(bin.max_ulps, row.max_ulps);
   bin.max_allowed = std::max(bin.max_allowed, row.max_allowed);
   bin.max_ratio = std::max(bin.max_ratio, row.max_ratio);
+  bin.max_rel = std::max(bin.max_rel, row.max_rel);
 }
 
 TensorStats TensorAccumulator::finish() {
@@ -66,6 +67,7 @@ TensorStats TensorAccumulator::finish() {
     out.rms_ulps = std::sqrt(b.sum_sq / static_cast<double>(b.count));
     out.max_allowed_ulps = b.max_allowed;
     out.max_ratio = b.max_ratio;
+    out.max_rel = b.max_rel;
     stats_.curve.push_back(out);
   }
   return stats_;

@@ -89,11 +89,13 @@ class TensorAccumulator {
   }
   double max_ratio() const { return stats_.max_ratio; }
   double max_rel() const { return stats_.max_rel; }
+  // The largest relative error so far in the bin of `position`.
+  double bin_max_rel(long position) const { return bins_[bin_of(position)].max_rel; }
   TensorStats finish();
 
  private:
   struct Bin {
-    double max_ulps = 0, sum_sq = 0, max_allowed = 0, max_ratio = 0;
+    double max_ulps = 0, sum_sq = 0, max_allowed = 0, max_ratio = 0, max_rel = 0;
     std::size_t count = 0;
   };
   std::size_t bin_of(long position) const {

@@ -40,6 +40,7 @@ std::vector<PositionBin> merge_curves(const std::vector<const std::vector<Positi
         o.rms_ulps = std::max(o.rms_ulps, b.rms_ulps);
         o.max_allowed_ulps = std::max(o.max_allowed_ulps, b.max_allowed_ulps);
         o.max_ratio = std::max(o.max_ratio, b.max_ratio);
+        o.max_rel = std::max(o.max_rel, b.max_rel);
       }
     }
   }

@@ -9,6 +9,7 @@
 
 #include "baseline_detail.hpp"
 #include "results_json.hpp"
+#include "xposcheck/harness/horizon.hpp"
 #include "xposcheck/harness/shard.hpp"
 #include "xposcheck/reference/atomic_file.hpp"
 
@@ -43,12 +44,26 @@ void sort_records(std::vector<Record>& records, const std::vector<std::string>& 
 
 namespace {
 
+// Per candidate and dtype, as the console states them; read back from the records.
+json horizons_to_json(const std::vector<HorizonSummary>& horizons) {
+  json out = json::array();
+  for (const HorizonSummary& h : horizons) {
+    out.push_back({{"candidate", h.candidate}, {"dtype", dtype_name(h.dtype)}, {"threshold", h.threshold},
+                   {"near", h.nearest ? json(*h.nearest->near) : json()},
+                   {"far", h.nearest ? json(*h.nearest->far) : json()},
+                   {"tensor", h.nearest ? h.nearest->tensor : ""}, {"case_id", h.case_id}, {"reach", h.reach},
+                   {"text", describe_horizon_reach(h)}});
+  }
+  return out;
+}
+
 json results_to_json(const Results& results) {
   json records = json::array();
   for (const Record& r : results.records) records.push_back(record_to_json(r));
   return {{"schema", "xposcheck-results"}, {"schema_version", kResultsSchemaVersion},
           {"run", run_to_json(results.run)}, {"records", records},
-          {"envelopes", envelopes_to_json(compute_envelopes(results))}};
+          {"envelopes", envelopes_to_json(compute_envelopes(results))},
+          {"horizons", horizons_to_json(compute_horizons(results))}};
 }
 
 // Pretty metadata, then one compact record per line: a large grid stays a few MB
@@ -168,8 +183,15 @@ void ResultsStore::resume() {
   }
   for (Record& r : read_journal()) found.push_back(std::move(r));
   for (Record& r : found) {
+    stamp_horizon(r);
     if (keys_.insert(r.key()).second) results_.records.push_back(std::move(r));
   }
+}
+
+// The horizon is a function of the curves and this run's threshold: records resumed
+// from a run with another --horizon are read again at this one.
+void ResultsStore::stamp_horizon(Record& r) const {
+  if (results_.run.horizon_threshold > 0) r.horizon = record_horizon(r.tensors, results_.run.horizon_threshold);
 }
 
 // The journal's first line names the run that wrote it; lines of a journal without
@@ -210,6 +232,7 @@ std::size_t ResultsStore::size() const {
 void ResultsStore::add(Record record) {
   std::lock_guard lock(mutex_);
   if (!keys_.insert(record.key()).second) return;
+  stamp_horizon(record);
   if (!journal_out_.is_open()) {
     if (file_.has_parent_path()) fs::create_directories(file_.parent_path());
     journal_out_.open(journal_, journal_continues_ ? std::ios::app : std::ios::trunc);

@@ -4,6 +4,7 @@
 #include "baseline_detail.hpp"
 #include "xposcheck/reference/case_json.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 #include <stdexcept>
@@ -57,7 +58,7 @@ json tensor_to_json(const TensorStats& t) {
   json curve = json::array();
   for (const PositionBin& b : t.curve) {
     curve.push_back({b.first, b.last, plot_number(b.max_ulps), plot_number(b.rms_ulps),
-                     plot_number(b.max_allowed_ulps), plot_number(b.max_ratio)});
+                     plot_number(b.max_allowed_ulps), plot_number(b.max_ratio), plot_number(b.max_rel)});
   }
   json j = {{"name", t.name}, {"compared", t.compared}, {"elements", t.elements},
             {"over_tolerance", t.over_tolerance}, {"nonfinite", t.nonfinite},
@@ -68,6 +69,22 @@ json tensor_to_json(const TensorStats& t) {
   if (t.bias) j["bias"] = *t.bias;
   if (t.bias_allowed) j["bias_allowed"] = *t.bias_allowed;
   return j;
+}
+
+// [first, last, max_ulps, rms_ulps, max_allowed_ulps, max_ratio, max_rel]; files written
+// before the relative error was binned have six entries, and read with max_rel 0.
+PositionBin bin_from_json(const json& b, std::size_t index) {
+  const bool shaped = b.is_array() && (b.size() == 6 || b.size() == 7) && b[0].is_number_integer() &&
+                      b[1].is_number_integer() &&
+                      std::all_of(b.begin() + 2, b.end(), [](const json& v) { return v.is_number(); });
+  if (!shaped || b[0].get<long>() > b[1].get<long>())
+    throw std::invalid_argument(fmt::format("curve bin {} is not [first, last, max_ulps, rms_ulps, "
+                                            "max_allowed_ulps, max_ratio, max_rel] with first <= last", index));
+  PositionBin bin{b[0], b[1], b[2], b[3], b[4], b[5]};
+  if (b.size() == 7) bin.max_rel = b[6];
+  if (!(bin.max_rel >= 0))
+    throw std::invalid_argument(fmt::format("curve bin {}: max_rel {} is negative", index, bin.max_rel));
+  return bin;
 }
 
 TensorStats tensor_from_json(const json& j) {
@@ -87,9 +104,7 @@ TensorStats tensor_from_json(const json& j) {
   t.worst = element_from_json(j.at("worst"));
   if (j.contains("bias")) t.bias = j.at("bias").get<double>();
   if (j.contains("bias_allowed")) t.bias_allowed = j.at("bias_allowed").get<double>();
-  for (const json& b : j.at("curve")) {
-    t.curve.push_back({b.at(0), b.at(1), b.at(2), b.at(3), b.at(4), b.at(5)});
-  }
+  for (const json& b : j.at("curve")) t.curve.push_back(bin_from_json(b, t.curve.size()));
   return t;
 }
 
@@ -203,6 +218,36 @@ PackedVerdict packed_from_json(const json& j) {
   return v;
 }
 
+json horizon_to_json(const AccuracyHorizon& h) {
+  const auto optional = [](const std::optional<long>& v) { return v ? json(*v) : json(); };
+  return {{"threshold", h.threshold}, {"near", optional(h.near)}, {"far", optional(h.far)},
+          {"tensor", h.tensor}, {"reach", h.reach}};
+}
+
+// A distance |p| from position 0: an integer >= 0, or null when allowed.
+std::optional<long> distance_at(const json& j, const char* key) {
+  const json& v = j.at(key);
+  if (v.is_null()) return std::nullopt;
+  if (!v.is_number_integer() || v.get<long>() < 0)
+    throw std::invalid_argument(fmt::format("horizon '{}' is {}, not a distance |p| (an integer >= 0)", key, v.dump()));
+  return v.get<long>();
+}
+
+AccuracyHorizon horizon_from_json(const json& j) {
+  AccuracyHorizon h;
+  h.threshold = j.at("threshold");
+  if (!(h.threshold > 0 && h.threshold <= 1))
+    throw std::invalid_argument(fmt::format("horizon 'threshold' is {}, not in (0, 1]", h.threshold));
+  h.near = distance_at(j, "near");
+  h.far = distance_at(j, "far");
+  h.tensor = j.at("tensor");
+  const std::optional<long> reach = distance_at(j, "reach");
+  if (!reach || h.near.has_value() != h.far.has_value() || (h.near && *h.near > *h.far))
+    throw std::invalid_argument("horizon: 'near' and 'far' must both be null or near <= far, and 'reach' given");
+  h.reach = *reach;
+  return h;
+}
+
 json record_to_json(const Record& r) {
   json tensors = json::array();
   for (const TensorStats& t : r.tensors) tensors.push_back(tensor_to_json(t));
@@ -228,6 +273,7 @@ json record_to_json(const Record& r) {
   if (r.drift) j["drift"] = drift_to_json(*r.drift);
   if (r.stream) j["stream"] = stream_to_json(*r.stream);
   if (r.packed) j["packed"] = packed_to_json(*r.packed);
+  if (r.horizon) j["horizon"] = horizon_to_json(*r.horizon);
   return j;
 }
 
@@ -266,6 +312,8 @@ Record record_from_json(const json& j) {
   if (j.contains("drift") && !j.at("drift").is_null()) r.drift = drift_from_json(j.at("drift"));
   if (j.contains("stream") && !j.at("stream").is_null()) r.stream = stream_from_json(j.at("stream"));
   if (j.contains("packed") && !j.at("packed").is_null()) r.packed = packed_from_json(j.at("packed"));
+  // Absent in files written before the accuracy horizon existed.
+  if (j.contains("horizon") && !j.at("horizon").is_null()) r.horizon = horizon_from_json(j.at("horizon"));
   return r;
 }
 
@@ -277,7 +325,8 @@ json run_to_json(const RunInfo& run) {
           {"grid_fingerprint", run.grid_fingerprint}, {"candidates", run.candidates},
           {"dtypes", run.dtypes}, {"tolerance", tolerance}, {"machine", run.machine},
           {"started_at", run.started_at}, {"shard", run.shard},
-          {"accept_conventions", run.accept_conventions}, {"logit_rows", run.logit_rows}};
+          {"accept_conventions", run.accept_conventions}, {"logit_rows", run.logit_rows},
+          {"horizon_threshold", run.horizon_threshold}};
 }
 
 RunInfo run_from_json(const json& j) {
@@ -296,6 +345,12 @@ RunInfo run_from_json(const json& j) {
   // Absent in files written before resume compared them: such runs cannot be resumed.
   if (j.contains("accept_conventions")) run.accept_conventions = j.at("accept_conventions").get<std::vector<std::string>>();
   if (j.contains("logit_rows")) run.logit_rows = count_at(j, "logit_rows");
+  // Absent in files written before the accuracy horizon: 0, no horizons.
+  if (j.contains("horizon_threshold")) {
+    run.horizon_threshold = j.at("horizon_threshold");
+    if (!(run.horizon_threshold >= 0 && run.horizon_threshold <= 1))
+      throw std::invalid_argument(fmt::format("'horizon_threshold' is {}, not in [0, 1]", run.horizon_threshold));
+  }
   return run;
 }
 

@@ -78,12 +78,13 @@ std::vector<PositionBin> merge_curve(const std::vector<PositionBin>& fine, std::
       out.back().last = first + ((index + 1) * span + n - 1) / n - 1;
       sum_sq.push_back(0);
       out.back().rms_ulps = 0;
-      out.back().max_ulps = out.back().max_ratio = out.back().max_allowed_ulps = 0;
+      out.back().max_ulps = out.back().max_ratio = out.back().max_allowed_ulps = out.back().max_rel = 0;
     }
     PositionBin& m = out.back();
     m.max_ulps = std::max(m.max_ulps, b.max_ulps);
     m.max_ratio = std::max(m.max_ratio, b.max_ratio);
     m.max_allowed_ulps = std::max(m.max_allowed_ulps, b.max_allowed_ulps);
+    m.max_rel = std::max(m.max_rel, b.max_rel);
     m.rms_ulps += 1;  // counts positions until the end
     sum_sq.back() += b.rms_ulps * b.rms_ulps;
   }

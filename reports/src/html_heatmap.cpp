@@ -10,6 +10,7 @@
 
 #include "evidence.hpp"
 #include "html_parts.hpp"
+#include "xposcheck/harness/horizon.hpp"
 #include "text_escape.hpp"
 
 namespace xposcheck::html {
@@ -287,6 +288,21 @@ std::string fill_colour(const Record& r) {
   }
 }
 
+namespace {
+
+// Under each candidate's heatmaps, the accuracy horizon of each dtype: where its
+// relative error first exceeds the run's threshold (information, not the gate).
+void horizon_lines(std::string& out, const std::string& candidate, const std::vector<HorizonSummary>& horizons) {
+  std::string items;
+  for (const HorizonSummary& h : horizons) {
+    if (h.candidate != candidate) continue;
+    items += fmt::format("<li><b>{}</b>: {}</li>", dtype_name(h.dtype), markup(describe_horizon_reach(h)));
+  }
+  if (!items.empty()) out += "<ul class=\"horizon\" title=\"accuracy horizon\">" + items + "</ul>\n";
+}
+
+}  // namespace
+
 void heatmaps(std::string& out, const Page& page) {
   out += "<section id=\"envelope\"><h2>Envelope heatmaps</h2>\n";
   out += kDefs;
@@ -303,6 +319,15 @@ void heatmaps(std::string& out, const Page& page) {
                                      : markup("Each large heatmap shows the worst case over " + over +
                                               "; \"per combination\" splits them."));
   legend(out);
+  HorizonTable horizon_table;
+  for (const Record& r : page.records) horizon_table.add(r);
+  const std::vector<HorizonSummary> horizons = horizon_table.summaries();
+  if (!horizons.empty()) {
+    out += fmt::format("<p class=\"note\">Accuracy horizon: the first position |p|, moving out from 0, "
+                       "where a bin of q_out or k_out has a relative error above {} of the pair magnitude, "
+                       "over every case (docs/long-context.md).</p>\n",
+                       markup(threshold_text(horizons.front().threshold)));
+  }
   for (const auto& [name, per_dtype] : by_candidate(page)) {
     out += fmt::format("<h3>{}</h3>\n<div class=\"hm-row\">", markup(name));
     for (const auto& [t, records] : per_dtype) {
@@ -313,6 +338,7 @@ void heatmaps(std::string& out, const Page& page) {
       out += "</div>";
     }
     out += "</div>\n";
+    horizon_lines(out, name, horizons);
     if (!varying.empty()) small_multiples(out, name, per_dtype, varying);
   }
   out += "</section>\n";

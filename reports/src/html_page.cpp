@@ -44,6 +44,7 @@ table.acc td.fail{background:#fdecea}table.acc td.ok{background:#eaf6ec}
 .hm-row{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
 .hm{border:1px solid var(--line);border-radius:4px;padding:6px 8px;background:#fff;width:min-content}
 .hm .t{font-weight:600}.hm .s{color:var(--muted);font-size:12px}
+ul.horizon{margin:6px 0 10px;padding-left:18px;font-size:13px}
 details{margin:6px 0 14px}summary{cursor:pointer;color:var(--link)}
 .small .hm{padding:4px 6px}
 .legend{display:flex;flex-wrap:wrap;gap:14px;align-items:center;margin:6px 0 12px;font-size:13px}

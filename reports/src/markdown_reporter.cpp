@@ -40,6 +40,16 @@ void write_table(std::ostream& out, const SummaryTable& table) {
   }
 }
 
+// The accuracy horizon of each candidate and dtype, as the console states it.
+void write_horizons(std::ostream& out, const std::vector<HorizonSummary>& horizons) {
+  if (horizons.empty()) return;
+  out << "\nAccuracy horizon (relative error of the pair magnitude; information, not the gate):\n\n";
+  for (const HorizonSummary& h : horizons) {
+    out << fmt::format("- {} {}: {}\n", markdown_cell(h.candidate), dtype_name(h.dtype),
+                       markdown_cell(describe_horizon_reach(h)));
+  }
+}
+
 }  // namespace
 
 MarkdownReporter::MarkdownReporter(std::ostream& out, MarkdownOptions options)
@@ -50,10 +60,12 @@ void MarkdownReporter::begin(const RunInfo& run, const GateVerdict& verdict) {
   verdict_ = verdict;
   summary_.begin(run, verdict);
   failures_.clear();
+  horizons_ = {};
 }
 
 void MarkdownReporter::record(const Record& r) {
   summary_.record(r);
+  horizons_.add(r);
   if (!fails_gate(r, verdict_.policy)) return;
   if (failures_.size() < options_.max_failures) failures_.push_back(r);
 }
@@ -66,6 +78,7 @@ void MarkdownReporter::end() {
                       run_.git_commit.empty() ? "" : " at " + markdown_cell(run_.git_commit),
                       markdown_cell(run_.started_at));
   write_table(out_, summary_);
+  write_horizons(out_, horizons_.summaries());
   if (failures_.empty()) return;
   out_ << fmt::format("\nFirst {} of {} failures:\n\n", failures_.size(), verdict_.failing);
   out_ << "| candidate | dtype | case | outcome | message |\n|---|---|---|---|---|\n";

@@ -84,4 +84,8 @@ void print_envelopes(std::ostream& out, const std::vector<Envelope>& envelopes) 
   for (const Envelope& e : envelopes) out << describe_envelope(e) << '\n';
 }
 
+void print_horizons(std::ostream& out, const std::vector<HorizonSummary>& horizons) {
+  for (const HorizonSummary& h : horizons) out << describe_horizon(h) << '\n';
+}
+
 }  // namespace xposcheck

@@ -37,6 +37,28 @@ TEST_CASE("sweep refuses non-finite and out-of-range numeric flags before runnin
   CHECK_FALSE(std::filesystem::exists(dir.path / "r.json"));
 }
 
+TEST_CASE("sweep --horizon takes 2^-k or a number above 0 and at most 1, and refuses anything else by name") {
+  const std::string value = GENERATE(as<std::string>{}, "nan", "inf", "0", "-1", "2", "2^3", "2^", "1e400", "x");
+  const TempDir dir("xposcheck-numeric-flags");
+  const auto run = run_cli(dir, "sweep --quiet --grid " + tiny_grid(dir) + " --candidate fp32-angles --horizon=" +
+                                    value + " --out " + q(dir.path / "r.json"));
+  INFO(value << "\n" << run.out << run.err);
+  CHECK(run.status == 2);
+  CHECK_THAT(run.err, Contains("--horizon"));
+  CHECK_THAT(run.err, Contains("want a finite number in (0, 1]"));
+  CHECK_FALSE(std::filesystem::exists(dir.path / "r.json"));
+}
+
+TEST_CASE("sweep --horizon sets the threshold the summary states the horizon at") {
+  const TempDir dir("xposcheck-numeric-flags");
+  const auto run = run_cli(dir, "sweep --quiet --grid " + tiny_grid(dir) + " --candidate fp32-angles,wrong-layout "
+                                "--horizon 2^-20 --out " + q(dir.path / "r.json"));
+  INFO(run.out << run.err);
+  CHECK(run.status == 1);  // wrong-layout fails; the horizon changes no outcome
+  CHECK_THAT(run.out, Contains("horizon fp32-angles fp32: no horizon within the grid (error <= 2^-20 up to position 6)"));
+  CHECK_THAT(run.out, Contains("horizon wrong-layout fp32: error > 2^-20 beyond position ~"));
+}
+
 TEST_CASE("a refused range is printed readably, not as 309 digits") {
   const TempDir dir("xposcheck-numeric-flags");
   const auto run = run_cli(dir, "sweep --quiet --grid " + tiny_grid(dir) + " --base-ulps -1");

@@ -78,6 +78,8 @@ TEST_CASE("each buggy candidate gets the outcome its bug deserves") {
       {"swapped-qk-scale", grid_case(64, 256, 0), DType::bf16, Outcome::tolerance, "q_out"},
       {"wrong-layout", grid_case(64, 7, 0), DType::fp16, Outcome::tolerance, "q_out"},
       {"angles-in-dtype", grid_case(64, 1023, 0), DType::bf16, Outcome::tolerance, "q_out"},
+      {"positions-in-dtype", grid_case(64, 1023, 0), DType::bf16, Outcome::tolerance, "q_out"},
+      {"positions-in-dtype", grid_case(64, 4096, 0), DType::fp16, Outcome::tolerance, "q_out"},
       {"centers-differ", grid_case(64, 64, 100), DType::fp32, Outcome::tolerance, "k_out"},
   };
   for (const Expectation& e : cases) {
@@ -97,6 +99,13 @@ TEST_CASE("positions-from-zero and centers-differ pass without memory") {
     INFO(name << ": " << r.message);
     CHECK(r.outcome == Outcome::pass);
   }
+}
+
+TEST_CASE("positions-in-dtype passes in fp32, and wherever positions are exact in the dtype") {
+  CHECK(run_builtin("positions-in-dtype", grid_case(64, 1023, 100), DType::fp32).outcome == Outcome::pass);
+  // bf16 holds every integer up to 256, fp16 up to 2048.
+  CHECK(run_builtin("positions-in-dtype", grid_case(64, 256, 0), DType::bf16).outcome == Outcome::pass);
+  CHECK(run_builtin("positions-in-dtype", grid_case(64, 2048, 0), DType::fp16).outcome == Outcome::pass);
 }
 
 TEST_CASE("angles-in-dtype passes in fp32, where the dtype is the angle precision") {

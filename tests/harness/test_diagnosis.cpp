@@ -94,8 +94,10 @@ TEST_CASE("every buggy built-in candidate is diagnosed right on the smoke grid")
   for (const CandidateInfo& info : builtin_candidates())
     CHECK((info.correct || !info.expected_verdict.empty() || !info.expected_backward_verdict.empty()));
   const std::set<std::string> failing = check_verdicts(sweep_grid("cases/smoke.toml", names));
-  // Each of them fails somewhere on the smoke grid, so each verdict was checked.
-  for (const std::string& name : names) CHECK(failing.count(name) == 1);
+  // Each of them fails somewhere on the smoke grid, so each verdict was checked, but
+  // positions-in-dtype: the smoke grid's positions (|p| <= 255) are exact in bf16 and
+  // fp16, so it passes there; the regression grid below checks its verdict.
+  for (const std::string& name : names) CHECK(failing.count(name) == (name == "positions-in-dtype" ? 0u : 1u));
 }
 
 TEST_CASE("every buggy built-in candidate is diagnosed right on the x-transformers regression") {
@@ -104,7 +106,7 @@ TEST_CASE("every buggy built-in candidate is diagnosed right on the x-transforme
   const std::set<std::string> failing = check_verdicts(results);
   for (const char* name :
        {"unsliced-scale", "positions-from-zero", "swapped-qk-scale", "wrong-layout",
-        "angles-in-dtype", "stale-cache", "centers-differ", "random-garbage"}) {
+        "angles-in-dtype", "positions-in-dtype", "stale-cache", "centers-differ", "random-garbage"}) {
     CHECK(failing.count(name) == 1);
   }
   for (const Record& r : results.records) {

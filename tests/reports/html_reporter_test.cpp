@@ -144,3 +144,28 @@ TEST_CASE("HTML: a huge traceback is cut, its first line kept in bold", "[html]"
   CHECK(cell.size() < 12000);
   CHECK(cell.find("<td data-v=\"-1\">-</td><td data-v=\"-1\">-</td>") != std::string::npos);
 }
+
+TEST_CASE("HTML: the envelope section states each candidate's accuracy horizon per dtype", "[html][horizon]") {
+  Results results = fixture();
+  for (Record& r : results.records) {
+    r.horizon.emplace();
+    r.horizon->threshold = 0x1p-8;
+    r.horizon->reach = 100;
+    if (r.candidate != "wrong-layout" || r.dtype != DType::fp16) continue;
+    r.horizon->near = 1;
+    r.horizon->far = 2;
+    r.horizon->tensor = "k_out";
+  }
+  const std::string html = render<HtmlReporter>(results);
+  const auto envelope = html.find("<section id=\"envelope\">");
+  REQUIRE(envelope != std::string::npos);
+  const std::string section = html.substr(envelope, html.find("</section>", envelope) - envelope);
+  CHECK(count(section, "<ul class=\"horizon\"") == 4);
+  CHECK(count(section, "<li><b>fp16</b>: ") == 4);
+  CHECK(section.find("<li><b>fp32</b>: no horizon within the grid (error &lt;= 2^-8 up to position 100)</li>") !=
+        std::string::npos);
+  CHECK(section.find("<li><b>fp16</b>: error &gt; 2^-8 beyond position ~1 (first exceeded at |p| 1..2 of k_out in D") !=
+        std::string::npos);
+  // Without horizons (older results) the section has none.
+  CHECK(page().find("class=\"horizon\"") == std::string::npos);
+}

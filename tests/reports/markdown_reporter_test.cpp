@@ -89,3 +89,35 @@ TEST_CASE("Markdown: pipes, newlines and markup in a message stay inside one cel
         std::string::npos);
   CHECK(md.find("gate FAIL (1 failing of 1)") != std::string::npos);
 }
+
+namespace {
+
+// The fixture with a horizon on every record: wrong-layout's first bin over 2^-8 at
+// |p| 1..2, the others none up to position 100.
+Results with_horizons() {
+  Results results = fixture();
+  for (Record& r : results.records) {
+    r.horizon.emplace();
+    r.horizon->threshold = 0x1p-8;
+    r.horizon->reach = 100;
+    if (r.candidate != "wrong-layout") continue;
+    r.horizon->near = 1;
+    r.horizon->far = 2;
+    r.horizon->tensor = "q_out";
+  }
+  return results;
+}
+
+}  // namespace
+
+TEST_CASE("Markdown: the accuracy horizon of each candidate and dtype", "[markdown][horizon]") {
+  const std::string md = render<MarkdownReporter>(with_horizons());
+  // Cells are escaped as everywhere in the summary: "<", ">" and "|" too.
+  CHECK_THAT(md, Catch::Contains("Accuracy horizon"));
+  CHECK_THAT(md, Catch::Contains("- fp32-angles fp32: no horizon within the grid (error &lt;= 2^-8 up to position 100)\n"));
+  CHECK_THAT(md, Catch::Contains("- wrong-layout fp16: error &gt; 2^-8 beyond position ~1 (first exceeded at \\|p\\| 1..2 of "
+                                 "q_out in D"));
+  CHECK(count(md, "\n- ") == 8);
+  // Results of an older version hold no horizons: no such section.
+  CHECK(render<MarkdownReporter>(fixture()).find("Accuracy horizon") == std::string::npos);
+}

@@ -18,11 +18,16 @@ double rescaled_base(const Case& c) {
 // t = positions / alpha in fp32, freqs = t * inv_freq, then cosf / sinf; the XPOS
 // scale is ((2j + 0.4R) / (1.4R)) ** ((p - c) / B), all fp32.
 PositionTable fp32_table(const Recipe& recipe, const Frequencies& f, const Case& c, DType dtype,
-                         long p, double centre, bool query) {
+                         long position, double centre, bool query) {
   const long pairs = c.pairs();
+  // A position tensor made in the dtype (torch.arange(n, dtype=x.dtype)): bf16 holds
+  // integers exactly only up to 256, fp16 up to 2048; the angles and the XPOS power
+  // both read it, as x-transformers' `t` does.
+  const double p = recipe.plants(PlantedBug::positions_in_dtype) ? round_to(dtype, static_cast<double>(position))
+                                                                  : static_cast<double>(position);
   float t = static_cast<float>(p) / static_cast<float>(c.interpolation);
   if (recipe.angles == AngleMode::dtype) t = static_cast<float>(round_to(dtype, t));
-  const float power = static_cast<float>(static_cast<double>(p) - centre) /
+  const float power = static_cast<float>(p - centre) /
                       static_cast<float>(c.scale_base);
   PositionTable table{std::vector<double>(pairs), std::vector<double>(pairs),
                       std::vector<double>(pairs, 1.0)};

@@ -38,6 +38,7 @@ enum class PlantedBug {
   centre_on_key_range,  // q and k centred on ceil((M+N)/2) from the first key (torchscale)
   random_outputs,       // seeded garbage of the right shape
   packed_positions_continue,  // packed batches: positions run on across sequence boundaries
+  positions_in_dtype,   // the position index rounded to the dtype (a position tensor in bf16/fp16)
 };
 
 // The known bug a recipe's backward pass plants (its forward pass is then correct).

@@ -49,6 +49,10 @@ const std::vector<Entry>& entries() {
        Recipe{.bug = PlantedBug::wrong_layout}},
       {{"angles-in-dtype", "BUG: p*omega computed in the dtype (bf16/fp16) before cos/sin", false, "angles-in-dtype"},
        Recipe{.angles = AngleMode::dtype}},
+      {{"positions-in-dtype",
+        "BUG: the position index rounded to the dtype (bf16/fp16) before the angles and XPOS power "
+        "are formed; fp32 unchanged", false, "positions-in-dtype"},
+       Recipe{.bug = PlantedBug::positions_in_dtype}},
       {{"stale-cache",
         "BUG: cos/sin/scale tables cached from the first case seen: results depend on call order",
         false, "history-dependence"},

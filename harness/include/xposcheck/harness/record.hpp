@@ -33,6 +33,9 @@ struct PositionBin {
   double rms_ulps = 0;
   double max_allowed_ulps = 0;  // the tolerance line
   double max_ratio = 0;         // max of error / allowed
+  // The largest |got - want| / pair magnitude (the magnitude the ulp unit is taken at):
+  // the accuracy horizon reads it (horizon.hpp). 0 in files written before it existed.
+  double max_rel = 0;
 };
 
 struct TensorStats {
@@ -133,6 +136,19 @@ struct PackedVerdict {
   std::vector<long> failing;            // the sequences that fail the gate, in order
 };
 
+// How far from position 0 the outputs stay within a relative error (horizon.hpp):
+// read from the error curves of the rotated tensors (q_out, k_out; dq, dk backward).
+struct AccuracyHorizon {
+  double threshold = 0;          // relative to the pair magnitude
+  // The bin nearest position 0 whose largest relative error exceeds the threshold:
+  // its smallest and largest |p|. Unset: no bin exceeds it.
+  std::optional<long> near, far;
+  std::string tensor;            // the tensor of that bin
+  long reach = 0;                // the largest |p| the curves cover
+  bool found() const { return near.has_value(); }
+  bool operator==(const AccuracyHorizon&) const = default;
+};
+
 struct Record {
   std::string candidate;
   std::string case_id;
@@ -151,6 +167,7 @@ struct Record {
   std::optional<DriftInfo> drift;       // set when compared with a baseline
   std::optional<StreamVerdict> stream;  // streams: the verdict of every step
   std::optional<PackedVerdict> packed;  // packed batches: the verdict of every sequence
+  std::optional<AccuracyHorizon> horizon;  // information, never part of the outcome
 
   // The key that identifies a record in results, baselines and merges.
   std::string key() const;

@@ -32,6 +32,9 @@ struct RunInfo {
   // What decides the records besides the grid and tolerance: a resumed run must match.
   std::vector<std::string> accept_conventions;  // --accept-convention
   std::size_t logit_rows = 0;                   // --logit-rows
+  // --horizon: every record's accuracy horizon is read at this relative error (0: none,
+  // as in files written before horizons). Information only, so a resume may change it.
+  double horizon_threshold = 0;
 };
 
 // Why records of `earlier` cannot be kept by a run `now`: one phrase per difference in
@@ -72,6 +75,7 @@ class ResultsStore {
 
  private:
   void checkpoint_locked();
+  void stamp_horizon(Record& r) const;
   void check_resumable(const RunInfo& earlier, const std::string& source) const;
   std::vector<Record> read_journal();
   bool journal_continues_ = false;  // the journal's header matches: append to it

@@ -1,6 +1,6 @@
 #pragma once
 // A short Markdown summary for a CI job summary ($GITHUB_STEP_SUMMARY): one table
-// row per candidate and dtype, then the first failures.
+// row per candidate and dtype, the accuracy horizons, then the first failures.
 #include <cstddef>
 #include <ostream>
 #include <vector>
@@ -27,6 +27,7 @@ class MarkdownReporter : public Reporter {
   GateVerdict verdict_;
   SummaryTable summary_;
   std::vector<Record> failures_;  // the first max_failures gate failures, in order
+  HorizonTable horizons_;         // the accuracy horizon of each candidate and dtype
 };
 
 }  // namespace xposcheck

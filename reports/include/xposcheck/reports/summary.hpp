@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "xposcheck/harness/envelope.hpp"
+#include "xposcheck/harness/horizon.hpp"
 #include "xposcheck/harness/outcome.hpp"
 #include "xposcheck/reports/reporter.hpp"
 
@@ -67,5 +68,7 @@ void print_summary(std::ostream& out, const SummaryTable& table);
 
 // One line per candidate and dtype: the safe envelope of each memory length.
 void print_envelopes(std::ostream& out, const std::vector<Envelope>& envelopes);
+// One line per candidate and dtype: the accuracy horizon (docs/long-context.md).
+void print_horizons(std::ostream& out, const std::vector<HorizonSummary>& horizons);
 
 }  // namespace xposcheck
