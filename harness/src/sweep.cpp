@@ -546,7 +546,7 @@ Sweeper::Batch Sweeper::inputs_of(const std::vector<Unit>& members) const {
 
 // A pipeline, so that neither side waits for the other: while the candidate's
 // process runs batch k, the harness judges batch k - 1, computes batch k's golden
-// outputs and draws batch k + 1's inputs.
+// outputs, draws batch k + 1's inputs and lets the candidate stage them (write them).
 void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
   std::vector<Unit> units;
   for (const Unit& u : all) {
@@ -572,7 +572,10 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
           if (previous) judge_batch(candidate, *previous);
           parallel_for(current.prepared.size(), [&](std::size_t i) { complete_unit(current.prepared[i]); },
                        worker_count(current.prepared.size()));
-          if (k + 1 < batches.size()) next = inputs_of(batches[k + 1]);
+          if (k + 1 < batches.size()) {
+            next = inputs_of(batches[k + 1]);
+            candidate.stage_batch(next.jobs(candidate.runs_whole_streams()));
+          }
         });
     previous = std::move(current);
     current = std::move(next);

@@ -88,6 +88,23 @@ void add(ExternalStats& to, const ExternalStats& s) {
   to.process_s += s.process_s;
   to.write_s += s.write_s;
   to.read_s += s.read_s;
+  to.staged += s.staged;
+}
+
+// What makes a staged batch the one run_batch gets: the same jobs on the same tensors.
+struct JobKey {
+  const Case* params;
+  DType dtype;
+  const Tensor *q_in, *k_in, *g_q, *g_k;
+  bool continues_stream;
+  Pass pass;
+  bool operator==(const JobKey&) const = default;
+};
+
+std::vector<JobKey> keys_of(std::span<const Job> jobs) {
+  std::vector<JobKey> keys;
+  for (const Job& j : jobs) keys.push_back({j.params, j.dtype, j.q_in, j.k_in, j.g_q, j.g_k, j.continues_stream, j.pass});
+  return keys;
 }
 
 }  // namespace
@@ -111,7 +128,52 @@ SubprocessCandidate::SubprocessCandidate(SubprocessOptions options) : options_(s
   if (options_.batch_size == 0) options_.batch_size = 1;
 }
 
+// The next batch, written while the one before ran.
+struct SubprocessCandidate::Staged {
+  std::vector<JobKey> keys;
+  std::unique_ptr<external::Launch> launch;
+  double write_s = 0;
+};
+
 SubprocessCandidate::~SubprocessCandidate() = default;
+
+void SubprocessCandidate::stage_batch(std::span<const Job> jobs) {
+  {
+    std::lock_guard lock(mutex_);
+    // Only a serving process is handed a directory written beforehand (a new process
+    // or one started ahead works in its own), and only a batch that is one chunk.
+    if (!serves_ || jobs.empty() || jobs.size() > options_.batch_size) return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  auto staged = std::make_unique<Staged>();
+  try {
+    staged->launch = std::make_unique<external::Launch>(options_);
+    std::vector<BatchEntry> entries;
+    for (std::size_t i = 0; i < jobs.size(); ++i)
+      entries.push_back({&jobs[i], external::case_files(staged->launch->dir.path(), i, jobs[i].pass)});
+    external::write_batch(staged->launch->dir.path(), options_.name, entries, options_.bf16_inputs,
+                          options_.case_timeout_s);
+  } catch (const std::exception&) {
+    return;  // only a head start: the batch is written again when it runs
+  }
+  staged->keys = keys_of(jobs);
+  staged->write_s = seconds_since(t0);
+  std::lock_guard lock(mutex_);
+  staged_ = std::move(staged);
+}
+
+// The staged batch when it holds exactly these jobs; a stale one is dropped either way.
+std::unique_ptr<external::Launch> SubprocessCandidate::take_staged(std::span<const Job> jobs, ExternalStats& stats) {
+  std::unique_ptr<Staged> staged;
+  {
+    std::lock_guard lock(mutex_);
+    staged = std::move(staged_);
+  }
+  if (!staged || staged->keys != keys_of(jobs)) return nullptr;
+  ++stats.staged;
+  stats.write_s += staged->write_s;
+  return std::move(staged->launch);
+}
 
 std::size_t SubprocessCandidate::batch_size() const {
   return std::max<std::size_t>(2, options_.batch_size);
@@ -250,7 +312,10 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
   round.limit = std::min(options_.case_timeout_s * static_cast<double>(std::max<std::size_t>(1, pending.size())),
                          options_.batch_timeout_s);
   std::unique_ptr<external::Launch> previous = take_serving(s);
-  std::unique_ptr<external::Launch> launch = previous ? nullptr : take_prestarted(s);
+  std::unique_ptr<external::Launch> staged = take_staged(jobs, s);
+  // A serving process takes the batch written ahead when it is this whole batch.
+  const bool written = previous && staged && pending.size() == jobs.size();
+  std::unique_ptr<external::Launch> launch = previous ? (written ? std::move(staged) : nullptr) : take_prestarted(s);
   // The next batch's process starts up while this one runs, unless this one will
   // serve it (a spare would import everything for nothing).
   if (!serves_) prestart();
@@ -260,8 +325,9 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
     if (!launch) launch = std::make_unique<external::Launch>(options_);
     for (std::size_t i : pending)
       entries.push_back({&jobs[i], external::case_files(launch->dir.path(), i, jobs[i].pass)});
-    external::write_batch(launch->dir.path(), options_.name, entries, options_.bf16_inputs,
-                          options_.case_timeout_s);
+    if (!written)
+      external::write_batch(launch->dir.path(), options_.name, entries, options_.bf16_inputs,
+                            options_.case_timeout_s);
     if (previous) previous->hand_over(*launch);
   } catch (const std::exception& e) {
     for (std::size_t i : pending)
@@ -382,10 +448,11 @@ std::string SubprocessCandidate::stats_summary() const {
   return fmt::format(
       "{}: {} cases in {} processes ({} batches served by a running process, {} started "
       "ahead, {} failed, {} timed out, {} cases retried); compute inside the candidate {:.2f} s ({} cases timed), its file I/O {:.2f} s, "
-      "waiting for its processes {:.2f} s, inputs written in {:.2f} s, outputs read in {:.2f} s",
+      "waiting for its processes {:.2f} s, inputs written in {:.2f} s, outputs read in {:.2f} s; "
+      "{} batches written while the one before ran",
       options_.name, s.cases, s.processes, s.served, s.prestarted, s.failed_processes,
       s.timed_out_processes, s.retried_cases, s.compute_s, s.timed_cases, s.candidate_io_s,
-      s.process_s, s.write_s, s.read_s);
+      s.process_s, s.write_s, s.read_s, s.staged);
 }
 
 }  // namespace xposcheck

@@ -81,6 +81,10 @@ class Candidate {
   // Streams are coming: a candidate that learns its capabilities at run time may find
   // out now, so that its first batch already gets whole streams.
   virtual void expect_streams() {}
+  // The jobs of the next run_batch call, known while the current one runs: a candidate
+  // may prepare them now, from another thread (an external one writes their files).
+  // Only a hint: run_batch must work whatever was staged.
+  virtual void stage_batch(std::span<const Job> /*jobs*/) {}
   // A new instance with no history, for the history-dependence test of a diagnosis;
   // nullptr when the candidate cannot make one.
   virtual std::unique_ptr<Candidate> fresh() const { return nullptr; }

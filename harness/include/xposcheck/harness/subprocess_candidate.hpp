@@ -66,6 +66,7 @@ struct ExternalStats {
   double candidate_io_s = 0;    // the candidate reading inputs and writing outputs
   double process_s = 0;         // wall time of the candidate's processes
   double write_s = 0;           // writing manifests and inputs
+  std::size_t staged = 0;       // batches whose files were written while the one before ran
   double read_s = 0;            // reading and validating outputs
 };
 
@@ -96,6 +97,9 @@ class SubprocessCandidate : public Candidate {
   CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
                       const Tensor& k_in) override;
   std::vector<Attempt> run_batch(std::span<const Job> jobs) override;
+  // While a serving process runs this batch, writes the next one's manifest and inputs
+  // to its own work directory, to be handed over as soon as this batch is done.
+  void stage_batch(std::span<const Job> jobs) override;
   // Known from the options, from a batch the command ran, or else by handing it an
   // empty batch (the Python helper announces itself in candidate.json).
   bool has_backward() override;
@@ -127,6 +131,9 @@ class SubprocessCandidate : public Candidate {
   bool whole_streams_ = false;              // the candidate said it runs streams whole
   bool streams_probed_ = false;             // expect_streams() has asked once
   std::unique_ptr<external::Launch> serving_;  // finished its batch, waiting for the next
+  struct Staged;
+  std::unique_ptr<Staged> staged_;          // the next batch, written ahead (stage_batch)
+  std::unique_ptr<external::Launch> take_staged(std::span<const Job> jobs, ExternalStats& stats);
   std::optional<bool> backward_;            // what the candidate said in candidate.json
 };
 
