@@ -25,13 +25,26 @@ std::optional<long> optional_long(const nlohmann::json& j, const char* key) {
   return j.at(key).get<long>();
 }
 
-std::shared_ptr<const PackedBatch> packed_from_json(const nlohmann::json& p) {
+// Read back from files: the sequences must be the case's rows exactly before any row's
+// position is looked up in them.
+std::shared_ptr<const PackedBatch> packed_from_json(const nlohmann::json& p, long seq_len, long mem_len) {
   if (!p.is_array() || p.empty()) throw std::invalid_argument("packed must be a non-empty array of sequences");
   std::vector<PackedSequence> sequences;
+  long n = 0, m = 0;
   for (const nlohmann::json& s : p) {
-    sequences.push_back({s.at("seq_len").get<long>(), s.at("mem_len").get<long>(), optional_long(s, "first_position"),
-                         optional_long(s, "center")});
+    PackedSequence one{s.at("seq_len").get<long>(), s.at("mem_len").get<long>(), optional_long(s, "first_position"),
+                       optional_long(s, "center")};
+    if (one.seq_len < 1 || one.mem_len < 0 || one.seq_len > seq_len || one.mem_len > mem_len)
+      throw std::invalid_argument("packed sequence " + s.dump() + " does not fit seq_len " + std::to_string(seq_len) +
+                                  " and mem_len " + std::to_string(mem_len));
+    n += one.seq_len;
+    m += one.mem_len;
+    sequences.push_back(one);
   }
+  if (n != seq_len || m != mem_len)
+    throw std::invalid_argument("packed sequences hold N = " + std::to_string(n) + " and M = " + std::to_string(m) +
+                                ", the case says seq_len " + std::to_string(seq_len) + " and mem_len " +
+                                std::to_string(mem_len));
   return PackedBatch::of(std::move(sequences));
 }
 
@@ -70,7 +83,7 @@ void from_json(const nlohmann::json& j, Case& c) {
   c.mem_len = j.at("mem_len");
   // A packed batch's centres are its sequences'.
   if (!j.contains("packed")) c.center = j.at("center").get<long>();
-  else c.packed = packed_from_json(j.at("packed"));
+  else c.packed = packed_from_json(j.at("packed"), c.seq_len, c.mem_len);
   if (j.contains("first_position")) c.first_position = j.at("first_position").get<long>();
   c.batch = j.at("batch");
   c.heads = j.at("heads");

@@ -119,3 +119,15 @@ TEST_CASE("rows_of and put_rows refuse rows a tensor does not have") {
   CHECK(whole.row(1)[0] == 1);
   CHECK(whole.row(5)[3] == 1);
 }
+
+TEST_CASE("a packed batch read back from a file must hold the case's rows exactly") {
+  nlohmann::json j = case_to_json(packed_case(), CaseForm::stored);
+  j["seq_len"] = 14;
+  CHECK_THROWS_WITH(j.get<Case>(), Contains("packed sequences hold N = 13 and M = 12, the case says seq_len 14"));
+  j = case_to_json(packed_case(), CaseForm::stored);
+  j["packed"][1]["seq_len"] = 0;
+  CHECK_THROWS_WITH(j.get<Case>(), Contains("does not fit"));
+  j = case_to_json(packed_case(), CaseForm::stored);
+  j["packed"] = nlohmann::json::array();
+  CHECK_THROWS_WITH(j.get<Case>(), Contains("non-empty array"));
+}
