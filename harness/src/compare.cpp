@@ -320,11 +320,15 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden, const Rot
     record.range = RangeIssue{range.tensor, range.count, range.first_position, range.largest,
                               std::string(outcome_name(values))};
     record.outcome = Outcome::out_of_range;
+    // Overflow names the largest value; below the normal range, the scale is the reason.
+    const std::string beyond = range.largest > traits(dtype).max_finite
+                                   ? fmt::format("exceed the {} range (largest {:.4g})", dtype_name(dtype), range.largest)
+                                   : fmt::format("leave the {} normal range (XPOS scale below 2^{})", dtype_name(dtype),
+                                                 traits(dtype).min_exponent);
     record.message = fmt::format(
-        "{} golden values exceed the {} range (largest {:.4g}); envelope ends at position {} "
-        "of {}; representable part: {}{}",
-        range.count, dtype_name(dtype), range.largest, range.first_position, range.tensor,
-        outcome_name(values), in_range_part_fails(record) ? " (fails the gate: " + message + ")" : "");
+        "{} golden values {}; envelope ends at position {} of {}; representable part: {}{}", range.count, beyond,
+        range.first_position, range.tensor, outcome_name(values),
+        in_range_part_fails(record) ? " (fails the gate: " + message + ")" : "");
     return;
   }
   record.outcome = values;

@@ -8,8 +8,8 @@ namespace xposcheck::detail {
 
 void compare_element(TensorAccumulator& acc, RangeTracker& range, const InverseUlp& inv_ulp,
                      double max_finite, const ElementRef& where, double magnitude, long centre,
-                     const char* name) {
-  if (std::fabs(where.want) > max_finite) {
+                     const char* name, bool below_normal) {
+  if (std::fabs(where.want) > max_finite || below_normal) {
     range.add(name, where.position, centre, where.want);
     return;
   }
@@ -39,6 +39,11 @@ struct RowShape {
   std::vector<double> inv_allowed;
   double pass_allowed, pass_inv_allowed, max_allowed;
   double max_finite;               // the dtype's largest finite value
+  double scale_sign = 1;           // e: +1 for queries, -1 for keys
+  double min_exponent = 0;         // of the dtype's smallest normal
+  double min_normal_square = 0;    // the square of the dtype's smallest normal
+  std::vector<unsigned char> below_normal = {};  // per pair at this position: its scale is subnormal
+  bool any_below_normal = false;
   // A row whose squared relative errors stay at or below this cannot raise its
   // position bin's maximum: its exact relative errors are then not computed.
   double rel_sq_floor = 0;
@@ -47,15 +52,18 @@ struct RowShape {
 };
 
 // The largest squared relative error d^2 / |g pair|^2 of a row's rotated pairs.
+// Pairs whose golden magnitude is below the dtype's smallest normal (min_square, its
+// square) are left out: the dtype holds them with fewer significant bits, so even a
+// correct rounding is off by more than its precision relative to them.
 template <bool Half>
-[[gnu::always_inline]] inline double exact_rel_sq(long pairs, const double* g, const double* x) {
+[[gnu::always_inline]] inline double exact_rel_sq(long pairs, const double* g, const double* x, double min_square) {
   double largest = 0;
 #pragma omp simd reduction(max : largest)
   for (long j = 0; j < pairs; ++j) {
     const long a = Half ? j : 2 * j, b = Half ? j + pairs : 2 * j + 1;
     const double square = g[a] * g[a] + g[b] * g[b];
     const double d = std::max(std::fabs(x[a] - g[a]), std::fabs(x[b] - g[b]));
-    largest = std::max(largest, square > 0 ? d * d / square : 0.0);
+    largest = std::max(largest, square >= min_square ? d * d / square : 0.0);
   }
   return largest;
 }
@@ -159,9 +167,11 @@ template <bool Half>
     const double d = std::max(da, db);
     // d^2 times 2^-floor(log2 square) bounds d^2 / square from above, within 2x.
     return ErrorStep<2>{{ua, ub}, {ra, rb}, d, (xa - xa) + (xb - xb),
-                        std::max(std::fabs(ga), std::fabs(gb)), d * d * inverse_binade(square)};
+                        std::max(std::fabs(ga), std::fabs(gb)),
+                        square >= s.min_normal_square ? d * d * inverse_binade(square) : 0.0};
   });
-  double max_rel = t.extra_b > s.rel_sq_floor ? std::sqrt(exact_rel_sq<Half>(pairs, g, x)) : 0.0;
+  double max_rel =
+      t.extra_b > s.rel_sq_floor ? std::sqrt(exact_rel_sq<Half>(pairs, g, x, s.min_normal_square)) : 0.0;
   for (long i = s.rotary; i < s.dim; ++i) {
     const double magnitude = std::fabs(g[i]);
     const double d = std::fabs(x[i] - g[i]);
@@ -174,7 +184,7 @@ template <bool Half>
     t.max_u = std::max(t.max_u, u);
     t.max_r = std::max(t.max_r, r);
     t.max_abs = std::max(t.max_abs, d);
-    max_rel = std::max(max_rel, magnitude > 0 ? d / magnitude : 0.0);
+    max_rel = std::max(max_rel, magnitude > 0 && magnitude * magnitude >= s.min_normal_square ? d / magnitude : 0.0);
   }
   clean = t.extra_a <= s.max_finite && t.probe == 0;
   return row_errors_of(t, s.dim, s.max_allowed, max_rel);
@@ -252,6 +262,15 @@ ElementRef worst_in_row(const RowShape& s, const InverseUlp& inv_ulp, const doub
     }
   }
   s.max_allowed = largest;
+  // The XPOS scale sigma_j^e = 2^(e (p - c) / B log2 zeta_j), below the smallest normal?
+  s.any_below_normal = false;
+  if (allow.c.xpos) {
+    for (long j = 0; j < pairs; ++j) {
+      const bool below = s.scale_sign * x * allow.log2_zeta[static_cast<std::size_t>(j)] < s.min_exponent;
+      s.below_normal[static_cast<std::size_t>(j)] = below;
+      s.any_below_normal = s.any_below_normal || below;
+    }
+  }
 }
 
 // A row holding non-finite or out-of-range values, element by element.
@@ -259,7 +278,8 @@ void compare_row_slowly(const RowShape& s, const InverseUlp& inv_ulp, double max
                         const double* g, const double* x, const ElementRef& row, long centre,
                         const char* name, TensorAccumulator& acc, RangeTracker& range) {
   for_each_element(s, g, x, row, [&](const ElementRef& at, double magnitude) {
-    compare_element(acc, range, inv_ulp, max_finite, at, magnitude, centre, name);
+    const bool below = at.pair >= 0 && s.below_normal[static_cast<std::size_t>(at.pair)];
+    compare_element(acc, range, inv_ulp, max_finite, at, magnitude, centre, name, below);
     return true;
   });
 }
@@ -303,12 +323,16 @@ TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, con
   const long first = v.query ? c.query_position(0) : c.key_position(0);
   // Explicit positions may come in any order: the curve spans all of them.
   TensorAccumulator acc(v.name, c.positions ? c.lowest_position() : first,
-                        c.positions ? c.highest_position() : first + rows - 1, bins);
+                        c.positions ? c.highest_position() : first + rows - 1, bins, traits(dtype).min_normal);
   const InverseUlp inv_ulp(dtype);
   const double max_finite = traits(dtype).max_finite;
   const auto pairs = static_cast<std::size_t>(c.pairs());
   RowShape shape{c.pairs(),           c.rotary(), c.head_dim, c.layout == Layout::half,
                  std::vector<double>(pairs), std::vector<double>(pairs), 0, 0, 0, max_finite};
+  shape.scale_sign = v.query ? 1.0 : -1.0;
+  shape.min_exponent = traits(dtype).min_exponent;
+  shape.min_normal_square = traits(dtype).min_normal * traits(dtype).min_normal;
+  shape.below_normal.assign(pairs, 0);
   for (long r = 0; r < rows; ++r) {
     const long position = v.query ? c.query_position(r) : c.key_position(r);
     set_position(shape, allow, position);
@@ -328,7 +352,7 @@ TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, con
       bool clean = false;
       const RowErrors e = shape.half ? half_row_errors(shape, inv_ulp, g, x, clean)
                                      : interleaved_row_errors(shape, inv_ulp, g, x, clean);
-      if (!clean) {
+      if (!clean || shape.any_below_normal) {
         compare_row_slowly(shape, inv_ulp, max_finite, g, x, at, c.centre(), v.name, acc, range);
         continue;
       }

@@ -37,12 +37,17 @@ struct Allowance {
   Allowance(const Tolerance& t, const RotaryTables& tables, const Case& c, double fixed)
       : tol(t), c(c), fixed(fixed) {
     // |phi(p, j)| = |p| omega_j / alpha: one product per element, not a table lookup.
-    for (long j = 0; j < tables.pairs(); ++j) omega.push_back(std::fabs(tables.angle(1, j)));
+    for (long j = 0; j < tables.pairs(); ++j) {
+      omega.push_back(std::fabs(tables.angle(1, j)));
+      const double r = static_cast<double>(c.rotary());
+      log2_zeta.push_back(std::log2((2.0 * static_cast<double>(j) + 0.4 * r) / (1.4 * r)));
+    }
   }
   const Tolerance& tol;
   const Case& c;
   double fixed = -1;           // >= 0 under the relative rule
   std::vector<double> omega;   // omega_j / alpha
+  std::vector<double> log2_zeta;  // log2 of the XPOS base zeta_j
   double xpos_power(long p) const {
     return c.xpos ? static_cast<double>(p - c.centre()) / c.scale_base : 0.0;
   }
@@ -67,9 +72,13 @@ struct TensorView {
 };
 
 // One element: OUT_OF_RANGE bookkeeping, a non-finite count, or its error.
+// below_normal: its XPOS scale lies below the dtype's smallest normal number, where
+// the dtype holds the output only with fewer significant bits than its precision (SPEC
+// section 2: the scale has left the dtype's normal range): beyond the envelope, like
+// an overflow.
 void compare_element(TensorAccumulator& acc, RangeTracker& range, const InverseUlp& inv_ulp,
                      double max_finite, const ElementRef& where, double magnitude, long centre,
-                     const char* name);
+                     const char* name, bool below_normal = false);
 
 // One query row of logits against every key. The error unit of key k is the dtype
 // ulp at query_norm * key_norms[k]; its allowance is `fixed` when >= 0, else

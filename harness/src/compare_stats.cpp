@@ -5,8 +5,8 @@
 namespace xposcheck::detail {
 
 TensorAccumulator::TensorAccumulator(std::string name, long first_position, long last_position,
-                                     std::size_t bins)
-    : first_(first_position), last_(last_position) {
+                                     std::size_t bins, double min_normal)
+    : first_(first_position), last_(last_position), min_normal_(min_normal) {
   stats_.name = std::move(name);
   stats_.compared = true;
   const auto span = static_cast<std::size_t>(last_position - first_position + 1);
@@ -27,7 +27,7 @@ void TensorAccumulator::add(ElementRef where, double magnitude, double inv_ulp) 
   e.max_ratio = ratio;
   e.max_allowed = where.allowed_ulps;
   e.max_abs = abs_err;
-  e.max_rel = magnitude > 0 ? abs_err / magnitude : 0;
+  e.max_rel = magnitude > 0 && magnitude >= min_normal_ ? abs_err / magnitude : 0;
   add_row(where.position, e, [&] { return where; });
 }
 

@@ -69,7 +69,10 @@ struct RowErrors {
 
 class TensorAccumulator {
  public:
-  TensorAccumulator(std::string name, long first_position, long last_position, std::size_t bins);
+  // min_normal: the dtype's smallest normal; relative errors of smaller magnitudes are
+  // not counted (the dtype holds them with fewer significant bits).
+  TensorAccumulator(std::string name, long first_position, long last_position, std::size_t bins,
+                    double min_normal = 0);
 
   // One finite, representable element; inv_ulp and inv_allowed as the row kernel uses them.
   void add(ElementRef where, double magnitude, double inv_ulp);
@@ -105,6 +108,7 @@ class TensorAccumulator {
   void fold(long position, const RowErrors& row);
   TensorStats stats_;
   long first_, last_;
+  double min_normal_ = 0;
   std::vector<Bin> bins_;
   std::size_t count_ = 0;
   double sum_ = 0, sum_sq_ = 0;

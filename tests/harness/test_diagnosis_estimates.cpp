@@ -201,11 +201,15 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
 
 TEST_CASE("where an accepted convention's own values overflow the dtype, that is its envelope") {
   // torchscale's centre in the cache frame, long memory, fp16: the candidate's key
-  // scales overflow where SPEC's (centred on the queries) do not.
+  // scales overflow where SPEC's (centred on the queries) do not; SPEC's own memory
+  // keys leave fp16's normal range (its envelope ends at -3456), the candidate's
+  // infinities lie in the part fp16 holds.
   const GridCase gc = make_case(32, 1023, 8192);
   TwistedCandidate candidate(cache_frame(gc.params, (8192 + 1023 + 1) / 2));
   const Record plain = evaluate(candidate, gc, DType::fp16);
-  CHECK(plain.outcome == Outcome::nonfinite);
+  CHECK(plain.outcome == Outcome::out_of_range);
+  REQUIRE(plain.range);
+  CHECK(plain.range->in_range_outcome == "NONFINITE");
   REQUIRE(plain.diagnosis);
   CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
   CHECK(plain.diagnosis->convention == "origin,centre");
@@ -217,4 +221,6 @@ TEST_CASE("where an accepted convention's own values overflow the dtype, that is
   REQUIRE(accepted.diagnosis);
   CHECK(accepted.diagnosis->accepted);
   CHECK_THAT(accepted.message, Contains("where the accepted origin,centre convention's own values overflow"));
+  CHECK_THAT(accepted.message, Contains("golden values beyond the fp16 range and "));
+  CHECK(accepted.range->first_position == plain.range->first_position);
 }

@@ -155,6 +155,14 @@ const Hypothesis* first_fit(const Evidence& ev, const Context& ctx, Diagnosis& d
   return nullptr;
 }
 
+// NONFINITE, or OUT_OF_RANGE whose representable part is: the candidate's values
+// overflow where the golden ones are in range.
+bool nonfinite_in_range(const Record& record) {
+  return record.outcome == Outcome::nonfinite ||
+         (record.outcome == Outcome::out_of_range && record.range &&
+          record.range->in_range_outcome == outcome_name(Outcome::nonfinite));
+}
+
 // A convention keeps the logits: when they fail too, the difference is a bug.
 void demote_if_logits_fail(const Record& record, Diagnosis& d) {
   const TensorStats* logits = logits_of(record);
@@ -162,7 +170,7 @@ void demote_if_logits_fail(const Record& record, Diagnosis& d) {
     return;
   // Non-finite outputs leave no logits to compare; the convention's fit has already
   // placed every infinity where the convention's own values overflow the dtype.
-  if (!logits && record.outcome == Outcome::nonfinite) return;
+  if (!logits && nonfinite_in_range(record)) return;
   d.kind = DiagnosisKind::bug;
   d.convention.clear();
   d.grid_setting.clear();
@@ -263,20 +271,30 @@ void accept_convention_envelope(Record& record, Diagnosis& d) {
     if (range.count == 0) range = {t.name, 0, t.first_nonfinite->position, traits(record.dtype).max_finite, "PASS"};
     range.count += t.nonfinite;
   }
+  // SPEC's own envelope, where it ended first, stays where it ends.
+  const std::size_t beyond_spec = record.range ? record.range->count : 0;
+  const std::string overflow_tensor = range.tensor;
+  const long overflow_from = range.first_position;
+  if (record.range) {
+    range.tensor = record.range->tensor;
+    range.first_position = record.range->first_position;
+    range.count += beyond_spec;
+  }
   d.accepted = true;
   record.outcome = Outcome::out_of_range;
   record.range = range;
   record.message = fmt::format(
-      "{} values beyond {} where the accepted {} convention's own values overflow (from "
+      "{}{} values beyond {} where the accepted {} convention's own values overflow (from "
       "{} position {}); the sampled rest fits that convention: {}",
-      range.count, dtype_name(record.dtype), d.convention, range.tensor, range.first_position,
+      beyond_spec ? fmt::format("{} golden values beyond the {} range and ", beyond_spec, dtype_name(record.dtype)) : "",
+      range.count - beyond_spec, dtype_name(record.dtype), d.convention, overflow_tensor, overflow_from,
       d.explanation);
 }
 
 }  // namespace
 
 void attach_diagnosis(Record& record, Diagnosis d, const DiagnosisOptions& options) {
-  if (d.kind == DiagnosisKind::convention && record.outcome == Outcome::nonfinite &&
+  if (d.kind == DiagnosisKind::convention && nonfinite_in_range(record) &&
       all_accepted(d.convention, options.accept_conventions)) {
     accept_convention_envelope(record, d);
   }
