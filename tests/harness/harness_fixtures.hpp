@@ -2,6 +2,8 @@
 // Shared helpers of the harness tests: shipped grids, single cases, one-off runs.
 #include <string>
 
+#include <catch2/catch.hpp>
+
 #include "xposcheck/cases/grid.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/sweep.hpp"
@@ -29,6 +31,15 @@ inline Tolerance default_tolerance(DType t) { return resolve_tolerance(t, {}, {}
 inline Record run_builtin(const std::string& name, const GridCase& gc, DType t) {
   auto candidate = make_builtin(name);
   return evaluate_one(*candidate, gc, t, default_tolerance(t));
+}
+
+// A record's tensor by name; fails the test when it has none.
+inline const TensorStats& tensor(const Record& r, const std::string& name) {
+  for (const TensorStats& t : r.tensors) {
+    if (t.name == name) return t;
+  }
+  FAIL("no tensor " << name);
+  throw;
 }
 
 }  // namespace xposcheck::testing

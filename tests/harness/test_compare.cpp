@@ -9,6 +9,7 @@
 #include "xposcheck/reference/inputs.hpp"
 
 using namespace xposcheck;
+using testing::tensor;
 using namespace xposcheck::testing;
 
 namespace {
@@ -44,14 +45,6 @@ Case small_case(long n = 12, long m = 5) {
   c.seq_len = n;
   c.mem_len = m;
   return c;
-}
-
-const TensorStats& tensor(const Record& r, const std::string& name) {
-  for (const TensorStats& t : r.tensors) {
-    if (t.name == name) return t;
-  }
-  FAIL("no tensor " << name);
-  throw;
 }
 
 }  // namespace

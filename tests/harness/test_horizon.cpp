@@ -12,6 +12,7 @@
 #include "xposcheck/reference/inputs.hpp"
 
 using namespace xposcheck;
+using testing::tensor;
 using namespace xposcheck::testing;
 using Catch::Matchers::Contains;
 
@@ -51,14 +52,6 @@ Case case_of(long n, long m) {
   c.seq_len = n;
   c.mem_len = m;
   return c;
-}
-
-const TensorStats& tensor(const Record& r, const std::string& name) {
-  for (const TensorStats& t : r.tensors) {
-    if (t.name == name) return t;
-  }
-  FAIL("no tensor " << name);
-  throw;
 }
 
 PositionBin bin(long first, long last, double max_rel) {
