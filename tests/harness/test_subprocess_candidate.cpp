@@ -12,6 +12,7 @@
 
 #include "external_test_support.hpp"
 #include "xposcheck/harness/process.hpp"
+#include "xposcheck/reference/inputs.hpp"
 
 using namespace xposcheck;
 using namespace xposcheck::test;
@@ -236,6 +237,35 @@ TEST_CASE("batches larger than the configured size are split across processes", 
   const auto records = sweep_one(small_grid("head_dim = 16\nseq_len = [1, 2, 3]\n"),
                                  std::make_unique<SubprocessCandidate>(o));
   for (const Record& r : records) CHECK(r.outcome == Outcome::pass);
+}
+
+TEST_CASE("a batch staged ahead is used only for exactly its jobs", "[external]") {
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [3, 5]\nmem_len = [0, 2]\n");
+  std::vector<Inputs> inputs;
+  for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
+  auto job = [&](std::size_t i) { return Job{&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k}; };
+  SubprocessCandidate candidate(options_for("staged", testing_command("numpy_reference.py")));
+  const std::vector<Job> first{job(0)}, second{job(1)}, third{job(2)}, other{job(3)};
+  auto all_pass = [&](const std::vector<Attempt>& attempts, const std::vector<Job>& jobs) {
+    REQUIRE(attempts.size() == jobs.size());
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      const auto* out = std::get_if<CandidateOutput>(&attempts[i]);
+      REQUIRE(out);
+      CHECK(out->q_out.shape == jobs[i].params->q_shape());
+    }
+  };
+  // The first process tells it serves batches; the second is kept serving.
+  all_pass(candidate.run_batch(first), first);
+  all_pass(candidate.run_batch(second), second);
+  candidate.stage_batch(third);
+  all_pass(candidate.run_batch(third), third);
+  INFO(candidate.stats_summary());
+  CHECK(candidate.stats().staged == 1);
+  // Staged for other jobs: written again for the ones that come.
+  candidate.stage_batch(second);
+  all_pass(candidate.run_batch(other), other);
+  CHECK(candidate.stats().staged == 1);
+  CHECK(candidate.stats().served >= 2);
 }
 
 TEST_CASE("the helper's bf16 conversions are exact and round to nearest even", "[external]") {

@@ -162,14 +162,16 @@ void SubprocessCandidate::stage_batch(std::span<const Job> jobs) {
   staged_ = std::move(staged);
 }
 
-// The staged batch when it holds exactly these jobs; a stale one is dropped either way.
-std::unique_ptr<external::Launch> SubprocessCandidate::take_staged(std::span<const Job> jobs, ExternalStats& stats) {
+// The staged batch when it can be used and holds exactly these jobs; a stale one is
+// dropped either way.
+std::unique_ptr<external::Launch> SubprocessCandidate::take_staged(std::span<const Job> jobs, bool usable,
+                                                                   ExternalStats& stats) {
   std::unique_ptr<Staged> staged;
   {
     std::lock_guard lock(mutex_);
     staged = std::move(staged_);
   }
-  if (!staged || staged->keys != keys_of(jobs)) return nullptr;
+  if (!usable || !staged || staged->keys != keys_of(jobs)) return nullptr;
   ++stats.staged;
   stats.write_s += staged->write_s;
   return std::move(staged->launch);
@@ -312,10 +314,10 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
   round.limit = std::min(options_.case_timeout_s * static_cast<double>(std::max<std::size_t>(1, pending.size())),
                          options_.batch_timeout_s);
   std::unique_ptr<external::Launch> previous = take_serving(s);
-  std::unique_ptr<external::Launch> staged = take_staged(jobs, s);
   // A serving process takes the batch written ahead when it is this whole batch.
-  const bool written = previous && staged && pending.size() == jobs.size();
-  std::unique_ptr<external::Launch> launch = previous ? (written ? std::move(staged) : nullptr) : take_prestarted(s);
+  std::unique_ptr<external::Launch> staged = take_staged(jobs, previous && pending.size() == jobs.size(), s);
+  const bool written = staged != nullptr;
+  std::unique_ptr<external::Launch> launch = previous ? std::move(staged) : take_prestarted(s);
   // The next batch's process starts up while this one runs, unless this one will
   // serve it (a spare would import everything for nothing).
   if (!serves_) prestart();

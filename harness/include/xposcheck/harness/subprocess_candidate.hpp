@@ -133,7 +133,7 @@ class SubprocessCandidate : public Candidate {
   std::unique_ptr<external::Launch> serving_;  // finished its batch, waiting for the next
   struct Staged;
   std::unique_ptr<Staged> staged_;          // the next batch, written ahead (stage_batch)
-  std::unique_ptr<external::Launch> take_staged(std::span<const Job> jobs, ExternalStats& stats);
+  std::unique_ptr<external::Launch> take_staged(std::span<const Job> jobs, bool usable, ExternalStats& stats);
   std::optional<bool> backward_;            // what the candidate said in candidate.json
 };
 
