@@ -34,6 +34,24 @@ std::pair<std::string, std::string> pace(const Progress& p, double elapsed) {
   return {rate_text(rate), eta};
 }
 
+// A tick's work in flight: the oldest unit, and how many more.
+std::string running_text(const Progress& p) {
+  if (p.running.empty()) return "";
+  const std::string more = p.running.size() > 1 ? fmt::format(" (+{} more)", p.running.size() - 1) : "";
+  return fmt::format("running {}{}", p.running.front(), more);
+}
+
+// The parts that say something, with the separator between them.
+std::string joined(std::initializer_list<std::string> parts, std::string_view separator) {
+  std::string out;
+  for (const std::string& part : parts) {
+    if (part.empty()) continue;
+    if (!out.empty()) out += separator;
+    out += part;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string rate_text(double per_s) {
@@ -77,7 +95,12 @@ void ProgressPrinter::operator()(const Progress& p) {
   if (s_.terminal) {
     if (!(failed || last || now - last_shown_ >= s_.redraw_interval_s)) return;
     std::string line = status_line(p, now);
-    if (s_.columns > 1 && line.size() >= s_.columns) line.resize(s_.columns - 1);  // ASCII only
+    if (s_.columns > 1 && line.size() >= s_.columns) {
+      // Cut by bytes (a character is never narrower than its bytes), never inside one.
+      std::size_t cut = s_.columns - 1;
+      while (cut > 0 && (static_cast<unsigned char>(line[cut]) & 0xC0) == 0x80) --cut;
+      line.resize(cut);
+    }
     s_.write(fmt::format("\r{}\x1b[K", line));
     line_open_ = true;
   } else {
@@ -112,12 +135,16 @@ std::string ProgressPrinter::outcome_counts() const {
 
 std::string ProgressPrinter::status_line(const Progress& p, double now) const {
   const auto [rate, eta] = pace(p, now - start_);
-  return fmt::format("{} {}/{}  {}  {}  {}", bar(p.done, p.total), p.done, p.total, outcome_counts(), rate, eta);
+  return terminal_text(joined({fmt::format("{} {}/{}", bar(p.done, p.total), p.done, p.total), outcome_counts(), rate,
+                               eta, running_text(p)},
+                              "  "));
 }
 
 std::string ProgressPrinter::log_line(const Progress& p, double now) const {
   const auto [rate, eta] = pace(p, now - start_);
-  return fmt::format("{}/{} records, {} failing, {}, {}", p.done, p.total, p.failures, rate, eta);
+  return terminal_text(joined({fmt::format("{}/{} records", p.done, p.total), fmt::format("{} failing", p.failures),
+                               rate, eta, running_text(p)},
+                              ", "));
 }
 
 ProgressCallback progress_callback(ProgressPrinter& printer) {

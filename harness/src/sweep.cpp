@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -13,6 +14,7 @@
 
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
+#include "activity.hpp"
 #include "parallel_for.hpp"
 #include "xposcheck/harness/stream.hpp"
 #include "xposcheck/harness/shard.hpp"
@@ -312,6 +314,8 @@ class Sweeper {
   void serial_pass(const std::vector<Unit>& units, Candidate& candidate);
   void batched_pass(const std::vector<Unit>& units, Candidate& candidate);
   void set_total(std::size_t total) { progress_state_.total = total; }
+  // Reports the work in flight (a tick); the finished records report themselves.
+  void tick();
   // Asks each candidate once whether it has the backward pass, when one is run.
   void find_backward(const std::vector<std::unique_ptr<Candidate>>& candidates);
 
@@ -352,7 +356,22 @@ class Sweeper {
   Progress progress_state_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::set<const Candidate*> backward_;  // the candidates that have the backward pass
+  detail::ActivityBoard board_;           // the work in flight, for ticks
 };
+
+std::string unit_label(const Unit& u) {
+  return fmt::format("{} {}{}", u.gc->id, dtype_name(u.dtype), u.pass == Pass::backward ? " backward" : "");
+}
+
+void Sweeper::tick() {
+  std::vector<std::string> running = board_.lines();
+  if (running.empty() || !progress_) return;
+  std::lock_guard lock(progress_mutex_);
+  progress_state_.elapsed_s = seconds_since(start_);
+  progress_state_.running = std::move(running);
+  progress_(progress_state_);
+  progress_state_.running.clear();
+}
 
 void Sweeper::find_backward(const std::vector<std::unique_ptr<Candidate>>& candidates) {
   if (std::find(passes().begin(), passes().end(), Pass::backward) == passes().end()) return;
@@ -417,9 +436,12 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
     work.back().push_back(u);
   }
   parallel_for(work.size(), [&](std::size_t i) {
+    detail::Activity activity(board_, unit_label(work[i][0]));
+    activity.stage("inputs and golden outputs");
     std::vector<Prepared> prepared;
     for (const Unit& u : work[i]) prepared.push_back(prepare_unit(u, prepared.empty() ? nullptr : &prepared[0].inputs));
     for (Candidate* c : candidates) {
+      activity.stage(c->name());
       for (std::size_t k = 0; k < work[i].size(); ++k) {
         if (pending(*c, work[i][k]))
           finished(run_prepared(*c, prepared[k], tolerance(work[i][k].dtype), options_.diagnosis));
@@ -430,8 +452,12 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
 
 void Sweeper::serial_pass(const std::vector<Unit>& units, Candidate& candidate) {
   for (const Unit& u : units) {
-    if (pending(candidate, u))
-      finished(run_prepared(candidate, prepare_unit(u), tolerance(u.dtype), options_.diagnosis));
+    if (!pending(candidate, u)) continue;
+    detail::Activity activity(board_, unit_label(u));
+    activity.stage("inputs and golden outputs");
+    const Prepared p = prepare_unit(u);
+    activity.stage(candidate.name());
+    finished(run_prepared(candidate, p, tolerance(u.dtype), options_.diagnosis));
   }
 }
 
@@ -562,6 +588,9 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
     const bool whole_streams = candidate.runs_whole_streams();
     const std::vector<Job> jobs = current.jobs(whole_streams);
     Batch next;
+    detail::Activity activity(board_, fmt::format("batch {} of {} ({} cases)", k + 1, batches.size(),
+                                                  batches[k].size()));
+    activity.stage(candidate.name() + " running");
     alongside(
         [&] {
           const auto t0 = std::chrono::steady_clock::now();
@@ -583,6 +612,39 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
   judge_batch(candidate, *previous);
 }
 
+// Calls `tick` every `interval_s` on a thread of its own while it lives.
+class Ticker {
+ public:
+  Ticker(double interval_s, std::function<void()> tick) {
+    if (!tick || !(interval_s > 0)) return;
+    thread_ = std::thread([this, interval_s, tick = std::move(tick)] {
+      std::unique_lock lock(mutex_);
+      while (!stop_) {
+        if (wake_.wait_for(lock, std::chrono::duration<double>(interval_s), [this] { return stop_; })) break;
+        lock.unlock();
+        tick();
+        lock.lock();
+      }
+    });
+  }
+  ~Ticker() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  Ticker(const Ticker&) = delete;
+  Ticker& operator=(const Ticker&) = delete;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candidates,
@@ -597,6 +659,7 @@ void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candid
   for (auto& c : candidates) {
     if (c->execution() == Execution::parallel) shared.push_back(c.get());
   }
+  Ticker ticker(options.progress_tick_s, progress ? [&sweeper] { sweeper.tick(); } : std::function<void()>());
   if (!shared.empty()) sweeper.parallel_pass(units, shared);
   for (auto& c : candidates) {
     if (c->execution() == Execution::serial) sweeper.serial_pass(units, *c);

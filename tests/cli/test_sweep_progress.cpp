@@ -135,3 +135,45 @@ TEST_CASE("sweep in a log prints failing records only, --verbose every record", 
   CHECK(both.status == 2);
   CHECK_THAT(both.err, Contains("--verbose") || Contains("--quiet"));
 }
+
+TEST_CASE("a tick shows the work in flight on the status line and in the log", "[cli][progress]") {
+  for (const bool terminal : {true, false}) {
+    std::string text;
+    double now = 0;
+    ProgressSettings s;
+    s.terminal = terminal;
+    s.columns = terminal ? 100 : 0;
+    s.clock = [&now] { return now; };
+    s.write = [&text](std::string_view t) { text += t; };
+    ProgressPrinter printer(s);
+    Progress p;
+    p.total = 1;
+    p.running = {"D128-N65536-s1 fp32: golden outputs, 6 s", "D8-N3-s1 fp32: fp32-angles, 0 s"};
+    now = 6;
+    printer(p);
+    printer.finish();
+    INFO(text);
+    if (terminal) {
+      CHECK_THAT(text, Contains("] 0/1  0.0/s  running D128-N65536-s1 fp32: golden outputs, 6 s (+1 more)\x1b[K"));
+    } else {
+      CHECK_THAT(text, Contains("0/1 records, 0 failing, 0.0/s, running D128-N65536-s1 fp32: golden outputs, 6 s (+1 more)"));
+    }
+  }
+}
+
+TEST_CASE("the status line is cut between characters, never inside one", "[cli][progress]") {
+  std::string text;
+  ProgressSettings s;
+  s.terminal = true;
+  s.columns = 45;  // the cut falls on the second byte of the e with acute accent
+  double now = 0;
+  s.clock = [&now] { return now; };
+  s.write = [&text](std::string_view t) { text += t; };
+  ProgressPrinter printer(s);
+  Progress p;
+  p.total = 1;
+  p.running = {"\xc3\xa9t\xc3\xa9 fp32: golden outputs, 1 s"};
+  now = 1;
+  printer(p);
+  CHECK_THAT(text, Contains("0.0/s  running \x1b[K"));
+}

@@ -181,3 +181,29 @@ TEST_CASE("results files round-trip and corrupt ones are refused by name") {
   CHECK_THROWS_WITH(read_results(bad), Catch::Contains("version 99"));
   CHECK_THROWS_WITH(read_results(temp_file("missing.json")), Catch::Contains("cannot open"));
 }
+
+TEST_CASE("while a long case runs, ticks report it and its stage") {
+  const Grid grid = parse_grid("name = \"t\"\ndtypes = [\"fp32\"]\n[axes]\nhead_dim = 64\nseq_len = 6000\nmem_len = 2000\n", "t");
+  std::vector<std::unique_ptr<Candidate>> cands;
+  cands.push_back(make_builtin("fp64-angles"));
+  const fs::path file = temp_file("ticks.json");
+  std::vector<std::string> seen;
+  std::size_t records = 0;
+  SweepOptions options;
+  options.jobs = 1;
+  options.progress_tick_s = 0.01;
+  RunInfo run;
+  run.candidates = {"fp64-angles"};
+  ResultsStore store(file, run, {grid.cases[0].id});
+  run_sweep(grid, cands, options, store, [&](const Progress& p) {
+    if (p.last) ++records;
+    for (const std::string& r : p.running) seen.push_back(r);
+  });
+  CHECK(records == 1);
+  REQUIRE_FALSE(seen.empty());
+  CHECK_THAT(seen.front(), Catch::Contains("D64-N6000-M2000-s1 fp32: "));
+  const bool staged = std::any_of(seen.begin(), seen.end(), [](const std::string& s) {
+    return s.find(": inputs and golden outputs, ") != std::string::npos || s.find(": fp64-angles, ") != std::string::npos;
+  });
+  CHECK(staged);
+}

@@ -37,12 +37,19 @@ struct SweepOptions {
   // The candidate whose errors the relative rule scales (docs/tolerances.md); the
   // sweep command names fp32-angles. Required when a dtype's rule is relative.
   CandidateFactory yardstick;
+  // Between progress reports of the work in flight (Progress::running), so that a long
+  // case shows what it is doing while no record finishes; 0: none.
+  double progress_tick_s = 1.0;
 };
 
 struct Progress {
   std::size_t done = 0, total = 0, failures = 0;
   double elapsed_s = 0;
-  const Record* last = nullptr;
+  const Record* last = nullptr;  // the record just finished; null in a tick
+  // In a tick (every progress_tick_s): the work in flight, oldest first, each as
+  // "CASE DTYPE: STAGE, N s" (the stage: inputs and golden outputs, a candidate's name,
+  // a batch's candidate run or judging).
+  std::vector<std::string> running;
 };
 
 using ProgressCallback = std::function<void(const Progress&)>;
