@@ -147,3 +147,13 @@ TEST_CASE("a native plugin gets a packed batch as one call per sequence, in eith
     }
   }
 }
+
+TEST_CASE("a plugin failing on a packed batch's sequence names that sequence", "[external][plugin][hostile]") {
+  Hostile hostile("echo-case");  // fails every case, echoing the rows it was given
+  const Grid grid = small_grid("head_dim = 16\npacked = \"3+2@7, 4\"\n");
+  const auto records = sweep_one(grid, example_plugin_candidate("hostile"));
+  REQUIRE(records.size() == 1);
+  CHECK(records[0].outcome == Outcome::crash);
+  // The first call is sequence 0 alone, a plain case: its 5 key rows, contiguous.
+  CHECK_THAT(records[0].message, Contains("packed sequence 0 of 2: ") && Contains("rows 5 positions none"));
+}
