@@ -8,11 +8,19 @@
 
 namespace xposcheck {
 
+// Checks the two packed tensors' shapes (named a and b in errors), then maps every
+// sequence's rows through of(case, a rows, b rows) -> (first, second) and packs them.
+template <class Of>
+std::pair<Tensor, Tensor> packed_pair(const Case& c, const char* a_name, const Tensor& a, const char* b_name,
+                                      const Tensor& b, Of of) {
+  check_shape(a_name, a, c.q_shape());
+  check_shape(b_name, b, c.k_shape());
+  return map_sequences(c, a, b, [&](const Case& one, long, const Tensor& x, const Tensor& y) { return of(one, x, y); });
+}
+
 template <class GoldenOf>
 Golden packed_golden(const Case& c, const Tensor& q_in, const Tensor& k_in, GoldenOf golden_of) {
-  check_shape("q_in", q_in, c.q_shape());
-  check_shape("k_in", k_in, c.k_shape());
-  auto [q_out, k_out] = map_sequences(c, q_in, k_in, [&](const Case& one, long, const Tensor& q, const Tensor& k) {
+  auto [q_out, k_out] = packed_pair(c, "q_in", q_in, "k_in", k_in, [&](const Case& one, const Tensor& q, const Tensor& k) {
     Golden g = golden_of(one, q, k);
     return std::pair{std::move(g.q_out), std::move(g.k_out)};
   });
@@ -24,9 +32,7 @@ Golden packed_golden(const Case& c, const Tensor& q_in, const Tensor& k_in, Gold
 
 template <class GradientsOf>
 GoldenGradients packed_gradients(const Case& c, const Tensor& g_q, const Tensor& g_k, GradientsOf gradients_of) {
-  check_shape("g_q", g_q, c.q_shape());
-  check_shape("g_k", g_k, c.k_shape());
-  auto [dq, dk] = map_sequences(c, g_q, g_k, [&](const Case& one, long, const Tensor& q, const Tensor& k) {
+  auto [dq, dk] = packed_pair(c, "g_q", g_q, "g_k", g_k, [&](const Case& one, const Tensor& q, const Tensor& k) {
     GoldenGradients g = gradients_of(one, q, k);
     return std::pair{std::move(g.dq), std::move(g.dk)};
   });
