@@ -77,8 +77,9 @@ void check_work_dir_root(const SweepCommandOptions& o) {
 
 // Refused before anything runs: a case that cannot fit in memory, a shard count
 // larger than the units to share (assigning them would itself take gigabytes).
-void check_run_size(const Grid& grid, const std::vector<DType>& dtypes, const SweepOptions& options) {
-  check_case_memory(grid.cases, std::max<std::size_t>(options.max_logit_rows, 1));
+void check_run_size(const Grid& grid, const std::vector<std::unique_ptr<Candidate>>& candidates,
+                    const std::vector<DType>& dtypes, const SweepOptions& options) {
+  check_sweep_memory(grid, candidates, options);
   const std::size_t units = grid.cases.size() * dtypes.size();
   if (options.shard && options.shard->count > units) {
     throw CLI::ValidationError("--shard", fmt::format("{} shards for {} units ({} cases x {} dtypes): at most one "
@@ -98,7 +99,7 @@ int run_sweep_command(const SweepCommandOptions& o) {
   if (shard) options.shard = shard->shard;
   const DriftGate drift_gate = load_drift_gate(o.baseline, o.drift_factor, o.drift_floor);
   const std::vector<DType>& dtypes = options.dtypes.empty() ? grid.dtypes : options.dtypes;
-  check_run_size(grid, dtypes, options);
+  check_run_size(grid, candidates, dtypes, options);
   std::vector<std::string> names;
   for (const auto& c : candidates) names.push_back(c->name());
   std::vector<std::string> case_order;

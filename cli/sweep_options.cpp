@@ -34,6 +34,11 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
   sub.add_option("--logit-rows", o.logit_rows,
                  "Most query rows whose logits are compared; long cases take fewer, to stay near "
                  "2^24 multiply-adds (0: only that budget)")->capture_default_str();
+  sub.add_option("--blocks-above", o.blocks_above_mib,
+                 "Judge a case in blocks of rows, in bounded memory, when its whole tensors would take "
+                 "more than this many MiB; built-in candidates only, the others get it whole "
+                 "(docs/long-context.md); 0: every case that can be")
+      ->check(FiniteRange(0, 1e12))->capture_default_str();
   sub.add_option("--accept-convention", o.accept_conventions,
                  "Judge candidates that differ only by this convention on their logits: centre "
                  "(see docs/diagnosis.md)")
@@ -115,6 +120,7 @@ SweepOptions SweepCommandOptions::sweep_options() const {
   }
   s.jobs = jobs;
   s.max_logit_rows = logit_rows;
+  s.block_above_bytes = blocks_above_mib * kMiB;
   s.diagnosis.accept_conventions = accept_conventions;
   s.yardstick = [] { return make_builtin("fp32-angles"); };
   ToleranceSpec& spec = s.tolerance.all;

@@ -4,8 +4,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <fmt/format.h>
+#include <optional>
 
-#include "compare_rows.hpp"
+#include "compare_logits.hpp"
 
 namespace xposcheck {
 namespace {
@@ -14,154 +15,9 @@ using detail::Allowance;
 using detail::InverseUlp;
 using detail::RangeTracker;
 using detail::TensorAccumulator;
-using detail::compare_element;
-using detail::compare_rotated;
-using detail::LogitRow;
-using detail::RowErrors;
-using detail::logit_row_errors;
+using detail::LogitComparer;
+using detail::RotatedComparer;
 
-// The first logit of a clean row whose ratio equals the row's maximum.
-template <class Element>
-ElementRef worst_logit(const LogitRow& row, const InverseUlp& inv_ulp, double max_ratio,
-                       Element element) {
-  for (long k = 0; k < row.keys; ++k) {
-    const double u = std::fabs(row.got[k] - row.golden[k]) * inv_ulp(row.query_norm * row.key_norms[k]);
-    if (u * (1.0 / row.allowed(k)) != max_ratio) continue;
-    ElementRef at = element(k);
-    at.error_ulps = u;
-    return at;
-  }
-  return element(0);
-}
-
-// The least-squares fit candidate - golden = bias * golden over the compared logits,
-// each divided by |q| |k| so that every row counts alike whatever its magnitude.
-class BiasFit {
- public:
-  // floor_sq: the square of the smallest normalised logit whose rounding noise is
-  // counted at its own size (below it, at that size: 1/D, a random pair of vectors).
-  void add(double got, double want, double magnitude, double floor_sq) {
-    const double t = want / magnitude, e = (got - want) / magnitude, tt = t * t;
-    et_ += e * t;
-    tt_ += tt;
-    noise_ += std::max(tt, floor_sq) * tt;
-    eett_ += e * e * tt;
-    ettt_ += e * t * tt;
-    tttt_ += tt * tt;
-  }
-  double bias() const { return tt_ > 0 ? et_ / tt_ : 0.0; }
-  // Heteroscedasticity-robust: the residuals e - bias t themselves say how noisy the
-  // logits are.
-  double standard_error() const {
-    const double b = bias(), r2 = eett_ - 2 * b * ettt_ + b * b * tttt_;
-    return tt_ > 0 ? std::sqrt(std::max(r2, 0.0)) / tt_ : 0.0;
-  }
-  // The same with a rounding noise of `unit` relative to each logit's size instead of
-  // the residuals: what few logits cannot measure themselves.
-  double model_error(double unit) const { return tt_ > 0 ? unit * std::sqrt(noise_) / tt_ : 0.0; }
-
- private:
-  double et_ = 0, tt_ = 0, eett_ = 0, ettt_ = 0, tttt_ = 0, noise_ = 0;
-};
-
-// Rounding leaves no systematic logit error, but a correct implementation's rows and
-// keys each carry a few unit roundoffs of common error (its XPOS scale or table of
-// that position, rounded once): averaged over the rows and the keys compared, they
-// shrink with the square root of their numbers. kBiasSigmas standard errors cover the
-// noise of the fit itself, measured from its residuals and modelled as kLogitNoise unit
-// roundoffs of each logit, whichever is larger. Measurements: docs/tolerances.md.
-constexpr double kClusterBias = 2.0;
-constexpr double kBiasSigmas = 6.0;
-constexpr double kLogitNoise = 2.0;
-
-double allowed_bias(const Case& c, DType dtype, const Tolerance& tol, const BiasFit& fit,
-                    double rows, double keys) {
-  const double reach = static_cast<double>(std::max(std::labs(c.lowest_position() - c.centre()),
-                                                    std::labs(c.highest_position() - c.centre())));
-  const double power = c.xpos ? reach / c.scale_base : 0.0;
-  const double units = tol.logits_bias + kClusterBias * (1 / std::sqrt(rows) + 1 / std::sqrt(keys)) +
-                       tol.unit_ratio * (tol.base_ulps + tol.scale_factor * power);
-  const double u = std::ldexp(1.0, -traits(dtype).precision);
-  return u * units + kBiasSigmas * std::max(fit.standard_error(), fit.model_error(kLogitNoise * u));
-}
-
-double norm_of(const double* row, std::size_t d) {
-  double s = 0;
-  for (std::size_t i = 0; i < d; ++i) s += row[i] * row[i];
-  return std::sqrt(s);
-}
-
-// Logits of the candidate's own q_out and k_out, so that another (self-consistent)
-// centre convention is judged by what attention sees. The error unit is the dtype
-// ulp at |q_m| |k_n|, which bounds sum_i |q_i k_i|.
-TensorStats compare_logits(const Case& c, DType dtype, const Golden& golden,
-                           const CandidateOutput& out, const Allowance& q_allow,
-                           const Allowance& k_allow, const Tolerance& tol, double fixed,
-                           const CompareOptions& options) {
-  const double factor = tol.logits_factor;
-  BiasFit bias;
-  double clean_rows = 0;
-  long fewest_keys = c.key_rows();  // the bias allowance's key count: the row that saw fewest
-  std::vector<long> keys_of_row;
-  if (options.visible_keys)
-    for (long m : golden.logit_rows) keys_of_row.push_back(options.visible_keys(m));
-  const Tensor got = logits_of(out.q_out, out.k_out, golden.logit_rows, options.visible_keys ? &keys_of_row : nullptr);
-  const long n = c.seq_len, keys = c.key_rows(), bh = c.batch * c.heads;
-  const auto sampled = static_cast<long>(golden.logit_rows.size());
-  const std::size_t d = golden.q_out.shape.back();
-  std::vector<double> kn(static_cast<std::size_t>(bh * keys)), q_row(golden.logit_rows.size()),
-      k_row(static_cast<std::size_t>(keys));
-  for (std::size_t r = 0; r < kn.size(); ++r) kn[r] = norm_of(golden.k_out.row(r), d);
-  for (long i = 0; i < sampled; ++i) q_row[i] = q_allow.row(c.query_position(golden.logit_rows[i]));
-  for (long k = 0; k < keys; ++k) k_row[k] = k_allow.row(c.key_position(k));
-  TensorAccumulator acc("logits", c.positions ? c.positions->lowest_query : c.query_position(0),
-                        c.positions ? c.positions->highest_query : c.query_position(n - 1), options.curve_bins);
-  RangeTracker unused;
-  const InverseUlp inv_ulp(dtype);
-  for (long l = 0; l < bh; ++l) {
-    for (long i = 0; i < sampled; ++i) {
-      const long m = golden.logit_rows[i];
-      const long visible = options.visible_keys ? keys_of_row[static_cast<std::size_t>(i)] : keys;
-      fewest_keys = std::min(fewest_keys, visible);
-      const LogitRow row{golden.logits.row(static_cast<std::size_t>(l * sampled + i)),
-                         got.row(static_cast<std::size_t>(l * sampled + i)),
-                         visible,
-                         norm_of(golden.q_out.row(static_cast<std::size_t>(l * n + m)), d),
-                         &kn[static_cast<std::size_t>(l * keys)],
-                         q_row[i],
-                         k_row.data(),
-                         factor,
-                         fixed};
-      auto element = [&](long k) {
-        return ElementRef{l / c.heads, l % c.heads, m, k, c.query_position(m), -1,
-                          row.got[k], row.golden[k], 0, row.allowed(k)};
-      };
-      bool clean = false;
-      const RowErrors e = logit_row_errors(row, inv_ulp, clean);
-      if (clean) {
-        acc.add_row(c.query_position(m), e, [&] { return worst_logit(row, inv_ulp, e.max_ratio, element); });
-        for (long k = 0; k < visible; ++k) {
-          const double magnitude = row.query_norm * row.key_norms[k];
-          if (magnitude > 0) bias.add(row.got[k], row.golden[k], magnitude, 1.0 / static_cast<double>(d));
-        }
-        clean_rows += 1;
-        continue;
-      }
-      for (long k = 0; k < visible; ++k)
-        compare_element(acc, unused, inv_ulp, INFINITY, element(k), row.query_norm * row.key_norms[k], 0, "logits");
-    }
-  }
-  TensorStats stats = acc.finish();
-  if (clean_rows > 0) {
-    stats.bias = bias.bias();
-    stats.bias_allowed = allowed_bias(c, dtype, tol, bias, clean_rows, static_cast<double>(bh * fewest_keys));
-  }
-  return stats;
-}
-
-}  // namespace
-
-namespace {
 
 // "1124 = M + N": what a size means for this case, so a shape error explains itself.
 std::string relate_size(const Case& c, long size) {
@@ -282,29 +138,88 @@ bool check_output_shapes(const Case& c, DType dtype, const CandidateOutput& out,
   return false;
 }
 
-void compare_outputs(const Case& c, DType dtype, const Golden& golden, const RotaryTables& tables,
-                     const CandidateOutput& out, const Tolerance& tol, Record& record,
-                     const CompareOptions& options) {
-  record.tensors.clear();
-  record.shape.reset();
-  record.range.reset();
-  if (!check_output_shapes(c, dtype, out, record, options.pass)) return;
-  const char* q_name = q_tensor_name(options.pass);
-  const char* k_name = k_tensor_name(options.pass);
+std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
+  constexpr double kBudget = 16777216.0;
+  const double per_row = static_cast<double>(c.batch * c.heads * c.key_rows() * c.head_dim);
+  const auto affordable = static_cast<std::size_t>(std::max(8.0, kBudget / per_row));
+  return max_rows == 0 ? affordable : std::min(max_rows, affordable);
+}
+
+struct OutputComparer::State {
+  State(const Case& c, DType dtype, const RotaryTables& tables, const Tolerance& tol, std::vector<long> rows,
+        const CompareOptions& options)
+      : c(c),
+        dtype(dtype),
+        tol(tol),
+        options(options),
+        logit_rows(std::move(rows)),
+        q_allow(tol, tables, c, fixed_allowance(tol, options.yardstick, 0)),
+        k_allow(tol, tables, c, fixed_allowance(tol, options.yardstick, 1)),
+        q(c, dtype, q_tensor_name(options.pass), true, q_allow, range, options.curve_bins),
+        k(c, dtype, k_tensor_name(options.pass), false, k_allow, range, options.curve_bins),
+        query_norms(static_cast<std::size_t>(c.batch * c.heads) * logit_rows.size()) {}
+  const Case& c;
+  DType dtype;
+  const Tolerance& tol;
+  CompareOptions options;
+  std::vector<long> logit_rows;
   RangeTracker range;
-  const Allowance q_allow(tol, tables, c, fixed_allowance(tol, options.yardstick, 0));
-  const Allowance k_allow(tol, tables, c, fixed_allowance(tol, options.yardstick, 1));
-  record.tensors.push_back(compare_rotated(c, dtype, {q_name, golden.q_out, out.q_out, true},
-                                           q_allow, range, options.curve_bins));
-  record.tensors.push_back(compare_rotated(c, dtype, {k_name, golden.k_out, out.k_out, false},
-                                           k_allow, range, options.curve_bins));
-  const bool clean = range.count == 0 && record.tensors[0].nonfinite == 0 &&
-                     record.tensors[1].nonfinite == 0;
-  if (options.pass == Pass::backward) {
+  Allowance q_allow, k_allow;
+  RotatedComparer q, k;
+  std::vector<double> query_norms;  // [bh][logit rows]: |golden q_out|
+  std::optional<LogitComparer> logits;
+};
+
+OutputComparer::OutputComparer(const Case& c, DType dtype, const RotaryTables& tables, const Tolerance& tol,
+                               std::vector<long> logit_rows, const CompareOptions& options)
+    : s_(std::make_unique<State>(c, dtype, tables, tol, std::move(logit_rows), options)) {}
+
+OutputComparer::~OutputComparer() = default;
+
+void OutputComparer::add_query_rows(long first, long count, const double* golden, const double* got) {
+  State& s = *s_;
+  s.q.add_rows(golden, got, first, count);
+  const long bh = s.c.batch * s.c.heads, d = s.c.head_dim, sampled = static_cast<long>(s.logit_rows.size());
+  for (long i = 0; i < sampled; ++i) {
+    const long m = s.logit_rows[static_cast<std::size_t>(i)];
+    if (m < first || m >= first + count) continue;
+    for (long l = 0; l < bh; ++l) {
+      const double* row = golden + ((l * count) + (m - first)) * d;
+      double sum = 0;
+      for (long j = 0; j < d; ++j) sum += row[j] * row[j];
+      s.query_norms[static_cast<std::size_t>(l * sampled + i)] = std::sqrt(sum);
+    }
+  }
+}
+
+void OutputComparer::add_key_rows(long first, long count, const double* golden, const double* got) {
+  s_->k.add_rows(golden, got, first, count);
+}
+
+bool OutputComparer::clean_so_far() const {
+  return s_->range.count == 0 && s_->q.nonfinite() == 0 && s_->k.nonfinite() == 0;
+}
+
+void OutputComparer::add_logits(long first, long count, const double* golden_keys, const double* golden_logits,
+                                const double* got_logits) {
+  State& s = *s_;
+  if (!s.logits)
+    s.logits.emplace(s.c, s.dtype, s.logit_rows, s.query_norms, s.q_allow, s.k_allow, s.tol,
+                     fixed_allowance(s.tol, s.options.yardstick, 2), s.options);
+  s.logits->add_keys(first, count, golden_logits, got_logits, golden_keys);
+}
+
+void OutputComparer::finish(Record& record) {
+  State& s = *s_;
+  record.tensors.clear();
+  record.range.reset();
+  record.tensors.push_back(s.q.finish());
+  record.tensors.push_back(s.k.finish());
+  const bool clean = clean_so_far();
+  if (s.options.pass == Pass::backward) {
     // Gradients have no logits of their own.
-  } else if (clean && !golden.logit_rows.empty() && golden.logits.size() > 0) {
-    record.tensors.push_back(compare_logits(c, dtype, golden, out, q_allow, k_allow, tol,
-                                            fixed_allowance(tol, options.yardstick, 2), options));
+  } else if (clean && s.logits) {
+    record.tensors.push_back(s.logits->finish());
   } else {
     TensorStats skipped;
     skipped.name = "logits";
@@ -316,15 +231,16 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden, const Rot
 
   std::string message;
   const Outcome values = value_outcome(record, message);
+  const RangeTracker& range = s.range;
   if (range.count > 0) {
     record.range = RangeIssue{range.tensor, range.count, range.first_position, range.largest,
                               std::string(outcome_name(values))};
     record.outcome = Outcome::out_of_range;
     // Overflow names the largest value; below the normal range, the scale is the reason.
-    const std::string beyond = range.largest > traits(dtype).max_finite
-                                   ? fmt::format("exceed the {} range (largest {:.4g})", dtype_name(dtype), range.largest)
-                                   : fmt::format("leave the {} normal range (XPOS scale below 2^{})", dtype_name(dtype),
-                                                 traits(dtype).min_exponent);
+    const std::string beyond = range.largest > traits(s.dtype).max_finite
+                                   ? fmt::format("exceed the {} range (largest {:.4g})", dtype_name(s.dtype), range.largest)
+                                   : fmt::format("leave the {} normal range (XPOS scale below 2^{})",
+                                                 dtype_name(s.dtype), traits(s.dtype).min_exponent);
     record.message = fmt::format(
         "{} golden values {}; envelope ends at position {} of {}; representable part: {}{}", range.count, beyond,
         range.first_position, range.tensor, outcome_name(values),
@@ -333,6 +249,27 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden, const Rot
   }
   record.outcome = values;
   record.message = message;
+}
+
+void compare_outputs(const Case& c, DType dtype, const Golden& golden, const RotaryTables& tables,
+                     const CandidateOutput& out, const Tolerance& tol, Record& record,
+                     const CompareOptions& options) {
+  record.tensors.clear();
+  record.shape.reset();
+  record.range.reset();
+  if (!check_output_shapes(c, dtype, out, record, options.pass)) return;
+  OutputComparer comparer(c, dtype, tables, tol, golden.logit_rows, options);
+  comparer.add_query_rows(0, c.seq_len, golden.q_out.data.data(), out.q_out.data.data());
+  comparer.add_key_rows(0, c.key_rows(), golden.k_out.data.data(), out.k_out.data.data());
+  if (options.pass == Pass::forward && comparer.clean_so_far() && !golden.logit_rows.empty() &&
+      golden.logits.size() > 0) {
+    std::vector<long> visible;
+    if (options.visible_keys)
+      for (long m : golden.logit_rows) visible.push_back(options.visible_keys(m));
+    const Tensor got = logits_of(out.q_out, out.k_out, golden.logit_rows, options.visible_keys ? &visible : nullptr);
+    comparer.add_logits(0, c.key_rows(), golden.k_out.data.data(), golden.logits.data.data(), got.data.data());
+  }
+  comparer.finish(record);
 }
 
 void record_failure(const Case& c, const CandidateFailure& failure, Record& record) {

@@ -29,8 +29,6 @@ void compare_element(TensorAccumulator& acc, RangeTracker& range, const InverseU
   acc.add(where, magnitude, inv_ulp(magnitude));
 }
 
-namespace {
-
 // The features of one rotated row and the allowances at its position.
 struct RowShape {
   long pairs, rotary, dim;
@@ -50,6 +48,8 @@ struct RowShape {
   long a(long j) const { return half ? j : 2 * j; }
   long b(long j) const { return half ? j + pairs : 2 * j + 1; }
 };
+
+namespace {
 
 // The largest squared relative error d^2 / |g pair|^2 of a row's rotated pairs.
 // Pairs whose golden magnitude is below the dtype's smallest normal (min_square, its
@@ -317,49 +317,68 @@ template <bool Fixed>
                         : logit_errors<false>(row, inv_ulp, clean);
 }
 
-TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, const Allowance& allow,
-                            RangeTracker& range, std::size_t bins) {
-  const long rows = static_cast<long>(v.golden.shape[2]);
-  const long first = v.query ? c.query_position(0) : c.key_position(0);
-  // Explicit positions may come in any order: the curve spans all of them.
-  TensorAccumulator acc(v.name, c.positions ? c.lowest_position() : first,
-                        c.positions ? c.highest_position() : first + rows - 1, bins, traits(dtype).min_normal);
-  const InverseUlp inv_ulp(dtype);
-  const double max_finite = traits(dtype).max_finite;
+RotatedComparer::RotatedComparer(const Case& c, DType dtype, const char* name, bool query, const Allowance& allow,
+                                 RangeTracker& range, std::size_t bins)
+    : c_(c),
+      name_(name),
+      query_(query),
+      allow_(allow),
+      range_(range),
+      inv_ulp_(dtype),
+      max_finite_(traits(dtype).max_finite),
+      // Explicit positions may come in any order: the curve spans all of them.
+      acc_(name, c.positions ? c.lowest_position() : (query ? c.query_position(0) : c.key_position(0)),
+           c.positions ? c.highest_position()
+                       : (query ? c.query_position(c.seq_len - 1) : c.key_position(c.key_rows() - 1)),
+           bins, traits(dtype).min_normal) {
   const auto pairs = static_cast<std::size_t>(c.pairs());
-  RowShape shape{c.pairs(),           c.rotary(), c.head_dim, c.layout == Layout::half,
-                 std::vector<double>(pairs), std::vector<double>(pairs), 0, 0, 0, max_finite};
-  shape.scale_sign = v.query ? 1.0 : -1.0;
-  shape.min_exponent = traits(dtype).min_exponent;
-  shape.min_normal_square = traits(dtype).min_normal * traits(dtype).min_normal;
-  shape.below_normal.assign(pairs, 0);
-  for (long r = 0; r < rows; ++r) {
-    const long position = v.query ? c.query_position(r) : c.key_position(r);
-    set_position(shape, allow, position);
-    for (long l = 0; l < c.batch * c.heads; ++l) {
-      const std::size_t row = static_cast<std::size_t>(l * rows + r);
-      const double* g = v.golden.row(row);
-      const double* x = v.got.row(row);
-      if (r + kPrefetchRows < rows) {
-        prefetch_row(g + kPrefetchRows * c.head_dim, c.head_dim);
-        prefetch_row(x + kPrefetchRows * c.head_dim, c.head_dim);
+  shape_ = std::make_unique<RowShape>(RowShape{c.pairs(), c.rotary(), c.head_dim, c.layout == Layout::half,
+                                               std::vector<double>(pairs), std::vector<double>(pairs), 0, 0, 0,
+                                               max_finite_});
+  shape_->scale_sign = query ? 1.0 : -1.0;
+  shape_->min_exponent = traits(dtype).min_exponent;
+  shape_->min_normal_square = traits(dtype).min_normal * traits(dtype).min_normal;
+  shape_->below_normal.assign(pairs, 0);
+}
+
+RotatedComparer::~RotatedComparer() = default;
+
+void RotatedComparer::add_rows(const double* golden, const double* got, long first_row, long count) {
+  RowShape& shape = *shape_;
+  const long dim = c_.head_dim;
+  for (long r = 0; r < count; ++r) {
+    const long position = query_ ? c_.query_position(first_row + r) : c_.key_position(first_row + r);
+    set_position(shape, allow_, position);
+    for (long l = 0; l < c_.batch * c_.heads; ++l) {
+      const std::size_t offset = static_cast<std::size_t>((l * count + r) * dim);
+      const double* g = golden + offset;
+      const double* x = got + offset;
+      if (r + kPrefetchRows < count) {
+        prefetch_row(g + kPrefetchRows * dim, dim);
+        prefetch_row(x + kPrefetchRows * dim, dim);
       }
-      const ElementRef at{l / c.heads, l % c.heads, r, 0, position, -1, 0, 0, 0, 0};
+      const ElementRef at{l / c_.heads, l % c_.heads, first_row + r, 0, position, -1, 0, 0, 0, 0};
       // Squared, and a little lower, so that rounding never skips a row that would
       // raise its bin's maximum (and so the tensor's, which is the largest bin's).
-      const double bin_rel = acc.bin_max_rel(position);
+      const double bin_rel = acc_.bin_max_rel(position);
       shape.rel_sq_floor = bin_rel * bin_rel * (1.0 - 0x1p-40);
       bool clean = false;
-      const RowErrors e = shape.half ? half_row_errors(shape, inv_ulp, g, x, clean)
-                                     : interleaved_row_errors(shape, inv_ulp, g, x, clean);
+      const RowErrors e = shape.half ? half_row_errors(shape, inv_ulp_, g, x, clean)
+                                     : interleaved_row_errors(shape, inv_ulp_, g, x, clean);
       if (!clean || shape.any_below_normal) {
-        compare_row_slowly(shape, inv_ulp, max_finite, g, x, at, c.centre(), v.name, acc, range);
+        compare_row_slowly(shape, inv_ulp_, max_finite_, g, x, at, c_.centre(), name_, acc_, range_);
         continue;
       }
-      acc.add_row(position, e, [&] { return worst_in_row(shape, inv_ulp, g, x, at, e.max_ratio); });
+      acc_.add_row(position, e, [&] { return worst_in_row(shape, inv_ulp_, g, x, at, e.max_ratio); });
     }
   }
-  return acc.finish();
+}
+
+TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, const Allowance& allow,
+                            RangeTracker& range, std::size_t bins) {
+  RotatedComparer comparer(c, dtype, v.name, v.query, allow, range, bins);
+  comparer.add_rows(v.golden.data.data(), v.got.data.data(), 0, static_cast<long>(v.golden.shape[2]));
+  return comparer.finish();
 }
 
 }  // namespace xposcheck::detail

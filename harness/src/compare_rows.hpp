@@ -4,6 +4,7 @@
 // element path for rows holding non-finite or out-of-range values.
 #include <cmath>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -100,6 +101,35 @@ struct LogitRow {
 // The row's statistics by TensorAccumulator::add's formulas, vectorized; `clean` is
 // false when a candidate logit is not finite (the row then goes element by element).
 RowErrors logit_row_errors(const LogitRow& row, const InverseUlp& inv_ulp, bool& clean);
+
+struct RowShape;
+
+// The rows of one rotated tensor, a block at a time: blocks given in row order make
+// the same statistics, bit for bit, as the whole tensor given at once.
+class RotatedComparer {
+ public:
+  RotatedComparer(const Case& c, DType dtype, const char* name, bool query, const Allowance& allow,
+                  RangeTracker& range, std::size_t bins);
+  ~RotatedComparer();
+  RotatedComparer(const RotatedComparer&) = delete;
+  RotatedComparer& operator=(const RotatedComparer&) = delete;
+  // Rows first_row..first_row+count-1 of every (batch, head), golden and candidate
+  // values each laid out [batch * heads][count][D].
+  void add_rows(const double* golden, const double* got, long first_row, long count);
+  TensorStats finish() { return acc_.finish(); }
+  std::size_t nonfinite() const { return acc_.nonfinite(); }
+
+ private:
+  const Case& c_;
+  const char* name_;
+  bool query_;
+  const Allowance& allow_;
+  RangeTracker& range_;
+  InverseUlp inv_ulp_;
+  double max_finite_;
+  TensorAccumulator acc_;
+  std::unique_ptr<RowShape> shape_;
+};
 
 // Every row of v, with its position's allowances; `bins` error-versus-position bins.
 TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, const Allowance& allow,

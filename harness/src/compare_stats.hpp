@@ -91,6 +91,7 @@ class TensorAccumulator {
     if (stats_.nonfinite++ == 0) stats_.first_nonfinite = where;
   }
   double max_ratio() const { return stats_.max_ratio; }
+  std::size_t nonfinite() const { return stats_.nonfinite; }
   double max_rel() const { return stats_.max_rel; }
   // The largest relative error so far in the bin of `position`.
   double bin_max_rel(long position) const { return bins_[bin_of(position)].max_rel; }

@@ -15,6 +15,7 @@
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
 #include "activity.hpp"
+#include "blank_record.hpp"
 #include "parallel_for.hpp"
 #include "xposcheck/harness/stream.hpp"
 #include "xposcheck/harness/shard.hpp"
@@ -63,16 +64,6 @@ struct Prepared {
   // A stream's case in one call, as a case without the stream (forward).
   Job one_call_job() const { return Job{one_call ? &*one_call : &gc->params, dtype, &inputs.q, &inputs.k}; }
 };
-
-// Logits cost rows * (M+N) * D per head for the golden path and again per
-// candidate: long cases compare a deterministic sample of query rows (at least 8,
-// at most max_rows) so that each logits pass stays near 2^24 multiply-adds.
-std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
-  constexpr double kBudget = 16777216.0;
-  const double per_row = static_cast<double>(c.batch * c.heads * c.key_rows() * c.head_dim);
-  const auto affordable = static_cast<std::size_t>(std::max(8.0, kBudget / per_row));
-  return max_rows == 0 ? affordable : std::min(max_rows, affordable);
-}
 
 // A packed batch's sequences, each a case of its own with its rows of the inputs.
 void add_parts(Prepared& p) {
@@ -148,17 +139,6 @@ Prepared prepare(const GridCase& gc, DType dtype, Pass pass, std::size_t logit_r
   Prepared p = prepare_inputs(gc, dtype, pass);
   add_golden(p, logit_rows);
   return p;
-}
-
-Record blank_record(const std::string& candidate, const GridCase& gc, DType dtype, Pass pass) {
-  Record r;
-  r.candidate = candidate;
-  r.case_id = gc.id;
-  r.params = gc.params;
-  r.seed = gc.seed;
-  r.dtype = dtype;
-  r.pass = pass;
-  return r;
 }
 
 // Runs the case on a fresh instance of the candidate (the history-dependence
@@ -279,10 +259,14 @@ Record run_prepared(Candidate& candidate, const Prepared& p, const Tolerance& to
   return judge(candidate, p, a, candidate_s, tol, diagnosis, one_pass ? &*one_pass : nullptr);
 }
 
+std::unique_ptr<Candidate> yardstick_candidate(const CandidateFactory& yardstick) {
+  if (!yardstick) throw std::invalid_argument("the relative tolerance rule needs a yardstick candidate");
+  return yardstick();
+}
+
 void add_yardstick(Prepared& p, const Tolerance& tol, const CandidateFactory& yardstick) {
   if (tol.rule != ToleranceRule::relative) return;
-  if (!yardstick) throw std::invalid_argument("the relative tolerance rule needs a yardstick candidate");
-  auto reference = yardstick();
+  auto reference = yardstick_candidate(yardstick);
   DiagnosisOptions no_diagnosis;
   no_diagnosis.enabled = false;
   p.yardstick = run_prepared(*reference, p, tol, no_diagnosis);
@@ -312,6 +296,9 @@ class Sweeper {
                             const std::vector<std::unique_ptr<Candidate>>& candidates) const;
   void parallel_pass(const std::vector<Unit>& units, const std::vector<Candidate*>& candidates);
   void serial_pass(const std::vector<Unit>& units, Candidate& candidate);
+  // Whether the unit is a long case judged in blocks (blocks.hpp) where it can be.
+  bool in_blocks(const Unit& u) const;
+  void judge_unit_in_blocks(const Unit& u, const std::vector<Candidate*>& candidates, detail::Activity& activity);
   void batched_pass(const std::vector<Unit>& units, Candidate& candidate);
   void set_total(std::size_t total) { progress_state_.total = total; }
   // Reports the work in flight (a tick); the finished records report themselves.
@@ -437,6 +424,13 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
   }
   parallel_for(work.size(), [&](std::size_t i) {
     detail::Activity activity(board_, unit_label(work[i][0]));
+    for (const Unit& u : work[i]) {
+      if (in_blocks(u)) judge_unit_in_blocks(u, candidates, activity);
+    }
+    const bool whole = std::any_of(work[i].begin(), work[i].end(), [&](const Unit& u) {
+      return std::any_of(candidates.begin(), candidates.end(), [&](Candidate* c) { return pending(*c, u); });
+    });
+    if (!whole) return;
     activity.stage("inputs and golden outputs");
     std::vector<Prepared> prepared;
     for (const Unit& u : work[i]) prepared.push_back(prepare_unit(u, prepared.empty() ? nullptr : &prepared[0].inputs));
@@ -448,6 +442,32 @@ void Sweeper::parallel_pass(const std::vector<Unit>& all, const std::vector<Cand
       }
     }
   }, worker_count(work.size()));
+}
+
+bool Sweeper::in_blocks(const Unit& u) const {
+  return judged_in_blocks(u.gc->params, u.pass, options_.max_logit_rows, options_.block_above_bytes);
+}
+
+// The candidates that rotate rows alone, judged on a long case in one pass over its
+// blocks; the others are left to the whole case.
+void Sweeper::judge_unit_in_blocks(const Unit& u, const std::vector<Candidate*>& candidates,
+                                   detail::Activity& activity) {
+  std::vector<Candidate*> by_rows;
+  for (Candidate* c : candidates) {
+    if (c->rotates_rows() && pending(*c, u)) by_rows.push_back(c);
+  }
+  if (by_rows.empty()) return;
+  BlockOptions blocks{options_.block_rows, options_.max_logit_rows,
+                      [&activity](const std::string& stage) { activity.stage(stage); }};
+  const Tolerance tol = tolerance(u.dtype);
+  std::optional<Record> yardstick;
+  if (tol.rule == ToleranceRule::relative) {
+    auto reference = yardstick_candidate(options_.yardstick);
+    Candidate* const one[] = {reference.get()};
+    yardstick = judge_in_blocks(one, *u.gc, u.dtype, tol, blocks).front();
+  }
+  for (Record& r : judge_in_blocks(by_rows, *u.gc, u.dtype, tol, blocks, yardstick ? &*yardstick : nullptr))
+    finished(std::move(r));
 }
 
 void Sweeper::serial_pass(const std::vector<Unit>& units, Candidate& candidate) {

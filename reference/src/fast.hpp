@@ -30,15 +30,15 @@ void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool quer
                const std::vector<long>* rows, std::vector<double>& hi, std::vector<double>& lo);
 
 // Whether the fast path's logits of `rows` query rows take the double-double route
-// (small cases) rather than BLAS on the rounded outputs; logits.cpp explains both.
+// (small cases) rather than plain dot products of the rounded outputs; logits.cpp explains both.
 bool dd_logits_route(const Case& c, std::size_t rows);
 
 // One head's logits, out[i * stride + n] for query row i < nr and key n < keys:
-// of double-double rows (qh + ql, kh + kl) by Dot2, or of rounded rows by BLAS.
+// of double-double rows (qh + ql, kh + kl) by Dot2, or of rounded rows by plain dot
+// products (each a sum over D in order, whichever keys share the call).
 void dd_logits_head(const double* qh, const double* ql, long nr, const double* kh,
                     const double* kl, long keys, long d, double* out, long stride);
-void blas_logits_head(const double* q, long nr, const double* k, long keys, long d,
-                      double* out);
+void plain_logits_head(const double* q, long nr, const double* k, long keys, long d, double* out, long stride);
 
 // Logits of the fast path for the given query rows, by the route logits.cpp documents;
 // `visible` as logits_of's (the double-double route, for small cases, computes all).

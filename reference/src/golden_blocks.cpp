@@ -54,7 +54,7 @@ class QuerySample {
       if (dd_)
         dd_logits_head(&hi_[q], &lo_[q], nr, &kh_[k], &kl_[k], n, d, out, n);
       else
-        blas_logits_head(&hi_[q], nr, &b.out[k], n, d, out);
+        plain_logits_head(&hi_[q], nr, &b.out[k], n, d, out, n);
     }
   }
 

@@ -1,4 +1,4 @@
-// Logits: the row sample, the BLAS product used on candidate outputs and by the fast
+// Logits: the row sample, the plain product used on candidate outputs and by the fast
 // golden path for large cases, and the double-double route for small ones.
 //
 // Accuracy of the fast golden logits, with S = sum_i |q_i k_i| over the exact outputs:
@@ -6,8 +6,9 @@
 //   outputs (before their rounding) by Dot2 (twice the working precision, rounded
 //   once); error below 0.5 ulp(logit) + (D 2^-53)^2 S + D 2^-100 S, i.e. within
 //   1 fp64 ulp of S.
-// - large cases: BLAS dgemm on the rounded fp64 outputs; each output carries up to
-//   2^-53 relative error and dgemm's summation up to about D 2^-53 S, so the bound is
+// - large cases: plain dot products of the rounded fp64 outputs (fma, in feature
+//   order); each output carries up to 2^-53 relative error and the summation up to
+//   about D 2^-53 S, so the bound is
 //   about (D + 2) 2^-53 S (typically sqrt(D) 2^-53 S): a few hundred fp64 ulps of S at
 //   D = 128, still 2^-30 below any candidate tolerance in fp32/bf16/fp16.
 #include <fmt/format.h>
@@ -17,8 +18,6 @@
 #include <stdexcept>
 #include <string>
 
-#include <xtensor-blas/xlinalg.hpp>
-#include <xtensor/xadapt.hpp>
 
 #include "fast.hpp"
 #include "parallel.hpp"
@@ -156,19 +155,45 @@ void dd_logits_head(const double* qh, const double* ql, long nr, const double* k
   });
 }
 
-void blas_logits_head(const double* q, long nr, const double* k, long keys, long d,
-                      double* out) {
+namespace {
+
+// Plain dot products of up to kRowGroup query rows with kLanes keys stored feature-major
+// ([D][lane]): every logit a sum over D in order from feature 0, one fma per term. Its
+// value then depends on its query row and key alone, never on which rows or keys share
+// the call (BLAS promises no such thing: its edge kernels add in other orders), so
+// blocks of keys give the whole tensor's logits bit for bit. Rows and lanes are
+// independent chains, so the loop vectorizes and keeps the fma units busy.
+constexpr long kRowGroup = 4;
+
+__attribute__((target_clones("arch=x86-64-v4", "fma", "default"))) void dot_group(
+    const double* q, long rows, const double* kt, long d, double* out, long stride, long n) {
+  double s[kRowGroup][kLanes] = {};
+  for (long i = 0; i < d; ++i) {
+    const double* b = kt + i * kLanes;
+    for (long r = 0; r < kRowGroup; ++r) {
+      const double a = r < rows ? q[r * d + i] : 0.0;
+      for (long l = 0; l < kLanes; ++l) s[r][l] = std::fma(a, b[l], s[r][l]);
+    }
+  }
+  for (long r = 0; r < rows; ++r) std::copy_n(s[r], n, out + r * stride);
+}
+
+}  // namespace
+
+void plain_logits_head(const double* q, long nr, const double* k, long keys, long d, double* out, long stride) {
   if (nr == 0 || keys == 0 || d == 0) return;
-  const auto n = static_cast<std::size_t>(nr), m = static_cast<std::size_t>(keys),
-             w = static_cast<std::size_t>(d);
-  const auto Q = xt::adapt(q, n * w, xt::no_ownership(), std::array{n, w});
-  // k as a column-major [D, keys] matrix is K^T without a copy; dot then calls gemm
-  // with the transpose flag. Each logit is then a sum over D alone, so it comes out
-  // the same whichever keys share the call (golden_blocks relies on that).
-  const auto Kt = xt::adapt<xt::layout_type::column_major>(k, m * w, xt::no_ownership(),
-                                                           std::array{w, m});
-  const auto L = xt::linalg::dot(Q, Kt);
-  std::copy(L.begin(), L.end(), out);
+  const long blocks = (keys + kLanes - 1) / kLanes;
+  parallel_for(blocks, 64, [&](long begin, long end) {
+    std::vector<double> kt(static_cast<std::size_t>(d * kLanes));
+    for (long blk = begin; blk < end; ++blk) {
+      const long first = blk * kLanes, n = std::min(kLanes, keys - first);
+      std::fill(kt.begin(), kt.end(), 0.0);
+      for (long l = 0; l < n; ++l)
+        for (long i = 0; i < d; ++i) kt[static_cast<std::size_t>(i * kLanes + l)] = k[(first + l) * d + i];
+      for (long r = 0; r < nr; r += kRowGroup)
+        dot_group(q + r * d, std::min(kRowGroup, nr - r), kt.data(), d, out + r * stride + first, stride, n);
+    }
+  });
 }
 
 namespace {
@@ -198,7 +223,7 @@ Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<lon
   Tensor out(Shape{q_out.shape[0], q_out.shape[1], nr, k});
   if (nr == 0 || k == 0 || d == 0) return out;
   const std::size_t chunk = visible ? kRowsPerChunk : nr;
-  std::vector<double> q(chunk * d), part;
+  std::vector<double> q(chunk * d);
   for (std::size_t h = 0; h < bh; ++h) {
     for (std::size_t first = 0; first < nr; first += chunk) {
       const std::size_t count = std::min(chunk, nr - first);
@@ -206,12 +231,10 @@ Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<lon
       if (visible) keys = static_cast<std::size_t>(*std::max_element(visible->begin() + first, visible->begin() + first + count));
       for (std::size_t i = 0; i < count; ++i) std::copy_n(q_out.row(h * n + rows[first + i]), d, &q[i * d]);
       if (keys == k) {
-        blas_logits_head(q.data(), long(count), k_out.row(h * k), long(k), long(d), out.row(h * nr + first));
+        plain_logits_head(q.data(), long(count), k_out.row(h * k), long(k), long(d), out.row(h * nr + first), long(k));
         continue;
       }
-      part.assign(count * keys, 0.0);
-      blas_logits_head(q.data(), long(count), k_out.row(h * k), long(keys), long(d), part.data());
-      for (std::size_t i = 0; i < count; ++i) std::copy_n(&part[i * keys], keys, out.row(h * nr + first + i));
+      plain_logits_head(q.data(), long(count), k_out.row(h * k), long(keys), long(d), out.row(h * nr + first), long(k));
     }
   }
   return out;

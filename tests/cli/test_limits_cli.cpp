@@ -32,16 +32,30 @@ std::string write_grid(const TempDir& dir, const std::string& text) {
 
 }  // namespace
 
+// A candidate that rotates rows alone would take such a case in blocks; one that
+// keeps state between rows (stale-cache) needs it whole.
 TEST_CASE("a case larger than memory is refused with its estimate") {
   const TempDir dir("xposcheck-limits");
   const std::string grid = write_grid(dir, "[axes]\nhead_dim = 16\nseq_len = 8\nmem_len = 100000000\nxpos = false\n");
-  const auto run = run_capped(dir, "sweep --quiet --grid " + grid + " --candidate fp32-angles --out " +
+  const auto run = run_capped(dir, "sweep --quiet --grid " + grid + " --candidate fp32-angles,stale-cache --out " +
                                        q(dir.path / "r.json"));
   INFO(run.err);
   CHECK(run.status == 2);
   CHECK_THAT(run.err, Contains("would need about"));
   CHECK_THAT(run.err, Contains("GiB"));
   CHECK_THAT(run.err, Contains("2 GiB"));
+  CHECK_THAT(run.err, Contains("the whole case for stale-cache, which cannot be run a block of rows at a time"));
+}
+
+TEST_CASE("a head too wide for one block of rows is refused even for candidates that rotate rows") {
+  const TempDir dir("xposcheck-limits");
+  const std::string grid = write_grid(dir, "[axes]\nhead_dim = 500000000\nseq_len = 2\nxpos = false\n");
+  const auto run = run_capped(dir, "sweep --quiet --grid " + grid + " --candidate fp32-angles --out " +
+                                       q(dir.path / "r.json"));
+  INFO(run.err);
+  CHECK(run.status == 2);
+  CHECK_THAT(run.err, Contains("would need about"));
+  CHECK_THAT(run.err, Contains("blocks of rows for every candidate"));
 }
 
 // The fast path streams: a block of rows, not the case, must fit (one row of a billion

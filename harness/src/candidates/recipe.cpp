@@ -140,7 +140,8 @@ PositionTable RecipeCandidate::table(const Frequencies& f, const Case& c, DType 
   return position_table(recipe_, f, c, dtype, position, centre, query);
 }
 
-Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, bool query) {
+Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, bool query, long first_row,
+                               bool keep_tables) {
   const long rows = static_cast<long>(in.shape[2]);
   const long lead = c.batch * c.heads;
   Layout layout = c.layout;
@@ -162,12 +163,12 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
 
   // Kept for the backward pass of the same case (TableMemo).
   TableMemo& memo = table_memo(query);
-  const bool keep = has_backward();
+  const bool keep = keep_tables && has_backward();
   memo.key = keep ? table_memo_key(name_, c, dtype) : std::string();
   memo.rows.clear();
   Tensor out = in;
   for (long r = 0; r < rows; ++r) {
-    long position = position_of(c, query ? c.query_position(r) : c.key_position(r));
+    long position = position_of(c, query ? c.query_position(first_row + r) : c.key_position(first_row + r));
     // Keys counted from the first query instead of the first key: M positions late.
     if (recipe_.plants(PlantedBug::positions_from_zero) && !query) position += c.mem_len;
     PositionTable t = table(f, angles, dtype, position, centre, query);
@@ -207,6 +208,15 @@ CandidateOutput RecipeCandidate::run(const Case& c, DType dtype, const Tensor& q
     const std::string name(dtype_name(dtype));
     return CandidateOutput{std::move(q), std::move(k), name, name};
   }
+  raise_planted_shape_error(c);
+  const std::string name(dtype_name(dtype));
+  if (recipe_.plants(PlantedBug::random_outputs)) {
+    return CandidateOutput{garbage(c, dtype, q_in.shape, 1), garbage(c, dtype, k_in.shape, 2), name, name};
+  }
+  return CandidateOutput{rotate(c, dtype, q_in, true, 0, true), rotate(c, dtype, k_in, false, 0, true), name, name};
+}
+
+void RecipeCandidate::raise_planted_shape_error(const Case& c) const {
   if (recipe_.plants(PlantedBug::unsliced_scale) && c.xpos && c.mem_len > 0) {
     // The scale was built for all M+N key rows and multiplied into the N query rows.
     throw ShapeError(fmt::format(
@@ -214,11 +224,14 @@ CandidateOutput RecipeCandidate::run(const Case& c, DType dtype, const Tensor& q
         "dimension 2",
         c.seq_len, c.key_rows()));
   }
-  const std::string name(dtype_name(dtype));
-  if (recipe_.plants(PlantedBug::random_outputs)) {
-    return CandidateOutput{garbage(c, dtype, q_in.shape, 1), garbage(c, dtype, k_in.shape, 2), name, name};
-  }
-  return CandidateOutput{rotate(c, dtype, q_in, true), rotate(c, dtype, k_in, false), name, name};
+}
+
+Tensor RecipeCandidate::rotate_rows(const Case& c, DType dtype, const Tensor& rows, bool query, long first_row) {
+  if (c.packed) throw std::invalid_argument("a packed batch is run whole, sequence by sequence");
+  raise_planted_shape_error(c);
+  if (recipe_.plants(PlantedBug::random_outputs))
+    return garbage(c, dtype, rows.shape, (query ? 1u : 2u) + (static_cast<std::uint64_t>(first_row) << 2));
+  return rotate(c, dtype, rows, query, first_row, false);
 }
 
 PositionTable StaleCacheCandidate::table(const Frequencies& /*f*/, const Case& c, DType dtype,

@@ -126,6 +126,10 @@ class RecipeCandidate : public Candidate {
   }
   CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
                       const Tensor& k_in) override;
+  // Every recipe's rows depend on their own positions and the case alone; the stateful
+  // ones below (a cache, a stream's history) say otherwise.
+  bool rotates_rows() const override { return true; }
+  Tensor rotate_rows(const Case& c, DType dtype, const Tensor& rows, bool query, long first_row) override;
   // A recipe whose forward pass plants no bug has the backward pass (recipe_backward.cpp):
   // the forward map transposed, in the same arithmetic, with its planted backward bug.
   bool has_backward() override { return recipe_.bug == PlantedBug::none; }
@@ -142,7 +146,10 @@ class RecipeCandidate : public Candidate {
   const Recipe& recipe() const { return recipe_; }
 
  private:
-  Tensor rotate(const Case& c, DType dtype, const Tensor& in, bool query);
+  // Rows first_row.. of q (query) or k; keep_tables: for the backward pass (TableMemo).
+  Tensor rotate(const Case& c, DType dtype, const Tensor& in, bool query, long first_row, bool keep_tables);
+  // The shape error a planted bug raises on the whole case, if any.
+  void raise_planted_shape_error(const Case& c) const;
   Tensor backward_rows(const Case& c, DType dtype, const Tensor& g, bool query);
   std::string name_, description_;
   Recipe recipe_;
@@ -154,6 +161,7 @@ class StaleCacheCandidate : public RecipeCandidate {
   StaleCacheCandidate(std::string name, std::string description)
       : RecipeCandidate(std::move(name), std::move(description), Recipe{}) {}
   Execution execution() const override { return Execution::serial; }
+  bool rotates_rows() const override { return false; }
   std::unique_ptr<Candidate> fresh() const override {
     return std::make_unique<StaleCacheCandidate>(name(), description());
   }
@@ -186,6 +194,7 @@ class DecodeBugCandidate : public RecipeCandidate {
   DecodeBugCandidate(std::string name, std::string description, DecodeBug bug)
       : RecipeCandidate(std::move(name), std::move(description), Recipe{}), bug_(bug) {}
   Execution execution() const override { return Execution::serial; }
+  bool rotates_rows() const override { return false; }
   std::unique_ptr<Candidate> fresh() const override {
     return std::make_unique<DecodeBugCandidate>(name(), description(), bug_);
   }

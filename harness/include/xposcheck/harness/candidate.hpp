@@ -95,6 +95,15 @@ class Candidate {
   virtual CandidateOutput run(const Case& c, DType dtype, const Tensor& q_in,
                               const Tensor& k_in) = 0;
 
+  // Whether rotate_rows exists: a candidate whose every output row depends on its own
+  // input row and the case alone can be called a block of rows at a time, so that a
+  // case too long to hold whole is judged in bounded memory (docs/long-context.md).
+  virtual bool rotates_rows() const { return false; }
+  // Rows first_row..first_row+count-1 of q_out (query) or k_out of case c, from the
+  // same rows of q_in or k_in ([batch, heads, count, D]); called only when
+  // rotates_rows(). Throws as run() would on the whole case (ShapeError included).
+  virtual Tensor rotate_rows(const Case& c, DType dtype, const Tensor& rows, bool query, long first_row);
+
   // Whether run_backward exists; a candidate without it gets no backward jobs (no
   // records, not failures). Not const: an external command is asked once, which
   // may mean starting it.
@@ -111,5 +120,8 @@ class Candidate {
 
 // Runs one job through run() or run_backward(), catching everything.
 Attempt attempt(Candidate& candidate, const Job& job);
+// Rows of a case through rotate_rows(), catching everything alike.
+std::variant<Tensor, CandidateFailure> attempt_rows(Candidate& candidate, const Case& c, DType dtype,
+                                                    const Tensor& rows, bool query, long first_row);
 
 }  // namespace xposcheck

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "xposcheck/cases/grid.hpp"
+#include "xposcheck/harness/blocks.hpp"
 #include "xposcheck/harness/candidate.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/harness/results.hpp"
@@ -40,6 +41,12 @@ struct SweepOptions {
   // Between progress reports of the work in flight (Progress::running), so that a long
   // case shows what it is doing while no record finishes; 0: none.
   double progress_tick_s = 1.0;
+  // A forward case whose whole tensors would take more than this many bytes
+  // (estimated_case_bytes) is judged in blocks of rows by the candidates that rotate
+  // rows alone (blocks.hpp, docs/long-context.md), in block_rows rows (0: about 4 MiB
+  // of each tensor); the other candidates get it whole.
+  double block_above_bytes = kBlockAboveBytes;
+  long block_rows = 0;
 };
 
 struct Progress {
@@ -59,6 +66,12 @@ using ProgressCallback = std::function<void(const Progress&)>;
 void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candidates,
                const SweepOptions& options, ResultsStore& store,
                const ProgressCallback& progress = {});
+
+// Throws LimitError (limits.hpp) naming the case, the candidate and the estimate when
+// a unit of the sweep would need more memory than the machine allows: the whole case
+// for a candidate that gets it whole, a few blocks for one that rotates rows.
+void check_sweep_memory(const Grid& grid, const std::vector<std::unique_ptr<Candidate>>& candidates,
+                        const SweepOptions& options);
 
 // Evaluates one (candidate, case, dtype) on its own: the building block of the sweep
 // and of the tests. `yardstick` as SweepOptions::yardstick.

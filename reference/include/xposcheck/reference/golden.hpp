@@ -79,7 +79,9 @@ GoldenGradients golden_gradients_fast(const Case& c, const Tensor& g_q, const Te
 GoldenGradients golden_gradients_exact(const Case& c, const Tensor& g_q, const Tensor& g_k);
 
 // logits[b, h, i, n] = sum_d q[b, h, rows[i], d] * k[b, h, n, d] for fp64 q and k,
-// through BLAS (xtensor-blas); used on candidate outputs. With `visible`, row i needs
+// each a sum over D in feature order, so a logit is the same whichever rows and keys
+// share the call (blocks of keys give the whole tensor's logits); used on candidate
+// outputs. With `visible`, row i needs
 // only its first (*visible)[i] keys (a stream's queries see the keys cached so far):
 // those are exact as without it, the others may be left 0.
 Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<long>& rows,

@@ -1,0 +1,174 @@
+#include "xposcheck/harness/blocks.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "blank_record.hpp"
+#include "xposcheck/harness/compare.hpp"
+#include "xposcheck/harness/limits.hpp"
+#include "xposcheck/reference/golden_blocks.hpp"
+#include "xposcheck/reference/inputs.hpp"
+#include "xposcheck/reference/tables.hpp"
+
+namespace xposcheck {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// One candidate's part of the pass over the blocks.
+struct Judged {
+  Candidate* candidate = nullptr;
+  std::unique_ptr<OutputComparer> comparer;
+  std::optional<CandidateFailure> failure;
+  Tensor sample;  // its q_out at the sampled logit rows, [batch, heads, rows, D]
+  double candidate_s = 0, compare_s = 0;
+};
+
+class BlockJudge {
+ public:
+  BlockJudge(const GridCase& gc, DType dtype, const Tolerance& tol, std::vector<long> logit_rows,
+             std::span<Candidate* const> candidates, const Record* yardstick)
+      : c_(gc.params), dtype_(dtype), rows_(std::move(logit_rows)), tables_(c_, 1, 1) {
+    CompareOptions options;
+    options.yardstick = yardstick;
+    for (Candidate* candidate : candidates) {
+      Judged& j = judged_.emplace_back();
+      j.candidate = candidate;
+      // The allowances read omega_j alone (angle(1, j)): a table of one position serves.
+      j.comparer = std::make_unique<OutputComparer>(c_, dtype, tables_, tol, rows_, options);
+      j.sample = Tensor(Shape{std::size_t(c_.batch), std::size_t(c_.heads), rows_.size(), std::size_t(c_.head_dim)});
+    }
+  }
+
+  void take(const GoldenBlock& b) {
+    const Tensor in(Shape{std::size_t(c_.batch), std::size_t(c_.heads), std::size_t(b.count), std::size_t(c_.head_dim)},
+                    b.in);
+    for (Judged& j : judged_) judge(j, b, in);
+  }
+
+  std::vector<Record> finish(const GridCase& gc, const Timing& shared) {
+    std::vector<Record> records;
+    for (Judged& j : judged_) {
+      Record r = blank_record(j.candidate->name(), gc, dtype_, Pass::forward);
+      if (j.failure) record_failure(c_, *j.failure, r);
+      else j.comparer->finish(r);
+      r.timing = shared;
+      r.timing.candidate_s = j.candidate_s;
+      r.timing.compare_s = j.compare_s;
+      records.push_back(std::move(r));
+    }
+    return records;
+  }
+
+ private:
+  void judge(Judged& j, const GoldenBlock& b, const Tensor& in) {
+    if (j.failure) return;
+    auto t0 = Clock::now();
+    auto got = attempt_rows(*j.candidate, c_, dtype_, in, b.query, b.first);
+    j.candidate_s += seconds_since(t0);
+    if (auto* failure = std::get_if<CandidateFailure>(&got)) {
+      j.failure = std::move(*failure);
+      return;
+    }
+    const Tensor& out = std::get<Tensor>(got);
+    if (out.shape != in.shape || out.size() != in.size()) {
+      j.failure = CandidateFailure{FailureKind::shape,
+                                   fmt::format("rows {}..{} of {} came back shaped {}, not {}", b.first,
+                                               b.first + b.count - 1, b.query ? "q_out" : "k_out",
+                                               shape_string(out.shape), shape_string(in.shape))};
+      return;
+    }
+    t0 = Clock::now();
+    if (b.query) {
+      j.comparer->add_query_rows(b.first, b.count, b.out.data(), out.data.data());
+      keep_sample(j, b, out);
+    } else {
+      j.comparer->add_key_rows(b.first, b.count, b.out.data(), out.data.data());
+      if (!rows_.empty() && !b.logits.empty() && j.comparer->clean_so_far()) {
+        std::vector<long> all(rows_.size());
+        for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<long>(i);
+        const Tensor logits = logits_of(j.sample, out, all);
+        j.comparer->add_logits(b.first, b.count, b.out.data(), b.logits.data(), logits.data.data());
+      }
+    }
+    j.compare_s += seconds_since(t0);
+  }
+
+  // The sampled query rows of the block's candidate outputs, for the logits.
+  void keep_sample(Judged& j, const GoldenBlock& b, const Tensor& out) {
+    const long bh = c_.batch * c_.heads, d = c_.head_dim, sampled = static_cast<long>(rows_.size());
+    for (long i = 0; i < sampled; ++i) {
+      const long m = rows_[static_cast<std::size_t>(i)];
+      if (m < b.first || m >= b.first + b.count) continue;
+      for (long l = 0; l < bh; ++l)
+        std::copy_n(out.row(static_cast<std::size_t>(l * b.count + m - b.first)), d,
+                    j.sample.row(static_cast<std::size_t>(l * sampled + i)));
+    }
+  }
+
+  const Case& c_;
+  DType dtype_;
+  std::vector<long> rows_;
+  RotaryTables tables_;
+  std::vector<Judged> judged_;
+};
+
+}  // namespace
+
+bool judged_in_blocks_possible(const Case& c, Pass pass) {
+  return pass == Pass::forward && !c.stream && !c.packed && !c.positions;
+}
+
+bool judged_in_blocks(const Case& c, Pass pass, std::size_t logit_rows, double block_above_bytes) {
+  return judged_in_blocks_possible(c, pass) && estimated_case_bytes(c, logit_rows) > block_above_bytes;
+}
+
+double estimated_block_bytes(const Case& c, std::size_t logit_rows, std::size_t candidates) {
+  const double block = double(c.batch * c.heads * c.head_dim) * double(golden_block_rows(c)) * 8;
+  const double rows = double(std::min<std::size_t>(logit_rows, std::size_t(c.seq_len)));
+  const double logits = double(c.batch * c.heads) * rows * double(golden_block_rows(c)) * 8;
+  const double sample = double(c.batch * c.heads * c.head_dim) * rows * 8;
+  // Inputs, golden outputs and their logits; per candidate its block, its logits,
+  // sample and the comparison's curves; the table seeds.
+  const double seeds = double(c.pairs()) * 64 * 1024;
+  return 3 * block + logits + double(candidates) * (2 * block + logits + sample) + seeds;
+}
+
+std::vector<Record> judge_in_blocks(std::span<Candidate* const> candidates, const GridCase& gc, DType dtype,
+                                    const Tolerance& tolerance, const BlockOptions& options,
+                                    const Record* yardstick) {
+  const Case& c = gc.params;
+  if (!judged_in_blocks_possible(c, Pass::forward))
+    throw std::invalid_argument("case " + gc.id + " cannot be judged in blocks (a stream, packed batch or explicit positions)");
+  const long block_rows = options.block_rows > 0 ? options.block_rows : golden_block_rows(c);
+  GoldenOptions golden;
+  golden.max_logit_rows = logit_rows_for(c, options.max_logit_rows);
+  BlockJudge judge(gc, dtype, tolerance, logit_rows(c.seq_len, golden.max_logit_rows), candidates, yardstick);
+  const long blocks = (c.seq_len + block_rows - 1) / block_rows + (c.key_rows() + block_rows - 1) / block_rows;
+  long done = 0;
+  Timing timing;
+  double judging_s = 0;
+  const auto t0 = Clock::now();
+  const auto inputs = [&](GoldenBlock& b) {
+    const auto t = Clock::now();
+    generate_rows(c, gc.seed, dtype, b.query, b.first, b.count, b.in.data());
+    timing.inputs_s += seconds_since(t);
+  };
+  golden_fast_blocks(c, inputs, golden, block_rows, [&](GoldenBlock& b) {
+    const auto t = Clock::now();
+    judge.take(b);
+    judging_s += seconds_since(t);
+    if (options.stage) options.stage(fmt::format("rows in blocks: {} of {}", ++done, blocks));
+  });
+  timing.golden_s = seconds_since(t0) - judging_s - timing.inputs_s;
+  return judge.finish(gc, timing);
+}
+
+}  // namespace xposcheck

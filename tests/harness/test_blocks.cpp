@@ -1,0 +1,251 @@
+// judge_in_blocks: a case judged a block of rows at a time gets the verdict and the
+// statistics of the whole case, and a candidate failing on a block fails alone.
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+
+#include "harness_fixtures.hpp"
+#include "xposcheck/harness/blocks.hpp"
+#include "xposcheck/harness/compare.hpp"
+
+using namespace xposcheck;
+using namespace xposcheck::testing;
+
+namespace {
+
+Record whole(Candidate& candidate, const GridCase& gc, DType t) {
+  DiagnosisOptions off;
+  off.enabled = false;
+  return evaluate_one(candidate, gc, t, default_tolerance(t), kSweepLogitRows, off);
+}
+
+void check_same_stats(const TensorStats& a, const TensorStats& b) {
+  INFO(a.name);
+  CHECK(a.compared == b.compared);
+  CHECK(a.elements == b.elements);
+  CHECK(a.over_tolerance == b.over_tolerance);
+  CHECK(a.nonfinite == b.nonfinite);
+  CHECK(a.max_ulps == b.max_ulps);
+  CHECK(a.max_ratio == b.max_ratio);
+  CHECK(a.max_abs == b.max_abs);
+  CHECK(a.max_rel == b.max_rel);
+  CHECK(a.worst.row == b.worst.row);
+  CHECK(a.worst.feature == b.worst.feature);
+  CHECK(a.worst.batch == b.worst.batch);
+  CHECK(a.worst.head == b.worst.head);
+  REQUIRE(a.curve.size() == b.curve.size());
+  for (std::size_t i = 0; i < a.curve.size(); ++i) {
+    CHECK(a.curve[i].first == b.curve[i].first);
+    CHECK(a.curve[i].max_ulps == b.curve[i].max_ulps);
+    CHECK(a.curve[i].max_ratio == b.curve[i].max_ratio);
+    CHECK(a.curve[i].max_rel == b.curve[i].max_rel);
+  }
+  if (a.name == "logits") {
+    // Sums over the keys add block by block: the same to within rounding.
+    CHECK(a.mean_ulps == Approx(b.mean_ulps).epsilon(1e-12));
+    CHECK(a.bias.has_value() == b.bias.has_value());
+    if (a.bias && b.bias) CHECK(*a.bias == Approx(*b.bias).epsilon(1e-9).margin(1e-300));
+    if (a.bias_allowed && b.bias_allowed) CHECK(*a.bias_allowed == Approx(*b.bias_allowed).epsilon(1e-9));
+  } else {
+    CHECK(a.mean_ulps == b.mean_ulps);
+    CHECK(a.rms_ulps == b.rms_ulps);
+  }
+}
+
+void check_same_record(const Record& blocks, const Record& all) {
+  INFO(all.candidate << " " << all.case_id << " " << dtype_name(all.dtype) << ": " << all.message);
+  CHECK(blocks.outcome == all.outcome);
+  CHECK(blocks.message == all.message);
+  CHECK(blocks.range.has_value() == all.range.has_value());
+  if (blocks.range && all.range) {
+    CHECK(blocks.range->count == all.range->count);
+    CHECK(blocks.range->first_position == all.range->first_position);
+  }
+  REQUIRE(blocks.tensors.size() == all.tensors.size());
+  for (std::size_t i = 0; i < all.tensors.size(); ++i) check_same_stats(blocks.tensors[i], all.tensors[i]);
+}
+
+// Whole and in blocks of `rows` rows, for each candidate.
+void check_blocks_match(const GridCase& gc, DType t, const std::vector<std::string>& names, long rows) {
+  std::vector<std::unique_ptr<Candidate>> owned;
+  std::vector<Candidate*> list;
+  for (const auto& name : names) {
+    owned.push_back(make_builtin(name));
+    list.push_back(owned.back().get());
+  }
+  BlockOptions options;
+  options.block_rows = rows;
+  options.max_logit_rows = kSweepLogitRows;
+  const std::vector<Record> blocks = judge_in_blocks(list, gc, t, default_tolerance(t), options);
+  REQUIRE(blocks.size() == names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    auto fresh = make_builtin(names[i]);
+    check_same_record(blocks[i], whole(*fresh, gc, t));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("blocks of rows give the whole case's verdict and statistics, correct and buggy candidates alike") {
+  GridCase gc = grid_case(16, 37, 23);
+  gc.params.batch = 2;
+  gc.params.heads = 3;
+  gc.params.rotary_dim = 12;
+  gc.id = case_id(gc.params) + "-s1";
+  const std::vector<std::string> names{"fp32-angles",       "angles-in-dtype",    "native-dtype",
+                                       "positions-in-dtype", "swapped-qk-scale",   "reversed-rotation",
+                                       "unsliced-scale",     "torchscale-centre",  "positions-from-zero",
+                                       "odd-centre",         "centers-differ",     "scale-on-passthrough",
+                                       "wrong-layout"};
+  for (DType t : kAllDTypes) {
+    for (long rows : {1L, 5L, 16L, 200L}) {
+      INFO("block rows " << rows);
+      check_blocks_match(gc, t, names, rows);
+    }
+  }
+}
+
+TEST_CASE("blocks of rows find the end of fp16's envelope where the whole case does") {
+  GridCase gc = grid_case(8, 9001, 0);
+  check_blocks_match(gc, DType::fp16, {"fp32-angles", "native-dtype"}, 1000);
+  GridCase interleaved = grid_case(8, 300, 4100, true, Layout::interleaved);
+  check_blocks_match(interleaved, DType::fp16, {"fp64-angles"}, 333);
+}
+
+TEST_CASE("seeded garbage fails in blocks as it does whole") {
+  const GridCase gc = grid_case(8, 40, 20);
+  auto garbage = make_builtin("random-garbage");
+  const std::vector<Candidate*> list{garbage.get()};
+  BlockOptions options;
+  options.block_rows = 9;
+  const auto records = judge_in_blocks(list, gc, DType::fp32, default_tolerance(DType::fp32), options);
+  CHECK(records.at(0).outcome == Outcome::tolerance);
+}
+
+namespace {
+
+// Correct until rows of block `fail_at` and beyond arrive, then throws or misshapes.
+class FailsOnBlock : public Candidate {
+ public:
+  FailsOnBlock(long fail_at, bool misshape) : fail_at_(fail_at), misshape_(misshape) {}
+  std::string name() const override { return misshape_ ? "misshapes-late" : "throws-late"; }
+  std::string description() const override { return "fails on a late block"; }
+  CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
+    return inner_->run(c, t, q, k);
+  }
+  bool rotates_rows() const override { return true; }
+  Tensor rotate_rows(const Case& c, DType t, const Tensor& rows, bool query, long first) override {
+    if (!query && first >= fail_at_) {
+      if (!misshape_) throw std::runtime_error("device lost");
+      return Tensor(Shape{rows.shape[0], rows.shape[1], rows.shape[2] - 1, rows.shape[3]});
+    }
+    return inner_->rotate_rows(c, t, rows, query, first);
+  }
+
+ private:
+  std::unique_ptr<Candidate> inner_ = make_builtin("fp32-angles");
+  long fail_at_;
+  bool misshape_;
+};
+
+}  // namespace
+
+TEST_CASE("a candidate failing on a block is a CRASH or DIM_MISMATCH of its own, and the others are judged") {
+  const GridCase gc = grid_case(8, 40, 20);
+  FailsOnBlock thrower(30, false), misshaper(30, true);
+  auto good = make_builtin("fp32-angles");
+  const std::vector<Candidate*> list{&thrower, good.get(), &misshaper};
+  BlockOptions options;
+  options.block_rows = 7;
+  const auto records = judge_in_blocks(list, gc, DType::bf16, default_tolerance(DType::bf16), options);
+  REQUIRE(records.size() == 3);
+  CHECK(records[0].outcome == Outcome::crash);
+  CHECK_THAT(records[0].message, Catch::Contains("device lost"));
+  CHECK(records[1].outcome == Outcome::pass);
+  CHECK(records[2].outcome == Outcome::dim_mismatch);
+  CHECK_THAT(records[2].message, Catch::Contains("rows 35..41 of k_out came back shaped [1, 1, 6, 8], not [1, 1, 7, 8]"));
+}
+
+TEST_CASE("cases over explicit positions, streams and packed batches are not judged in blocks") {
+  GridCase gc = grid_case(8, 40, 20);
+  CHECK(judged_in_blocks_possible(gc.params, Pass::forward));
+  CHECK_FALSE(judged_in_blocks_possible(gc.params, Pass::backward));
+  gc.params.stream = StreamShape{8, 4};
+  CHECK_FALSE(judged_in_blocks_possible(gc.params, Pass::forward));
+  auto candidate = make_builtin("fp32-angles");
+  const std::vector<Candidate*> list{candidate.get()};
+  CHECK_THROWS_AS(judge_in_blocks(list, gc, DType::fp32, default_tolerance(DType::fp32), {}), std::invalid_argument);
+}
+
+namespace {
+
+std::vector<Record> sweep_records(const Grid& grid, const std::vector<std::string>& names, const SweepOptions& options,
+                                  const std::string& file_name) {
+  const auto file = std::filesystem::temp_directory_path() / ("xposcheck-test-blocks-" + file_name);
+  std::filesystem::remove(file);
+  std::filesystem::remove(file.string() + ".journal");
+  std::vector<std::unique_ptr<Candidate>> candidates;
+  for (const auto& name : names) candidates.push_back(make_builtin(name));
+  RunInfo run;
+  run.grid_fingerprint = grid.fingerprint;
+  std::vector<std::string> order;
+  for (const GridCase& gc : grid.cases) order.push_back(gc.id);
+  ResultsStore store(file, run, order);
+  run_sweep(grid, candidates, options, store);
+  std::vector<Record> records = store.finish().records;
+  std::filesystem::remove(file);
+  return records;
+}
+
+}  // namespace
+
+TEST_CASE("a sweep judges long cases in blocks for the candidates that rotate rows, the same records as whole") {
+  const Grid grid = parse_grid(R"(
+dtypes = ["fp32", "bf16", "fp16"]
+passes = ["forward", "backward"]
+[axes]
+head_dim = 16
+rotary_dim = 12
+[[grid]]
+seq_len = [40, 97]
+mem_len = [0, 33]
+xpos = [true, false]
+)", "blocks");
+  // stale-cache keeps state between cases (serial, whole); the others rotate rows.
+  const std::vector<std::string> names{"fp32-angles", "native-dtype", "reversed-rotation", "stale-cache"};
+  SweepOptions whole_options;
+  whole_options.diagnosis.enabled = false;
+  SweepOptions block_options = whole_options;
+  block_options.block_above_bytes = 0;
+  block_options.block_rows = 9;
+  const auto whole = sweep_records(grid, names, whole_options, "whole.json");
+  const auto blocks = sweep_records(grid, names, block_options, "blocks.json");
+  REQUIRE(whole.size() == blocks.size());
+  REQUIRE(whole.size() == grid.cases.size() * 3 * (names.size() + 2));  // two have the backward pass
+  for (std::size_t i = 0; i < whole.size(); ++i) {
+    REQUIRE(whole[i].key() == blocks[i].key());
+    check_same_record(blocks[i], whole[i]);
+  }
+}
+
+TEST_CASE("the relative rule's yardstick is judged in blocks too") {
+  GridCase gc = grid_case(16, 50, 20);
+  Tolerance tol = default_tolerance(DType::bf16);
+  tol.rule = ToleranceRule::relative;
+  auto fp32 = make_builtin("fp32-angles");
+  auto candidate = make_builtin("angles-in-dtype");
+  BlockOptions options;
+  options.block_rows = 6;
+  Candidate* const yard[] = {fp32.get()};
+  const Record yardstick = judge_in_blocks(yard, gc, DType::bf16, tol, options).front();
+  Candidate* const one[] = {candidate.get()};
+  const Record blocks = judge_in_blocks(one, gc, DType::bf16, tol, options, &yardstick).front();
+  DiagnosisOptions off;
+  off.enabled = false;
+  auto again = make_builtin("angles-in-dtype");
+  const Record all = evaluate_one(*again, gc, DType::bf16, tol, kSweepLogitRows, off,
+                                  [] { return make_builtin("fp32-angles"); });
+  check_same_record(blocks, all);
+}
