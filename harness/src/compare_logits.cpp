@@ -56,20 +56,36 @@ class BiasFit {
 // that position, rounded once): averaged over the rows and the keys compared, they
 // shrink with the square root of their numbers. kBiasSigmas standard errors cover the
 // noise of the fit itself, measured from its residuals and modelled as kLogitNoise unit
-// roundoffs of each logit, whichever is larger. Measurements: docs/tolerances.md.
+// roundoffs of each logit, whichever is larger. An angle error delta leaves no bias to
+// first order (it rotates, orthogonally to the logit) but shrinks a pair's share by
+// 1 - cos(delta) ~ delta^2 / 2: angles off by one fp32 unit roundoff at the farthest
+// position shrink the logits by up to mean_j (2^-24 |phi_j|)^2, which matters only
+// at hundreds of thousands of positions. Measurements: docs/tolerances.md.
 constexpr double kClusterBias = 2.0;
 constexpr double kBiasSigmas = 6.0;
 constexpr double kLogitNoise = 2.0;
 
-double allowed_bias(const Case& c, DType dtype, const Tolerance& tol, const BiasFit& fit,
-                    double rows, double keys) {
+double angle_shrinkage(const Case& c, const std::vector<double>& omega) {
+  if (omega.empty()) return 0.0;
+  const double farthest = static_cast<double>(std::max(std::labs(c.lowest_position()), std::labs(c.highest_position())));
+  double sum = 0;
+  for (double w : omega) {
+    const double delta = std::ldexp(farthest * w, -24);
+    sum += delta * delta;
+  }
+  return sum / static_cast<double>(omega.size());
+}
+
+double allowed_bias(const Case& c, DType dtype, const Tolerance& tol, const BiasFit& fit, double rows, double keys,
+                    const std::vector<double>& omega) {
   const double reach = static_cast<double>(std::max(std::labs(c.lowest_position() - c.centre()),
                                                     std::labs(c.highest_position() - c.centre())));
   const double power = c.xpos ? reach / c.scale_base : 0.0;
   const double units = tol.logits_bias + kClusterBias * (1 / std::sqrt(rows) + 1 / std::sqrt(keys)) +
                        tol.unit_ratio * (tol.base_ulps + tol.scale_factor * power);
   const double u = std::ldexp(1.0, -traits(dtype).precision);
-  return u * units + kBiasSigmas * std::max(fit.standard_error(), fit.model_error(kLogitNoise * u));
+  return u * units + angle_shrinkage(c, omega) +
+         kBiasSigmas * std::max(fit.standard_error(), fit.model_error(kLogitNoise * u));
 }
 
 double norm_of(const double* row, long d) {
@@ -180,7 +196,7 @@ TensorStats LogitComparer::finish() {
   if (clean_rows > 0) {
     stats.bias = s.bias.bias();
     stats.bias_allowed = allowed_bias(s.c, s.dtype, s.tol, s.bias, clean_rows,
-                                      static_cast<double>(s.c.batch * s.c.heads * s.fewest_keys));
+                                      static_cast<double>(s.c.batch * s.c.heads * s.fewest_keys), s.k_allow.omega);
   }
   return stats;
 }

@@ -146,15 +146,20 @@ TEST_CASE("decode.toml holds streams of every kind, fp16 crossing its envelope")
   }));
 }
 
-TEST_CASE("long-context.toml: plain RoPE and XPOS to 2^16, NTK and interpolation, fp32 and bf16") {
+TEST_CASE("long-context.toml: plain RoPE and XPOS to 2^20, NTK and interpolation, fp32 and bf16") {
   Grid g = shipped("long-context.toml");
   CHECK(g.name == "long-context");
   check_ids_unique(g);
   CHECK(g.dtypes == std::vector<DType>{DType::fp32, DType::bf16});
-  CHECK(g.cases.size() == 28);
-  // Whole cases are held in memory for now: at most 2^16 positions of queries or keys.
-  CHECK(max_of(g, [](const Case& c) { return c.seq_len; }) == 65536);
-  CHECK(max_of(g, [](const Case& c) { return c.key_rows(); }) <= 65536 + 16384);
+  CHECK(g.cases.size() == 40);
+  // Queries and memory up to 2^20 each (judged in blocks of rows).
+  CHECK(max_of(g, [](const Case& c) { return c.seq_len; }) == 1048576);
+  CHECK(max_of(g, [](const Case& c) { return c.mem_len; }) == 1048576);
+  CHECK(any_case(g, [](const Case& c) { return !c.xpos && c.seq_len == 1048576 && c.mem_len == 1048576; }));
+  CHECK(any_case(g, [](const Case& c) { return c.xpos && c.scale_base == 65536.0 && c.mem_len == 1048576; }));
+  CHECK(any_case(g, [](const Case& c) { return c.base_rescale == 8.0 && c.seq_len == 1048576; }));
+  for (double alpha : {4.0, 8.0})
+    CHECK(any_case(g, [&](const Case& c) { return c.interpolation == alpha && c.seq_len == 1048576; }));
   CHECK(std::all_of(g.cases.begin(), g.cases.end(), [](const GridCase& gc) {
     const Case& c = gc.params;
     return c.head_dim == 128 && c.rotary() == 128 && c.batch == 1 && c.heads == 1;
@@ -170,6 +175,7 @@ TEST_CASE("long-context.toml: plain RoPE and XPOS to 2^16, NTK and interpolation
   CHECK(any_case(g, [](const Case& c) {
     return c.xpos && c.scale_base == 512.0 && c.centre() - c.first_key_position() > 36000;
   }));
+  CHECK(any_case(g, [](const Case& c) { return c.xpos && c.scale_base == 512.0 && c.seq_len == 262144; }));
   // Fine bins near position 0 for the horizon: a bin of N = 64 spans 1-2 positions.
   CHECK(any_case(g, [](const Case& c) { return !c.xpos && c.seq_len == 64; }));
   CHECK(any_case(g, [](const Case& c) { return c.xpos && c.seq_len == 64; }));
