@@ -26,7 +26,6 @@
 #include "xposcheck/reference/golden_blocks.hpp"
 #include "xposcheck/reference/inputs.hpp"
 #include "xposcheck/reference/npy.hpp"
-#include "xposcheck/reference/threads.hpp"
 #include "xposcheck/version.hpp"
 
 namespace xposcheck::cli {
@@ -214,9 +213,6 @@ fs::path prepare_out(const std::string& out) {
 std::vector<long> write_golden(const Case& c, const GoldenArgs& a, const InputSource& src,
                                GoldenFiles& files) {
   const GoldenOptions options{true, a.logit_rows};
-  // The writing thread needs a core: OpenBLAS's idle workers would spin (sched_yield)
-  // against it between the blocks' small products, which gain little from threads.
-  set_blas_threads(1);
   BlockPipe pipe([&files](const GoldenBlock& b) { files.write(b); }, kGoldenPipeDepth);
   const BlockSink sink = [&pipe](GoldenBlock& b) { pipe.put(b); };
   std::vector<long> rows =

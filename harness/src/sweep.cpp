@@ -23,7 +23,6 @@
 #include "xposcheck/harness/gate.hpp"
 #include "xposcheck/reference/inputs.hpp"
 #include "xposcheck/reference/packed.hpp"
-#include "xposcheck/reference/threads.hpp"
 
 namespace xposcheck {
 namespace {
@@ -669,8 +668,6 @@ class Ticker {
 
 void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candidates,
                const SweepOptions& options, ResultsStore& store, const ProgressCallback& progress) {
-  // Cases run one per core: BLAS's own threads would only contend with them.
-  if (options.jobs != 1 && std::thread::hardware_concurrency() > 1) set_blas_threads(1);
   Sweeper sweeper(grid, options, store, progress);
   sweeper.find_backward(candidates);
   const std::vector<Unit> units = sweeper.units();

@@ -19,7 +19,7 @@ namespace xposcheck {
 namespace {
 
 // The outputs of the sampled query rows, gathered as the query blocks pass, against
-// which every key block's logits are taken: rounded (the BLAS route) or double-double.
+// which every key block's logits are taken: rounded (the plain route) or double-double.
 class QuerySample {
  public:
   QuerySample(const Case& c, std::vector<long> rows)

@@ -26,7 +26,7 @@
 namespace xposcheck {
 namespace {
 
-// Above this many multiply-adds the double-double route gives way to BLAS.
+// Above this many multiply-adds the double-double route gives way to plain dot products.
 constexpr double kDDWork = double(1 << 24);
 
 // Keys per block: the vector lanes of the dot-product kernel.

@@ -19,8 +19,5 @@ class SerialScope {
 // True inside a SerialScope on this thread.
 bool serial_here();
 
-// Sets the thread count of the BLAS library where it has one (OpenBLAS, found at run
-// time so that any BLAS links); returns whether it did.
-bool set_blas_threads(int threads);
 
 }  // namespace xposcheck
