@@ -36,8 +36,8 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
                  "2^24 multiply-adds (0: only that budget)")->capture_default_str();
   sub.add_option("--blocks-above", o.blocks_above_mib,
                  "Judge a case in blocks of rows, in bounded memory, when its whole tensors would take "
-                 "more than this many MiB; built-in candidates only, the others get it whole "
-                 "(docs/long-context.md); 0: every case that can be")
+                 "more than this many MiB: built-ins a block at a time, external candidates' files "
+                 "written and read by blocks (docs/long-context.md); 0: every case that can be")
       ->check(FiniteRange(0, 1e12))->capture_default_str();
   sub.add_option("--accept-convention", o.accept_conventions,
                  "Judge candidates that differ only by this convention on their logits: centre "

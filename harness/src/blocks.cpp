@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <variant>
 #include <stdexcept>
 
 #include <fmt/format.h>
@@ -22,9 +23,13 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
+// A block of a candidate's outputs for the block of inputs `in`.
+using BlockOutputs = std::function<std::variant<Tensor, CandidateFailure>(const Tensor& in, bool query, long first)>;
+
 // One candidate's part of the pass over the blocks.
 struct Judged {
-  Candidate* candidate = nullptr;
+  std::string name;
+  BlockOutputs outputs;
   std::unique_ptr<OutputComparer> comparer;
   std::optional<CandidateFailure> failure;
   Tensor sample;  // its q_out at the sampled logit rows, [batch, heads, rows, D]
@@ -34,17 +39,18 @@ struct Judged {
 class BlockJudge {
  public:
   BlockJudge(const GridCase& gc, DType dtype, const Tolerance& tol, std::vector<long> logit_rows,
-             std::span<Candidate* const> candidates, const Record* yardstick)
-      : c_(gc.params), dtype_(dtype), rows_(std::move(logit_rows)), tables_(c_, 1, 1) {
-    CompareOptions options;
-    options.yardstick = yardstick;
-    for (Candidate* candidate : candidates) {
-      Judged& j = judged_.emplace_back();
-      j.candidate = candidate;
-      // The allowances read omega_j alone (angle(1, j)): a table of one position serves.
-      j.comparer = std::make_unique<OutputComparer>(c_, dtype, tables_, tol, rows_, options);
-      j.sample = Tensor(Shape{std::size_t(c_.batch), std::size_t(c_.heads), rows_.size(), std::size_t(c_.head_dim)});
-    }
+             const Record* yardstick)
+      : c_(gc.params), dtype_(dtype), tol_(tol), rows_(std::move(logit_rows)), tables_(c_, 1, 1) {
+    options_.yardstick = yardstick;
+  }
+
+  void add(std::string name, BlockOutputs outputs) {
+    Judged& j = judged_.emplace_back();
+    j.name = std::move(name);
+    j.outputs = std::move(outputs);
+    // The allowances read omega_j alone (angle(1, j)): a table of one position serves.
+    j.comparer = std::make_unique<OutputComparer>(c_, dtype_, tables_, tol_, rows_, options_);
+    j.sample = Tensor(Shape{std::size_t(c_.batch), std::size_t(c_.heads), rows_.size(), std::size_t(c_.head_dim)});
   }
 
   void take(const GoldenBlock& b) {
@@ -56,7 +62,7 @@ class BlockJudge {
   std::vector<Record> finish(const GridCase& gc, const Timing& shared) {
     std::vector<Record> records;
     for (Judged& j : judged_) {
-      Record r = blank_record(j.candidate->name(), gc, dtype_, Pass::forward);
+      Record r = blank_record(j.name, gc, dtype_, Pass::forward);
       if (j.failure) record_failure(c_, *j.failure, r);
       else j.comparer->finish(r);
       r.timing = shared;
@@ -71,7 +77,7 @@ class BlockJudge {
   void judge(Judged& j, const GoldenBlock& b, const Tensor& in) {
     if (j.failure) return;
     auto t0 = Clock::now();
-    auto got = attempt_rows(*j.candidate, c_, dtype_, in, b.query, b.first);
+    auto got = j.outputs(in, b.query, b.first);
     j.candidate_s += seconds_since(t0);
     if (auto* failure = std::get_if<CandidateFailure>(&got)) {
       j.failure = std::move(*failure);
@@ -115,8 +121,10 @@ class BlockJudge {
 
   const Case& c_;
   DType dtype_;
+  const Tolerance& tol_;
   std::vector<long> rows_;
   RotaryTables tables_;
+  CompareOptions options_;
   std::vector<Judged> judged_;
 };
 
@@ -141,16 +149,19 @@ double estimated_block_bytes(const Case& c, std::size_t logit_rows, std::size_t 
   return 3 * block + logits + double(candidates) * (2 * block + logits + sample) + seeds;
 }
 
-std::vector<Record> judge_in_blocks(std::span<Candidate* const> candidates, const GridCase& gc, DType dtype,
-                                    const Tolerance& tolerance, const BlockOptions& options,
-                                    const Record* yardstick) {
+namespace {
+
+// The pass over the blocks, for the candidates `add` gives the judge.
+std::vector<Record> run_blocks(const GridCase& gc, DType dtype, const Tolerance& tolerance, const BlockOptions& options,
+                               const Record* yardstick, const std::function<void(BlockJudge&)>& add) {
   const Case& c = gc.params;
   if (!judged_in_blocks_possible(c, Pass::forward))
     throw std::invalid_argument("case " + gc.id + " cannot be judged in blocks (a stream, packed batch or explicit positions)");
   const long block_rows = options.block_rows > 0 ? options.block_rows : golden_block_rows(c);
   GoldenOptions golden;
   golden.max_logit_rows = logit_rows_for(c, options.max_logit_rows);
-  BlockJudge judge(gc, dtype, tolerance, logit_rows(c.seq_len, golden.max_logit_rows), candidates, yardstick);
+  BlockJudge judge(gc, dtype, tolerance, logit_rows(c.seq_len, golden.max_logit_rows), yardstick);
+  add(judge);
   const long blocks = (c.seq_len + block_rows - 1) / block_rows + (c.key_rows() + block_rows - 1) / block_rows;
   long done = 0;
   Timing timing;
@@ -169,6 +180,38 @@ std::vector<Record> judge_in_blocks(std::span<Candidate* const> candidates, cons
   });
   timing.golden_s = seconds_since(t0) - judging_s - timing.inputs_s;
   return judge.finish(gc, timing);
+}
+
+}  // namespace
+
+std::vector<Record> judge_in_blocks(std::span<Candidate* const> candidates, const GridCase& gc, DType dtype,
+                                    const Tolerance& tolerance, const BlockOptions& options,
+                                    const Record* yardstick) {
+  return run_blocks(gc, dtype, tolerance, options, yardstick, [&](BlockJudge& judge) {
+    for (Candidate* candidate : candidates)
+      judge.add(candidate->name(), [candidate, &gc, dtype](const Tensor& in, bool query, long first) {
+        return attempt_rows(*candidate, gc.params, dtype, in, query, first);
+      });
+  });
+}
+
+Record judge_output_in_blocks(const std::string& candidate, const CandidateOutput& output, const GridCase& gc,
+                              DType dtype, const Tolerance& tolerance, const BlockOptions& options,
+                              const Record* yardstick) {
+  Record shapes = blank_record(candidate, gc, dtype, Pass::forward);
+  if (!check_output_shapes(gc.params, dtype, output, shapes)) return shapes;
+  if (!output.rows) throw std::invalid_argument("judge_output_in_blocks: outputs without rows");
+  const std::shared_ptr<const OutputRows> rows = output.rows;
+  Record r = run_blocks(gc, dtype, tolerance, options, yardstick, [&](BlockJudge& judge) {
+    judge.add(candidate, [rows](const Tensor& in, bool query, long first) -> std::variant<Tensor, CandidateFailure> {
+      Tensor out(in.shape);
+      if (auto error = rows->read(query, first, static_cast<long>(in.shape[2]), out.data.data()))
+        return CandidateFailure{FailureKind::crash, "unreadable output: " + *error};
+      return out;
+    });
+  }).front();
+  r.timing.candidate_s = output.seconds.value_or(0.0);
+  return r;
 }
 
 }  // namespace xposcheck

@@ -21,6 +21,7 @@
 #include "xposcheck/harness/shard.hpp"
 #include "xposcheck/harness/packed.hpp"
 #include "xposcheck/harness/gate.hpp"
+#include "xposcheck/reference/golden_blocks.hpp"
 #include "xposcheck/reference/inputs.hpp"
 #include "xposcheck/reference/packed.hpp"
 
@@ -49,9 +50,22 @@ struct Prepared {
   // A packed batch: each sequence prepared as a case of its own, on its rows of the inputs.
   std::shared_ptr<std::vector<GridCase>> part_cases;
   std::shared_ptr<std::vector<Prepared>> parts;
+  // A long case given to a candidate that takes input rows (blocks.hpp): no inputs or
+  // golden outputs here; the job carries the rows, and the judging is by blocks.
+  std::optional<BlockOptions> in_blocks;
 
   // The case in one call, for the pass (the backward job carries the upstream gradients).
   Job whole_job() const {
+    if (in_blocks) {
+      Job job{&gc->params, dtype, nullptr, nullptr};
+      const GridCase* c = gc;
+      const DType t = dtype;
+      job.input_rows = [c, t](bool query, long first, long count, double* out) {
+        generate_rows(c->params, c->seed, t, query, first, count, out);
+      };
+      job.input_block_rows = in_blocks->block_rows > 0 ? in_blocks->block_rows : golden_block_rows(c->params);
+      return job;
+    }
     Job job{&gc->params, dtype, &inputs.q, &inputs.k};
     job.pass = pass;
     if (pass == Pass::backward) {
@@ -206,9 +220,25 @@ Record judge_packed(const Candidate& candidate, const Prepared& p, const Attempt
   return r;
 }
 
+// A long case's outputs, left in the candidate's files, judged block by block.
+Record judge_rows(const Candidate& candidate, const Prepared& p, const Attempt& attempt, double candidate_s,
+                  const Tolerance& tol) {
+  if (const auto* failure = std::get_if<CandidateFailure>(&attempt)) {
+    Record r = blank_record(candidate.name(), *p.gc, p.dtype, p.pass);
+    record_failure(p.gc->params, *failure, r);
+    r.timing.candidate_s = candidate_s;
+    return r;
+  }
+  Record r = judge_output_in_blocks(candidate.name(), std::get<CandidateOutput>(attempt), *p.gc, p.dtype, tol,
+                                    *p.in_blocks, p.yardstick ? &*p.yardstick : nullptr);
+  r.timing.candidate_s = candidate_s;
+  return r;
+}
+
 Record judge(const Candidate& candidate, const Prepared& p, const Attempt& attempt,
              double candidate_s, const Tolerance& tol, const DiagnosisOptions& diagnosis,
              const Attempt* one_pass) {
+  if (p.in_blocks) return judge_rows(candidate, p, attempt, candidate_s, tol);
   if (p.parts) return judge_packed(candidate, p, attempt, candidate_s, tol, diagnosis);
   Record r = blank_record(candidate.name(), *p.gc, p.dtype, p.pass);
   r.timing.inputs_s = p.inputs_s;
@@ -320,11 +350,22 @@ class Sweeper {
     return p;
   }
   void complete_unit(Prepared& p) const {
+    if (p.in_blocks) return add_yardstick_in_blocks(p);
     add_golden(p, options_.max_logit_rows);
     add_yardsticks(p, tolerance(p.dtype), options_.yardstick);
   }
   struct Batch;
-  Batch inputs_of(const std::vector<Unit>& members) const;
+  // The relative rule's yardstick of a long case, judged in blocks too.
+  void add_yardstick_in_blocks(Prepared& p) const {
+    const Tolerance tol = tolerance(p.dtype);
+    if (tol.rule != ToleranceRule::relative) return;
+    auto reference = yardstick_candidate(options_.yardstick);
+    Candidate* const one[] = {reference.get()};
+    p.yardstick = judge_in_blocks(one, *p.gc, p.dtype, tol, *p.in_blocks).front();
+  }
+  // The inputs of a batch's units; a long case that `candidate` takes as input rows
+  // gets none (Prepared::in_blocks).
+  Batch inputs_of(const std::vector<Unit>& members, const Candidate& candidate) const;
   std::vector<std::vector<Unit>> batches_of(const std::vector<Unit>& units, std::size_t size) const;
   void judge_batch(const Candidate& candidate, Batch& batch);
   void finished(Record r);
@@ -580,11 +621,20 @@ void alongside(Main main, Side side) {
   if (side_error) std::rethrow_exception(side_error);
 }
 
-Sweeper::Batch Sweeper::inputs_of(const std::vector<Unit>& members) const {
+Sweeper::Batch Sweeper::inputs_of(const std::vector<Unit>& members, const Candidate& candidate) const {
   Batch batch;
   batch.prepared.resize(members.size());
   parallel_for(members.size(), [&](std::size_t i) {
-    batch.prepared[i] = prepare_inputs(*members[i].gc, members[i].dtype, members[i].pass);
+    const Unit& u = members[i];
+    if (candidate.takes_input_rows() && in_blocks(u)) {
+      Prepared& p = batch.prepared[i];
+      p.gc = u.gc;
+      p.dtype = u.dtype;
+      p.pass = u.pass;
+      p.in_blocks = BlockOptions{options_.block_rows, options_.max_logit_rows, {}};
+      return;
+    }
+    batch.prepared[i] = prepare_inputs(*u.gc, u.dtype, u.pass);
   }, worker_count(members.size()));
   return batch;
 }
@@ -602,7 +652,7 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
   if (std::any_of(units.begin(), units.end(), [](const Unit& u) { return u.gc->params.stream.has_value(); }))
     candidate.expect_streams();
   std::optional<Batch> previous;
-  Batch current = inputs_of(batches[0]);
+  Batch current = inputs_of(batches[0], candidate);
   for (std::size_t k = 0; k < batches.size(); ++k) {
     const bool whole_streams = candidate.runs_whole_streams();
     const std::vector<Job> jobs = current.jobs(whole_streams);
@@ -621,7 +671,7 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
           parallel_for(current.prepared.size(), [&](std::size_t i) { complete_unit(current.prepared[i]); },
                        worker_count(current.prepared.size()));
           if (k + 1 < batches.size()) {
-            next = inputs_of(batches[k + 1]);
+            next = inputs_of(batches[k + 1], candidate);
             candidate.stage_batch(next.jobs(candidate.runs_whole_streams()));
           }
         });

@@ -19,7 +19,9 @@ void check_sweep_memory(const Grid& grid, const std::vector<std::unique_ptr<Cand
     for (Pass pass : passes) {
       const bool blocks = judged_in_blocks(c, pass, logit_rows, options.block_above_bytes);
       const auto whole = std::find_if(candidates.begin(), candidates.end(),
-                                      [&](const auto& candidate) { return !blocks || !candidate->rotates_rows(); });
+                                      [&](const auto& candidate) {
+                                        return !blocks || !(candidate->rotates_rows() || candidate->takes_input_rows());
+                                      });
       const double bytes = whole != candidates.end() ? estimated_case_bytes(c, logit_rows)
                                                      : estimated_block_bytes(c, logit_rows, candidates.size());
       if (bytes <= largest) continue;
@@ -28,7 +30,7 @@ void check_sweep_memory(const Grid& grid, const std::vector<std::unique_ptr<Cand
       if (whole == candidates.end())
         holds = "blocks of rows for every candidate";
       else if (blocks)
-        holds = fmt::format("the whole case for {}, which cannot be run a block of rows at a time", (*whole)->name());
+        holds = fmt::format("the whole case for {}, which cannot be given it a block of rows at a time", (*whole)->name());
       else
         holds = "inputs, golden outputs, tables and logits";
     }

@@ -60,6 +60,18 @@ std::size_t RegularFile::read(char* dst, std::size_t n) {
   return done;
 }
 
+std::size_t RegularFile::read_at(std::uint64_t offset, char* dst, std::size_t n) const {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t got = ::pread(fd_, dst + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) throw FileKindError(fmt::format("{}: read failed: {}", path_.string(), std::strerror(errno)));
+    if (got == 0) break;
+    done += static_cast<std::size_t>(got);
+  }
+  return done;
+}
+
 std::string read_bounded(const std::filesystem::path& file, std::size_t max_bytes) {
   RegularFile f(file);
   if (f.size() > max_bytes) {

@@ -44,7 +44,7 @@ TEST_CASE("a case larger than memory is refused with its estimate") {
   CHECK_THAT(run.err, Contains("would need about"));
   CHECK_THAT(run.err, Contains("GiB"));
   CHECK_THAT(run.err, Contains("2 GiB"));
-  CHECK_THAT(run.err, Contains("the whole case for stale-cache, which cannot be run a block of rows at a time"));
+  CHECK_THAT(run.err, Contains("the whole case for stale-cache, which cannot be given it a block of rows at a time"));
 }
 
 TEST_CASE("a head too wide for one block of rows is refused even for candidates that rotate rows") {

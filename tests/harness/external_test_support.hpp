@@ -60,7 +60,8 @@ inline SubprocessOptions options_for(const std::string& name, const std::string&
 
 // Runs the candidates over the grid; returns the records in canonical order.
 inline std::vector<Record> sweep_records(const Grid& grid,
-                                         std::vector<std::unique_ptr<Candidate>>& candidates) {
+                                         std::vector<std::unique_ptr<Candidate>>& candidates,
+                                         SweepOptions options = {}) {
   ScratchDir dir("results");
   std::vector<std::string> names, order;
   for (const auto& c : candidates) names.push_back(c->name());
@@ -68,7 +69,6 @@ inline std::vector<Record> sweep_records(const Grid& grid,
   RunInfo run;
   run.candidates = names;
   ResultsStore store(dir.path / "results.json", run, order);
-  SweepOptions options;
   options.jobs = 1;
   run_sweep(grid, candidates, options, store);
   return store.finish().records;

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "external/fast_npy.hpp"
+#include "external/npy_rows.hpp"
 #include "external/protocol.hpp"
 #include "xposcheck/harness/candidate_text.hpp"
 #include "xposcheck/reference/npy.hpp"
@@ -73,21 +74,11 @@ std::optional<std::size_t> first_inexact_bf16(const Tensor& t) {
 // The dtype a file holds, as the comparison names dtypes ("fp32", "bf16", "fp16"),
 // or a description of what it holds instead.
 std::string file_dtype(const NpyArray& a, DType want) {
-  const char kind = a.descr.size() > 1 ? a.descr[1] : '?';
-  const int bits = a.descr.size() > 2 ? 8 * std::atoi(a.descr.c_str() + 2) : 0;
-  if (kind == 'u' && bits == 16) return "bf16";  // the bit-pattern encoding
-  if (kind == 'f' && bits == 16) return "fp16";
-  if (kind == 'f' && bits == 32) {
-    if (want != DType::bf16) return "fp32";
-    const auto bad = first_inexact_bf16(a.tensor);
-    if (!bad) return "bf16";  // float32 encoding of bf16 values
-    return fmt::format("fp32 (float32 values that bf16 cannot hold, e.g. element {} = {})", *bad,
-                       a.tensor.data[*bad]);
-  }
-  if (kind == 'f') return fmt::format("float{}", bits);
-  if (kind == 'i') return fmt::format("int{}", bits);
-  if (kind == 'u') return fmt::format("uint{}", bits);
-  return a.descr;
+  const std::string named = npy_dtype_name(a.descr, want);
+  if (a.descr != "<f4" || want != DType::bf16) return named;
+  const auto bad = first_inexact_bf16(a.tensor);
+  if (!bad) return named;  // float32 encoding of bf16 values
+  return fmt::format("fp32 (float32 values that bf16 cannot hold, e.g. element {} = {})", *bad, a.tensor.data[*bad]);
 }
 
 void read_output(const fs::path& file, const Shape& shape, DType want, Tensor& tensor,
@@ -134,6 +125,10 @@ CaseReport read_case(const Job& job, const CaseFiles& f) {
   if (!file_exists(f.q_out) || !file_exists(f.k_out)) return r;
   r.finished = true;
   try {
+    if (job.input_rows) {  // a long case: its values stay in the files, read by rows
+      r.attempt = output_from_files(f.q_out, f.k_out, job.dtype);
+      return r;
+    }
     CandidateOutput out;
     read_output(f.q_out, job.params->q_shape(), job.dtype, out.q_out, out.q_dtype);
     read_output(f.k_out, job.params->k_shape(), job.dtype, out.k_out, out.k_dtype);

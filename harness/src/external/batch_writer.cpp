@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "external/fast_npy.hpp"
+#include "external/npy_rows.hpp"
 #include "parallel_for.hpp"
 #include "external/protocol.hpp"
 #include "xposcheck/reference/atomic_file.hpp"
@@ -82,7 +83,11 @@ void write_batch(const std::filesystem::path& dir, const std::string& candidate,
   parallel_for(4 * entries.size(), [&](std::size_t i) {
     const BatchEntry& e = entries[i / 4];
     const NpyStorage storage = input_storage(e.job->dtype, bf16_inputs);
-    if (i % 4 == 0) write_input_npy(e.files.q_in, *e.job->q_in, storage);
+    const Case& c = *e.job->params;
+    if (e.job->input_rows && i % 4 < 2)  // a long case: its rows, a block at a time
+      write_input_npy_rows(i % 4 == 0 ? e.files.q_in : e.files.k_in, i % 4 == 0 ? c.q_shape() : c.k_shape(),
+                           storage, e.job->input_rows, i % 4 == 0, e.job->input_block_rows);
+    else if (i % 4 == 0) write_input_npy(e.files.q_in, *e.job->q_in, storage);
     else if (i % 4 == 1) write_input_npy(e.files.k_in, *e.job->k_in, storage);
     else if (e.job->pass == Pass::backward)
       write_input_npy(i % 4 == 2 ? e.files.g_q : e.files.g_k, i % 4 == 2 ? *e.job->g_q : *e.job->g_k, storage);

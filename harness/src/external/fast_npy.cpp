@@ -1,5 +1,6 @@
 #include "external/fast_npy.hpp"
 
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <optional>
@@ -22,7 +23,9 @@ constexpr char kMagic[] = "\x93NUMPY";
 // fresh multi-megabyte buffers cost more in page faults than the conversion itself.
 constexpr std::size_t kChunk = 1 << 16;
 
-const char* descr_of(NpyStorage s) {
+}  // namespace
+
+const char* npy_descr(NpyStorage s) {
   switch (s) {
     case NpyStorage::f4: return "<f4";
     case NpyStorage::f2: return "<f2";
@@ -32,7 +35,9 @@ const char* descr_of(NpyStorage s) {
   return "";
 }
 
-std::size_t element_size(std::string_view descr) { return descr == "<f4" ? 4 : 2; }
+std::size_t npy_element_size(std::string_view descr) { return descr == "<f4" ? 4 : 2; }
+
+namespace {
 
 std::string shape_tuple(const Shape& shape) {
   std::string s = "(";
@@ -40,11 +45,11 @@ std::string shape_tuple(const Shape& shape) {
   return s + (shape.size() == 1 ? ",)" : ")");
 }
 
-// Magic, version 1.0, header length and the dict padded (as NumPy pads it) so that
-// the data starts at a multiple of 64 bytes.
-std::string preamble(const Shape& shape, NpyStorage s) {
+}  // namespace
+
+std::string npy_preamble(const Shape& shape, NpyStorage s) {
   std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
-                                 descr_of(s), shape_tuple(shape));
+                                 npy_descr(s), shape_tuple(shape));
   const std::size_t fixed = 10, padded = (fixed + dict.size() + 1 + 63) / 64 * 64;
   dict.append(padded - fixed - dict.size() - 1, ' ');
   dict += '\n';
@@ -57,7 +62,7 @@ std::string preamble(const Shape& shape, NpyStorage s) {
 }
 
 // The bits that differ between v and its float32 rounding: 0 when float holds v.
-inline std::uint64_t float_loss(double v, float f) {
+static inline std::uint64_t float_loss(double v, float f) {
   std::uint64_t a, b;
   const double back = f;
   std::memcpy(&a, &v, 8);
@@ -65,10 +70,7 @@ inline std::uint64_t float_loss(double v, float f) {
   return a ^ b;
 }
 
-// Encodes src[0, n) into dst; false when a value is not exactly representable: write_npy
-// then takes the whole file and reports it. The exactness test accumulates bit
-// differences rather than branching, so that the compiler can vectorise the loops.
-bool encode(const double* src, std::size_t n, NpyStorage s, char* dst) {
+bool npy_encode(const double* src, std::size_t n, NpyStorage s, char* dst) {
   std::uint64_t lost = 0;
   if (s == NpyStorage::f4) {
     float* out = reinterpret_cast<float*>(dst);
@@ -98,7 +100,7 @@ bool encode(const double* src, std::size_t n, NpyStorage s, char* dst) {
   return lost == 0;
 }
 
-void decode(const char* src, std::size_t n, std::string_view descr, double* dst) {
+void npy_decode(const char* src, std::size_t n, std::string_view descr, double* dst) {
   if (descr == "<f4") {
     for (std::size_t i = 0; i < n; ++i) {
       float f;
@@ -115,6 +117,8 @@ void decode(const char* src, std::size_t n, std::string_view descr, double* dst)
   }
 }
 
+namespace {
+
 // Thrown inside the writer to abandon a streamed file (write_atomically removes it).
 struct NotExact {};
 
@@ -124,12 +128,12 @@ bool write_streamed(const fs::path& file, const Tensor& t, NpyStorage storage) {
   std::vector<char> buffer(std::min(kChunk, t.size()) * 4);
   try {
     write_atomically(file, [&](std::ostream& out) {
-      const std::string head = preamble(t.shape, storage);
+      const std::string head = npy_preamble(t.shape, storage);
       out.write(head.data(), static_cast<std::streamsize>(head.size()));
-      const std::size_t size = element_size(descr_of(storage));
+      const std::size_t size = npy_element_size(npy_descr(storage));
       for (std::size_t begin = 0; begin < t.size(); begin += kChunk) {
         const std::size_t n = std::min(kChunk, t.size() - begin);
-        if (!encode(t.data.data() + begin, n, storage, buffer.data())) throw NotExact{};
+        if (!npy_encode(t.data.data() + begin, n, storage, buffer.data())) throw NotExact{};
         out.write(buffer.data(), static_cast<std::streamsize>(n * size));
       }
     });
@@ -160,20 +164,15 @@ std::optional<Shape> parse_shape(std::string_view text) {
   return shape;
 }
 
-struct Canonical {
-  std::string descr;
-  Shape shape;
-};
-
 // The header of a canonical file, if this is one: "{'descr': '<f4', 'fortran_order':
 // False, 'shape': (1, 1, 7, 16), }" padded with spaces and a newline.
-std::optional<Canonical> parse_header(std::string_view header) {
+std::optional<CanonicalNpy> parse_header(std::string_view header) {
   while (!header.empty() && (header.back() == ' ' || header.back() == '\n')) header.remove_suffix(1);
   constexpr std::string_view head = "{'descr': '", middle = "', 'fortran_order': False, 'shape': ",
                              tail = ", }";
   if (!header.starts_with(head) || !header.ends_with(tail) || header.size() < head.size() + 3)
     return std::nullopt;
-  Canonical c{std::string(header.substr(head.size(), 3)), {}};
+  CanonicalNpy c{std::string(header.substr(head.size(), 3)), {}};
   header = header.substr(head.size() + 3);
   if (!header.starts_with(middle) || (c.descr != "<f4" && c.descr != "<f2" && c.descr != "<u2"))
     return std::nullopt;
@@ -183,9 +182,9 @@ std::optional<Canonical> parse_header(std::string_view header) {
   return c;
 }
 
-// The preamble and header of a canonical file, read from `in`; nothing when the file
-// is not one (read_npy then gives the reason).
-std::optional<Canonical> read_canonical_header(RegularFile& in) {
+}  // namespace
+
+std::optional<CanonicalNpy> read_canonical_header(RegularFile& in) {
   char preamble[10];
   if (in.size() < 10 || in.read(preamble, 10) != 10 || std::memcmp(preamble, kMagic, 6) != 0 ||
       preamble[6] != 1 || preamble[7] != 0)
@@ -198,14 +197,16 @@ std::optional<Canonical> read_canonical_header(RegularFile& in) {
   return parse_header(header);
 }
 
+namespace {
+
 std::optional<NpyArray> read_canonical(const fs::path& file, const Shape* expected) {
   RegularFile in(file);
-  const std::optional<Canonical> c = read_canonical_header(in);
+  const std::optional<CanonicalNpy> c = read_canonical_header(in);
   if (!c) return std::nullopt;
   // Another shape is reported from the header alone: a sparse file claiming billions
   // of elements costs nothing.
   if (expected && c->shape != *expected) return NpyArray{Tensor(c->shape, {}), c->descr};
-  const std::size_t element = element_size(c->descr);
+  const std::size_t element = npy_element_size(c->descr);
   std::size_t count = 1, bytes = 0;
   for (std::size_t d : c->shape) {
     if (__builtin_mul_overflow(count, d, &count)) return std::nullopt;  // read_npy reports it
@@ -217,12 +218,24 @@ std::optional<NpyArray> read_canonical(const fs::path& file, const Shape* expect
   for (std::size_t begin = 0; begin < count; begin += kChunk) {
     const std::size_t n = std::min(kChunk, count - begin);
     if (in.read(buffer.data(), n * element) != n * element) return std::nullopt;
-    decode(buffer.data(), n, c->descr, values.data() + begin);
+    npy_decode(buffer.data(), n, c->descr, values.data() + begin);
   }
   return NpyArray{Tensor(c->shape, std::move(values)), c->descr};
 }
 
 }  // namespace
+
+std::string npy_dtype_name(const std::string& descr, DType want) {
+  const char kind = descr.size() > 1 ? descr[1] : '?';
+  const int bits = descr.size() > 2 ? 8 * std::atoi(descr.c_str() + 2) : 0;
+  if (kind == 'u' && bits == 16) return "bf16";  // the bit-pattern encoding
+  if (kind == 'f' && bits == 16) return "fp16";
+  if (kind == 'f' && bits == 32) return want == DType::bf16 ? "bf16" : "fp32";
+  if (kind == 'f') return fmt::format("float{}", bits);
+  if (kind == 'i') return fmt::format("int{}", bits);
+  if (kind == 'u') return fmt::format("uint{}", bits);
+  return descr;
+}
 
 void write_input_npy(const fs::path& file, const Tensor& t, NpyStorage storage) {
   const bool streamable = storage != NpyStorage::f8 && t.size() == element_count(t.shape);

@@ -51,4 +51,12 @@ std::vector<Record> judge_in_blocks(std::span<Candidate* const> candidates, cons
                                     const Tolerance& tolerance, const BlockOptions& options,
                                     const Record* yardstick = nullptr);
 
+// The same for outputs a candidate already made and left in its files (an external
+// candidate given a job with input_rows, CandidateOutput::rows): shapes and dtypes
+// first (DIM_MISMATCH), then every block read back and judged; a block that cannot be
+// read is a CRASH naming why. The record's candidate time is output.seconds.
+Record judge_output_in_blocks(const std::string& candidate, const CandidateOutput& output, const GridCase& gc,
+                              DType dtype, const Tolerance& tolerance, const BlockOptions& options,
+                              const Record* yardstick = nullptr);
+
 }  // namespace xposcheck

@@ -3,6 +3,7 @@
 // that dtype, return q_out and k_out (each with its shape and dtype), or fail. A
 // candidate may also implement the backward pass: given upstream gradients, return
 // dq and dk (in the same two fields).
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -18,13 +19,29 @@
 
 namespace xposcheck {
 
+// A long case's outputs left where the candidate wrote them (docs/long-context.md),
+// read a block of rows at a time.
+class OutputRows {
+ public:
+  virtual ~OutputRows() = default;
+  // Rows first..first+count-1 of q_out (query) or k_out into out, laid out
+  // [batch * heads][count][D]; a message saying why when they cannot be read.
+  virtual std::optional<std::string> read(bool query, long first, long count, double* out) const = 0;
+};
+
 struct CandidateOutput {
   Tensor q_out;            // values exactly representable in the dtype named below;
   Tensor k_out;            // dq and dk for a backward job
   std::string q_dtype;     // "fp32", "bf16", "fp16", or whatever the candidate produced
   std::string k_dtype;
   std::optional<double> seconds = std::nullopt;  // this case's own time, when a batch's candidate knows it
+  // For a job given input_rows: q_out and k_out hold their shapes alone, the values
+  // stay in the files and come from here.
+  std::shared_ptr<const OutputRows> rows = nullptr;
 };
+
+// Rows first..first+count-1 of q_in (query) or k_in, [batch * heads][count][D].
+using InputRows = std::function<void(bool query, long first, long count, double* out)>;
 
 // A candidate raises this for a shape error inside its own computation (the
 // x-transformers bug raised "The size of tensor a (1024) must match the size of
@@ -44,6 +61,10 @@ struct Job {
   Pass pass = Pass::forward;
   const Tensor* g_q = nullptr;  // backward: dL/dq_out, shaped as q_in
   const Tensor* g_k = nullptr;  // backward: dL/dk_out, shaped as k_in
+  // A case too long to hold (given only to a candidate that takes_input_rows): q_in and
+  // k_in are null and their rows come from here, input_block_rows at a time.
+  InputRows input_rows = nullptr;
+  long input_block_rows = 0;
 };
 
 enum class FailureKind { crash, timeout, shape };
@@ -103,6 +124,10 @@ class Candidate {
   // same rows of q_in or k_in ([batch, heads, count, D]); called only when
   // rotates_rows(). Throws as run() would on the whole case (ShapeError included).
   virtual Tensor rotate_rows(const Case& c, DType dtype, const Tensor& rows, bool query, long first_row);
+
+  // Whether a job may carry input_rows instead of q_in and k_in (a long case judged in
+  // blocks); its outputs then come back as CandidateOutput::rows.
+  virtual bool takes_input_rows() const { return false; }
 
   // Whether run_backward exists; a candidate without it gets no backward jobs (no
   // records, not failures). Not const: an external command is asked once, which

@@ -87,6 +87,8 @@ class SubprocessCandidate : public Candidate {
   std::size_t batch_size() const override;
   // Once a process has said it runs streams whole (the Python helper does).
   bool runs_whole_streams() const override;
+  // A long case's inputs are written and its outputs read a block of rows at a time.
+  bool takes_input_rows() const override { return true; }
   // Starts the first batch's process ahead and reads what it says it can do.
   void expect_streams() override;
   // A new instance with the same options starts its own processes: no history.

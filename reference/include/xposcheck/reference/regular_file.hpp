@@ -29,6 +29,9 @@ class RegularFile {
   // Reads up to n bytes; fewer only at the end of the file.
   std::size_t read(char* dst, std::size_t n);
   std::uint64_t position() const { return position_; }  // bytes read so far
+  // Up to n bytes from `offset`, leaving the position alone; fewer only at the end of
+  // the file (pread: a file cut short under the reader is a short read, not a signal).
+  std::size_t read_at(std::uint64_t offset, char* dst, std::size_t n) const;
   const std::filesystem::path& path() const { return path_; }
 
  private:

@@ -1,0 +1,139 @@
+#include "external/npy_rows.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "xposcheck/reference/atomic_file.hpp"
+
+namespace xposcheck::external {
+namespace {
+
+// The [batch * heads] slices of a rank-4 shape and the values of one row.
+struct RowLayout {
+  std::size_t slices, rows, width;
+  explicit RowLayout(const Shape& s) : slices(s[0] * s[1]), rows(s[2]), width(s[3]) {}
+  std::uint64_t row_offset(std::size_t slice, std::size_t row) const { return (slice * rows + row) * width; }
+};
+
+// The same outputs read a block of rows at a time: the headers said what they hold.
+class FileRows : public OutputRows {
+ public:
+  FileRows(std::filesystem::path q, std::filesystem::path k, DType want)
+      : q_(std::move(q)), k_(std::move(k)), want_(want) {}
+  std::optional<std::string> read(bool query, long first, long count, double* out) const override {
+    const NpyRowReader& file = query ? q_ : k_;
+    if (auto error = file.read(first, count, out)) return error;
+    if (file.header().descr != "<f4" || want_ != DType::bf16) return std::nullopt;
+    // A float32 file of bf16 outputs must hold bf16 values, as a whole file's check asks.
+    const RowLayout layout(file.header().shape);
+    const std::size_t n = layout.slices * static_cast<std::size_t>(count) * layout.width;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (std::isnan(out[i]) || round_to(DType::bf16, out[i]) == out[i]) continue;
+      return fmt::format("{}: float32 values that bf16 cannot hold, e.g. {} in row {}", query ? "q_out" : "k_out",
+                         out[i], first + static_cast<long>(i / layout.width % static_cast<std::size_t>(count)));
+    }
+    return std::nullopt;
+  }
+  const NpyRowReader& q() const { return q_; }
+  const NpyRowReader& k() const { return k_; }
+
+ private:
+  NpyRowReader q_, k_;
+  DType want_;
+};
+
+}  // namespace
+
+void write_input_npy_rows(const std::filesystem::path& file, const Shape& shape, NpyStorage storage,
+                          const InputRows& rows, bool query, long block_rows) {
+  const RowLayout layout(shape);
+  const std::string head = npy_preamble(shape, storage);
+  const std::size_t size = npy_element_size(npy_descr(storage));
+  const auto step = static_cast<std::size_t>(std::max(1L, block_rows));
+  std::vector<double> values;
+  std::vector<char> bytes;
+  try {
+    AtomicFile out(file);
+    out.write_at(0, head.data(), head.size());
+    for (std::size_t first = 0; first < layout.rows; first += step) {
+      const std::size_t count = std::min(step, layout.rows - first);
+      const std::size_t slice = count * layout.width;
+      values.resize(layout.slices * slice);
+      bytes.resize(slice * size);
+      rows(query, static_cast<long>(first), static_cast<long>(count), values.data());
+      for (std::size_t l = 0; l < layout.slices; ++l) {
+        if (!npy_encode(values.data() + l * slice, slice, storage, bytes.data()))
+          throw NpyError(file.string() + ": an input value the file's dtype cannot hold");
+        out.write_at(head.size() + layout.row_offset(l, first) * size, bytes.data(), bytes.size());
+      }
+    }
+    out.commit();
+  } catch (const FileWriteError& e) {
+    throw NpyError(e.what());
+  }
+}
+
+NpyRowReader::NpyRowReader(const std::filesystem::path& file) {
+  try {
+    file_ = std::make_unique<RegularFile>(file);
+  } catch (const FileKindError& e) {
+    throw NpyError(e.what());
+  }
+  const auto header = read_canonical_header(*file_);
+  if (!header) {
+    // Another dtype or order: its header alone (none of the data read) says what it
+    // holds, so that a wrong dtype or shape is reported as such.
+    const Shape none{0, 0, 0, 0, 0};
+    NpyArray foreign = read_npy(file, /*u2_is_bf16=*/true, &none);
+    header_ = CanonicalNpy{foreign.descr, foreign.tensor.shape};
+    canonical_ = false;
+    return;
+  }
+  header_ = *header;
+  data_offset_ = file_->position();
+  std::size_t count = 1;
+  for (std::size_t d : header_.shape) {
+    if (__builtin_mul_overflow(count, d, &count)) throw NpyError(file.string() + ": shape too large");
+  }
+  std::size_t bytes = 0;
+  if (__builtin_mul_overflow(count, npy_element_size(header_.descr), &bytes) ||
+      file_->size() - data_offset_ != bytes)
+    throw NpyError(fmt::format("{}: {} bytes of data for shape {}", file.string(), file_->size() - data_offset_,
+                               shape_string(header_.shape)));
+}
+
+std::optional<std::string> NpyRowReader::read(long first, long count, double* out) const {
+  if (!canonical_)
+    return file_->path().string() + ": a long case's outputs are read by rows, so they must be C-order, " +
+           "little-endian .npy files of '<f4', '<f2' or '<u2' (bf16 bits), as numpy.save writes a contiguous " +
+           "array; this one holds '" + header_.descr + "' (or Fortran order)";
+  if (header_.shape.size() != 4) return file_->path().string() + ": not a [batch, heads, rows, D] tensor";
+  const RowLayout layout(header_.shape);
+  const std::size_t size = npy_element_size(header_.descr);
+  const std::size_t slice = static_cast<std::size_t>(count) * layout.width;
+  std::vector<char> bytes(slice * size);
+  for (std::size_t l = 0; l < layout.slices; ++l) {
+    const std::uint64_t at = data_offset_ + layout.row_offset(l, static_cast<std::size_t>(first)) * size;
+    if (file_->read_at(at, bytes.data(), bytes.size()) != bytes.size())
+      return file_->path().string() + ": cut short while it was read";
+    npy_decode(bytes.data(), slice, header_.descr, out + l * slice);
+  }
+  return std::nullopt;
+}
+
+CandidateOutput output_from_files(const std::filesystem::path& q_out, const std::filesystem::path& k_out,
+                                  DType want) {
+  auto rows = std::make_shared<FileRows>(q_out, k_out, want);
+  CandidateOutput out;
+  out.q_out.shape = rows->q().header().shape;
+  out.k_out.shape = rows->k().header().shape;
+  out.q_dtype = npy_dtype_name(rows->q().header().descr, want);
+  out.k_dtype = npy_dtype_name(rows->k().header().descr, want);
+  out.rows = std::move(rows);
+  return out;
+}
+
+}  // namespace xposcheck::external
