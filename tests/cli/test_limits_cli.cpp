@@ -30,15 +30,20 @@ std::string write_grid(const TempDir& dir, const std::string& text) {
   return q(dir.path / "grid.toml");
 }
 
+// `sweep --quiet` of a grid of these axes with the given flags, memory capped.
+Run sweep_capped(const TempDir& dir, const std::string& axes, const std::string& flags) {
+  return run_capped(dir, "sweep --quiet --grid " + write_grid(dir, "[axes]\n" + axes) + " " + flags + " --out " +
+                             q(dir.path / "r.json"));
+}
+
 }  // namespace
 
 // A candidate that rotates rows alone would take such a case in blocks; one that
 // keeps state between rows (stale-cache) needs it whole.
 TEST_CASE("a case larger than memory is refused with its estimate") {
   const TempDir dir("xposcheck-limits");
-  const std::string grid = write_grid(dir, "[axes]\nhead_dim = 16\nseq_len = 8\nmem_len = 100000000\nxpos = false\n");
-  const auto run = run_capped(dir, "sweep --quiet --grid " + grid + " --candidate fp32-angles,stale-cache --out " +
-                                       q(dir.path / "r.json"));
+  const auto run = sweep_capped(dir, "head_dim = 16\nseq_len = 8\nmem_len = 100000000\nxpos = false\n",
+                                "--candidate fp32-angles,stale-cache");
   INFO(run.err);
   CHECK(run.status == 2);
   CHECK_THAT(run.err, Contains("would need about"));
@@ -49,9 +54,7 @@ TEST_CASE("a case larger than memory is refused with its estimate") {
 
 TEST_CASE("a head too wide for one block of rows is refused even for candidates that rotate rows") {
   const TempDir dir("xposcheck-limits");
-  const std::string grid = write_grid(dir, "[axes]\nhead_dim = 500000000\nseq_len = 2\nxpos = false\n");
-  const auto run = run_capped(dir, "sweep --quiet --grid " + grid + " --candidate fp32-angles --out " +
-                                       q(dir.path / "r.json"));
+  const auto run = sweep_capped(dir, "head_dim = 500000000\nseq_len = 2\nxpos = false\n", "--candidate fp32-angles");
   INFO(run.err);
   CHECK(run.status == 2);
   CHECK_THAT(run.err, Contains("would need about"));
@@ -93,9 +96,7 @@ TEST_CASE("the case limit counts every sub-grid and every seed") {
 
 TEST_CASE("more shards than units are refused at once") {
   const TempDir dir("xposcheck-limits");
-  const std::string grid = write_grid(dir, "[axes]\nhead_dim = 8\nseq_len = [1, 2, 3]\n");
-  const auto run = run_capped(dir, "sweep --quiet --grid " + grid + " --candidate fp32-angles --shard 1/100000000 --out " +
-                                       q(dir.path / "r.json"));
+  const auto run = sweep_capped(dir, "head_dim = 8\nseq_len = [1, 2, 3]\n", "--candidate fp32-angles --shard 1/100000000");
   INFO(run.err);
   CHECK(run.status == 2);
   CHECK_THAT(run.err, Contains("--shard"));
