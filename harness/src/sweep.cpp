@@ -293,6 +293,16 @@ std::unique_ptr<Candidate> yardstick_candidate(const CandidateFactory& yardstick
   return yardstick();
 }
 
+// The relative rule's yardstick of a long case, judged in blocks too; none under
+// another rule.
+std::optional<Record> yardstick_in_blocks(const GridCase& gc, DType dtype, const Tolerance& tol,
+                                          const CandidateFactory& yardstick, const BlockOptions& blocks) {
+  if (tol.rule != ToleranceRule::relative) return std::nullopt;
+  auto reference = yardstick_candidate(yardstick);
+  Candidate* const one[] = {reference.get()};
+  return judge_in_blocks(one, gc, dtype, tol, blocks).front();
+}
+
 void add_yardstick(Prepared& p, const Tolerance& tol, const CandidateFactory& yardstick) {
   if (tol.rule != ToleranceRule::relative) return;
   auto reference = yardstick_candidate(yardstick);
@@ -355,13 +365,9 @@ class Sweeper {
     add_yardsticks(p, tolerance(p.dtype), options_.yardstick);
   }
   struct Batch;
-  // The relative rule's yardstick of a long case, judged in blocks too.
+  BlockOptions block_options() const { return {options_.block_rows, options_.max_logit_rows, {}}; }
   void add_yardstick_in_blocks(Prepared& p) const {
-    const Tolerance tol = tolerance(p.dtype);
-    if (tol.rule != ToleranceRule::relative) return;
-    auto reference = yardstick_candidate(options_.yardstick);
-    Candidate* const one[] = {reference.get()};
-    p.yardstick = judge_in_blocks(one, *p.gc, p.dtype, tol, *p.in_blocks).front();
+    p.yardstick = yardstick_in_blocks(*p.gc, p.dtype, tolerance(p.dtype), options_.yardstick, *p.in_blocks);
   }
   // The inputs of a batch's units; a long case that `candidate` takes as input rows
   // gets none (Prepared::in_blocks).
@@ -497,15 +503,10 @@ void Sweeper::judge_unit_in_blocks(const Unit& u, const std::vector<Candidate*>&
     if (c->rotates_rows() && pending(*c, u)) by_rows.push_back(c);
   }
   if (by_rows.empty()) return;
-  BlockOptions blocks{options_.block_rows, options_.max_logit_rows,
-                      [&activity](const std::string& stage) { activity.stage(stage); }};
+  BlockOptions blocks = block_options();
+  blocks.stage = [&activity](const std::string& stage) { activity.stage(stage); };
   const Tolerance tol = tolerance(u.dtype);
-  std::optional<Record> yardstick;
-  if (tol.rule == ToleranceRule::relative) {
-    auto reference = yardstick_candidate(options_.yardstick);
-    Candidate* const one[] = {reference.get()};
-    yardstick = judge_in_blocks(one, *u.gc, u.dtype, tol, blocks).front();
-  }
+  const std::optional<Record> yardstick = yardstick_in_blocks(*u.gc, u.dtype, tol, options_.yardstick, blocks);
   for (Record& r : judge_in_blocks(by_rows, *u.gc, u.dtype, tol, blocks, yardstick ? &*yardstick : nullptr))
     finished(std::move(r));
 }
@@ -631,7 +632,7 @@ Sweeper::Batch Sweeper::inputs_of(const std::vector<Unit>& members, const Candid
       p.gc = u.gc;
       p.dtype = u.dtype;
       p.pass = u.pass;
-      p.in_blocks = BlockOptions{options_.block_rows, options_.max_logit_rows, {}};
+      p.in_blocks = block_options();
       return;
     }
     batch.prepared[i] = prepare_inputs(*u.gc, u.dtype, u.pass);
