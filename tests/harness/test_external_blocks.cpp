@@ -74,6 +74,16 @@ TEST_CASE("hostile outputs of a long case are refused as the whole case's are") 
       CHECK_THAT(r.message, Catch::Contains("dtype: expected bf16, got float64"));
     }
   }
+  SECTION("float32 values that bf16 cannot hold: the same DIM_MISMATCH as whole") {
+    const auto whole = run(grid, "float32_for_bf16");
+    const auto blocks = run(grid, "float32_for_bf16", in_blocks());
+    REQUIRE(blocks.size() == whole.size());
+    for (std::size_t i = 0; i < whole.size(); ++i) {
+      CHECK(blocks[i].outcome == Outcome::dim_mismatch);
+      CHECK_THAT(blocks[i].message, Catch::Contains("expected bf16, got fp32 (float32 values that bf16 cannot hold"));
+      CHECK(blocks[i].message == whole[i].message);
+    }
+  }
   SECTION("a NaN in a late row") {
     for (const Record& r : run(grid, "nan_output", in_blocks())) CHECK(r.outcome == Outcome::nonfinite);
   }

@@ -78,7 +78,7 @@ std::string file_dtype(const NpyArray& a, DType want) {
   if (a.descr != "<f4" || want != DType::bf16) return named;
   const auto bad = first_inexact_bf16(a.tensor);
   if (!bad) return named;  // float32 encoding of bf16 values
-  return fmt::format("fp32 (float32 values that bf16 cannot hold, e.g. element {} = {})", *bad, a.tensor.data[*bad]);
+  return inexact_bf16_name(*bad, a.tensor.data[*bad]);
 }
 
 void read_output(const fs::path& file, const Shape& shape, DType want, Tensor& tensor,

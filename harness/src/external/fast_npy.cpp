@@ -237,6 +237,10 @@ std::string npy_dtype_name(const std::string& descr, DType want) {
   return descr;
 }
 
+std::string inexact_bf16_name(std::size_t element, double value) {
+  return fmt::format("fp32 (float32 values that bf16 cannot hold, e.g. element {} = {})", element, value);
+}
+
 void write_input_npy(const fs::path& file, const Tensor& t, NpyStorage storage) {
   const bool streamable = storage != NpyStorage::f8 && t.size() == element_count(t.shape);
   if (!streamable || !write_streamed(file, t, storage)) write_npy(file, t, storage);

@@ -27,6 +27,8 @@ NpyArray read_output_npy(const std::filesystem::path& file, const Shape* expecte
 // "bf16", "fp16"; "<f4" is "bf16" when bf16 is wanted, float32 encoding bf16 values,
 // which the caller checks), or a description of what it holds instead ("float64").
 std::string npy_dtype_name(const std::string& descr, DType want);
+// The name of a float32 file of a bf16 case holding a value bf16 cannot (its first).
+std::string inexact_bf16_name(std::size_t element, double value);
 
 // The pieces of the fast path, for files written and read a block of rows at a time
 // (npy_rows.hpp).

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "xposcheck/harness/candidate_text.hpp"
 #include "xposcheck/reference/atomic_file.hpp"
 
 namespace xposcheck::external {
@@ -21,29 +22,24 @@ struct RowLayout {
 // The same outputs read a block of rows at a time: the headers said what they hold.
 class FileRows : public OutputRows {
  public:
-  FileRows(std::filesystem::path q, std::filesystem::path k, DType want)
-      : q_(std::move(q)), k_(std::move(k)), want_(want) {}
+  FileRows(const std::filesystem::path& q, const std::filesystem::path& k) : q_(q), k_(k) {}
   std::optional<std::string> read(bool query, long first, long count, double* out) const override {
-    const NpyRowReader& file = query ? q_ : k_;
-    if (auto error = file.read(first, count, out)) return error;
-    if (file.header().descr != "<f4" || want_ != DType::bf16) return std::nullopt;
-    // A float32 file of bf16 outputs must hold bf16 values, as a whole file's check asks.
-    const RowLayout layout(file.header().shape);
-    const std::size_t n = layout.slices * static_cast<std::size_t>(count) * layout.width;
-    for (std::size_t i = 0; i < n; ++i) {
-      if (std::isnan(out[i]) || round_to(DType::bf16, out[i]) == out[i]) continue;
-      return fmt::format("{}: float32 values that bf16 cannot hold, e.g. {} in row {}", query ? "q_out" : "k_out",
-                         out[i], first + static_cast<long>(i / layout.width % static_cast<std::size_t>(count)));
-    }
-    return std::nullopt;
+    return (query ? q_ : k_).read(first, count, out);
   }
   const NpyRowReader& q() const { return q_; }
   const NpyRowReader& k() const { return k_; }
 
  private:
   NpyRowReader q_, k_;
-  DType want_;
 };
+
+// The dtype the file holds, as the whole file's reader names it: a float32 file of a
+// bf16 case is read through once, a chunk at a time, for a value bf16 cannot hold.
+std::string file_dtype(const NpyRowReader& file, DType want) {
+  if (file.header().descr != "<f4" || want != DType::bf16) return npy_dtype_name(file.header().descr, want);
+  if (const auto bad = file.first_inexact_bf16()) return inexact_bf16_name(bad->first, bad->second);
+  return npy_dtype_name(file.header().descr, want);
+}
 
 }  // namespace
 
@@ -124,14 +120,32 @@ std::optional<std::string> NpyRowReader::read(long first, long count, double* ou
   return std::nullopt;
 }
 
+std::optional<std::pair<std::size_t, double>> NpyRowReader::first_inexact_bf16() const {
+  if (!canonical_ || header_.descr != "<f4") return std::nullopt;
+  constexpr std::size_t kChunk = 1 << 18;
+  std::size_t total = 1;
+  for (std::size_t d : header_.shape) total *= d;
+  std::vector<char> bytes(kChunk * 4);
+  std::vector<double> values(kChunk);
+  for (std::size_t begin = 0; begin < total; begin += kChunk) {
+    const std::size_t n = std::min(kChunk, total - begin);
+    if (file_->read_at(data_offset_ + begin * 4, bytes.data(), n * 4) != n * 4) return std::nullopt;  // read() says
+    npy_decode(bytes.data(), n, header_.descr, values.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!std::isnan(values[i]) && round_to(DType::bf16, values[i]) != values[i]) return std::pair{begin + i, values[i]};
+    }
+  }
+  return std::nullopt;
+}
+
 CandidateOutput output_from_files(const std::filesystem::path& q_out, const std::filesystem::path& k_out,
                                   DType want) {
-  auto rows = std::make_shared<FileRows>(q_out, k_out, want);
+  auto rows = std::make_shared<FileRows>(q_out, k_out);
   CandidateOutput out;
   out.q_out.shape = rows->q().header().shape;
   out.k_out.shape = rows->k().header().shape;
-  out.q_dtype = npy_dtype_name(rows->q().header().descr, want);
-  out.k_dtype = npy_dtype_name(rows->k().header().descr, want);
+  out.q_dtype = candidate_text(file_dtype(rows->q(), want));
+  out.k_dtype = candidate_text(file_dtype(rows->k(), want));
   out.rows = std::move(rows);
   return out;
 }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "external/fast_npy.hpp"
 #include "xposcheck/harness/candidate.hpp"
@@ -30,6 +31,9 @@ class NpyRowReader {
   const CanonicalNpy& header() const { return header_; }
   // Rows first..first+count-1 of every [batch, head] slice, [batch * heads][count][D].
   std::optional<std::string> read(long first, long count, double* out) const;
+  // A float32 file's first value (index, value) that bf16 cannot hold, reading it
+  // through a chunk at a time; none for other files.
+  std::optional<std::pair<std::size_t, double>> first_inexact_bf16() const;
 
  private:
   std::unique_ptr<RegularFile> file_;
