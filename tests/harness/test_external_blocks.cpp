@@ -34,7 +34,7 @@ const Grid& mixed_grid() {
 
 }  // namespace
 
-TEST_CASE("an external candidate's long cases get the verdicts and statistics of the whole cases") {
+TEST_CASE("an external candidate's long cases get the verdicts and statistics of the whole cases", "[external]") {
   const auto whole = run(mixed_grid(), "numpy_reference");
   const auto blocks = run(mixed_grid(), "numpy_reference", in_blocks());
   REQUIRE(whole.size() == mixed_grid().cases.size() * 3);
@@ -45,7 +45,7 @@ TEST_CASE("an external candidate's long cases get the verdicts and statistics of
   }
 }
 
-TEST_CASE("a native plugin's long cases are judged in blocks through its runner's files") {
+TEST_CASE("a native plugin's long cases are judged in blocks through its runner's files", "[external]") {
   const Grid grid = small_grid("head_dim = 16\nseq_len = 45\nmem_len = [0, 20]\n", "[\"fp32\", \"bf16\"]");
   std::vector<std::unique_ptr<Candidate>> whole_list, block_list;
   whole_list.push_back(example_plugin_candidate("rope"));
@@ -60,7 +60,7 @@ TEST_CASE("a native plugin's long cases are judged in blocks through its runner'
   }
 }
 
-TEST_CASE("hostile outputs of a long case are refused as the whole case's are") {
+TEST_CASE("hostile outputs of a long case are refused as the whole case's are", "[external]") {
   const Grid grid = small_grid("head_dim = 16\nseq_len = 37\nmem_len = [0, 23]\n", "[\"bf16\"]");
   SECTION("a shape without the memory rows") {
     const auto r = run(grid, "wrong_shape", in_blocks());
