@@ -589,7 +589,13 @@ struct Sweeper::Batch {
 
 void Sweeper::judge_batch(const Candidate& candidate, Batch& batch) {
   parallel_for(batch.prepared.size(), [&](std::size_t i) {
-    const Prepared& p = batch.prepared[i];
+    Prepared& p = batch.prepared[i];
+    // A long case is judged block by block for a while: its progress shows in ticks.
+    std::optional<detail::Activity> activity;
+    if (p.in_blocks) {
+      activity.emplace(board_, unit_label(Unit{p.gc, p.dtype, 0, p.pass}) + ": " + candidate.name());
+      p.in_blocks->stage = [&activity](const std::string& stage) { activity->stage(stage); };
+    }
     const Attempt missing = CandidateFailure{FailureKind::crash, "candidate returned no result for this case"};
     const Attempt& a = i < batch.attempts.size() ? batch.attempts[i] : missing;
     const auto own = std::visit([](const auto& x) { return x.seconds; }, a);
