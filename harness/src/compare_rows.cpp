@@ -374,11 +374,4 @@ void RotatedComparer::add_rows(const double* golden, const double* got, long fir
   }
 }
 
-TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, const Allowance& allow,
-                            RangeTracker& range, std::size_t bins) {
-  RotatedComparer comparer(c, dtype, v.name, v.query, allow, range, bins);
-  comparer.add_rows(v.golden.data.data(), v.got.data.data(), 0, static_cast<long>(v.golden.shape[2]));
-  return comparer.finish();
-}
-
 }  // namespace xposcheck::detail

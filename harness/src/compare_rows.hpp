@@ -65,13 +65,6 @@ struct Allowance {
   }
 };
 
-struct TensorView {
-  const char* name;
-  const Tensor& golden;
-  const Tensor& got;
-  bool query;
-};
-
 // One element: OUT_OF_RANGE bookkeeping, a non-finite count, or its error.
 // below_normal: its XPOS scale lies below the dtype's smallest normal number, where
 // the dtype holds the output only with fewer significant bits than its precision (SPEC
@@ -130,9 +123,5 @@ class RotatedComparer {
   TensorAccumulator acc_;
   std::unique_ptr<RowShape> shape_;
 };
-
-// Every row of v, with its position's allowances; `bins` error-versus-position bins.
-TensorStats compare_rotated(const Case& c, DType dtype, const TensorView& v, const Allowance& allow,
-                            RangeTracker& range, std::size_t bins);
 
 }  // namespace xposcheck::detail
