@@ -65,8 +65,7 @@ CandidateFailure read_error_record(const fs::path& file) {
 // The first element of a float32 file that bf16 cannot hold exactly, if any.
 std::optional<std::size_t> first_inexact_bf16(const Tensor& t) {
   for (std::size_t i = 0; i < t.data.size(); ++i) {
-    const double v = t.data[i];
-    if (!std::isnan(v) && round_to(DType::bf16, v) != v) return i;
+    if (!holds_bf16(t.data[i])) return i;
   }
   return std::nullopt;
 }

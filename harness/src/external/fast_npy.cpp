@@ -1,5 +1,6 @@
 #include "external/fast_npy.hpp"
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -207,12 +208,9 @@ std::optional<NpyArray> read_canonical(const fs::path& file, const Shape* expect
   // of elements costs nothing.
   if (expected && c->shape != *expected) return NpyArray{Tensor(c->shape, {}), c->descr};
   const std::size_t element = npy_element_size(c->descr);
-  std::size_t count = 1, bytes = 0;
-  for (std::size_t d : c->shape) {
-    if (__builtin_mul_overflow(count, d, &count)) return std::nullopt;  // read_npy reports it
-  }
-  if (__builtin_mul_overflow(count, element, &bytes) || in.size() - in.position() != bytes)
-    return std::nullopt;
+  const std::optional<std::size_t> elements = canonical_elements(*c, in.size() - in.position());
+  if (!elements) return std::nullopt;  // read_npy reports it
+  const std::size_t count = *elements;
   std::vector<double> values(count);
   std::vector<char> buffer(kChunk * element);
   for (std::size_t begin = 0; begin < count; begin += kChunk) {
@@ -236,6 +234,17 @@ std::string npy_dtype_name(const std::string& descr, DType want) {
   if (kind == 'u') return fmt::format("uint{}", bits);
   return descr;
 }
+
+std::optional<std::size_t> canonical_elements(const CanonicalNpy& header, std::uint64_t data_bytes) {
+  std::size_t count = 1, bytes = 0;
+  for (std::size_t d : header.shape) {
+    if (__builtin_mul_overflow(count, d, &count)) return std::nullopt;
+  }
+  if (__builtin_mul_overflow(count, npy_element_size(header.descr), &bytes) || bytes != data_bytes) return std::nullopt;
+  return count;
+}
+
+bool holds_bf16(double v) { return std::isnan(v) || round_to(DType::bf16, v) == v; }
 
 std::string inexact_bf16_name(std::size_t element, double value) {
   return fmt::format("fp32 (float32 values that bf16 cannot hold, e.g. element {} = {})", element, value);

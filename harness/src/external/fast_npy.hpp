@@ -27,6 +27,8 @@ NpyArray read_output_npy(const std::filesystem::path& file, const Shape* expecte
 // "bf16", "fp16"; "<f4" is "bf16" when bf16 is wanted, float32 encoding bf16 values,
 // which the caller checks), or a description of what it holds instead ("float64").
 std::string npy_dtype_name(const std::string& descr, DType want);
+// Whether a bf16 file could hold v exactly (NaN stays NaN).
+bool holds_bf16(double v);
 // The name of a float32 file of a bf16 case holding a value bf16 cannot (its first).
 std::string inexact_bf16_name(std::size_t element, double value);
 
@@ -49,5 +51,8 @@ struct CanonicalNpy {
 // The preamble and header of a canonical file (little-endian, C order, '<f4', '<f2' or
 // '<u2'), read from `in`, which is left at the data; nothing when the file is not one.
 std::optional<CanonicalNpy> read_canonical_header(RegularFile& in);
+// The elements of a canonical file whose data takes data_bytes: nothing when the shape
+// overflows or does not take exactly that many bytes.
+std::optional<std::size_t> canonical_elements(const CanonicalNpy& header, std::uint64_t data_bytes);
 
 }  // namespace xposcheck::external

@@ -36,9 +36,8 @@ class FileRows : public OutputRows {
 // The dtype the file holds, as the whole file's reader names it: a float32 file of a
 // bf16 case is read through once, a chunk at a time, for a value bf16 cannot hold.
 std::string file_dtype(const NpyRowReader& file, DType want) {
-  if (file.header().descr != "<f4" || want != DType::bf16) return npy_dtype_name(file.header().descr, want);
-  if (const auto bad = file.first_inexact_bf16()) return inexact_bf16_name(bad->first, bad->second);
-  return npy_dtype_name(file.header().descr, want);
+  const auto bad = want == DType::bf16 ? file.first_inexact_bf16() : std::nullopt;
+  return bad ? inexact_bf16_name(bad->first, bad->second) : npy_dtype_name(file.header().descr, want);
 }
 
 }  // namespace
@@ -90,15 +89,11 @@ NpyRowReader::NpyRowReader(const std::filesystem::path& file) {
   }
   header_ = *header;
   data_offset_ = file_->position();
-  std::size_t count = 1;
-  for (std::size_t d : header_.shape) {
-    if (__builtin_mul_overflow(count, d, &count)) throw NpyError(file.string() + ": shape too large");
-  }
-  std::size_t bytes = 0;
-  if (__builtin_mul_overflow(count, npy_element_size(header_.descr), &bytes) ||
-      file_->size() - data_offset_ != bytes)
+  const std::optional<std::size_t> elements = canonical_elements(header_, file_->size() - data_offset_);
+  if (!elements)
     throw NpyError(fmt::format("{}: {} bytes of data for shape {}", file.string(), file_->size() - data_offset_,
                                shape_string(header_.shape)));
+  elements_ = *elements;
 }
 
 std::optional<std::string> NpyRowReader::read(long first, long count, double* out) const {
@@ -123,8 +118,7 @@ std::optional<std::string> NpyRowReader::read(long first, long count, double* ou
 std::optional<std::pair<std::size_t, double>> NpyRowReader::first_inexact_bf16() const {
   if (!canonical_ || header_.descr != "<f4") return std::nullopt;
   constexpr std::size_t kChunk = 1 << 18;
-  std::size_t total = 1;
-  for (std::size_t d : header_.shape) total *= d;
+  const std::size_t total = elements_;
   std::vector<char> bytes(kChunk * 4);
   std::vector<double> values(kChunk);
   for (std::size_t begin = 0; begin < total; begin += kChunk) {
@@ -132,7 +126,7 @@ std::optional<std::pair<std::size_t, double>> NpyRowReader::first_inexact_bf16()
     if (file_->read_at(data_offset_ + begin * 4, bytes.data(), n * 4) != n * 4) return std::nullopt;  // read() says
     npy_decode(bytes.data(), n, header_.descr, values.data());
     for (std::size_t i = 0; i < n; ++i) {
-      if (!std::isnan(values[i]) && round_to(DType::bf16, values[i]) != values[i]) return std::pair{begin + i, values[i]};
+      if (!holds_bf16(values[i])) return std::pair{begin + i, values[i]};
     }
   }
   return std::nullopt;

@@ -39,6 +39,7 @@ class NpyRowReader {
   std::unique_ptr<RegularFile> file_;
   CanonicalNpy header_;
   std::uint64_t data_offset_ = 0;
+  std::size_t elements_ = 0;
   bool canonical_ = true;
 };
 
