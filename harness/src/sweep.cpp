@@ -106,7 +106,10 @@ Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, const Inputs
   Prepared p;
   p.gc = &gc;
   p.dtype = dtype;
-  p.inputs = drawn ? *drawn : generate_inputs(gc.params, gc.seed, dtype);
+  // Not `drawn ? *drawn : generate_inputs(...)`: a conditional expression with a const
+  // lvalue arm copies the freshly drawn tensors too.
+  if (drawn) p.inputs = *drawn;
+  else p.inputs = generate_inputs(gc.params, gc.seed, dtype);
   p.pass = pass;
   // The backward pass of a stream's case is judged as the whole case in one call.
   if (pass == Pass::backward) {
@@ -571,7 +574,10 @@ struct Sweeper::Batch {
     for (std::size_t i = 0; i < prepared.size(); ++i) {
       const Prepared& p = prepared[i];
       if (!p.calls || whole_streams) {
-        attempts.push_back(at < all.size() ? std::move(all[at]) : missing);
+        // Not `cond ? std::move(all[at]) : missing`: mixing a const lvalue in copies
+        // the candidate's whole output.
+        if (at < all.size()) attempts.push_back(std::move(all[at]));
+        else attempts.push_back(missing);
         ++at;
         if (p.calls && at < all.size()) one_pass[i] = std::move(all[at]);
         if (p.calls) ++at;
