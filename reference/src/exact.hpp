@@ -152,8 +152,8 @@ Tensor exact_logits(const Case& c, const std::vector<T>& q, const std::vector<T>
 }
 
 template <class T>
-std::vector<double> rounded(const std::vector<T>& v) {
-  std::vector<double> out(v.size());
+Values rounded(const std::vector<T>& v) {
+  Values out(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) out[i] = to_double(v[i]);
   return out;
 }

@@ -27,7 +27,7 @@ void rotate_dd_row(const Case& c, const RotaryTables& t, bool query, long p, con
 // double-double sums hi + lo, before the final rounding: every row shaped as in, or,
 // given rows, only those rows of each (batch, head), as [batch * heads][rows][D].
 void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool query,
-               const std::vector<long>* rows, std::vector<double>& hi, std::vector<double>& lo);
+               const std::vector<long>* rows, Values& hi, Values& lo);
 
 // Whether the fast path's logits of `rows` query rows take the double-double route
 // (small cases) rather than plain dot products of the rounded outputs; logits.cpp explains both.

@@ -107,12 +107,12 @@ Kernel rounded_kernel(Layout l, Direction d) {
   return l == Layout::half ? rotate_half_backward : rotate_interleaved_backward;
 }
 
-// A zeroed tensor whose storage is advised onto transparent huge pages before it is
-// touched: the outputs of a long case are hundreds of megabytes, and faulting them in
-// 4 KiB at a time cost more than computing them.
+// An unfilled tensor (rotate_block writes every element) whose storage is advised onto
+// transparent huge pages before it is touched: the outputs of a long case are hundreds
+// of megabytes, and faulting them in 4 KiB at a time cost more than computing them.
 Tensor output_tensor(const Shape& shape) {
   const std::size_t n = element_count(shape), page = 4096;
-  std::vector<double> v;
+  Values v;
   v.reserve(n);
   const auto begin = reinterpret_cast<std::uintptr_t>(v.data());
   const std::uintptr_t first = (begin + page - 1) / page * page;
@@ -161,14 +161,15 @@ void rotate_dd_row(const Case& c, const RotaryTables& t, bool query, long p, con
 }
 
 void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool query,
-               const std::vector<long>* rows, std::vector<double>& hi, std::vector<double>& lo) {
+               const std::vector<long>* rows, Values& hi, Values& lo) {
   const long D = c.head_dim;
   const long per_head = query ? c.seq_len : c.key_rows();
   const long kept = rows ? static_cast<long>(rows->size()) : per_head;
   const long count = c.batch * c.heads * kept;
   try {
-    hi.assign(static_cast<std::size_t>(count * D), 0.0);
-    lo.assign(static_cast<std::size_t>(count * D), 0.0);
+    // Every element is written below.
+    hi = Values(static_cast<std::size_t>(count * D));
+    lo = Values(static_cast<std::size_t>(count * D));
   } catch (const std::bad_alloc&) {
     throw_allocation_error(std::string("the double-double golden ") + (query ? "queries" : "keys") + " (" +
                                std::to_string(count) + " rows x " + std::to_string(D) + ")",

@@ -107,7 +107,7 @@ void generate_rows(const Case& c, std::uint64_t seed, DType dtype, bool query, l
 
 Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype) {
   validate(c);
-  Inputs in{Tensor(c.q_shape()), Tensor(c.k_shape())};
+  Inputs in{Tensor::unfilled(c.q_shape()), Tensor::unfilled(c.k_shape())};
   generate_rows(c, seed, dtype, true, 0, c.seq_len, in.q.data.data());
   generate_rows(c, seed, dtype, false, 0, c.key_rows(), in.k.data.data());
   return in;
@@ -115,7 +115,7 @@ Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype) {
 
 Upstream generate_upstream(const Case& c, std::uint64_t seed, DType dtype) {
   validate(c);
-  Upstream up{Tensor(c.q_shape()), Tensor(c.k_shape())};
+  Upstream up{Tensor::unfilled(c.q_shape()), Tensor::unfilled(c.k_shape())};
   const std::uint64_t q_size = up.g_q.data.size(), k_size = up.g_k.data.size();
   // Whole tensors as rows 0.. of a case-shaped block, after the q and k draws.
   fill_rows(c, seed, 6 * (q_size + k_size), dtype, c.seq_len, 0, c.seq_len, up.g_q.data.data());

@@ -37,7 +37,7 @@ constexpr long kLanes = 8;
 // contiguously, and a block is one contiguous stretch of memory.
 struct KeyBlocks {
   long d = 0;
-  std::vector<double> hi, lo;
+  Values hi, lo;
   const double* hi_of(long block) const { return &hi[static_cast<std::size_t>(block * d * kLanes)]; }
   const double* lo_of(long block) const { return &lo[static_cast<std::size_t>(block * d * kLanes)]; }
 };
@@ -46,8 +46,13 @@ KeyBlocks key_blocks(const double* kh, const double* kl, long keys, long d) {
   KeyBlocks t;
   t.d = d;
   const long blocks = (keys + kLanes - 1) / kLanes;
-  t.hi.assign(static_cast<std::size_t>(blocks * d * kLanes), 0.0);
-  t.lo.assign(static_cast<std::size_t>(blocks * d * kLanes), 0.0);
+  const std::size_t size = static_cast<std::size_t>(blocks * d * kLanes);
+  t.hi = Values(size);
+  t.lo = Values(size);
+  if (keys % kLanes != 0) {  // the lanes past the last key: zeros
+    std::fill(t.hi.end() - d * kLanes, t.hi.end(), 0.0);
+    std::fill(t.lo.end() - d * kLanes, t.lo.end(), 0.0);
+  }
   for (long key = 0; key < keys; ++key) {
     const long base = key / kLanes * d * kLanes + key % kLanes;
     for (long i = 0; i < d; ++i) {
@@ -89,12 +94,12 @@ __attribute__((target_clones("arch=x86-64-v4", "fma", "default"))) void dot2_blo
 // while every query row passes over it.
 Tensor dd_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
                  const Tensor& k_in, const std::vector<long>& rows) {
-  std::vector<double> qh, ql, kh, kl;
+  Values qh, ql, kh, kl;
   rotate_dd(c, t, q_in, true, &rows, qh, ql);
   rotate_dd(c, t, k_in, false, nullptr, kh, kl);
   const long d = c.head_dim, keys = c.key_rows(), bh = c.batch * c.heads;
   const long nr = static_cast<long>(rows.size());
-  Tensor out(Shape{std::size_t(c.batch), std::size_t(c.heads), rows.size(), std::size_t(keys)});
+  Tensor out = Tensor::unfilled(Shape{std::size_t(c.batch), std::size_t(c.heads), rows.size(), std::size_t(keys)});
   for (long h = 0; h < bh; ++h)
     dd_logits_head(&qh[h * nr * d], &ql[h * nr * d], nr, &kh[h * keys * d], &kl[h * keys * d],
                    keys, d, out.row(static_cast<std::size_t>(h * nr)), keys);

@@ -231,8 +231,8 @@ double decode(const std::filesystem::path& file, const unsigned char* p,
 
 // Data stored in Fortran order: element (i0, ..., ik) sits at sum i_d * stride_d
 // with stride_0 = 1. Walks C order with an odometer and gathers.
-std::vector<double> fortran_to_c(const std::vector<double>& f, const Shape& shape) {
-  std::vector<double> c(f.size());
+Values fortran_to_c(const Values& f, const Shape& shape) {
+  Values c(f.size());
   if (f.empty()) return c;
   std::vector<std::size_t> stride(shape.size()), index(shape.size(), 0);
   std::size_t s = 1;
@@ -337,7 +337,7 @@ NpyArray read_file(const std::filesystem::path& file, bool u2_is_bf16, const Sha
   const std::size_t need = checked_data_bytes(in, in.position(), header, format, count);
   std::vector<unsigned char> raw(need);
   read_exactly(in, reinterpret_cast<char*>(raw.data()), need, "data");
-  std::vector<double> values(count);
+  Values values(count);  // every element decoded below
   for (std::size_t i = 0; i < count; ++i) {
     values[i] = decode(file, raw.data() + i * format.size, format, i);
   }

@@ -23,13 +23,24 @@ void throw_allocation_error(std::string_view what, double bytes) {
                         std::to_string(static_cast<unsigned long long>(bytes / 1048576)) + " MiB");
 }
 
-Tensor::Tensor(Shape s) : shape(std::move(s)) {
+namespace {
+
+Values allocate(const Shape& shape, bool zeros) {
   const std::size_t n = element_count(shape);
   try {
-    data.assign(n, 0.0);
+    return zeros ? Values(n, 0.0) : Values(n);
   } catch (const std::bad_alloc&) {
     throw_allocation_error("a tensor of shape " + shape_string(shape), 8.0 * static_cast<double>(n));
   }
+}
+
+}  // namespace
+
+Tensor::Tensor(Shape s) : shape(std::move(s)), data(allocate(shape, true)) {}
+
+Tensor Tensor::unfilled(Shape s) {
+  Values v = allocate(s, false);
+  return Tensor(std::move(s), std::move(v));
 }
 
 std::string shape_string(const Shape& shape) {

@@ -15,8 +15,8 @@ namespace {
 using namespace xposcheck;
 
 // The first differing element of a against b (bitwise), or "" when identical.
-std::string first_difference(const char* name, const std::vector<double>& a,
-                             const std::vector<double>& b) {
+std::string first_difference(const char* name, const Values& a,
+                             const Values& b) {
   if (a.size() != b.size())
     return std::string(name) + ": " + std::to_string(a.size()) + " vs " + std::to_string(b.size()) + " elements";
   for (std::size_t i = 0; i < a.size(); ++i)
@@ -28,7 +28,7 @@ std::string first_difference(const char* name, const std::vector<double>& a,
 
 // The blocks put back together as whole tensors: [bh][rows][D] and [bh][K][keys].
 struct Assembled {
-  std::vector<double> q_in, k_in, q_out, k_out, logits;
+  Values q_in, k_in, q_out, k_out, logits;
   long blocks = 0;
 };
 

@@ -38,7 +38,7 @@ Case case_of(const json& j) {
 
 // A [rows, D] array of numbers (inputs) as a [1, 1, rows, D] tensor.
 Tensor tensor_of(const json& rows) {
-  std::vector<double> v;
+  Values v;
   for (const auto& r : rows)
     for (const auto& x : r) v.push_back(x.get<double>());
   return Tensor(Shape{1, 1, rows.size(), rows.at(0).size()}, v);

@@ -65,7 +65,7 @@ std::string read_error(const fs::path& path, bool u2_is_bf16 = false) {
   return "";
 }
 
-bool same_values(const std::vector<double>& a, const std::vector<double>& b) {
+bool same_values(const Values& a, const Values& b) {
   if (a.size() != b.size()) return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
     if (std::isnan(a[i]) != std::isnan(b[i])) return false;

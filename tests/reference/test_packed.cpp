@@ -114,7 +114,7 @@ TEST_CASE("rows_of and put_rows refuse rows a tensor does not have") {
   CHECK_THROWS_WITH(rows_of(t, 2, 2), Contains("rows 2..3"));
   Tensor whole(Shape{2, 3, 4});
   CHECK_THROWS_WITH(put_rows(whole, Tensor(Shape{2, 2, 4}), 2), Contains("does not fit"));
-  put_rows(whole, Tensor(Shape{2, 2, 4}, std::vector<double>(16, 1.0)), 1);
+  put_rows(whole, Tensor(Shape{2, 2, 4}, Values(16, 1.0)), 1);
   CHECK(whole.row(0)[0] == 0);
   CHECK(whole.row(1)[0] == 1);
   CHECK(whole.row(5)[3] == 1);

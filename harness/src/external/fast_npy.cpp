@@ -211,7 +211,7 @@ std::optional<NpyArray> read_canonical(const fs::path& file, const Shape* expect
   const std::optional<std::size_t> elements = canonical_elements(*c, in.size() - in.position());
   if (!elements) return std::nullopt;  // read_npy reports it
   const std::size_t count = *elements;
-  std::vector<double> values(count);
+  Values values(count);  // every element decoded below
   std::vector<char> buffer(kChunk * element);
   for (std::size_t begin = 0; begin < count; begin += kChunk) {
     const std::size_t n = std::min(kChunk, count - begin);

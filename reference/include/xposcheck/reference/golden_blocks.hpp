@@ -15,10 +15,10 @@ namespace xposcheck {
 struct GoldenBlock {
   bool query = true;
   long first = 0, count = 0;
-  std::vector<double> in, out;  // [batch * heads][count][D]
+  Values in, out;  // [batch * heads][count][D]
   // Key blocks with logits asked for: logits[h][i][n] of logit row i and key first + n,
   // [batch * heads][logit rows][count].
-  std::vector<double> logits;
+  Values logits;
 };
 
 // About this many elements of one tensor per block (4 MiB of doubles): large enough
