@@ -86,6 +86,7 @@ class ResultsStore {
   std::ofstream journal_out_;
   mutable std::mutex mutex_;
   double last_checkpoint_ = 0;
+  double checkpoint_interval_s_ = 5.0;
 };
 
 }  // namespace xposcheck
