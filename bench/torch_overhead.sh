@@ -6,53 +6,77 @@
 # verification (inputs, golden outputs, comparison) where it does not overlap the
 # candidate. Then it runs torch alone over the same inputs (bench/torch_alone.py): on
 # a small machine the verification shares the cores with torch and slows it, so the
-# total is also given against torch's own, uncontended time. Figures: docs/protocol.md.
+# total is also given against torch's own, uncontended time.
 #
-#   bench/torch_overhead.sh BUILD_DIR [GRID] [extra xposcheck sweep flags...]
+# A shared machine's speed drifts by half between minutes, so the pair (sweep, torch
+# alone) runs RUNS times (default 3), back to back; the summary gives each pair's
+# ratio, their median, and the fastest sweep against the fastest torch alone.
+# Figures: docs/protocol.md section 5.
+#
+#   [RUNS=3] bench/torch_overhead.sh BUILD_DIR [GRID] [extra xposcheck sweep flags...]
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:?usage: $0 BUILD_DIR [GRID] [sweep flags...]}
 shift
 grid=${1:-$src/cases/default.toml}
 [ $# -gt 0 ] && shift
+runs=${RUNS:-3}
 python=/usr/bin/python3
 # The work directories where the sweep puts them by default: /dev/shm when it is there.
 work=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 trap 'rm -rf "$work"' EXIT
+now() { $python -c 'import time; print(time.monotonic())'; }
 
-start=$($python -c 'import time; print(time.monotonic())')
-status=0
-mkdir "$work/dirs"
-TMPDIR="$work/dirs" "$build/cli/xposcheck" sweep --grid "$grid" --quiet --out "$work/results.json" \
-    --candidate-cmd "$python $src/python/candidates/torch_xtransformers.py" \
-    --candidate-name torch --keep-work-dirs "$@" > "$work/log" || status=$?
-end=$($python -c 'import time; print(time.monotonic())')
-grep -E '^(external|gate):' "$work/log"
-[ "$status" -le 1 ] || { cat "$work/log"; exit "$status"; }
-alone=$($python "$src/bench/torch_alone.py" "$work/dirs" | sed -n 's/.*inside torch \([0-9.]*\) s/\1/p')
+run=1
+while [ "$run" -le "$runs" ]; do
+  rm -rf "$work/dirs"
+  mkdir "$work/dirs"
+  start=$(now)
+  status=0
+  TMPDIR="$work/dirs" "$build/cli/xposcheck" sweep --grid "$grid" --quiet --out "$work/results.json" \
+      --candidate-cmd "$python $src/python/candidates/torch_xtransformers.py" \
+      --candidate-name torch --keep-work-dirs "$@" > "$work/log" || status=$?
+  end=$(now)
+  [ "$status" -le 1 ] || { cat "$work/log"; exit "$status"; }
+  [ "$run" -eq 1 ] && grep -E '^(external|gate):' "$work/log"
+  alone=$($python "$src/bench/torch_alone.py" "$work/dirs" | sed -n 's/.*inside torch \([0-9.]*\) s/\1/p')
+  echo "$start $end $alone $(cat /proc/loadavg | cut -d' ' -f1)" >> "$work/pairs"
+  cp "$work/log" "$work/log.$run"
+  run=$((run + 1))
+done
 
-$python - "$start" "$end" "$work/log" "$alone" <<'EOF'
-import re, sys
-start, end, log, alone = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], float(sys.argv[4])
-line = next(l for l in open(log) if l.startswith("external: torch:"))
-def num(pattern):
-    return float(re.search(pattern, line).group(1))
-compute = num(r"compute inside the candidate ([\d.]+) s")
-io = num(r"its file I/O ([\d.]+) s")
-waiting = num(r"waiting for its processes ([\d.]+) s")
-written = num(r"inputs written in ([\d.]+) s")
-read = num(r"outputs read in ([\d.]+) s")
-total = end - start
-protocol = written + read + (waiting - compute)
-print("wall time                         %7.1f s" % total)
-print("  inside torch (compute)          %7.1f s" % compute)
-print("  protocol overhead               %7.1f s  (%.2fx compute)" % (protocol, protocol / compute))
-print("    harness writes inputs         %7.1f s" % written)
-print("    harness reads outputs         %7.1f s" % read)
-print("    candidate loads/saves .npy    %7.1f s" % io)
-print("    process start-up and rest     %7.1f s" % (waiting - compute - io))
-print("  verification not overlapped     %7.1f s" % (total - written - read - waiting))
-print("total / compute                   %7.2fx" % (total / compute))
-print("torch alone, same inputs          %7.1f s" % alone)
-print("total / torch alone               %7.2fx" % (total / alone))
+$python - "$work" "$runs" <<'EOF'
+import re, statistics, sys
+work, runs = sys.argv[1], int(sys.argv[2])
+pairs = [tuple(map(float, l.split())) for l in open(work + "/pairs")]
+def split(run):
+    line = next(l for l in open("%s/log.%d" % (work, run)) if l.startswith("external: torch:"))
+    num = lambda pattern: float(re.search(pattern, line).group(1))
+    return {k: num(p) for k, p in (
+        ("compute", r"compute inside the candidate ([\d.]+) s"), ("io", r"its file I/O ([\d.]+) s"),
+        ("waiting", r"waiting for its processes ([\d.]+) s"), ("written", r"inputs written in ([\d.]+) s"),
+        ("read", r"outputs read in ([\d.]+) s"))}
+rows = []
+for run, (start, end, alone, load) in enumerate(pairs, 1):
+    s = split(run)
+    total = end - start
+    protocol = s["written"] + s["read"] + (s["waiting"] - s["compute"])
+    rows.append((total, alone, total / alone))
+    print("run %d (load %.2f before it)" % (run, load))
+    print("  wall time                         %7.1f s" % total)
+    print("    inside torch (compute)          %7.1f s" % s["compute"])
+    print("    protocol overhead               %7.1f s  (%.2fx compute)" % (protocol, protocol / s["compute"]))
+    print("      harness writes inputs         %7.1f s" % s["written"])
+    print("      harness reads outputs         %7.1f s" % s["read"])
+    print("      candidate loads/saves .npy    %7.1f s" % s["io"])
+    print("      process start-up and rest     %7.1f s" % (s["waiting"] - s["compute"] - s["io"]))
+    print("    verification not overlapped     %7.1f s" % (total - s["written"] - s["read"] - s["waiting"]))
+    print("  total / compute                   %7.2fx" % (total / s["compute"]))
+    print("  torch alone, same inputs          %7.1f s" % alone)
+    print("  total / torch alone               %7.2fx" % (total / alone))
+print("summary over %d runs" % runs)
+print("  total / torch alone, each run     %s" % ", ".join("%.2fx" % r[2] for r in rows))
+print("  median                            %7.2fx" % statistics.median(r[2] for r in rows))
+print("  fastest sweep / fastest alone     %7.2fx  (%.1f s / %.1f s)"
+      % (min(r[0] for r in rows) / min(r[1] for r in rows), min(r[0] for r in rows), min(r[1] for r in rows)))
 EOF
