@@ -210,10 +210,22 @@ def wait_for_next(work_dir, poll_s=0.005):
         return json.load(f)["work_dir"]
 
 
+def load_input(path):
+    """An input file as an array mapped copy-on-write from the file, not read into fresh
+    memory: no copy, and the kernel maps a file's pages a few at a time where fresh
+    memory is faulted in page by page (on a small machine most of a load's time).
+    Writable: a candidate that updates its inputs in place gets private pages. Read
+    normally where mapping fails (an empty array, a file system without mmap)."""
+    try:
+        return np.asarray(np.load(path, mmap_mode="c", allow_pickle=False))  # a plain ndarray
+    except (ValueError, OSError):
+        return np.load(path, allow_pickle=False)
+
+
 def _load_inputs(entry, encoding, tensors, names=("q", "k")):
     convert = dtypes.input_to_torch if tensors == "torch" else dtypes.input_to_numpy
-    return tuple(convert(np.load(entry["inputs"][name], allow_pickle=False), entry["dtype"],
-                         encoding) for name in names)
+    return tuple(convert(load_input(entry["inputs"][name]), entry["dtype"], encoding)
+                 for name in names)
 
 
 def _outputs_of(result):

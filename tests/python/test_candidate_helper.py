@@ -456,6 +456,30 @@ class AutogradTest(unittest.TestCase):
         self.assertTrue(torch.equal(dq[..., 6:], g_q[..., 6:]))  # pass-through features
 
 
+class LoadInputTest(unittest.TestCase):
+    def test_an_input_is_a_plain_writable_array_that_leaves_its_file_alone(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "q.npy")
+            np.save(path, np.arange(6, dtype=np.float32).reshape(2, 3))
+            a = protocol.load_input(path)
+            self.assertIs(type(a), np.ndarray)
+            self.assertEqual(a.dtype, np.float32)
+            self.assertTrue(np.array_equal(a, np.arange(6, dtype=np.float32).reshape(2, 3)))
+            a[0, 0] = 99  # a candidate updating its input in place: the file keeps its value
+            self.assertEqual(np.load(path)[0, 0], 0)
+            os.unlink(path)  # the harness removes the batch: the array stays
+            self.assertEqual(a[0, 0], 99)
+            self.assertEqual(a[1, 2], 5)
+
+    def test_an_empty_array_is_read_where_it_cannot_be_mapped(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "e.npy")
+            np.save(path, np.zeros((1, 0, 4), dtype=np.float16))
+            a = protocol.load_input(path)
+            self.assertEqual(a.shape, (1, 0, 4))
+            self.assertEqual(a.dtype, np.float16)
+
+
 class WriteAtomicallyTest(unittest.TestCase):
     def test_a_device_is_written_not_replaced(self):
         protocol.write_atomically(os.devnull, lambda f: f.write(b"x"))
