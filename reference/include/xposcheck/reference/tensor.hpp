@@ -18,7 +18,7 @@ using Shape = std::vector<std::size_t>;
 // std::allocator, except that growing without a value (vector(n), resize(n)) leaves
 // the elements uninitialized: a tensor that is about to be written whole (inputs
 // drawn, a file decoded, golden values computed) skips a pass over its memory, which
-// on the default grid was a fifth of the harness's CPU.
+// was a fifth of the harness's CPU on the default grid through PyTorch.
 template <class T>
 struct NoFillAllocator {
   using value_type = T;
