@@ -120,4 +120,28 @@ std::vector<long> golden_fast_blocks(const Case& c, const BlockInputs& inputs,
   return rows;
 }
 
+Values golden_fast_rows(const Case& c, bool query, const std::vector<long>& rows, const Values& in) {
+  validate(c);
+  const long total = query ? c.seq_len : c.key_rows(), bh = c.batch * c.heads, d = c.head_dim;
+  const long n = static_cast<long>(rows.size());
+  if (in.size() != std::size_t(bh * n * d))
+    throw std::invalid_argument("golden_fast_rows: " + std::to_string(in.size()) + " inputs for " +
+                                std::to_string(n) + " rows of " + std::to_string(bh * d) + " values");
+  for (long r : rows) {
+    if (r < 0 || r >= total)
+      throw std::invalid_argument("golden_fast_rows: row " + std::to_string(r) + " outside 0.." +
+                                  std::to_string(total - 1));
+  }
+  Values out(in.size()), row_in(std::size_t(bh * d)), row_out(std::size_t(bh * d));
+  if (rows.empty()) return out;
+  const TableSeeds seeds(c, c.first_key_position(), c.last_position());
+  for (long i = 0; i < n; ++i) {
+    const long r = rows[std::size_t(i)], p = query ? c.query_position(r) : c.key_position(r);
+    for (long h = 0; h < bh; ++h) std::copy_n(&in[std::size_t((h * n + i) * d)], d, &row_in[std::size_t(h * d)]);
+    rotate_block(c, RotaryTables(seeds, p, p), query, r, 1, row_in.data(), row_out.data());
+    for (long h = 0; h < bh; ++h) std::copy_n(&row_out[std::size_t(h * d)], d, &out[std::size_t((h * n + i) * d)]);
+  }
+  return out;
+}
+
 }  // namespace xposcheck

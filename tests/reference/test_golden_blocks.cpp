@@ -2,6 +2,7 @@
 // against the whole-tensor golden_fast: bit for bit, on cases whose lengths are not
 // multiples of the block size, through both logits routes.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -118,6 +119,41 @@ TEST_CASE("golden_fast_blocks is golden_fast bit for bit") {
     CHECK(first_difference("logits", a.logits, g.logits.data) == "");
     CHECK(a.logits.size() == (bc.options.logits ? g.logits.size() : 0));
   }
+}
+
+namespace {
+
+// Rows `rows` of every (batch, head) of a whole tensor [bh][total][D], as [bh][rows][D].
+Values pick_rows(const Values& whole, long bh, long total, long d, const std::vector<long>& rows) {
+  Values out(std::size_t(bh) * rows.size() * std::size_t(d));
+  const long n = static_cast<long>(rows.size());
+  for (long h = 0; h < bh; ++h)
+    for (long i = 0; i < n; ++i)
+      std::copy_n(&whole[std::size_t((h * total + rows[std::size_t(i)]) * d)], d, &out[std::size_t((h * n + i) * d)]);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("golden_fast_rows gives chosen rows of golden_fast bit for bit") {
+  for (const BlockCase& bc : block_cases()) {
+    INFO(bc.what);
+    const Case& c = bc.c;
+    const long bh = c.batch * c.heads, d = c.head_dim;
+    const Inputs in = generate_inputs(c, 11, DType::fp16);
+    const Golden g = golden_fast(c, in.q, in.k, GoldenOptions{false, 0});
+    const std::vector<long> q_rows{0, c.seq_len / 2, c.seq_len - 1};
+    const std::vector<long> k_rows{0, 1, c.mem_len, c.key_rows() - 1};
+    CHECK(first_difference("q_out", golden_fast_rows(c, true, q_rows, pick_rows(in.q.data, bh, c.seq_len, d, q_rows)),
+                           pick_rows(g.q_out.data, bh, c.seq_len, d, q_rows)) == "");
+    CHECK(first_difference("k_out", golden_fast_rows(c, false, k_rows, pick_rows(in.k.data, bh, c.key_rows(), d, k_rows)),
+                           pick_rows(g.k_out.data, bh, c.key_rows(), d, k_rows)) == "");
+  }
+  const Case c = make(8, 4, 4, 1, 2);
+  CHECK_THROWS_AS(golden_fast_rows(c, true, {4}, Values(16)), std::invalid_argument);
+  CHECK_THROWS_AS(golden_fast_rows(c, false, {-1}, Values(16)), std::invalid_argument);
+  CHECK_THROWS_AS(golden_fast_rows(c, false, {0, 1}, Values(16)), std::invalid_argument);
+  CHECK(golden_fast_rows(c, true, {}, Values()).empty());
 }
 
 TEST_CASE("a table slice holds the whole table's rows") {

@@ -46,4 +46,11 @@ std::vector<long> golden_fast_blocks(const Case& c, const BlockInputs& inputs,
                                      const GoldenOptions& options, long block_rows,
                                      const BlockSink& sink);
 
+// golden_fast's outputs of the given rows of q (query) or k alone, from their inputs
+// `in` ([batch * heads][rows.size()][D]), in the same layout: bit for bit those rows
+// of the whole case's outputs. For the few rows a diagnosis of a long case reads.
+// Throws as golden_fast, and std::invalid_argument for a row out of range or an input
+// of another size.
+Values golden_fast_rows(const Case& c, bool query, const std::vector<long>& rows, const Values& in);
+
 }  // namespace xposcheck
