@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "blank_record.hpp"
+#include "block_diagnosis.hpp"
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/limits.hpp"
 #include "xposcheck/reference/golden_blocks.hpp"
@@ -19,12 +20,10 @@
 namespace xposcheck {
 namespace {
 
+using detail::BlockOutputs;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// A block of a candidate's outputs for the block of inputs `in`.
-using BlockOutputs = std::function<std::variant<Tensor, CandidateFailure>(const Tensor& in, bool query, long first)>;
 
 // One candidate's part of the pass over the blocks.
 struct Judged {
@@ -59,7 +58,8 @@ class BlockJudge {
     for (Judged& j : judged_) judge(j, b, in);
   }
 
-  std::vector<Record> finish(const GridCase& gc, const Timing& shared) {
+  // The records, each diagnosed from its candidate's rows.
+  std::vector<Record> finish(const GridCase& gc, const Timing& shared, const DiagnosisOptions& diagnosis) {
     std::vector<Record> records;
     for (Judged& j : judged_) {
       Record r = blank_record(j.name, gc, dtype_, Pass::forward);
@@ -68,6 +68,7 @@ class BlockJudge {
       r.timing = shared;
       r.timing.candidate_s = j.candidate_s;
       r.timing.compare_s = j.compare_s;
+      detail::diagnose_in_blocks(gc, dtype_, j.failure ? nullptr : &j.outputs, tol_, diagnosis, r);
       records.push_back(std::move(r));
     }
     return records;
@@ -144,9 +145,13 @@ double estimated_block_bytes(const Case& c, std::size_t logit_rows, std::size_t 
   const double logits = double(c.batch * c.heads) * rows * double(golden_block_rows(c)) * 8;
   const double sample = double(c.batch * c.heads * c.head_dim) * rows * 8;
   // Inputs, golden outputs and their logits; per candidate its block, its logits,
-  // sample and the comparison's curves; the table seeds.
+  // sample and the comparison's curves; the table seeds; then one failing record's
+  // diagnosis at a time, its sampled rows of every (batch, head): inputs, golden and
+  // candidate outputs of q and k.
   const double seeds = double(c.pairs()) * 64 * 1024;
-  return 3 * block + logits + double(candidates) * (2 * block + logits + sample) + seeds;
+  const double diagnosed_rows = double(std::min<long>(c.key_rows(), long(DiagnosisOptions{}.max_rows) + 2));
+  const double diagnosis = 6 * double(c.batch * c.heads * c.head_dim) * diagnosed_rows * 8 + seeds;
+  return 3 * block + logits + double(candidates) * (2 * block + logits + sample) + seeds + diagnosis;
 }
 
 namespace {
@@ -179,7 +184,7 @@ std::vector<Record> run_blocks(const GridCase& gc, DType dtype, const Tolerance&
     if (options.stage) options.stage(fmt::format("rows in blocks: {} of {}", ++done, blocks));
   });
   timing.golden_s = seconds_since(t0) - judging_s - timing.inputs_s;
-  return judge.finish(gc, timing);
+  return judge.finish(gc, timing, options.diagnosis);
 }
 
 }  // namespace
@@ -199,7 +204,10 @@ Record judge_output_in_blocks(const std::string& candidate, const CandidateOutpu
                               DType dtype, const Tolerance& tolerance, const BlockOptions& options,
                               const Record* yardstick) {
   Record shapes = blank_record(candidate, gc, dtype, Pass::forward);
-  if (!check_output_shapes(gc.params, dtype, output, shapes)) return shapes;
+  if (!check_output_shapes(gc.params, dtype, output, shapes)) {
+    detail::diagnose_in_blocks(gc, dtype, nullptr, tolerance, options.diagnosis, shapes);
+    return shapes;
+  }
   if (!output.rows) throw std::invalid_argument("judge_output_in_blocks: outputs without rows");
   const std::shared_ptr<const OutputRows> rows = output.rows;
   Record r = run_blocks(gc, dtype, tolerance, options, yardstick, [&](BlockJudge& judge) {

@@ -303,7 +303,9 @@ std::optional<Record> yardstick_in_blocks(const GridCase& gc, DType dtype, const
   if (tol.rule != ToleranceRule::relative) return std::nullopt;
   auto reference = yardstick_candidate(yardstick);
   Candidate* const one[] = {reference.get()};
-  return judge_in_blocks(one, gc, dtype, tol, blocks).front();
+  BlockOptions undiagnosed = blocks;
+  undiagnosed.diagnosis.enabled = false;
+  return judge_in_blocks(one, gc, dtype, tol, undiagnosed).front();
 }
 
 void add_yardstick(Prepared& p, const Tolerance& tol, const CandidateFactory& yardstick) {
@@ -368,7 +370,9 @@ class Sweeper {
     add_yardsticks(p, tolerance(p.dtype), options_.yardstick);
   }
   struct Batch;
-  BlockOptions block_options() const { return {options_.block_rows, options_.max_logit_rows, {}}; }
+  BlockOptions block_options() const {
+    return {options_.block_rows, options_.max_logit_rows, {}, options_.diagnosis};
+  }
   void add_yardstick_in_blocks(Prepared& p) const {
     p.yardstick = yardstick_in_blocks(*p.gc, p.dtype, tolerance(p.dtype), options_.yardstick, *p.in_blocks);
   }

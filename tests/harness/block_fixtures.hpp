@@ -1,6 +1,7 @@
 #pragma once
-// A record judged in blocks against the same record judged whole: the same verdict and
-// statistics (bit for bit but the logits' sums, which add in another order).
+// A record judged in blocks against the same record judged whole: the same verdict,
+// statistics (bit for bit but the logits' sums, which add in another order) and
+// diagnosis.
 #include <catch2/catch.hpp>
 
 #include "xposcheck/harness/record.hpp"
@@ -40,6 +41,27 @@ inline void check_same_stats(const TensorStats& a, const TensorStats& b) {
   }
 }
 
+// The diagnosis of a record judged in blocks reads the same sampled rows as the whole
+// case's: the same verdict, numbers and words (but the time it took).
+inline void check_same_diagnosis(const Diagnosis& a, const Diagnosis& b) {
+  CHECK(a.verdict == b.verdict);
+  CHECK(a.kind == b.kind);
+  CHECK(a.explanation == b.explanation);
+  CHECK(a.evidence == b.evidence);
+  CHECK(a.convention == b.convention);
+  CHECK(a.grid_setting == b.grid_setting);
+  CHECK(a.accepted == b.accepted);
+  CHECK(a.spec.compared == b.spec.compared);
+  CHECK(a.spec.over == b.spec.over);
+  CHECK(a.spec.max_ratio == b.spec.max_ratio);
+  REQUIRE(a.decomposition.size() == b.decomposition.size());
+  for (std::size_t i = 0; i < a.decomposition.size(); ++i) {
+    CHECK(a.decomposition[i].pairs_used == b.decomposition[i].pairs_used);
+    CHECK(a.decomposition[i].max_angle_error == b.decomposition[i].max_angle_error);
+    CHECK(a.decomposition[i].max_log_scale_error == b.decomposition[i].max_log_scale_error);
+  }
+}
+
 inline void check_same_record(const Record& blocks, const Record& all) {
   INFO(all.candidate << " " << all.case_id << " " << dtype_name(all.dtype) << ": " << all.message);
   CHECK(blocks.outcome == all.outcome);
@@ -51,6 +73,8 @@ inline void check_same_record(const Record& blocks, const Record& all) {
   }
   REQUIRE(blocks.tensors.size() == all.tensors.size());
   for (std::size_t i = 0; i < all.tensors.size(); ++i) check_same_stats(blocks.tensors[i], all.tensors[i]);
+  REQUIRE(blocks.diagnosis.has_value() == all.diagnosis.has_value());
+  if (all.diagnosis) check_same_diagnosis(*blocks.diagnosis, *all.diagnosis);
 }
 
 }  // namespace xposcheck::testing

@@ -1,5 +1,6 @@
-// judge_in_blocks: a case judged a block of rows at a time gets the verdict and the
-// statistics of the whole case, and a candidate failing on a block fails alone.
+// judge_in_blocks: a case judged a block of rows at a time gets the verdict, the
+// statistics and the diagnosis of the whole case, and a candidate failing on a block
+// fails alone.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -16,14 +17,13 @@ using namespace xposcheck::testing;
 
 namespace {
 
-Record whole(Candidate& candidate, const GridCase& gc, DType t) {
-  DiagnosisOptions off;
-  off.enabled = false;
-  return evaluate_one(candidate, gc, t, default_tolerance(t), kSweepLogitRows, off);
+Record whole(Candidate& candidate, const GridCase& gc, DType t, const DiagnosisOptions& diagnosis = {}) {
+  return evaluate_one(candidate, gc, t, default_tolerance(t), kSweepLogitRows, diagnosis);
 }
 
 // Whole and in blocks of `rows` rows, for each candidate.
-void check_blocks_match(const GridCase& gc, DType t, const std::vector<std::string>& names, long rows) {
+void check_blocks_match(const GridCase& gc, DType t, const std::vector<std::string>& names, long rows,
+                        const DiagnosisOptions& diagnosis = {}) {
   std::vector<std::unique_ptr<Candidate>> owned;
   std::vector<Candidate*> list;
   for (const auto& name : names) {
@@ -33,11 +33,12 @@ void check_blocks_match(const GridCase& gc, DType t, const std::vector<std::stri
   BlockOptions options;
   options.block_rows = rows;
   options.max_logit_rows = kSweepLogitRows;
+  options.diagnosis = diagnosis;
   const std::vector<Record> blocks = judge_in_blocks(list, gc, t, default_tolerance(t), options);
   REQUIRE(blocks.size() == names.size());
   for (std::size_t i = 0; i < names.size(); ++i) {
     auto fresh = make_builtin(names[i]);
-    check_same_record(blocks[i], whole(*fresh, gc, t));
+    check_same_record(blocks[i], whole(*fresh, gc, t, diagnosis));
   }
 }
 
@@ -60,6 +61,46 @@ TEST_CASE("blocks of rows give the whole case's verdict and statistics, correct 
       check_blocks_match(gc, t, names, rows);
     }
   }
+}
+
+TEST_CASE("a convention judged in blocks is diagnosed, and accepted, as it is whole") {
+  GridCase gc = grid_case(16, 1000, 300);
+  gc.params.heads = 2;
+  DiagnosisOptions accept;
+  accept.accept_conventions = {"origin", "centre"};
+  for (const DiagnosisOptions& diagnosis : {DiagnosisOptions{}, accept}) {
+    INFO("accepted: " << diagnosis.accept_conventions.size());
+    // 1000 and 1300 rows in blocks of 64: the worst rows fall anywhere in a block.
+    check_blocks_match(gc, DType::bf16, {"torchscale-centre", "positions-from-zero", "reversed-rotation"}, 64,
+                       diagnosis);
+  }
+  BlockOptions options;
+  options.block_rows = 64;
+  options.diagnosis = accept;
+  auto candidate = make_builtin("torchscale-centre");
+  Candidate* const one[] = {candidate.get()};
+  const Record r = judge_in_blocks(one, gc, DType::bf16, default_tolerance(DType::bf16), options).front();
+  REQUIRE(r.diagnosis);
+  CHECK(r.diagnosis->kind == DiagnosisKind::convention);
+  CHECK(r.diagnosis->accepted);
+  CHECK(r.outcome == Outcome::pass);
+  options.diagnosis.enabled = false;
+  CHECK(judge_in_blocks(one, gc, DType::bf16, default_tolerance(DType::bf16), options).front().outcome ==
+        Outcome::tolerance);
+}
+
+TEST_CASE("a candidate failing in blocks is diagnosed without outputs, as whole") {
+  const GridCase gc = grid_case(16, 40, 20);
+  auto candidate = make_builtin("unsliced-scale");
+  Candidate* const one[] = {candidate.get()};
+  BlockOptions options;
+  options.block_rows = 7;
+  const Record blocks = judge_in_blocks(one, gc, DType::fp32, default_tolerance(DType::fp32), options).front();
+  auto fresh = make_builtin("unsliced-scale");
+  const Record all = whole(*fresh, gc, DType::fp32);
+  CHECK(all.outcome == Outcome::dim_mismatch);
+  REQUIRE(all.diagnosis);
+  check_same_record(blocks, all);
 }
 
 TEST_CASE("blocks of rows find the end of fp16's envelope where the whole case does") {
@@ -171,7 +212,6 @@ xpos = [true, false]
   // stale-cache keeps state between cases (serial, whole); the others rotate rows.
   const std::vector<std::string> names{"fp32-angles", "native-dtype", "reversed-rotation", "stale-cache"};
   SweepOptions whole_options;
-  whole_options.diagnosis.enabled = false;
   SweepOptions block_options = whole_options;
   block_options.block_above_bytes = 0;
   block_options.block_rows = 9;
@@ -197,10 +237,8 @@ TEST_CASE("the relative rule's yardstick is judged in blocks too") {
   const Record yardstick = judge_in_blocks(yard, gc, DType::bf16, tol, options).front();
   Candidate* const one[] = {candidate.get()};
   const Record blocks = judge_in_blocks(one, gc, DType::bf16, tol, options, &yardstick).front();
-  DiagnosisOptions off;
-  off.enabled = false;
   auto again = make_builtin("angles-in-dtype");
-  const Record all = evaluate_one(*again, gc, DType::bf16, tol, kSweepLogitRows, off,
+  const Record all = evaluate_one(*again, gc, DType::bf16, tol, kSweepLogitRows, {},
                                   [] { return make_builtin("fp32-angles"); });
   check_same_record(blocks, all);
 }

@@ -45,6 +45,31 @@ TEST_CASE("an external candidate's long cases get the verdicts and statistics of
   }
 }
 
+TEST_CASE("an external candidate in the cache frame is diagnosed in blocks as whole, and accepted alike", "[external]") {
+  const Grid grid = small_grid("head_dim = 16\nseq_len = 61\nmem_len = [23, 90]\n", "[\"bf16\"]");
+  const auto sweep = [&grid](const SweepOptions& options) {
+    std::vector<std::unique_ptr<Candidate>> list;
+    list.push_back(std::make_unique<SubprocessCandidate>(
+        options_for("cache-frame", testing_command("cache_frame.py") + " --centre keys")));
+    return sweep_records(grid, list, options);
+  };
+  SweepOptions whole_options, block_options = in_blocks();
+  for (const std::vector<std::string>& accept : {std::vector<std::string>{}, std::vector<std::string>{"origin", "centre"}}) {
+    INFO("accepted: " << accept.size());
+    whole_options.diagnosis.accept_conventions = block_options.diagnosis.accept_conventions = accept;
+    const auto whole = sweep(whole_options);
+    const auto blocks = sweep(block_options);
+    REQUIRE(whole.size() == 2);
+    REQUIRE(blocks.size() == 2);
+    for (std::size_t i = 0; i < whole.size(); ++i) {
+      REQUIRE(blocks[i].diagnosis);
+      CHECK(blocks[i].diagnosis->kind == DiagnosisKind::convention);
+      CHECK(blocks[i].outcome == (accept.empty() ? Outcome::tolerance : Outcome::pass));
+      testing::check_same_record(blocks[i], whole[i]);
+    }
+  }
+}
+
 TEST_CASE("a native plugin's long cases are judged in blocks through its runner's files", "[external]") {
   const Grid grid = small_grid("head_dim = 16\nseq_len = 45\nmem_len = [0, 20]\n", "[\"fp32\", \"bf16\"]");
   std::vector<std::unique_ptr<Candidate>> whole_list, block_list;

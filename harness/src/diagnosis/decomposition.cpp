@@ -51,12 +51,12 @@ struct PairState {
 
 // Pairs whose input is this small relative to the typical pair are ill-conditioned:
 // the output's rounding dominates their angle.
-double tiny_input_threshold(const Case& c, const Tensor& in, const std::vector<SampledRow>& rows) {
-  const long n = static_cast<long>(in.shape[2]);
+double tiny_input_threshold(const Evidence& ev, const Tensor& in, const std::vector<SampledRow>& rows, bool key) {
+  const Case& c = ev.c;
   double sum = 0;
   std::size_t count = 0;
   for (const SampledRow& s : rows) {
-    const double* x = in.row(static_cast<std::size_t>(s.lead * n + s.row));
+    const double* x = in.row(flat_row(ev, key, s));
     for (long i = 0; i < c.rotary(); ++i) sum += x[i] * x[i];
     count += static_cast<std::size_t>(c.pairs());
   }
@@ -74,10 +74,10 @@ struct TensorRefs {
 
 TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
   const Case& c = ev.c;
-  const long pairs = c.pairs(), n = static_cast<long>(t.in.shape[2]);
+  const long pairs = c.pairs();
   const double max_finite = traits(ev.dtype).max_finite;
   const double unit = std::ldexp(1.0, -traits(ev.dtype).precision);
-  const double tiny = tiny_input_threshold(c, t.in, t.rows);
+  const double tiny = tiny_input_threshold(ev, t.in, t.rows, t.key);
   std::vector<PairState> state(static_cast<std::size_t>(pairs));
   TensorDecomposition d;
   d.tensor = t.name;
@@ -85,7 +85,7 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
   std::vector<bool> changed(static_cast<std::size_t>(c.head_dim), false);
   double err_sq = 0, phi_sq = 0;
   for (const SampledRow& s : t.rows) {
-    const auto flat = static_cast<std::size_t>(s.lead * n + s.row);
+    const std::size_t flat = flat_row(ev, t.key, s);
     const double *x = t.in.row(flat), *y = t.out.row(flat), *g = t.golden.row(flat);
     const long p = t.key ? c.key_position(s.row) : c.query_position(s.row);
     for (long j = 0; j < pairs; ++j) {

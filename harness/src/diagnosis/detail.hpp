@@ -36,11 +36,20 @@ struct Evidence {
   const Record& record;
   const FreshRun& fresh_run;
   bool stateful = false;
+  // The rows the tensors above hold, ascending, when they hold a sample alone (a case
+  // judged in blocks: DiagnosisInput::q_rows_held); empty when they hold every row.
+  const std::vector<long>& q_held;
+  const std::vector<long>& k_held;
   // Filled by the diagnosis as it goes.
   std::vector<SampledRow> q_rows = {}, k_rows = {};
   Estimates estimates = {};
   std::vector<TensorDecomposition> decomposition = {};
 };
+
+// Where row s of q (key false) or k lies in the evidence's tensors: lead * rows + row
+// when they are whole, its place among the rows held otherwise (std::logic_error when
+// they do not hold it).
+std::size_t flat_row(const Evidence& ev, bool key, const SampledRow& s);
 
 // Streams: the position and XPOS centre a candidate used for one row, when they follow
 // the calls (a lost offset, a stale table, a centre per call) rather than one shift.

@@ -126,13 +126,16 @@ void trim_tried(Diagnosis& d) {
 
 namespace {
 
+// The (lead, row) sample of q_out (key false) or k_out.
+std::vector<SampledRow> sampled(const Case& c, const Record& record, const DiagnosisOptions& options, bool key) {
+  return sample_rows(c.batch * c.heads, key ? c.key_rows() : c.seq_len, options.max_rows,
+                     failing_rows(record, key ? "k_out" : "q_out", c.heads));
+}
+
 // Samples the rows, decomposes, estimates and scores SPEC itself.
 void examine_outputs(const Case& c, Evidence& ev, Diagnosis& d, const DiagnosisOptions& options) {
-  const long leads = c.batch * c.heads;
-  ev.q_rows =
-      sample_rows(leads, c.seq_len, options.max_rows, failing_rows(ev.record, "q_out", c.heads));
-  ev.k_rows =
-      sample_rows(leads, c.key_rows(), options.max_rows, failing_rows(ev.record, "k_out", c.heads));
+  ev.q_rows = sampled(c, ev.record, options, false);
+  ev.k_rows = sampled(c, ev.record, options, true);
   ev.decomposition = decompose(ev);
   ev.estimates = estimate_conventions(c, ev.dtype, ev.decomposition);
   d.spec = score_convention(ev, spec_convention(c));
@@ -219,13 +222,24 @@ bool find_verdict(const Evidence& ev, const Context& ctx, Diagnosis& d) {
 
 }  // namespace
 
+DiagnosisRows diagnosis_rows(const Case& c, const Record& record, const DiagnosisOptions& options) {
+  DiagnosisRows out;
+  for (const bool key : {false, true}) {
+    std::vector<long>& rows = key ? out.key : out.query;
+    for (const SampledRow& s : sampled(c, record, options, key)) rows.push_back(s.row);
+    std::sort(rows.begin(), rows.end());
+    rows.erase(std::unique(rows.begin(), rows.end()), rows.end());
+  }
+  return out;
+}
+
 Diagnosis diagnose(const DiagnosisInput& in, const Record& record,
                    const DiagnosisOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();
   const Case& c = *in.params;
   const CandidateOutput* output = shapes_match(in) ? in.output : nullptr;
-  Evidence ev{c,      in.dtype, *in.q_in,     *in.k_in,   *in.golden, *in.tables, *in.tolerance,
-              output, record,   in.fresh_run, in.stateful};
+  Evidence ev{c,      in.dtype,     *in.q_in,    *in.k_in,       *in.golden,     *in.tables, *in.tolerance,
+              output, record,       in.fresh_run, in.stateful, in.q_rows_held, in.k_rows_held};
   Diagnosis d;
   if (output) examine_outputs(c, ev, d, options);
   const Context ctx{c,

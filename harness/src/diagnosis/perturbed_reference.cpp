@@ -4,6 +4,8 @@
 // reference's own error never decides a verdict.
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "compare_stats.hpp"
 #include "diagnosis/detail.hpp"
@@ -30,6 +32,15 @@ std::vector<SampledRow> sample_rows(long leads, long rows, std::size_t max_rows,
     if (!seen) out.push_back(s);
   }
   return out;
+}
+
+std::size_t flat_row(const Evidence& ev, bool key, const SampledRow& s) {
+  const std::vector<long>& held = key ? ev.k_held : ev.q_held;
+  if (held.empty()) return static_cast<std::size_t>(s.lead * (key ? ev.c.key_rows() : ev.c.seq_len) + s.row);
+  const auto it = std::lower_bound(held.begin(), held.end(), s.row);
+  if (it == held.end() || *it != s.row)
+    throw std::logic_error("diagnosis: row " + std::to_string(s.row) + " of " + (key ? "k" : "q") + " is not held");
+  return static_cast<std::size_t>(s.lead * static_cast<long>(held.size()) + (it - held.begin()));
 }
 
 double rescaled_base(const Case& c) {
@@ -118,8 +129,7 @@ bool Scorer::row(const SampledRow& s, bool key) {
   const Case& c = ev_.c;
   const Tensor& in = key ? ev_.k_in : ev_.q_in;
   const Tensor& out = key ? ev_.output->k_out : ev_.output->q_out;
-  const long rows = static_cast<long>(in.shape[2]);
-  const auto flat = static_cast<std::size_t>(s.lead * rows + s.row);
+  const std::size_t flat = flat_row(ev_, key, s);
   const double* x = in.row(flat);
   const double* y = out.row(flat);
   const RowFrame frame = conv_.row_frame

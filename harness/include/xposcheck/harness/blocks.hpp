@@ -11,6 +11,7 @@
 
 #include "xposcheck/cases/grid.hpp"
 #include "xposcheck/harness/candidate.hpp"
+#include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/harness/record.hpp"
 #include "xposcheck/harness/tolerance.hpp"
 
@@ -25,6 +26,9 @@ struct BlockOptions {
   std::size_t max_logit_rows = 0;  // as SweepOptions::max_logit_rows
   // Called after every block with "rows in blocks: K of B", for progress within the case.
   std::function<void(const std::string&)> stage;
+  // A failing record's diagnosis reads its sampled rows, asked again of the candidate's
+  // blocks that hold them (without a fresh instance: call-order dependence untested).
+  DiagnosisOptions diagnosis;
 };
 
 // Whether case c can be judged in blocks on that pass: a forward pass over
@@ -38,14 +42,15 @@ bool judged_in_blocks(const Case& c, Pass pass, std::size_t logit_rows, double b
 
 // The bytes judging case c in blocks holds at once, for `candidates` candidates: a
 // block of inputs and golden outputs with their logits, and each candidate's block,
-// sampled query rows and comparison state. An estimate within a small factor.
+// sampled query rows and comparison state, and a failing record's diagnosis sample.
+// An estimate within a small factor.
 double estimated_block_bytes(const Case& c, std::size_t logit_rows, std::size_t candidates);
 
 // One record per candidate (each rotates_rows()), in order, from one pass over the
 // blocks: the golden values are made once for all of them. A candidate that throws on
 // a block gets the record of that failure (DIM_MISMATCH for a ShapeError, CRASH
 // otherwise) and is not called again. yardstick: the relative rule's record on this
-// case (docs/tolerances.md). Records carry no diagnosis: it needs the whole tensors.
+// case (docs/tolerances.md). Failing records are diagnosed as options.diagnosis says.
 // std::invalid_argument when !judged_in_blocks_possible(gc.params, Pass::forward).
 std::vector<Record> judge_in_blocks(std::span<Candidate* const> candidates, const GridCase& gc, DType dtype,
                                     const Tolerance& tolerance, const BlockOptions& options,

@@ -51,7 +51,18 @@ struct DiagnosisInput {
   const CandidateOutput* output = nullptr;  // null when the candidate failed
   FreshRun fresh_run;                       // empty: history dependence is not tested
   bool stateful = false;                    // the candidate declares call-order dependence
+  // Empty when q_in, golden and output hold every row. A case judged in blocks gives
+  // only the rows diagnosis_rows names, ascending: tensors [batch, heads, rows, D].
+  std::vector<long> q_rows_held = {}, k_rows_held = {};
 };
+
+// The query and key rows (distinct, ascending) a diagnosis of the record reads: the
+// sample it takes of every (batch, head), with the record's worst and first
+// non-finite rows. A case judged in blocks gathers these alone (blocks.hpp).
+struct DiagnosisRows {
+  std::vector<long> query, key;
+};
+DiagnosisRows diagnosis_rows(const Case& c, const Record& record, const DiagnosisOptions& options);
 
 // Whether a record's outcome calls for a diagnosis (a failure the values can explain).
 bool wants_diagnosis(const Record& record);

@@ -1,0 +1,82 @@
+#include "block_diagnosis.hpp"
+
+#include <algorithm>
+#include <optional>
+
+#include "xposcheck/reference/golden_blocks.hpp"
+#include "xposcheck/reference/inputs.hpp"
+#include "xposcheck/reference/tables.hpp"
+
+namespace xposcheck::detail {
+namespace {
+
+// Inputs, golden and candidate outputs of the chosen rows of q or k, [batch, heads, rows, D].
+struct Gathered {
+  Tensor in, golden, out;
+};
+
+Shape rows_shape(const Case& c, long rows) {
+  return Shape{std::size_t(c.batch), std::size_t(c.heads), std::size_t(rows), std::size_t(c.head_dim)};
+}
+
+// Copies rows `from`.. of a block [bh][count][D] to rows `to`.. of [bh][n][D], `rows` of them.
+void copy_rows(const Tensor& block, long from, Tensor& to, long at, long rows) {
+  const long bh = long(block.shape[0] * block.shape[1]), count = long(block.shape[2]), n = long(to.shape[2]);
+  const long d = long(block.shape[3]);
+  for (long h = 0; h < bh; ++h)
+    std::copy_n(block.row(std::size_t(h * count + from)), rows * d, to.row(std::size_t(h * n + at)));
+}
+
+// The rows (ascending) of q (query) or k, each run of consecutive rows asked of the
+// candidate as one block; none when a block now fails or changes shape.
+std::optional<Gathered> gather(const GridCase& gc, DType dtype, bool query, const std::vector<long>& rows,
+                               const BlockOutputs& outputs) {
+  const Case& c = gc.params;
+  const long n = long(rows.size());
+  Gathered g{Tensor::unfilled(rows_shape(c, n)), {}, Tensor::unfilled(rows_shape(c, n))};
+  for (long i = 0; i < n;) {
+    long count = 1;
+    while (i + count < n && rows[std::size_t(i + count)] == rows[std::size_t(i)] + count) ++count;
+    Tensor in = Tensor::unfilled(rows_shape(c, count));
+    generate_rows(c, gc.seed, dtype, query, rows[std::size_t(i)], count, in.data.data());
+    auto got = outputs(in, query, rows[std::size_t(i)]);
+    const Tensor* out = std::get_if<Tensor>(&got);
+    if (!out || out->shape != in.shape || out->size() != in.size()) return std::nullopt;
+    copy_rows(in, 0, g.in, i, count);
+    copy_rows(*out, 0, g.out, i, count);
+    i += count;
+  }
+  g.golden = Tensor::unfilled(g.in.shape);
+  g.golden.data = golden_fast_rows(c, query, rows, g.in.data);
+  return g;
+}
+
+}  // namespace
+
+void diagnose_in_blocks(const GridCase& gc, DType dtype, const BlockOutputs* outputs,
+                        const Tolerance& tol, const DiagnosisOptions& options, Record& record) {
+  if (!options.enabled || !wants_diagnosis(record)) return;
+  const Case& c = gc.params;
+  const DiagnosisRows rows = diagnosis_rows(c, record, options);
+  std::optional<Gathered> q, k;
+  if (outputs) {
+    q = gather(gc, dtype, true, rows.query, *outputs);
+    k = q ? gather(gc, dtype, false, rows.key, *outputs) : std::nullopt;
+    if (!k) return;
+  }
+  Gathered none;
+  Golden golden;
+  golden.q_out = std::move((q ? *q : none).golden);
+  golden.k_out = std::move((k ? *k : none).golden);
+  std::optional<CandidateOutput> output;
+  if (outputs) output = CandidateOutput{std::move(q->out), std::move(k->out), std::string(dtype_name(dtype)),
+                                        std::string(dtype_name(dtype))};
+  // The diagnosis reads angles alone of its table (omega_j p): one position serves.
+  const RotaryTables tables(c, 1, 1);
+  const DiagnosisInput input{&c,     dtype,        q ? &q->in : &none.in, k ? &k->in : &none.in,
+                             &golden, &tables,     &tol,                  output ? &*output : nullptr,
+                             {},      false,       rows.query,            rows.key};
+  diagnose_record(input, record, options);
+}
+
+}  // namespace xposcheck::detail
