@@ -1,6 +1,9 @@
 // `xposcheck golden` streams: its peak memory is a few blocks of rows whatever the
 // case's length. Two cases 4x apart in length run as child processes and their
-// maximum resident set sizes (getrusage via wait4) are compared.
+// maximum resident set sizes (getrusage via wait4) are compared: the least of three
+// runs each, since the allocator's timing between the computing and writing threads
+// adds tens of MiB to some runs (seen 46-90 MiB for the same case), while a tensor
+// held whole would add its hundreds of MiB to every run.
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -52,8 +55,14 @@ TEST_CASE("golden's peak memory does not grow with the case", "[cli][golden]") {
   // D = 8, one head: 65536 rows (2^19 elements) a block. Keys: 8 and 32 blocks, whose
   // k_in, k_out alone would take 34 MB and 134 MB each if held whole.
   auto run = [&](const char* mem_len) {
-    return run_golden(dir, {"--head-dim", "8", "--seq-len", "16", "--mem-len", mem_len,
-                            "--logit-rows", "4", "--dtype", "bf16", "--no-xpos"});
+    Peak least;
+    for (int i = 0; i < 3; ++i) {
+      const Peak p = run_golden(dir, {"--head-dim", "8", "--seq-len", "16", "--mem-len", mem_len,
+                                      "--logit-rows", "4", "--dtype", "bf16", "--no-xpos"});
+      if (p.status != 0) return p;
+      if (i == 0 || p.max_rss_kib < least.max_rss_kib) least = p;
+    }
+    return least;
   };
   const Peak small = run("524272"), large = run("2097136");
   INFO("max RSS: " << small.max_rss_kib << " KiB for 8 blocks, " << large.max_rss_kib
