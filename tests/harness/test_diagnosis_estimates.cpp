@@ -119,6 +119,36 @@ TEST_CASE("a convention and a bug at once: cache frame with query and key centre
   }
 }
 
+TEST_CASE("positions made in the dtype in the cache frame: the rounding named with the frame") {
+  // rotary-embedding-torch's cached-key path makes its positions in the tensors' dtype
+  // (torch.arange(k_len, dtype=q.dtype)): keys at 0..M+N-1 rounded, so the rounding
+  // is that of the cache frame's positions, not of SPEC's.
+  for (const auto& [t, m] : {std::pair{DType::bf16, 1000L}, std::pair{DType::fp16, 3000L}}) {
+    INFO(dtype_name(t));
+    const GridCase gc = make_case(32, 64, m);
+    Twist tw = cache_frame(gc.params, 0);
+    tw.positions_in = t;
+    tw.query_centre = 32;
+    tw.key_centre = static_cast<double>((m + 64) / 2);
+    TwistedCandidate with_xpos(tw);
+    const Record r = evaluate(with_xpos, gc, t, {"origin", "centre"});
+    REQUIRE(r.diagnosis);
+    CHECK(r.outcome == Outcome::tolerance);
+    CHECK(r.diagnosis->kind == DiagnosisKind::bug);
+    CHECK(r.diagnosis->verdict == "positions-in-dtype + origin + centres-differ");
+    CHECK_THAT(r.diagnosis->explanation, Contains(fmt::format("positions rounded to {}", dtype_name(t))) &&
+                                             Contains(fmt::format("shifted alike by +{} (= M", m)));
+
+    const GridCase plain = make_case(32, 64, m, [](Case& c) { c.xpos = false; });
+    TwistedCandidate rope(Twist{.query_shift = double(m), .key_shift = double(m), .positions_in = t});
+    const Record p = evaluate(rope, plain, t, {"origin", "centre"});
+    REQUIRE(p.diagnosis);
+    CHECK(p.outcome == Outcome::tolerance);
+    CHECK_FALSE(p.diagnosis->accepted);
+    CHECK(p.diagnosis->verdict == "positions-in-dtype + origin");
+  }
+}
+
 TEST_CASE("query and key centres 19 positions apart are never accepted, and the logits see them") {
   const GridCase gc = make_case(64, 256, 256);
   TwistedCandidate candidate(Twist{.key_centre = gc.params.centre() + 19});

@@ -19,6 +19,7 @@ struct Twist {
   std::optional<long> passthrough_pair = {};        // pass-through features scaled like this pair
   bool rotate_last_features = false;                // partial rotary on features D-R..D-1
   double output_factor = 1;                         // every output multiplied by this
+  std::optional<DType> positions_in = {};           // shifted positions rounded to this dtype
 };
 
 inline double twisted_base(const Case& c, const Twist& tw) {
@@ -35,8 +36,9 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
   const long offset = tw.rotate_last_features ? c.head_dim - c.rotary() : 0;
   for (long l = 0; l < c.batch * c.heads; ++l) {
     for (long row = 0; row < rows; ++row) {
-      const double p = static_cast<double>(query ? c.query_position(row) : c.key_position(row)) +
-                       (query ? tw.query_shift : tw.key_shift);
+      double p = static_cast<double>(query ? c.query_position(row) : c.key_position(row)) +
+                 (query ? tw.query_shift : tw.key_shift);
+      if (tw.positions_in) p = round_to(*tw.positions_in, p);
       const double* x = in.row(static_cast<std::size_t>(l * rows + row));
       double* y = out.row(static_cast<std::size_t>(l * rows + row));
       double pass_scale = 1;

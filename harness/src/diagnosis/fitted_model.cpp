@@ -6,6 +6,7 @@
 // of them as a combination (docs/diagnosis.md).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "diagnosis/hypotheses.hpp"
@@ -249,8 +250,9 @@ std::string grid_setting(const Case& c, const Fitted& f) {
 }
 
 ModelVerdict verdict_of(const Case& c, const Fitted& f, const FrequencySet& set,
-                        const HypothesisScore& score) {
+                        const HypothesisScore& score, const std::optional<Finding>& rounded_positions) {
   std::vector<Finding> findings;
+  if (rounded_positions) findings.push_back(*rounded_positions);
   if (!set.name.empty()) findings.push_back({set.name, DiagnosisKind::bug, "", set.explanation});
   name_positions(c, f, findings);
   name_scale(c, f, findings);
@@ -268,24 +270,29 @@ ModelVerdict verdict_of(const Case& c, const Fitted& f, const FrequencySet& set,
   return v;
 }
 
-Fitted fit(const Evidence& ev, const TensorDecomposition& q, const TensorDecomposition& k) {
+// shift: the position shift of q and k alike when known (positions rounded to the
+// dtype blur the angles it is otherwise read from); none: each estimated. With
+// spec_kappa, the XPOS exponents grow as SPEC's and only the centres are fitted (the
+// slopes of a few rounded positions say little).
+Fitted fit(const Evidence& ev, const TensorDecomposition& q, const TensorDecomposition& k,
+           std::optional<double> shift = std::nullopt, bool spec_kappa = false) {
   const Case& c = ev.c;
   const double n = static_cast<double>(c.seq_len), keys = static_cast<double>(c.key_rows());
   const double q_middle = static_cast<double>(c.first_query_position()) + (n - 1) / 2;
   const double k_middle = static_cast<double>(c.first_key_position()) + (keys - 1) / 2;
   Fitted f;
-  f.query_shift = std::round(position_shift(q, q_middle, n - 1).value_or(0));
-  f.key_shift = std::round(position_shift(k, k_middle, keys - 1).value_or(0));
+  f.query_shift = shift ? *shift : std::round(position_shift(q, q_middle, n - 1).value_or(0));
+  f.key_shift = shift ? *shift : std::round(position_shift(k, k_middle, keys - 1).value_or(0));
   const double centre = static_cast<double>(c.centre());
   f.query_centre = centre + f.query_shift;
   f.key_centre = centre + f.key_shift;
   if (!c.xpos) return f;
   if (auto s = fit_scale(q, 1, q_middle)) {
-    f.query_kappa = snap_kappa(s->kappa, c.interpolation);
+    f.query_kappa = spec_kappa ? 1.0 : snap_kappa(s->kappa, c.interpolation);
     f.query_centre = snap_centre(s->centre(f.query_kappa, q_middle, f.query_shift, centre), f.query_kappa);
   }
   if (auto s = fit_scale(k, -1, k_middle)) {
-    f.key_kappa = snap_kappa(s->kappa, c.interpolation);
+    f.key_kappa = spec_kappa ? 1.0 : snap_kappa(s->kappa, c.interpolation);
     f.key_centre = snap_centre(s->centre(f.key_kappa, k_middle, f.key_shift, centre), f.key_kappa);
   }
   return f;
@@ -306,19 +313,62 @@ Convention convention_of(const Case& c, const Fitted& f, const FrequencySet& set
 
 }  // namespace
 
+namespace {
+
+// The table's positions-in-dtype finding, worded for this case.
+Finding rounded_positions_finding(const Evidence& ev) {
+  const Context ctx{ev.c, ev.dtype, ev.record, ev.estimates, ev.decomposition, true, false, ev.stateful};
+  for (const Hypothesis& h : hypotheses()) {
+    if (h.name == "positions-in-dtype") return {std::string(h.name), h.kind, std::string(h.convention), explain(h, ctx)};
+  }
+  return {"positions-in-dtype", DiagnosisKind::bug, "", "positions rounded to the dtype"};
+}
+
+// Positions rounded to a 16-bit dtype in the candidate's own frame (a position tensor
+// made in the dtype, counted from the first cached key or from SPEC's origin): the
+// rounding depends on the frame, so the model is tried in each with the rounding, its
+// scale fitted as before (the log-scales hardly feel a rounded position).
+std::optional<ModelVerdict> fit_rounded_positions(const Evidence& ev, const FrequencySet& spec_set,
+                                                  std::vector<HypothesisScore>& tried) {
+  const Case& c = ev.c;
+  if (ev.dtype == DType::fp32) return std::nullopt;
+  const double exact = std::ldexp(1.0, traits(ev.dtype).precision);
+  std::vector<double> shifts;
+  for (double s : {0.0, -static_cast<double>(c.first_key_position())}) {
+    const double reach = std::max(std::fabs(double(c.first_key_position()) + s), std::fabs(double(c.last_position()) + s));
+    if (reach > exact && std::find(shifts.begin(), shifts.end(), s) == shifts.end()) shifts.push_back(s);
+  }
+  for (double shift : shifts) {
+    for (const bool spec_kappa : {true, false}) {
+      const Fitted f = fit(ev, ev.decomposition[0], ev.decomposition[1], shift, spec_kappa);
+      Convention conv = convention_of(c, f, spec_set);
+      conv.positions_in_dtype = true;
+      HypothesisScore s = score_convention(ev, conv);
+      s.name = "fitted-model (positions-in-dtype)";
+      tried.push_back(s);
+      if (s.fits) return verdict_of(c, f, spec_set, s, rounded_positions_finding(ev));
+      if (!c.xpos) break;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<HypothesisScore>& tried) {
   if (ev.decomposition.size() != 2) return std::nullopt;
-  for (const FrequencySet& set : frequency_sets(ev.c, spec_convention(ev.c))) {
+  const std::vector<FrequencySet> sets = frequency_sets(ev.c, spec_convention(ev.c));
+  for (const FrequencySet& set : sets) {
     const Fitted f = fit(ev, without_frequencies(ev.decomposition[0], set.omega),
                          without_frequencies(ev.decomposition[1], set.omega));
     HypothesisScore s = score_convention(ev, convention_of(ev.c, f, set));
     s.name = set.name.empty() ? "fitted-model" : "fitted-model (" + set.name + ")";
     tried.push_back(s);
     if (!s.fits) continue;
-    ModelVerdict v = verdict_of(ev.c, f, set, s);
+    ModelVerdict v = verdict_of(ev.c, f, set, s, std::nullopt);
     if (!v.name.empty()) return v;
   }
-  return std::nullopt;
+  return fit_rounded_positions(ev, sets.front(), tried);
 }
 
 }  // namespace xposcheck::diagnosis
