@@ -324,10 +324,34 @@ Finding rounded_positions_finding(const Evidence& ev) {
   return {"positions-in-dtype", DiagnosisKind::bug, "", "positions rounded to the dtype"};
 }
 
+// One model: positions shifted as `shift` says (or as estimated), frequencies from
+// `set`, positions rounded to the dtype or not. Its XPOS exponents are first held at
+// SPEC's growth, only the centres fitted, then fitted freely: over a few positions,
+// or positions blurred by rounding, a slope says little, and a fit that needs no
+// other growth must not name one.
+std::optional<ModelVerdict> try_model(const Evidence& ev, const TensorDecomposition& q, const TensorDecomposition& k,
+                                      std::optional<double> shift, const FrequencySet& set, bool rounded,
+                                      std::vector<HypothesisScore>& tried) {
+  for (const bool spec_kappa : {true, false}) {
+    const Fitted f = fit(ev, q, k, shift, spec_kappa);
+    if (!spec_kappa && (!ev.c.xpos || (f.query_kappa == 1 && f.key_kappa == 1))) break;  // tried already
+    Convention conv = convention_of(ev.c, f, set);
+    conv.positions_in_dtype = rounded;
+    HypothesisScore s = score_convention(ev, conv);
+    s.name = rounded ? "fitted-model (positions-in-dtype)"
+                     : set.name.empty() ? "fitted-model" : "fitted-model (" + set.name + ")";
+    tried.push_back(s);
+    if (!s.fits) continue;
+    ModelVerdict v = verdict_of(ev.c, f, set, s, rounded ? std::optional(rounded_positions_finding(ev)) : std::nullopt);
+    if (!v.name.empty()) return v;
+  }
+  return std::nullopt;
+}
+
 // Positions rounded to a 16-bit dtype in the candidate's own frame (a position tensor
 // made in the dtype, counted from the first cached key or from SPEC's origin): the
-// rounding depends on the frame, so the model is tried in each with the rounding, its
-// scale fitted as before (the log-scales hardly feel a rounded position).
+// rounding depends on the frame and blurs the angles a shift is read from, so each
+// frame whose positions reach past the dtype's exact integers is tried.
 std::optional<ModelVerdict> fit_rounded_positions(const Evidence& ev, const FrequencySet& spec_set,
                                                   std::vector<HypothesisScore>& tried) {
   const Case& c = ev.c;
@@ -339,16 +363,7 @@ std::optional<ModelVerdict> fit_rounded_positions(const Evidence& ev, const Freq
     if (reach > exact && std::find(shifts.begin(), shifts.end(), s) == shifts.end()) shifts.push_back(s);
   }
   for (double shift : shifts) {
-    for (const bool spec_kappa : {true, false}) {
-      const Fitted f = fit(ev, ev.decomposition[0], ev.decomposition[1], shift, spec_kappa);
-      Convention conv = convention_of(c, f, spec_set);
-      conv.positions_in_dtype = true;
-      HypothesisScore s = score_convention(ev, conv);
-      s.name = "fitted-model (positions-in-dtype)";
-      tried.push_back(s);
-      if (s.fits) return verdict_of(c, f, spec_set, s, rounded_positions_finding(ev));
-      if (!c.xpos) break;
-    }
+    if (auto v = try_model(ev, ev.decomposition[0], ev.decomposition[1], shift, spec_set, true, tried)) return v;
   }
   return std::nullopt;
 }
@@ -359,14 +374,9 @@ std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<Hypothesis
   if (ev.decomposition.size() != 2) return std::nullopt;
   const std::vector<FrequencySet> sets = frequency_sets(ev.c, spec_convention(ev.c));
   for (const FrequencySet& set : sets) {
-    const Fitted f = fit(ev, without_frequencies(ev.decomposition[0], set.omega),
-                         without_frequencies(ev.decomposition[1], set.omega));
-    HypothesisScore s = score_convention(ev, convention_of(ev.c, f, set));
-    s.name = set.name.empty() ? "fitted-model" : "fitted-model (" + set.name + ")";
-    tried.push_back(s);
-    if (!s.fits) continue;
-    ModelVerdict v = verdict_of(ev.c, f, set, s, std::nullopt);
-    if (!v.name.empty()) return v;
+    if (auto v = try_model(ev, without_frequencies(ev.decomposition[0], set.omega),
+                           without_frequencies(ev.decomposition[1], set.omega), std::nullopt, set, false, tried))
+      return v;
   }
   return fit_rounded_positions(ev, sets.front(), tried);
 }
