@@ -65,9 +65,32 @@ constexpr double kClusterBias = 2.0;
 constexpr double kBiasSigmas = 6.0;
 constexpr double kLogitNoise = 2.0;
 
+// Logits do not change when q and k positions shift alike, and released code counts
+// them from its own origin (keys at 0..M+N-1, counted from the first cached key, or at
+// -M..N-1; docs/diagnosis.md, "origin"): the same logits then carry the rounding of
+// angles at those positions. So a logit's allowance is the largest over SPEC's frame
+// and both of those, lest a convention the diagnosis accepts fail on its logits. The
+// shifts that take the case's positions there (none for explicit positions).
+std::vector<long> frame_shifts(const Case& c) {
+  if (c.positions || c.packed) return {0};
+  const long to_cache = -c.first_key_position();
+  std::vector<long> shifts{0};
+  for (long s : {to_cache, to_cache - c.mem_len})
+    if (std::find(shifts.begin(), shifts.end(), s) == shifts.end()) shifts.push_back(s);
+  return shifts;
+}
+
+double row_allowance_in_frames(const Allowance& a, long p, const std::vector<long>& shifts) {
+  double best = 0;
+  for (long s : shifts) best = std::max(best, a.row(p, s));
+  return best;
+}
+
 double angle_shrinkage(const Case& c, const std::vector<double>& omega) {
   if (omega.empty()) return 0.0;
-  const double farthest = static_cast<double>(std::max(std::labs(c.lowest_position()), std::labs(c.highest_position())));
+  long reach = 0;
+  for (long s : frame_shifts(c)) reach = std::max({reach, std::labs(c.lowest_position() + s), std::labs(c.highest_position() + s)});
+  const double farthest = static_cast<double>(reach);
   double sum = 0;
   for (double w : omega) {
     const double delta = std::ldexp(farthest * w, -24);
@@ -114,10 +137,11 @@ struct LogitComparer::State {
         inv_ulp(dtype),
         dirty(static_cast<std::size_t>(c.batch * c.heads) * this->rows.size(), 0) {
     fewest_keys = c.key_rows();  // the bias allowance's key count: the row that saw fewest
+    shifts = frame_shifts(c);
     for (long m : this->rows) {
       visible.push_back(options.visible_keys ? options.visible_keys(m) : c.key_rows());
       fewest_keys = std::min(fewest_keys, visible.back());
-      row_allowance.push_back(q_allow.row(c.query_position(m)));
+      row_allowance.push_back(row_allowance_in_frames(q_allow, c.query_position(m), shifts));
     }
   }
   const Case& c;
@@ -127,6 +151,7 @@ struct LogitComparer::State {
   double fixed;
   std::vector<long> rows, visible;
   std::vector<double> query_norms, row_allowance;
+  std::vector<long> shifts;  // frame_shifts(c)
   TensorAccumulator acc;
   InverseUlp inv_ulp;
   BiasFit bias;
@@ -150,7 +175,8 @@ void LogitComparer::add_keys(long first, long count, const double* golden, const
   const auto sampled = static_cast<long>(s.rows.size());
   std::vector<double> kn(static_cast<std::size_t>(bh * count)), k_row(static_cast<std::size_t>(count));
   for (std::size_t r = 0; r < kn.size(); ++r) kn[r] = norm_of(golden_keys + r * static_cast<std::size_t>(d), d);
-  for (long k = 0; k < count; ++k) k_row[static_cast<std::size_t>(k)] = s.k_allow.row(c.key_position(first + k));
+  for (long k = 0; k < count; ++k)
+    k_row[static_cast<std::size_t>(k)] = row_allowance_in_frames(s.k_allow, c.key_position(first + k), s.shifts);
   RangeTracker unused;
   for (long l = 0; l < bh; ++l) {
     for (long i = 0; i < sampled; ++i) {

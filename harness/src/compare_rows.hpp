@@ -57,10 +57,15 @@ struct Allowance {
     return tol.allowance(static_cast<double>(p) * omega[static_cast<std::size_t>(j)], xpos_power(p));
   }
   double passthrough() const { return fixed >= 0 ? fixed : tol.base_ulps; }
-  // The largest allowance of any feature at position p (logit rows).
-  double row(long p) const {
+  // The largest allowance of any feature at position p (logit rows), its angle taken
+  // at p + angle_shift (the same row counted from another origin, its XPOS centre
+  // moved along).
+  double row(long p, long angle_shift = 0) const {
+    if (fixed >= 0) return fixed;
     double best = passthrough();
-    for (long j = 0; j < static_cast<long>(omega.size()); ++j) best = std::max(best, rotated(p, j));
+    for (long j = 0; j < static_cast<long>(omega.size()); ++j)
+      best = std::max(best, tol.allowance(static_cast<double>(p + angle_shift) * omega[static_cast<std::size_t>(j)],
+                                          xpos_power(p)));
     return best;
   }
 };

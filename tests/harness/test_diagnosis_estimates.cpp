@@ -119,6 +119,21 @@ TEST_CASE("a convention and a bug at once: cache frame with query and key centre
   }
 }
 
+TEST_CASE("fp32 angles in the cache frame are the origin convention, logits included") {
+  // vLLM's cos/sin cache: angles p * omega_j in fp32 at the cache frame's positions
+  // 0..M+N-1. Its queries sit at 8000.. where SPEC's are at 0..: the same logits carry
+  // the rounding of angles 8000 positions further out, which their allowance must take.
+  const GridCase gc = make_case(128, 64, 8000, [](Case& c) { c.xpos = false; });
+  TwistedCandidate candidate(Twist{.query_shift = 8000, .key_shift = 8000, .angles_in_fp32 = true});
+  const Record plain = evaluate(candidate, gc, DType::fp32);
+  REQUIRE(plain.diagnosis);
+  CHECK(plain.diagnosis->verdict == "origin");
+  CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
+  CHECK(plain.tensors.at(2).over_tolerance == 0);
+  const Record accepted = evaluate(candidate, gc, DType::fp32, {"origin"});
+  CHECK(accepted.outcome == Outcome::pass);
+}
+
 TEST_CASE("a few query rows far from the centre do not make a convention a bug") {
   // torchscale's centre in the cache frame, ceil((M+N)/2) = 504, seven queries at
   // 1000..1006 in bf16: their log-scale slopes say little, and the outputs fit SPEC's

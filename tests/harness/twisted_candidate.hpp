@@ -20,6 +20,7 @@ struct Twist {
   bool rotate_last_features = false;                // partial rotary on features D-R..D-1
   double output_factor = 1;                         // every output multiplied by this
   std::optional<DType> positions_in = {};           // shifted positions rounded to this dtype
+  bool angles_in_fp32 = false;                      // p * omega_j formed in fp32, as most code does
 };
 
 inline double twisted_base(const Case& c, const Twist& tw) {
@@ -46,7 +47,9 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
         const double jj = static_cast<double>(j);
         double inv_freq = std::pow(base, -2 * jj / r);
         if (tw.frequencies_in) inv_freq = round_to(*tw.frequencies_in, inv_freq);
-        const double phi = p * inv_freq / c.interpolation;
+        double phi = p * inv_freq / c.interpolation;
+        if (tw.angles_in_fp32)
+          phi = static_cast<float>(static_cast<float>(p) * static_cast<float>(inv_freq / c.interpolation));
         const double ls = (query ? 1 : -1) * std::log((2 * jj + 0.4 * r) / (1.4 * r)) *
                           (tw.scale_position_factor * p - centre) / c.scale_base;
         const double s = c.xpos ? std::exp(ls) : 1.0;
