@@ -119,6 +119,22 @@ TEST_CASE("a convention and a bug at once: cache frame with query and key centre
   }
 }
 
+TEST_CASE("one query row's centre is read at the keys' when the logits pass") {
+  // torchscale at M = 4000 with one query: its centre is read off a single bf16 row
+  // (2000.5 against the keys' 2001), and both fit; the logits pass, so q and k share
+  // the keys' centre: a convention. A real difference of centres fails the logits
+  // and stays a bug (the cached-key test above).
+  const GridCase gc = make_case(128, 1, 4000, [](Case& c) {
+    c.layout = Layout::interleaved;
+    c.scale_base = 4096;
+  });
+  TwistedCandidate candidate(cache_frame(gc.params, 2001));
+  const Record r = evaluate(candidate, gc, DType::bf16, {"origin", "centre"});
+  REQUIRE(r.diagnosis);
+  CHECK(r.diagnosis->verdict == "origin + shared-centre");
+  CHECK(r.outcome == Outcome::pass);
+}
+
 TEST_CASE("fp32 angles in the cache frame are the origin convention, logits included") {
   // vLLM's cos/sin cache: angles p * omega_j in fp32 at the cache frame's positions
   // 0..M+N-1. Its queries sit at 8000.. where SPEC's are at 0..: the same logits carry

@@ -46,6 +46,10 @@ struct Evidence {
   std::vector<TensorDecomposition> decomposition = {};
 };
 
+// Whether the record's logits were compared and pass, elementwise and in their bias:
+// what a convention (which keeps every logit) must show.
+bool logits_pass(const Record& record);
+
 // Where row s of q (key false) or k lies in the evidence's tensors: lead * rows + row
 // when they are whole, its place among the rows held otherwise (std::logic_error when
 // they do not hold it).

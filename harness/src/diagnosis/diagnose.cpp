@@ -166,11 +166,19 @@ bool nonfinite_in_range(const Record& record) {
           record.range->in_range_outcome == outcome_name(Outcome::nonfinite));
 }
 
+}  // namespace
+
+bool diagnosis::logits_pass(const Record& record) {
+  const TensorStats* logits = logits_of(record);
+  return logits && logits->over_tolerance == 0 && !logits->bias_fails();
+}
+
+namespace {
+
 // A convention keeps the logits: when they fail too, the difference is a bug.
 void demote_if_logits_fail(const Record& record, Diagnosis& d) {
   const TensorStats* logits = logits_of(record);
-  if (d.kind != DiagnosisKind::convention || (logits && logits->over_tolerance == 0 && !logits->bias_fails()))
-    return;
+  if (d.kind != DiagnosisKind::convention || logits_pass(record)) return;
   // Non-finite outputs leave no logits to compare; the convention's fit has already
   // placed every infinity where the convention's own values overflow the dtype.
   if (!logits && nonfinite_in_range(record)) return;

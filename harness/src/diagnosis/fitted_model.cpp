@@ -328,22 +328,33 @@ Finding rounded_positions_finding(const Evidence& ev) {
 // `set`, positions rounded to the dtype or not. Its XPOS exponents are first held at
 // SPEC's growth, only the centres fitted, then fitted freely: over a few positions,
 // or positions blurred by rounding, a slope says little, and a fit that needs no
-// other growth must not name one.
+// other growth must not name one. The simpler model first throughout.
 std::optional<ModelVerdict> try_model(const Evidence& ev, const TensorDecomposition& q, const TensorDecomposition& k,
                                       std::optional<double> shift, const FrequencySet& set, bool rounded,
                                       std::vector<HypothesisScore>& tried) {
   for (const bool spec_kappa : {true, false}) {
-    const Fitted f = fit(ev, q, k, shift, spec_kappa);
-    if (!spec_kappa && (!ev.c.xpos || (f.query_kappa == 1 && f.key_kappa == 1))) break;  // tried already
-    Convention conv = convention_of(ev.c, f, set);
-    conv.positions_in_dtype = rounded;
-    HypothesisScore s = score_convention(ev, conv);
-    s.name = rounded ? "fitted-model (positions-in-dtype)"
-                     : set.name.empty() ? "fitted-model" : "fitted-model (" + set.name + ")";
-    tried.push_back(s);
-    if (!s.fits) continue;
-    ModelVerdict v = verdict_of(ev.c, f, set, s, rounded ? std::optional(rounded_positions_finding(ev)) : std::nullopt);
-    if (!v.name.empty()) return v;
+    const Fitted fitted = fit(ev, q, k, shift, spec_kappa);
+    if (!spec_kappa && (!ev.c.xpos || (fitted.query_kappa == 1 && fitted.key_kappa == 1))) break;  // tried already
+    // Centres apart by the noise of a few query rows: where the logits pass (a
+    // difference of centres rescales them), q and k at the keys' centre, read off more
+    // rows, first.
+    std::vector<Fitted> models{fitted};
+    if (ev.c.xpos && fitted.query_kappa == fitted.key_kappa && fitted.query_centre != fitted.key_centre &&
+        logits_pass(ev.record)) {
+      models.insert(models.begin(), fitted);
+      models.front().query_centre = fitted.key_centre;
+    }
+    for (const Fitted& f : models) {
+      Convention conv = convention_of(ev.c, f, set);
+      conv.positions_in_dtype = rounded;
+      HypothesisScore s = score_convention(ev, conv);
+      s.name = rounded ? "fitted-model (positions-in-dtype)"
+                       : set.name.empty() ? "fitted-model" : "fitted-model (" + set.name + ")";
+      tried.push_back(s);
+      if (!s.fits) continue;
+      ModelVerdict v = verdict_of(ev.c, f, set, s, rounded ? std::optional(rounded_positions_finding(ev)) : std::nullopt);
+      if (!v.name.empty()) return v;
+    }
   }
   return std::nullopt;
 }
