@@ -2,7 +2,8 @@
 // cache frame with each common centre rule, and a module that pairs neighbouring
 // features run through the torch adapter on both layouts and in both frames. Correct
 // code passes (accepting its conventions, or with golden outputs in its own frame);
-// a convention mixed with a bug is never accepted.
+// a convention mixed with a bug is never accepted. Code in the shapes released
+// libraries give it (python/testing/released_styles.py) is judged the same way.
 #include <fstream>
 
 #include <catch2/catch.hpp>
@@ -173,5 +174,68 @@ interpolation = 2.0
       CHECK(rec.at("diagnosis").at("verdict") == verdict);
     }
     CHECK(failing >= 4);
+  }
+}
+
+namespace {
+
+std::string released(const std::string& style) {
+  return testing_command("released_styles.py") + " --style " + style;
+}
+
+std::string released_grid(const std::string& dtypes, const std::string& axes) {
+  return "name = \"released\"\ndtypes = " + dtypes + "\n[axes]\nhead_dim = 64\n" + axes;
+}
+
+}  // namespace
+
+TEST_CASE("code in the shapes released libraries give it is judged by its conventions",
+          "[external][torch][conventions]") {
+  if (!torch_available()) {
+    WARN("skipped: " << kPython << " cannot import torch");
+    return;
+  }
+  // Correct code in its own frame (and torchscale's centre): conventions only, which
+  // pass when accepted. M = 8000 in fp32 puts the cache frame's angles 8000 positions
+  // further out than SPEC's: its logits must still pass.
+  const struct {
+    std::string style, grid, conventions;
+  } correct[] = {
+      {"torchscale", released_grid("[\"fp32\", \"bf16\"]", "layout = \"interleaved\"\nseq_len = [1, 64]\nmem_len = [0, 1000]\n"),
+       "origin,centre"},
+      {"cos-sin-cache", released_grid("[\"fp32\", \"bf16\"]", "xpos = false\nseq_len = 64\nmem_len = [0, 8000]\n"), "origin"},
+      {"complex", released_grid("[\"fp32\", \"bf16\"]", "layout = \"interleaved\"\nxpos = false\nseq_len = 64\nmem_len = [0, 8000]\n"),
+       "origin"}};
+  for (const auto& c : correct) {
+    INFO("--style " << c.style);
+    ScratchDir dir("released-" + c.style);
+    const Sweep plain = sweep(dir, c.grid, released(c.style));
+    INFO(plain.out);
+    CHECK(plain.status == 1);
+    for (const auto& rec : plain.records) {
+      if (rec.at("outcome") == "PASS") continue;
+      INFO(rec.at("case_id") << " " << rec.at("dtype") << ": " << rec.at("message"));
+      CHECK(rec.at("diagnosis").at("kind") == "convention");
+      CHECK_THAT(c.conventions, Contains(std::string(rec.at("diagnosis").at("convention"))));
+    }
+    const Sweep accepted = sweep(dir, c.grid, released(c.style), {"--accept-convention", "origin,centre"});
+    INFO(accepted.out);
+    CHECK(accepted.status == 0);
+  }
+  // A cached-key path with its positions made in bf16 and its queries scaled around
+  // their own middle: bugs, named with the frame they sit in, never accepted.
+  ScratchDir dir("released-cached-keys");
+  const Sweep s = sweep(dir, released_grid("[\"bf16\"]", "layout = \"interleaved\"\nseq_len = 64\nmem_len = 1000\nxpos = [true, false]\n"),
+                        released("cached-keys"), {"--accept-convention", "origin,centre"});
+  INFO(s.out);
+  CHECK(s.status == 1);
+  REQUIRE(s.records.size() == 2);
+  for (const auto& rec : s.records) {
+    INFO(rec.at("case_id") << ": " << rec.at("message"));
+    CHECK(rec.at("outcome") == "TOLERANCE");
+    CHECK(rec.at("diagnosis").at("kind") == "bug");
+    CHECK(rec.at("diagnosis").at("verdict") == (rec.at("case").at("xpos") == true
+                                                    ? "positions-in-dtype + origin + centres-differ"
+                                                    : "positions-in-dtype + origin"));
   }
 }

@@ -1,0 +1,141 @@
+"""Rotary code in the shapes released libraries give it, each with its own frame, pairing
+and dtype habits, for the test suite's verdicts on other people's conventions:
+
+    --style torchscale     an XPOS module called on the keys (all M+N rows, downscaled)
+                           and on the queries with offset M: neighbouring pairs,
+                           positions 0..M+N-1, the XPOS centre at ceil((M+N)/2) of them
+                           (min_pos = -(length + offset) // 2), float32 throughout,
+                           cast to the dtype at the end (conventions origin + centre)
+    --style cached-keys    a rotate-queries-with-cached-keys path: positions made in
+                           the tensors' dtype (arange(k_len, dtype=q.dtype)), queries
+                           scaled around the middle of their own slice of positions,
+                           keys around the middle of all (bugs, in the cache frame)
+    --style cos-sin-cache  a serving engine's cos/sin cache: float32 angles of
+                           positions 0..max-1, the cache cast to the dtype, gathered by
+                           integer positions, rotate-half pairs multiplied in the dtype
+                           (the origin convention; no XPOS)
+    --style complex        complex-number rotation: float32 polar table of positions
+                           0..M+N-1, neighbouring pairs viewed as complex64 and
+                           multiplied, cast back (the origin convention; no XPOS)
+
+Each is written from the published code's behaviour, not copied from it.
+"""
+
+import argparse
+import pathlib
+import sys
+
+try:
+    import xposcheck_candidate
+except ImportError:  # run from a source checkout
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    import xposcheck_candidate
+
+import torch
+
+STYLES = ("torchscale", "cached-keys", "cos-sin-cache", "complex")
+
+
+def neighbours_rotated(x):
+    """(x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...)."""
+    pairs = x.unflatten(-1, (-1, 2))
+    return torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
+
+
+def each_twice(t):
+    """[..., R/2] -> [..., R], column 2j and 2j+1 both pair j's."""
+    return t.repeat_interleave(2, dim=-1)
+
+
+def zeta(rotary_dim):
+    return (torch.arange(0, rotary_dim, 2) + 0.4 * rotary_dim) / (1.4 * rotary_dim)
+
+
+def torchscale_xpos(x, offset, downscale, scale_base):
+    """One call of the module on rows x [rows, D] (float32 maths, one cast back)."""
+    length, dim = x.shape[-2], x.shape[-1]
+    low = -(length + offset) // 2
+    high = length + offset + low
+    power = torch.arange(low, high, 1, dtype=torch.float32) / scale_base
+    scale = zeta(dim)[None, :] ** power[:, None]
+    inv_freq = 1.0 / (10000 ** (torch.arange(0, dim // 2, dtype=torch.float32) / (dim // 2)))
+    angles = torch.arange(0, high - low, dtype=torch.float32)[:, None] * inv_freq[None, :]
+    sin, cos, scale = angles.sin()[-length:], angles.cos()[-length:], scale[-length:]
+    if downscale:
+        scale = 1 / scale
+    sin, cos = each_twice(sin * scale), each_twice(cos * scale)
+    return x * cos + neighbours_rotated(x) * sin
+
+
+def torchscale(q, k, case):
+    n, keys = q.shape[-2], k.shape[-2]
+    k_out = torchscale_xpos(k.float(), 0, True, case.scale_base)
+    q_out = torchscale_xpos(q.float(), keys - n, False, case.scale_base)
+    return q_out.to(q.dtype), k_out.to(k.dtype)
+
+
+def cached_keys(q, k, case):
+    dtype, r = q.dtype, case.rotary_dim
+    n, keys = q.shape[-2], k.shape[-2]
+    inv_freq = 1.0 / (case.base ** (torch.arange(0, r, 2).float() / r))
+    positions = torch.arange(keys, dtype=dtype) / case.interpolation  # in the tensors' dtype
+
+    def rotate(x, seq, scale):
+        angles = each_twice(seq.float()[:, None] * inv_freq[None, :])
+        rot, rest = x[..., :r], x[..., r:]
+        out = rot * angles.cos() * scale + neighbours_rotated(rot) * angles.sin() * scale
+        return torch.cat((out.to(dtype), rest), dim=-1)
+
+    def scale_of(seq):
+        power = (seq - len(seq) // 2) / case.scale_base
+        return each_twice(zeta(r)[None, :] ** power[:, None])
+
+    q_scale = scale_of(positions[-n:]).to(dtype) if case.xpos else 1.0
+    k_scale = scale_of(positions).to(dtype) if case.xpos else 1.0
+    q_positions = (torch.arange(n, dtype=dtype) + (keys - n)) / case.interpolation
+    return rotate(q, q_positions, q_scale), rotate(k, positions, k_scale ** -1)
+
+
+def cos_sin_cache(q, k, case):
+    r, n, keys = case.rotary_dim, q.shape[-2], k.shape[-2]
+    inv_freq = 1.0 / (case.base ** (torch.arange(0, r, 2, dtype=torch.float) / r))
+    angles = torch.outer(torch.arange(keys, dtype=torch.float), inv_freq)
+    cache = torch.cat((angles.cos(), angles.sin()), dim=-1).to(q.dtype)
+
+    def rotate(x, positions):
+        cos, sin = cache.index_select(0, positions).chunk(2, dim=-1)
+        rot, rest = x[..., :r], x[..., r:]
+        first, second = rot.chunk(2, dim=-1)
+        out = torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)
+        return torch.cat((out, rest), dim=-1)
+
+    all_keys = torch.arange(keys)
+    return rotate(q, all_keys[keys - n:]), rotate(k, all_keys)
+
+
+def complex_rotation(q, k, case):
+    r, n, keys = case.rotary_dim, q.shape[-2], k.shape[-2]
+    inv_freq = 1.0 / (case.base ** (torch.arange(0, r, 2)[: r // 2].float() / r))
+    angles = torch.outer(torch.arange(keys), inv_freq).float()
+    table = torch.polar(torch.ones_like(angles), angles)
+
+    def rotate(x, rows):
+        rot = torch.view_as_complex(x[..., :r].float().reshape(*x.shape[:-1], -1, 2))
+        out = torch.view_as_real(rot * rows).flatten(-2)
+        return torch.cat((out, x[..., r:].float()), dim=-1).type_as(x)
+
+    return rotate(q, table[keys - n:]), rotate(k, table)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--style", choices=STYLES, required=True)
+    parser.add_argument("work_dir")
+    args = parser.parse_args()
+    fn = {"torchscale": torchscale, "cached-keys": cached_keys,
+          "cos-sin-cache": cos_sin_cache, "complex": complex_rotation}[args.style]
+    xposcheck_candidate.run(fn, tensors="torch", argv=[sys.argv[0], args.work_dir])
+
+
+if __name__ == "__main__":
+    main()
