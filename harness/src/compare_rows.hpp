@@ -52,20 +52,18 @@ struct Allowance {
   double xpos_power(long p) const {
     return c.xpos ? static_cast<double>(p - c.centre()) / c.scale_base : 0.0;
   }
-  double rotated(long p, long j) const {
+  // Pair j at position p, its angle taken at p + angle_shift (the same row counted from
+  // another origin, its XPOS centre moved along).
+  double rotated(long p, long j, long angle_shift = 0) const {
     if (fixed >= 0) return fixed;
-    return tol.allowance(static_cast<double>(p) * omega[static_cast<std::size_t>(j)], xpos_power(p));
+    return tol.allowance(static_cast<double>(p + angle_shift) * omega[static_cast<std::size_t>(j)], xpos_power(p));
   }
   double passthrough() const { return fixed >= 0 ? fixed : tol.base_ulps; }
-  // The largest allowance of any feature at position p (logit rows), its angle taken
-  // at p + angle_shift (the same row counted from another origin, its XPOS centre
-  // moved along).
+  // The largest allowance of any feature at position p (logit rows), angles at
+  // p + angle_shift.
   double row(long p, long angle_shift = 0) const {
-    if (fixed >= 0) return fixed;
     double best = passthrough();
-    for (long j = 0; j < static_cast<long>(omega.size()); ++j)
-      best = std::max(best, tol.allowance(static_cast<double>(p + angle_shift) * omega[static_cast<std::size_t>(j)],
-                                          xpos_power(p)));
+    for (long j = 0; j < static_cast<long>(omega.size()); ++j) best = std::max(best, rotated(p, j, angle_shift));
     return best;
   }
 };

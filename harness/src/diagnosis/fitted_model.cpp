@@ -311,10 +311,6 @@ Convention convention_of(const Case& c, const Fitted& f, const FrequencySet& set
   return v;
 }
 
-}  // namespace
-
-namespace {
-
 // The table's positions-in-dtype finding, worded for this case.
 Finding rounded_positions_finding(const Evidence& ev) {
   const Context ctx{ev.c, ev.dtype, ev.record, ev.estimates, ev.decomposition, true, false, ev.stateful};
