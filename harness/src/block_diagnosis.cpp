@@ -1,6 +1,7 @@
 #include "block_diagnosis.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 
 #include "xposcheck/reference/golden_blocks.hpp"
@@ -51,6 +52,25 @@ std::optional<Gathered> gather(const GridCase& gc, DType dtype, bool query, cons
   return g;
 }
 
+// Whether the rows asked again are the rows judged: each tensor's worst element, which
+// the sample holds whenever it failed, still has the value the comparison recorded. A
+// candidate's files could change between the two reads, and a diagnosis of other
+// values than those judged could accept a convention the judged outputs do not follow.
+bool same_as_judged(const Record& record, const Case& c, const DiagnosisRows& rows, const Gathered& q,
+                    const Gathered& k) {
+  for (const TensorStats& t : record.tensors) {
+    const bool key = t.name == "k_out";
+    if (!t.compared || t.max_ratio <= 1 || (!key && t.name != "q_out")) continue;
+    const std::vector<long>& held = key ? rows.key : rows.query;
+    const auto it = std::lower_bound(held.begin(), held.end(), t.worst.row);
+    if (it == held.end() || *it != t.worst.row) return false;
+    const long lead = t.worst.batch * c.heads + t.worst.head, n = long(held.size());
+    const double got = (key ? k : q).out.row(std::size_t(lead * n + (it - held.begin())))[t.worst.feature];
+    if (!(got == t.worst.got || (std::isnan(got) && std::isnan(t.worst.got)))) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 void diagnose_in_blocks(const GridCase& gc, DType dtype, const BlockOutputs* outputs,
@@ -63,6 +83,10 @@ void diagnose_in_blocks(const GridCase& gc, DType dtype, const BlockOutputs* out
     q = gather(gc, dtype, true, rows.query, *outputs);
     k = q ? gather(gc, dtype, false, rows.key, *outputs) : std::nullopt;
     if (!k) return;
+    if (!same_as_judged(record, c, rows, *q, *k)) {
+      record.message += "; not diagnosed: the candidate's outputs changed after they were judged";
+      return;
+    }
   }
   Gathered none;
   Golden golden;

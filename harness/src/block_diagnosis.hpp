@@ -24,7 +24,8 @@ using BlockOutputs = std::function<std::variant<Tensor, CandidateFailure>(const 
 // Diagnoses the record when it calls for it (wants_diagnosis) and attaches the result.
 // outputs: the candidate's rows; null when the candidate left no outputs to read (a
 // failure). Without a fresh instance of the candidate, call-order dependence is not
-// tested. Rows that now fail or change shape leave the record undiagnosed.
+// tested. Rows that now fail or change shape leave the record undiagnosed, and so do
+// outputs whose worst element no longer holds the value judged (the message says so).
 void diagnose_in_blocks(const GridCase& gc, DType dtype, const BlockOutputs* outputs, const Tolerance& tol,
                         const DiagnosisOptions& options, Record& record);
 

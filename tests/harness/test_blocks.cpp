@@ -164,6 +164,47 @@ TEST_CASE("a candidate failing on a block is a CRASH or DIM_MISMATCH of its own,
   CHECK_THAT(records[2].message, Catch::Contains("rows 35..41 of k_out came back shaped [1, 1, 6, 8], not [1, 1, 7, 8]"));
 }
 
+namespace {
+
+// Rotates like `first` until every row of the case has been asked once, like `then`
+// after: outputs that change between the judging and a second read.
+class ChangesAfterOnePass : public Candidate {
+ public:
+  ChangesAfterOnePass(const char* first, const char* then) : first_(make_builtin(first)), then_(make_builtin(then)) {}
+  std::string name() const override { return "changes-after-one-pass"; }
+  std::string description() const override { return "other outputs when asked again"; }
+  CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
+    return first_->run(c, t, q, k);
+  }
+  bool rotates_rows() const override { return true; }
+  Tensor rotate_rows(const Case& c, DType t, const Tensor& rows, bool query, long first) override {
+    const bool again = seen_ >= c.seq_len + c.key_rows();
+    seen_ += long(rows.shape[2]);
+    return (again ? then_ : first_)->rotate_rows(c, t, rows, query, first);
+  }
+
+ private:
+  std::unique_ptr<Candidate> first_, then_;
+  long seen_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("outputs that change after they were judged are not diagnosed, nor accepted") {
+  // Judged: reversed rotation (a bug). Asked again: torchscale's centre, a convention
+  // the options accept. The diagnosis must not describe the second outputs.
+  const GridCase gc = grid_case(16, 300, 200);
+  ChangesAfterOnePass candidate("reversed-rotation", "torchscale-centre");
+  Candidate* const one[] = {&candidate};
+  BlockOptions options;
+  options.block_rows = 64;
+  options.diagnosis.accept_conventions = {"origin", "centre"};
+  const Record r = judge_in_blocks(one, gc, DType::bf16, default_tolerance(DType::bf16), options).front();
+  CHECK(r.outcome == Outcome::tolerance);
+  CHECK_FALSE(r.diagnosis);
+  CHECK_THAT(r.message, Catch::Contains("not diagnosed: the candidate's outputs changed after they were judged"));
+}
+
 TEST_CASE("cases over explicit positions, streams and packed batches are not judged in blocks") {
   GridCase gc = grid_case(8, 40, 20);
   CHECK(judged_in_blocks_possible(gc.params, Pass::forward));
