@@ -52,21 +52,35 @@ std::optional<Gathered> gather(const GridCase& gc, DType dtype, bool query, cons
   return g;
 }
 
-// Whether the rows asked again are the rows judged: each tensor's worst element, which
-// the sample holds whenever it failed, still has the value the comparison recorded. A
-// candidate's files could change between the two reads, and a diagnosis of other
-// values than those judged could accept a convention the judged outputs do not follow.
+// The gathered output at a judged element, or none when its row is not held.
+std::optional<double> gathered_at(const ElementRef& e, const Case& c, const std::vector<long>& held,
+                                  const Tensor& out) {
+  const auto it = std::lower_bound(held.begin(), held.end(), e.row);
+  if (it == held.end() || *it != e.row) return std::nullopt;
+  const long lead = e.batch * c.heads + e.head, n = long(held.size());
+  return out.row(std::size_t(lead * n + (it - held.begin())))[e.feature];
+}
+
+// Whether the rows asked again are the rows judged: each tensor's worst element and
+// first non-finite one, which the sample holds whenever they failed, still have the
+// values the comparison recorded. A candidate's files could change between the two
+// reads, and a diagnosis of other values than those judged could accept a convention
+// (or a convention's envelope) the judged outputs do not follow.
 bool same_as_judged(const Record& record, const Case& c, const DiagnosisRows& rows, const Gathered& q,
                     const Gathered& k) {
   for (const TensorStats& t : record.tensors) {
     const bool key = t.name == "k_out";
-    if (!t.compared || t.max_ratio <= 1 || (!key && t.name != "q_out")) continue;
+    if (!t.compared || (!key && t.name != "q_out")) continue;
     const std::vector<long>& held = key ? rows.key : rows.query;
-    const auto it = std::lower_bound(held.begin(), held.end(), t.worst.row);
-    if (it == held.end() || *it != t.worst.row) return false;
-    const long lead = t.worst.batch * c.heads + t.worst.head, n = long(held.size());
-    const double got = (key ? k : q).out.row(std::size_t(lead * n + (it - held.begin())))[t.worst.feature];
-    if (!(got == t.worst.got || (std::isnan(got) && std::isnan(t.worst.got)))) return false;
+    const Tensor& out = (key ? k : q).out;
+    if (t.max_ratio > 1) {
+      const std::optional<double> got = gathered_at(t.worst, c, held, out);
+      if (!got || !(*got == t.worst.got || (std::isnan(*got) && std::isnan(t.worst.got)))) return false;
+    }
+    if (t.first_nonfinite) {
+      const std::optional<double> got = gathered_at(*t.first_nonfinite, c, held, out);
+      if (!got || std::isfinite(*got)) return false;
+    }
   }
   return true;
 }

@@ -3,6 +3,7 @@
 // fails alone.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <stdexcept>
@@ -167,10 +168,12 @@ TEST_CASE("a candidate failing on a block is a CRASH or DIM_MISMATCH of its own,
 namespace {
 
 // Rotates like `first` until every row of the case has been asked once, like `then`
-// after: outputs that change between the judging and a second read.
+// after: outputs that change between the judging and a second read. With nan_first,
+// the first pass's query row 0 starts with a NaN.
 class ChangesAfterOnePass : public Candidate {
  public:
-  ChangesAfterOnePass(const char* first, const char* then) : first_(make_builtin(first)), then_(make_builtin(then)) {}
+  ChangesAfterOnePass(const char* first, const char* then, bool nan_first = false)
+      : first_(make_builtin(first)), then_(make_builtin(then)), nan_first_(nan_first) {}
   std::string name() const override { return "changes-after-one-pass"; }
   std::string description() const override { return "other outputs when asked again"; }
   CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
@@ -180,11 +183,14 @@ class ChangesAfterOnePass : public Candidate {
   Tensor rotate_rows(const Case& c, DType t, const Tensor& rows, bool query, long first) override {
     const bool again = seen_ >= c.seq_len + c.key_rows();
     seen_ += long(rows.shape[2]);
-    return (again ? then_ : first_)->rotate_rows(c, t, rows, query, first);
+    Tensor out = (again ? then_ : first_)->rotate_rows(c, t, rows, query, first);
+    if (nan_first_ && !again && query && first == 0) out.data[0] = std::nan("");
+    return out;
   }
 
  private:
   std::unique_ptr<Candidate> first_, then_;
+  bool nan_first_;
   long seen_ = 0;
 };
 
@@ -203,6 +209,14 @@ TEST_CASE("outputs that change after they were judged are not diagnosed, nor acc
   CHECK(r.outcome == Outcome::tolerance);
   CHECK_FALSE(r.diagnosis);
   CHECK_THAT(r.message, Catch::Contains("not diagnosed: the candidate's outputs changed after they were judged"));
+
+  // Judged: a NaN among convention outputs. Asked again: the convention alone, whose
+  // acceptance would turn the NaN into the convention's envelope (OUT_OF_RANGE).
+  ChangesAfterOnePass healed("torchscale-centre", "torchscale-centre", true);
+  Candidate* const other[] = {&healed};
+  const Record n = judge_in_blocks(other, gc, DType::bf16, default_tolerance(DType::bf16), options).front();
+  CHECK(n.outcome == Outcome::nonfinite);
+  CHECK_FALSE(n.diagnosis);
 }
 
 TEST_CASE("cases over explicit positions, streams and packed batches are not judged in blocks") {
