@@ -20,12 +20,12 @@ Shape rows_shape(const Case& c, long rows) {
   return Shape{std::size_t(c.batch), std::size_t(c.heads), std::size_t(rows), std::size_t(c.head_dim)};
 }
 
-// Copies rows `from`.. of a block [bh][count][D] to rows `to`.. of [bh][n][D], `rows` of them.
-void copy_rows(const Tensor& block, long from, Tensor& to, long at, long rows) {
+// Puts every row of a block [bh][count][D] at rows at..at+count-1 of [bh][n][D].
+void place_rows(const Tensor& block, Tensor& to, long at) {
   const long bh = long(block.shape[0] * block.shape[1]), count = long(block.shape[2]), n = long(to.shape[2]);
   const long d = long(block.shape[3]);
   for (long h = 0; h < bh; ++h)
-    std::copy_n(block.row(std::size_t(h * count + from)), rows * d, to.row(std::size_t(h * n + at)));
+    std::copy_n(block.row(std::size_t(h * count)), count * d, to.row(std::size_t(h * n + at)));
 }
 
 // The rows (ascending) of q (query) or k, each run of consecutive rows asked of the
@@ -43,8 +43,8 @@ std::optional<Gathered> gather(const GridCase& gc, DType dtype, bool query, cons
     auto got = outputs(in, query, rows[std::size_t(i)]);
     const Tensor* out = std::get_if<Tensor>(&got);
     if (!out || out->shape != in.shape || out->size() != in.size()) return std::nullopt;
-    copy_rows(in, 0, g.in, i, count);
-    copy_rows(*out, 0, g.out, i, count);
+    place_rows(in, g.in, i);
+    place_rows(*out, g.out, i);
     i += count;
   }
   g.golden = Tensor::unfilled(g.in.shape);
@@ -55,10 +55,10 @@ std::optional<Gathered> gather(const GridCase& gc, DType dtype, bool query, cons
 // The gathered output at a judged element, or none when its row is not held.
 std::optional<double> gathered_at(const ElementRef& e, const Case& c, const std::vector<long>& held,
                                   const Tensor& out) {
-  const auto it = std::lower_bound(held.begin(), held.end(), e.row);
-  if (it == held.end() || *it != e.row) return std::nullopt;
+  const std::optional<long> at = held_index(held, e.row);
+  if (!at) return std::nullopt;
   const long lead = e.batch * c.heads + e.head, n = long(held.size());
-  return out.row(std::size_t(lead * n + (it - held.begin())))[e.feature];
+  return out.row(std::size_t(lead * n + *at))[e.feature];
 }
 
 // Whether the rows asked again are the rows judged: each tensor's worst element and

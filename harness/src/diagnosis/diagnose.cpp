@@ -241,6 +241,12 @@ DiagnosisRows diagnosis_rows(const Case& c, const Record& record, const Diagnosi
   return out;
 }
 
+std::optional<long> held_index(const std::vector<long>& held, long row) {
+  const auto it = std::lower_bound(held.begin(), held.end(), row);
+  if (it == held.end() || *it != row) return std::nullopt;
+  return static_cast<long>(it - held.begin());
+}
+
 Diagnosis diagnose(const DiagnosisInput& in, const Record& record,
                    const DiagnosisOptions& options) {
   const auto t0 = std::chrono::steady_clock::now();

@@ -37,10 +37,9 @@ std::vector<SampledRow> sample_rows(long leads, long rows, std::size_t max_rows,
 std::size_t flat_row(const Evidence& ev, bool key, const SampledRow& s) {
   const std::vector<long>& held = key ? ev.k_held : ev.q_held;
   if (held.empty()) return static_cast<std::size_t>(s.lead * (key ? ev.c.key_rows() : ev.c.seq_len) + s.row);
-  const auto it = std::lower_bound(held.begin(), held.end(), s.row);
-  if (it == held.end() || *it != s.row)
-    throw std::logic_error("diagnosis: row " + std::to_string(s.row) + " of " + (key ? "k" : "q") + " is not held");
-  return static_cast<std::size_t>(s.lead * static_cast<long>(held.size()) + (it - held.begin()));
+  const std::optional<long> at = held_index(held, s.row);
+  if (!at) throw std::logic_error("diagnosis: row " + std::to_string(s.row) + " of " + (key ? "k" : "q") + " is not held");
+  return static_cast<std::size_t>(s.lead * static_cast<long>(held.size()) + *at);
 }
 
 double rescaled_base(const Case& c) {

@@ -64,6 +64,9 @@ struct DiagnosisRows {
 };
 DiagnosisRows diagnosis_rows(const Case& c, const Record& record, const DiagnosisOptions& options);
 
+// The place of `row` among rows held (ascending), or none when it is not held.
+std::optional<long> held_index(const std::vector<long>& held, long row);
+
 // Whether a record's outcome calls for a diagnosis (a failure the values can explain).
 bool wants_diagnosis(const Record& record);
 
