@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "parallel.hpp"
 
@@ -49,12 +51,9 @@ namespace {
 
 // Draws n values of portable_normal as if SplitMix64(seed) had already made
 // first_call calls: its state after j calls is seed + j * gamma, so every draw is a
-// function of its index and the loop has no carried state (it vectorizes). Draws in
-// the dtype's normal range are rounded to it here, as round_to does there (|draw| <= 6
-// never overflows); the rest, near zero, are left for round_to.
+// function of its index and the loop has no carried state (it vectorizes).
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void draw_normals(
-    std::uint64_t seed, std::uint64_t first_call, double* out, std::size_t n,
-    detail::NormalRange range) {
+    std::uint64_t seed, std::uint64_t first_call, double* out, std::size_t n) {
   for (std::size_t e = 0; e < n; ++e) {
     const std::uint64_t base = seed + (first_call + 6 * e) * kGamma;
     std::uint64_t sum = 0;
@@ -62,32 +61,61 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void draw_no
       const std::uint64_t bits = mix(base + k * kGamma);
       sum += (bits >> 32) + (bits & 0xFFFFFFFFULL);
     }
-    const double v = normal_from_sum(sum);
-    const double rounded = detail::round_normal_bits(v, range.dropped_bits);
-    out[e] = std::fabs(v) >= range.min_normal ? rounded : v;
+    out[e] = normal_from_sum(sum);
   }
 }
 
-// Element e of rows first..first+count-1 of every (batch, head), [bh][count][D] in out,
-// is element (e / (count D)) rows D + first D + e % (count D) of the tensor, and its draw
-// follows 6 calls per earlier element, from `first_call` on.
-void fill_rows(const Case& c, std::uint64_t seed, std::uint64_t first_call, DType dtype,
-               long rows, long first, long count, double* out) {
+// round_to(dtype, v[i]) for every i: draws in the dtype's normal range on the bit
+// pattern, in a loop that vectorizes (|draw| <= 6 never overflows); the rest, near
+// zero, through round_to.
+__attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void round_draws(
+    double* v, std::size_t n, DType dtype) {
   const detail::NormalRange range = detail::normal_range(dtype);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::fabs(v[i]) >= range.min_normal) v[i] = detail::round_normal_bits(v[i], range.dropped_bits);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    if (std::fabs(v[i]) < range.min_normal) v[i] = round_to(dtype, v[i]);
+  }
+}
+
+// Where the values of one dtype go.
+struct Target {
+  DType dtype;
+  double* out;
+};
+
+// Element e of rows first..first+count-1 of every (batch, head), [bh][count][D] in each
+// target's out, is element (e / (count D)) rows D + first D + e % (count D) of the
+// tensor, and its draw follows 6 calls per earlier element, from `first_call` on. The
+// draws are made once, in the first target's memory, and every target's values are
+// rounded from them: the same values as drawing for each dtype alone.
+void fill_rows(const Case& c, std::uint64_t seed, std::uint64_t first_call,
+               std::span<const Target> targets, long rows, long first, long count) {
   const long per_head = count * c.head_dim, total = c.batch * c.heads * per_head;
+  double* drawn = targets[0].out;
   parallel_for(total, 1 << 16, [&](long begin, long end) {
     for (long e = begin; e < end;) {
       const long h = e / per_head, stop = std::min(end, (h + 1) * per_head);
       const auto element = static_cast<std::uint64_t>((h * rows + first) * c.head_dim +
                                                       e % per_head);
-      draw_normals(seed, first_call + 6 * element, out + e, static_cast<std::size_t>(stop - e),
-                   range);
+      draw_normals(seed, first_call + 6 * element, drawn + e, static_cast<std::size_t>(stop - e));
       e = stop;
     }
-    for (long i = begin; i < end; ++i) {
-      if (std::fabs(out[i]) < range.min_normal) out[i] = round_to(dtype, out[i]);
+    // The first target last: its memory holds the unrounded draws until then.
+    const auto n = static_cast<std::size_t>(end - begin);
+    for (std::size_t t = targets.size(); t-- > 0;) {
+      double* out = targets[t].out + begin;
+      if (t > 0) std::copy_n(drawn + begin, n, out);
+      round_draws(out, n, targets[t].dtype);
     }
   });
+}
+
+void fill_rows(const Case& c, std::uint64_t seed, std::uint64_t first_call, DType dtype,
+               long rows, long first, long count, double* out) {
+  const Target target{dtype, out};
+  fill_rows(c, seed, first_call, std::span<const Target>(&target, 1), rows, first, count);
 }
 
 }  // namespace
@@ -106,10 +134,24 @@ void generate_rows(const Case& c, std::uint64_t seed, DType dtype, bool query, l
 }
 
 Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype) {
+  return std::move(generate_inputs(c, seed, std::span<const DType>(&dtype, 1))[0]);
+}
+
+std::vector<Inputs> generate_inputs(const Case& c, std::uint64_t seed, std::span<const DType> dtypes) {
   validate(c);
-  Inputs in{Tensor::unfilled(c.q_shape()), Tensor::unfilled(c.k_shape())};
-  generate_rows(c, seed, dtype, true, 0, c.seq_len, in.q.data.data());
-  generate_rows(c, seed, dtype, false, 0, c.key_rows(), in.k.data.data());
+  std::vector<Inputs> in;
+  std::vector<Target> q, k;
+  in.reserve(dtypes.size());
+  for (DType t : dtypes) {
+    in.push_back({Tensor::unfilled(c.q_shape()), Tensor::unfilled(c.k_shape())});
+    q.push_back({t, in.back().q.data.data()});
+    k.push_back({t, in.back().k.data.data()});
+  }
+  if (dtypes.empty()) return in;
+  // k's draws follow all of q's.
+  fill_rows(c, seed, 0, q, c.seq_len, 0, c.seq_len);
+  fill_rows(c, seed, 6 * static_cast<std::uint64_t>(element_count(c.q_shape())), k, c.key_rows(), 0,
+            c.key_rows());
   return in;
 }
 

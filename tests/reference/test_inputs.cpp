@@ -105,6 +105,29 @@ TEST_CASE("long tensors, drawn in parallel chunks, follow the same sequence", "[
   }
 }
 
+TEST_CASE("inputs drawn for several dtypes at once are each dtype's own, bit for bit", "[inputs]") {
+  Case c;
+  c.head_dim = 64;
+  c.seq_len = 1500;
+  c.mem_len = 700;
+  c.heads = 2;  // several chunks, and fp16 draws below its normal range
+  const std::vector<std::vector<DType>> orders = {
+      {DType::fp32, DType::bf16, DType::fp16}, {DType::fp16, DType::fp32}, {DType::bf16}};
+  for (const auto& dtypes : orders) {
+    const std::vector<Inputs> together = generate_inputs(c, 7, dtypes);
+    REQUIRE(together.size() == dtypes.size());
+    for (std::size_t i = 0; i < dtypes.size(); ++i) {
+      INFO(dtype_name(dtypes[i]) << " at " << i);
+      const Inputs alone = generate_inputs(c, 7, dtypes[i]);
+      CHECK(together[i].q.shape == alone.q.shape);
+      CHECK(together[i].k.shape == alone.k.shape);
+      CHECK(together[i].q.data == alone.q.data);
+      CHECK(together[i].k.data == alone.k.data);
+    }
+  }
+  CHECK(generate_inputs(c, 7, std::vector<DType>{}).empty());
+}
+
 TEST_CASE("generated values are exactly representable in their dtype", "[inputs]") {
   Case c = small_case();
   c.head_dim = 64;

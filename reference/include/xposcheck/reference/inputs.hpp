@@ -1,6 +1,8 @@
 #pragma once
 // Portable, seeded q and k inputs and upstream gradients, rounded to the candidate dtype.
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "xposcheck/reference/case.hpp"
 #include "xposcheck/reference/dtype.hpp"
@@ -30,6 +32,10 @@ struct Inputs {
 // q is drawn first, then k, each in C order, from SplitMix64(seed); every value is
 // rounded to dtype. The unrounded draws do not depend on the dtype.
 Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype);
+
+// generate_inputs for each of `dtypes`, in that order, drawing once: the draws cost
+// several times the rounding.
+std::vector<Inputs> generate_inputs(const Case& c, std::uint64_t seed, std::span<const DType> dtypes);
 
 // Rows first..first+count-1 of every (batch, head) of q (query) or of k, the values
 // generate_inputs gives them, to out as [batch * heads][count][D]: a long case's inputs
