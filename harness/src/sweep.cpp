@@ -99,17 +99,14 @@ void add_parts(Prepared& p) {
   }
 }
 
-// The inputs alone: all a candidate needs to start on the case.
-// `drawn`: the same case's inputs, already drawn for its other pass.
-Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, const Inputs* drawn = nullptr) {
+// The inputs alone: all a candidate needs to start on the case, given its inputs,
+// which took `drawn_s` to draw.
+Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, Inputs inputs, double drawn_s) {
   const auto t0 = std::chrono::steady_clock::now();
   Prepared p;
   p.gc = &gc;
   p.dtype = dtype;
-  // Not `drawn ? *drawn : generate_inputs(...)`: a conditional expression with a const
-  // lvalue arm copies the freshly drawn tensors too.
-  if (drawn) p.inputs = *drawn;
-  else p.inputs = generate_inputs(gc.params, gc.seed, dtype);
+  p.inputs = std::move(inputs);
   p.pass = pass;
   // The backward pass of a stream's case is judged as the whole case in one call.
   if (pass == Pass::backward) {
@@ -120,8 +117,16 @@ Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, const Inputs
     p.one_call->stream.reset();
   }
   if (gc.params.packed) add_parts(p);
-  p.inputs_s = seconds_since(t0);
+  p.inputs_s = drawn_s + seconds_since(t0);
   return p;
+}
+
+// `drawn`: the same case's inputs, already drawn for its other pass.
+Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, const Inputs* drawn = nullptr) {
+  if (drawn) return prepare_inputs(gc, dtype, pass, *drawn, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  Inputs inputs = generate_inputs(gc.params, gc.seed, dtype);
+  return prepare_inputs(gc, dtype, pass, std::move(inputs), seconds_since(t0));
 }
 
 // The golden outputs (or gradients) and tables, to judge the candidate by.
@@ -638,21 +643,36 @@ void alongside(Main main, Side side) {
   if (side_error) std::rethrow_exception(side_error);
 }
 
+// A batch's inputs, each case's drawn once for all its dtypes (units of a case are
+// adjacent).
 Sweeper::Batch Sweeper::inputs_of(const std::vector<Unit>& members, const Candidate& candidate) const {
   Batch batch;
   batch.prepared.resize(members.size());
-  parallel_for(members.size(), [&](std::size_t i) {
-    const Unit& u = members[i];
-    if (candidate.takes_input_rows() && in_blocks(u)) {
+  std::vector<std::pair<std::size_t, std::size_t>> runs;  // [first, last) of one case's units
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    if (candidate.takes_input_rows() && in_blocks(members[i])) {
       Prepared& p = batch.prepared[i];
-      p.gc = u.gc;
-      p.dtype = u.dtype;
-      p.pass = u.pass;
+      p.gc = members[i].gc;
+      p.dtype = members[i].dtype;
+      p.pass = members[i].pass;
       p.in_blocks = block_options();
-      return;
+    } else if (!runs.empty() && runs.back().second == i && members[runs.back().first].gc == members[i].gc) {
+      ++runs.back().second;
+    } else {
+      runs.emplace_back(i, i + 1);
     }
-    batch.prepared[i] = prepare_inputs(*u.gc, u.dtype, u.pass);
-  }, worker_count(members.size()));
+  }
+  parallel_for(runs.size(), [&](std::size_t r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto [first, last] = runs[r];
+    const GridCase& gc = *members[first].gc;
+    std::vector<DType> dtypes;
+    for (std::size_t i = first; i < last; ++i) dtypes.push_back(members[i].dtype);
+    std::vector<Inputs> drawn = generate_inputs(gc.params, gc.seed, dtypes);
+    const double each_s = seconds_since(t0) / static_cast<double>(dtypes.size());
+    for (std::size_t i = first; i < last; ++i)
+      batch.prepared[i] = prepare_inputs(gc, members[i].dtype, members[i].pass, std::move(drawn[i - first]), each_s);
+  }, worker_count(runs.size()));
   return batch;
 }
 

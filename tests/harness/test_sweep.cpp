@@ -2,11 +2,13 @@
 // and resumption.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 
 #include "harness_fixtures.hpp"
+#include "xposcheck/reference/inputs.hpp"
 
 using namespace xposcheck;
 using namespace xposcheck::testing;
@@ -88,6 +90,51 @@ TEST_CASE("the same sweep twice gives identical results apart from timings") {
   }
   CHECK(first.size() > 10000);
   CHECK(first == second);
+}
+
+// Batched like an external candidate; checks that every job's inputs are the ones
+// drawn for its own case and dtype alone, whatever else shared the draws.
+class InputCheckingBatches : public Candidate {
+ public:
+  InputCheckingBatches(const Grid& grid, std::size_t batch) : grid_(grid), batch_(batch) {}
+  std::string name() const override { return "input-checking"; }
+  std::string description() const override { return "fp64-angles in batches, checking its inputs"; }
+  Execution execution() const override { return Execution::batched; }
+  std::size_t batch_size() const override { return batch_; }
+  CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
+    return make_builtin("fp64-angles")->run(c, t, q, k);
+  }
+  std::vector<Attempt> run_batch(std::span<const Job> jobs) override {
+    for (const Job& job : jobs) {
+      const auto gc = std::find_if(grid_.cases.begin(), grid_.cases.end(),
+                                   [&](const GridCase& g) { return &g.params == job.params; });
+      REQUIRE(gc != grid_.cases.end());
+      const Inputs own = generate_inputs(gc->params, gc->seed, job.dtype);
+      ++jobs_seen;
+      if (own.q.data != job.q_in->data || own.k.data != job.k_in->data) ++wrong_inputs;
+    }
+    return Candidate::run_batch(jobs);
+  }
+  int jobs_seen = 0, wrong_inputs = 0;
+
+ private:
+  const Grid& grid_;
+  std::size_t batch_;
+};
+
+TEST_CASE("batched candidates get each dtype's own inputs though a case's are drawn once") {
+  const Grid grid = shipped_grid("smoke.toml");
+  // Batches of 2 and 7 split some cases' dtypes across batches, 64 holds them together.
+  for (std::size_t batch : {std::size_t(2), std::size_t(7), std::size_t(64)}) {
+    INFO("batch size " << batch);
+    std::vector<std::unique_ptr<Candidate>> cands;
+    cands.push_back(std::make_unique<InputCheckingBatches>(grid, batch));
+    const auto& checking = static_cast<const InputCheckingBatches&>(*cands[0]);
+    const Results results = run(grid, cands, temp_file("batched-inputs.json"));
+    CHECK(checking.jobs_seen >= static_cast<int>(grid.cases.size() * 3));
+    CHECK(checking.wrong_inputs == 0);
+    for (const Record& r : results.records) CHECK(r.outcome == Outcome::pass);
+  }
 }
 
 TEST_CASE("a candidate that throws is a CRASH for that case and the sweep goes on") {
