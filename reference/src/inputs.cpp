@@ -118,6 +118,11 @@ void fill_rows(const Case& c, std::uint64_t seed, std::uint64_t first_call, DTyp
   fill_rows(c, seed, first_call, std::span<const Target>(&target, 1), rows, first, count);
 }
 
+// k's draws follow all of q's, six calls each.
+std::uint64_t k_first_call(const Case& c) {
+  return 6 * static_cast<std::uint64_t>(element_count(c.q_shape()));
+}
+
 }  // namespace
 
 void generate_rows(const Case& c, std::uint64_t seed, DType dtype, bool query, long first,
@@ -127,10 +132,7 @@ void generate_rows(const Case& c, std::uint64_t seed, DType dtype, bool query, l
   if (first < 0 || count < 0 || first + count > rows)
     throw std::invalid_argument("generate_rows: rows " + std::to_string(first) + "+" +
                                 std::to_string(count) + " outside 0.." + std::to_string(rows));
-  // k's draws follow all of q's.
-  const std::uint64_t first_call =
-      query ? 0 : 6 * static_cast<std::uint64_t>(element_count(c.q_shape()));
-  fill_rows(c, seed, first_call, dtype, rows, first, count, out);
+  fill_rows(c, seed, query ? 0 : k_first_call(c), dtype, rows, first, count, out);
 }
 
 Inputs generate_inputs(const Case& c, std::uint64_t seed, DType dtype) {
@@ -148,10 +150,8 @@ std::vector<Inputs> generate_inputs(const Case& c, std::uint64_t seed, std::span
     k.push_back({t, in.back().k.data.data()});
   }
   if (dtypes.empty()) return in;
-  // k's draws follow all of q's.
   fill_rows(c, seed, 0, q, c.seq_len, 0, c.seq_len);
-  fill_rows(c, seed, 6 * static_cast<std::uint64_t>(element_count(c.q_shape())), k, c.key_rows(), 0,
-            c.key_rows());
+  fill_rows(c, seed, k_first_call(c), k, c.key_rows(), 0, c.key_rows());
   return in;
 }
 
