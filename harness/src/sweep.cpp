@@ -123,9 +123,9 @@ Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, Inputs input
 
 // `drawn`: the same case's inputs, already drawn for its other pass.
 Prepared prepare_inputs(const GridCase& gc, DType dtype, Pass pass, const Inputs* drawn = nullptr) {
-  if (drawn) return prepare_inputs(gc, dtype, pass, *drawn, 0);
   const auto t0 = std::chrono::steady_clock::now();
-  Inputs inputs = generate_inputs(gc.params, gc.seed, dtype);
+  // Both arms prvalues: the fresh draw is moved, only `drawn` is copied.
+  Inputs inputs = drawn ? Inputs(*drawn) : generate_inputs(gc.params, gc.seed, dtype);
   return prepare_inputs(gc, dtype, pass, std::move(inputs), seconds_since(t0));
 }
 
