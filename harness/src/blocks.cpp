@@ -163,8 +163,7 @@ std::vector<Record> run_blocks(const GridCase& gc, DType dtype, const Tolerance&
   if (!judged_in_blocks_possible(c, Pass::forward))
     throw std::invalid_argument("case " + gc.id + " cannot be judged in blocks (a stream, packed batch or explicit positions)");
   const long block_rows = options.block_rows > 0 ? options.block_rows : golden_block_rows(c);
-  GoldenOptions golden;
-  golden.max_logit_rows = logit_rows_for(c, options.max_logit_rows);
+  const GoldenOptions golden = judging_golden_options(c, options.max_logit_rows);
   BlockJudge judge(gc, dtype, tolerance, logit_rows(c.seq_len, golden.max_logit_rows), yardstick);
   add(judge);
   const long blocks = (c.seq_len + block_rows - 1) / block_rows + (c.key_rows() + block_rows - 1) / block_rows;

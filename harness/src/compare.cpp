@@ -147,6 +147,13 @@ std::size_t logit_rows_for(const Case& c, std::size_t max_rows) {
   return max_rows == 0 ? affordable : std::min(max_rows, affordable);
 }
 
+GoldenOptions judging_golden_options(const Case& c, std::size_t max_rows) {
+  GoldenOptions options;
+  options.max_logit_rows = logit_rows_for(c, max_rows);
+  options.double_double_logits = false;
+  return options;
+}
+
 struct OutputComparer::State {
   State(const Case& c, DType dtype, const RotaryTables& tables, const Tolerance& tol, std::vector<long> rows,
         const CompareOptions& options)

@@ -143,8 +143,7 @@ void add_golden(Prepared& p, std::size_t logit_rows) {
     p.golden.q_out = std::move(g.dq);
     p.golden.k_out = std::move(g.dk);
   } else {
-    GoldenOptions options;
-    options.max_logit_rows = logit_rows_for(p.gc->params, logit_rows);
+    GoldenOptions options = judging_golden_options(p.gc->params, logit_rows);
     if (p.calls) {
       // A step's queries see the keys cached so far: the rest of their logits go uncomputed.
       options.rows = stream_logit_rows(p.gc->params, options.max_logit_rows);

@@ -8,6 +8,7 @@
 
 #include "direction.hpp"
 #include "xposcheck/reference/case.hpp"
+#include "xposcheck/reference/golden.hpp"
 #include "xposcheck/reference/tables.hpp"
 #include "xposcheck/reference/tensor.hpp"
 
@@ -30,8 +31,9 @@ void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool quer
                const std::vector<long>* rows, Values& hi, Values& lo);
 
 // Whether the fast path's logits of `rows` query rows take the double-double route
-// (small cases) rather than plain dot products of the rounded outputs; logits.cpp explains both.
-bool dd_logits_route(const Case& c, std::size_t rows);
+// (small cases, when the options allow it) rather than plain dot products of the
+// rounded outputs; logits.cpp explains both.
+bool dd_logits_route(const Case& c, std::size_t rows, const GoldenOptions& options);
 
 // One head's logits, out[i * stride + n] for query row i < nr and key n < keys:
 // of double-double rows (qh + ql, kh + kl) by Dot2, or of rounded rows by plain dot
@@ -44,7 +46,8 @@ void plain_logits_head(const double* q, long nr, const double* k, long keys, lon
 // `visible` as logits_of's (the double-double route, for small cases, computes all).
 Tensor fast_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
                    const Tensor& k_in, const Tensor& q_out, const Tensor& k_out,
-                   const std::vector<long>& rows, const std::vector<long>* visible = nullptr);
+                   const std::vector<long>& rows, const GoldenOptions& options,
+                   const std::vector<long>* visible = nullptr);
 
 // Throws std::invalid_argument naming the tensor and both shapes when they differ.
 void check_shape(const char* name, const Tensor& t, const Shape& expected);

@@ -22,8 +22,8 @@ namespace {
 // which every key block's logits are taken: rounded (the plain route) or double-double.
 class QuerySample {
  public:
-  QuerySample(const Case& c, std::vector<long> rows)
-      : c_(c), rows_(std::move(rows)), dd_(dd_logits_route(c, rows_.size())) {
+  QuerySample(const Case& c, std::vector<long> rows, const GoldenOptions& options)
+      : c_(c), rows_(std::move(rows)), dd_(dd_logits_route(c, rows_.size(), options)) {
     const std::size_t n = std::size_t(c.batch * c.heads) * rows_.size() * std::size_t(c.head_dim);
     hi_.assign(n, 0.0);
     if (dd_) lo_.assign(n, 0.0);
@@ -96,7 +96,7 @@ std::vector<long> golden_fast_blocks(const Case& c, const BlockInputs& inputs,
   const TableSeeds seeds(c, c.first_key_position(), c.last_position());
   std::vector<long> rows;
   if (options.logits) rows = logit_rows(c.seq_len, options.max_logit_rows);
-  QuerySample sample(c, rows);
+  QuerySample sample(c, rows, options);
   const long width = c.batch * c.heads * c.head_dim;
   GoldenBlock b;
   for (const bool query : {true, false}) {

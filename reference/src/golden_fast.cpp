@@ -202,7 +202,7 @@ Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
   if (options.logits) {
     g.logit_rows = chosen_logit_rows(c, options);
     const bool causal = !options.visible_keys.empty() && options.visible_keys.size() == g.logit_rows.size();
-    g.logits = fast_logits(c, *tables, q_in, k_in, g.q_out, g.k_out, g.logit_rows,
+    g.logits = fast_logits(c, *tables, q_in, k_in, g.q_out, g.k_out, g.logit_rows, options,
                            causal ? &options.visible_keys : nullptr);
   }
   return g;

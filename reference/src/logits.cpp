@@ -2,7 +2,8 @@
 // golden path for large cases, and the double-double route for small ones.
 //
 // Accuracy of the fast golden logits, with S = sum_i |q_i k_i| over the exact outputs:
-// - small cases (batch*heads*rows*(M+N)*D <= 2^24): dot products of the double-double
+// - small cases (batch*heads*rows*(M+N)*D <= 2^24), unless the options ask for the
+//   plain route throughout: dot products of the double-double
 //   outputs (before their rounding) by Dot2 (twice the working precision, rounded
 //   once); error below 0.5 ulp(logit) + (D 2^-53)^2 S + D 2^-100 S, i.e. within
 //   1 fp64 ulp of S.
@@ -245,15 +246,17 @@ Tensor logits_of(const Tensor& q_out, const Tensor& k_out, const std::vector<lon
   return out;
 }
 
-bool dd_logits_route(const Case& c, std::size_t rows) {
+bool dd_logits_route(const Case& c, std::size_t rows, const GoldenOptions& options) {
+  if (!options.double_double_logits) return false;
   const double work = double(c.batch) * c.heads * double(rows) * c.key_rows() * c.head_dim;
   return work <= kDDWork;
 }
 
 Tensor fast_logits(const Case& c, const RotaryTables& t, const Tensor& q_in,
                    const Tensor& k_in, const Tensor& q_out, const Tensor& k_out,
-                   const std::vector<long>& rows, const std::vector<long>* visible) {
-  if (!dd_logits_route(c, rows.size())) return logits_of(q_out, k_out, rows, visible);
+                   const std::vector<long>& rows, const GoldenOptions& options,
+                   const std::vector<long>* visible) {
+  if (!dd_logits_route(c, rows.size(), options)) return logits_of(q_out, k_out, rows, visible);
   return dd_logits(c, t, q_in, k_in, rows);
 }
 

@@ -85,6 +85,9 @@ std::vector<BlockCase> block_cases() {
   c.rotary_dim = 10;
   c.layout = Layout::interleaved;
   cases.push_back({"double-double logits, partial rotary, interleaved", c, {}, 7});
+  GoldenOptions plain;
+  plain.double_double_logits = false;
+  cases.push_back({"plain logits asked for, partial rotary, interleaved", c, plain, 7});
   c = make(64, 40, 5000, 1, 2);  // 2 x 40 x 5040 x 64 multiply-adds: the plain route
   cases.push_back({"plain logits", c, {}, 333});
   c = make(8, 600, 100, 1, 1);   // 17 sampled rows, blocks of 64 (600 = 9*64 + 24)

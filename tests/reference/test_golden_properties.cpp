@@ -225,6 +225,29 @@ TEST_CASE("logits_of is the fp64 product of the given tensors", "[golden][logits
   CHECK_THROWS_AS(logits_of(g.q_out, g.q_out, {520}), std::invalid_argument);
 }
 
+TEST_CASE("plain logits asked for take logits_of's route on a small case too", "[golden][logits]") {
+  Case c = make(32, 40, 60);  // 1 x 1 x 40 x 100 x 32 multiply-adds: the double-double route by default
+  const Inputs in = generate_inputs(c, 9, DType::fp32);
+  const Golden dd = golden_fast(c, in.q, in.k);
+  GoldenOptions options;
+  options.double_double_logits = false;
+  const Golden plain = golden_fast(c, in.q, in.k, options);
+  REQUIRE(plain.logit_rows == dd.logit_rows);
+  CHECK(plain.q_out.data == dd.q_out.data);
+  CHECK(plain.logits.data == logits_of(plain.q_out, plain.k_out, plain.logit_rows).data);
+  // Within the plain route's (D + 2) 2^-53 sum |q k| of the Dot2 values, and not them.
+  const auto mags = testing::logit_magnitudes(dd.q_out, dd.k_out, dd.logit_rows);
+  double worst = 0.0;
+  std::size_t differ = 0;
+  for (std::size_t e = 0; e < dd.logits.data.size(); ++e) {
+    const double d = std::fabs(plain.logits.data[e] - dd.logits.data[e]);
+    worst = std::max(worst, d / ulp_fp64(mags[e]));
+    differ += d != 0.0;
+  }
+  CHECK(worst <= 34.0);
+  CHECK(differ > 0);
+}
+
 TEST_CASE("logits_of agrees with a BLAS product and does not depend on which keys share the call",
           "[golden][logits]") {
   Case c = make(128, 300, 700);

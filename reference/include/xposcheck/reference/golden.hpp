@@ -27,6 +27,12 @@ struct GoldenOptions {
   // When not empty (one per row of `rows`): the keys each row's logits need, as
   // logits_of's `visible`; the others may be left 0.
   std::vector<long> visible_keys;
+  // The route of golden_fast's logits. True: Dot2 over the double-double outputs up to
+  // 2^24 multiply-adds (within 1 ulp of sum |q k|), the values the golden command
+  // publishes. False: plain fp64 products of the rounded outputs at every size (about
+  // (D + 2) 2^-53 sum |q k|), 2^-30 below any dtype's tolerance and what a sweep judges
+  // by, at a fraction of the cost (reference/README.md, "Logits").
+  bool double_double_logits = true;
 };
 
 // The query rows whose logits are computed: all of 0..N-1 when N <= max_rows (or
