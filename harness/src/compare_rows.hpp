@@ -2,6 +2,7 @@
 // The comparison of a rotated tensor (q_out or k_out), row by row: the tolerance
 // model's allowance at each position, the vectorized row kernel, and the element by
 // element path for rows holding non-finite or out-of-range values.
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <memory>
@@ -43,12 +44,14 @@ struct Allowance {
       const double r = static_cast<double>(c.rotary());
       log2_zeta.push_back(std::log2((2.0 * static_cast<double>(j) + 0.4 * r) / (1.4 * r)));
     }
+    fastest = std::max_element(omega.begin(), omega.end()) - omega.begin();
   }
   const Tolerance& tol;
   const Case& c;
   double fixed = -1;           // >= 0 under the relative rule
   std::vector<double> omega;   // omega_j / alpha
   std::vector<double> log2_zeta;  // log2 of the XPOS base zeta_j
+  long fastest = 0;               // the pair of the largest omega_j
   double xpos_power(long p) const {
     return c.xpos ? static_cast<double>(p - c.centre()) / c.scale_base : 0.0;
   }
@@ -60,9 +63,13 @@ struct Allowance {
   }
   double passthrough() const { return fixed >= 0 ? fixed : tol.base_ulps; }
   // The largest allowance of any feature at position p (logit rows), angles at
-  // p + angle_shift.
+  // p + angle_shift. With the tolerance's factors >= 0 (grids and the command line
+  // refuse others) each rounding step of the allowance is monotone in the angle, so the
+  // fastest pair's is the largest bit for bit; other factors take every pair.
   double row(long p, long angle_shift = 0) const {
     double best = passthrough();
+    if (omega.empty()) return best;
+    if (tol.angle_factor >= 0 && tol.unit_ratio >= 0) return std::max(best, rotated(p, fastest, angle_shift));
     for (long j = 0; j < static_cast<long>(omega.size()); ++j) best = std::max(best, rotated(p, j, angle_shift));
     return best;
   }
