@@ -5,6 +5,8 @@
 
 #include <fstream>
 #include <cmath>
+#include <cstring>
+#include <numeric>
 #include <iterator>
 #include <set>
 
@@ -344,6 +346,7 @@ TEST_CASE("tail_lines keeps whole last lines", "[external]") {
 // ---- the protocol's fast .npy path agrees with the general reader and writer -------
 
 #include "../../harness/src/external/fast_npy.hpp"  // private to the harness
+#include "xposcheck/candidate.h"
 
 namespace {
 
@@ -400,4 +403,36 @@ TEST_CASE("fast .npy writing is byte for byte write_npy and reading is read_npy"
   huge.replace(at, 7, "(99999999999, 99999999999, 9999)");
   std::ofstream(dir.path / "huge.npy", std::ios::binary) << huge;
   CHECK_THROWS_WITH(external::read_output_npy(dir.path / "huge.npy"), Contains("huge.npy"));
+}
+
+TEST_CASE("fp16 coding agrees with the C header's conversions on every bit pattern", "[external]") {
+  std::vector<std::uint16_t> bits(65536);
+  std::iota(bits.begin(), bits.end(), std::uint16_t{0});
+  std::vector<double> got(bits.size());
+  external::npy_decode(reinterpret_cast<const char*>(bits.data()), bits.size(), "<f2", got.data());
+  std::size_t wrong = 0;
+  for (std::size_t i = 0; i < bits.size(); ++i) {
+    const double want = xposcheck_fp16_to_float(bits[i]);
+    wrong += std::memcmp(&want, &got[i], sizeof want) != 0;  // NaN payloads included
+  }
+  CHECK(wrong == 0);
+  // Every finite value encoded back: its own pattern, exact, whole or with a short tail.
+  std::vector<double> finite;
+  std::vector<std::uint16_t> patterns;
+  for (std::size_t i = 0; i < bits.size(); ++i)
+    if ((bits[i] & 0x7C00u) != 0x7C00u) finite.push_back(got[i]), patterns.push_back(bits[i]);
+  std::vector<std::uint16_t> out(finite.size());
+  for (const std::size_t n : {finite.size(), finite.size() - 3, std::size_t{7}}) {
+    INFO(n << " values");
+    CHECK(external::npy_encode(finite.data(), n, NpyStorage::f2, reinterpret_cast<char*>(out.data())));
+    CHECK(std::equal(out.begin(), out.begin() + static_cast<long>(n), patterns.begin()));
+  }
+  // One value fp16 cannot hold, anywhere among 1003, makes them inexact.
+  for (const std::size_t at : {0, 5, 8, 100, 1001})
+    for (const double v : {1.0 + 0x1p-12, 3 * 0x1p-25, 65520.0, 1e-30, 0.1, 1.0 + 0x1p-30}) {
+      INFO(v << " at " << at);
+      std::vector<double> x(finite.begin() + 2000, finite.begin() + 3003);
+      x[at] = v;
+      CHECK_FALSE(external::npy_encode(x.data(), x.size(), NpyStorage::f2, reinterpret_cast<char*>(out.data())));
+    }
 }
