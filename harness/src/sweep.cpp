@@ -1,8 +1,10 @@
 #include "xposcheck/harness/sweep.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -385,6 +387,8 @@ class Sweeper {
   Batch inputs_of(const std::vector<Unit>& members, const Candidate& candidate) const;
   std::vector<std::vector<Unit>> batches_of(const std::vector<Unit>& units, std::size_t size) const;
   void judge_batch(const Candidate& candidate, Batch& batch);
+  // Its golden outputs and yardsticks, once.
+  void complete_batch(Batch& batch) const;
   void finished(Record r);
   // Threads for `work` units: --jobs, else every core; never more than the units.
   unsigned worker_count(std::size_t work) const {
@@ -537,15 +541,25 @@ void Sweeper::serial_pass(const std::vector<Unit>& units, Candidate& candidate) 
 // running, one being judged), each holding inputs, golden and candidate outputs.
 constexpr double kBatchValues = double(1 << 24);
 
+// A backward unit also holds the upstream gradients: twice the input values.
+double input_values(const Unit& u) {
+  const Case& c = u.gc->params;
+  return (u.pass == Pass::backward ? 2.0 : 1.0) * double(c.batch * c.heads) * double(c.seq_len + c.key_rows()) *
+         c.head_dim;
+}
+
+double input_values(const std::vector<Unit>& units) {
+  double values = 0;
+  for (const Unit& u : units) values += input_values(u);
+  return values;
+}
+
 std::vector<std::vector<Unit>> Sweeper::batches_of(const std::vector<Unit>& units,
                                                    std::size_t size) const {
   std::vector<std::vector<Unit>> batches;
   double values = 0;
   for (const Unit& u : units) {
-    const Case& c = u.gc->params;
-    // A backward unit also holds the upstream gradients: twice the input values.
-    const double unit_values = (u.pass == Pass::backward ? 2.0 : 1.0) * double(c.batch * c.heads) *
-                               double(c.seq_len + c.key_rows()) * c.head_dim;
+    const double unit_values = input_values(u);
     if (batches.empty() || batches.back().size() >= size || values + unit_values > kBatchValues) {
       batches.emplace_back();
       values = 0;
@@ -561,6 +575,7 @@ struct Sweeper::Batch {
   std::vector<Attempt> attempts;
   std::vector<std::optional<Attempt>> one_pass;  // streams: the whole case in one call
   double per_case_s = 0;
+  bool completed = false;  // golden outputs and yardsticks added (complete_batch)
 
   // One job per case; a stream as one job when the candidate runs it whole, else its
   // calls in order (one round trip); then a stream's case once more in one call.
@@ -618,6 +633,13 @@ void Sweeper::judge_batch(const Candidate& candidate, Batch& batch) {
                    one_pass));
   }, worker_count(batch.prepared.size()));
   batch = {};  // its memory goes before the next batch's arrives
+}
+
+void Sweeper::complete_batch(Batch& batch) const {
+  if (batch.completed) return;
+  parallel_for(batch.prepared.size(), [&](std::size_t i) { complete_unit(batch.prepared[i]); },
+               worker_count(batch.prepared.size()));
+  batch.completed = true;
 }
 
 // Runs side() on another thread while main() runs on this one; rethrows the first
@@ -685,10 +707,38 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
   }
   const auto batches = batches_of(units, std::max<std::size_t>(1, candidate.batch_size()));
   if (batches.empty()) return;
-  if (std::any_of(units.begin(), units.end(), [](const Unit& u) { return u.gc->params.stream.has_value(); }))
-    candidate.expect_streams();
+  const bool streams =
+      std::any_of(units.begin(), units.end(), [](const Unit& u) { return u.gc->params.stream.has_value(); });
+  // Whether the candidate runs streams whole shapes the first batch's jobs, and asking
+  // means waiting while its process starts (seconds, to import a framework): batches
+  // are prepared meanwhile, the first always, more while the wait lasts, up to one
+  // batch's worth of input values.
+  std::deque<Batch> ready;
+  std::atomic<bool> waiting{streams};
+  alongside(
+      [&] {
+        if (streams) candidate.expect_streams();
+        waiting = false;
+      },
+      [&] {
+        ready.push_back(inputs_of(batches[0], candidate));
+        complete_batch(ready.back());
+        double values = input_values(batches[0]);
+        for (std::size_t k = 1; k < batches.size() && waiting; ++k) {
+          values += input_values(batches[k]);
+          if (values > kBatchValues) break;
+          try {
+            Batch b = inputs_of(batches[k], candidate);
+            complete_batch(b);
+            ready.push_back(std::move(b));
+          } catch (...) {
+            break;  // prepared again in its turn, where its error stops the sweep as before
+          }
+        }
+      });
   std::optional<Batch> previous;
-  Batch current = inputs_of(batches[0], candidate);
+  Batch current = std::move(ready.front());
+  ready.pop_front();
   for (std::size_t k = 0; k < batches.size(); ++k) {
     const bool whole_streams = candidate.runs_whole_streams();
     const std::vector<Job> jobs = current.jobs(whole_streams);
@@ -704,10 +754,14 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
         },
         [&] {
           if (previous) judge_batch(candidate, *previous);
-          parallel_for(current.prepared.size(), [&](std::size_t i) { complete_unit(current.prepared[i]); },
-                       worker_count(current.prepared.size()));
+          complete_batch(current);
           if (k + 1 < batches.size()) {
-            next = inputs_of(batches[k + 1], candidate);
+            if (ready.empty()) {
+              next = inputs_of(batches[k + 1], candidate);
+            } else {
+              next = std::move(ready.front());
+              ready.pop_front();
+            }
             candidate.stage_batch(next.jobs(candidate.runs_whole_streams()));
           }
         });

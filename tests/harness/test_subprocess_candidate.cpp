@@ -436,3 +436,33 @@ TEST_CASE("fp16 coding agrees with the C header's conversions on every bit patte
       CHECK_FALSE(external::npy_encode(x.data(), x.size(), NpyStorage::f2, reinterpret_cast<char*>(out.data())));
     }
 }
+
+TEST_CASE("batches prepared while a slow candidate starts are judged as batches prepared in turn", "[external]") {
+  // Streams make the sweep ask the candidate what it can do before the first batch; a
+  // start that takes a second leaves time to prepare the batches after the first.
+  const Grid grid = small_grid(std::string(kSmallAxes) + "[[grid]]\nhead_dim = 16\nprefill = 5\nsteps = 4\n",
+                               kEveryDType);
+  const auto records_of = [&](bool ask_first) {
+    SubprocessOptions o = options_for("numpy", "sleep 1; " + testing_command("numpy_reference.py"), 3);
+    o.prestart = ask_first;
+    return sweep_one(grid, std::make_unique<SubprocessCandidate>(o));
+  };
+  const std::vector<Record> ahead = records_of(true), in_turn = records_of(false);
+  REQUIRE(ahead.size() == 27);
+  REQUIRE(in_turn.size() == ahead.size());
+  for (std::size_t i = 0; i < ahead.size(); ++i) {
+    const Record &a = ahead[i], &b = in_turn[i];
+    INFO(a.case_id << " " << dtype_name(a.dtype) << ": " << a.message);
+    CHECK(a.case_id == b.case_id);
+    CHECK(a.dtype == b.dtype);
+    CHECK(a.outcome == Outcome::pass);
+    CHECK(b.outcome == Outcome::pass);
+    REQUIRE(a.tensors.size() == b.tensors.size());
+    for (std::size_t t = 0; t < a.tensors.size(); ++t) {
+      CHECK(a.tensors[t].name == b.tensors[t].name);
+      CHECK(a.tensors[t].elements == b.tensors[t].elements);
+      CHECK(a.tensors[t].max_ulps == b.tensors[t].max_ulps);
+      CHECK(a.tensors[t].mean_ulps == b.tensors[t].mean_ulps);
+    }
+  }
+}
