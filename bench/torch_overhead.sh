@@ -11,7 +11,10 @@
 # A shared machine's speed drifts by half between minutes, so the pair (sweep, torch
 # alone) runs RUNS times (default 3), back to back; the summary gives each pair's
 # ratio, their median, and the fastest sweep against the fastest torch alone.
-# Figures: docs/protocol.md section 5.
+# The timed sweeps run as a user runs them; torch alone reads the work directories
+# one more sweep kept beforehand (--keep-work-dirs, not timed: the kept gigabytes in
+# /dev/shm would weigh on the sweep they were kept by). Every sweep draws the same
+# inputs from the grid's seeds. Figures: docs/protocol.md section 5.
 #
 #   [RUNS=3] bench/torch_overhead.sh BUILD_DIR [GRID] [extra xposcheck sweep flags...]
 set -eu
@@ -27,17 +30,23 @@ work=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 trap 'rm -rf "$work"' EXIT
 now() { $python -c 'import time; print(time.monotonic())'; }
 
+sweep() {  # sweep TMPDIR LOG [extra flags]: the grid through the PyTorch candidate
+  dirs=$1 log=$2
+  shift 2
+  status=0
+  TMPDIR="$dirs" "$build/cli/xposcheck" sweep --grid "$grid" --quiet --out "$work/results.json" \
+      --candidate-cmd "$python $src/python/candidates/torch_xtransformers.py" \
+      --candidate-name torch "$@" > "$log" || status=$?
+  [ "$status" -le 1 ] || { cat "$log"; exit "$status"; }
+}
+
+mkdir "$work/dirs" "$work/scratch"
+sweep "$work/dirs" "$work/kept.log" --keep-work-dirs "$@"
 run=1
 while [ "$run" -le "$runs" ]; do
-  rm -rf "$work/dirs"
-  mkdir "$work/dirs"
   start=$(now)
-  status=0
-  TMPDIR="$work/dirs" "$build/cli/xposcheck" sweep --grid "$grid" --quiet --out "$work/results.json" \
-      --candidate-cmd "$python $src/python/candidates/torch_xtransformers.py" \
-      --candidate-name torch --keep-work-dirs "$@" > "$work/log" || status=$?
+  sweep "$work/scratch" "$work/log" "$@"
   end=$(now)
-  [ "$status" -le 1 ] || { cat "$work/log"; exit "$status"; }
   [ "$run" -eq 1 ] && grep -E '^(external|gate):' "$work/log"
   alone=$($python "$src/bench/torch_alone.py" "$work/dirs" | sed -n 's/.*inside torch \([0-9.]*\) s/\1/p')
   echo "$start $end $alone $(cat /proc/loadavg | cut -d' ' -f1)" >> "$work/pairs"
