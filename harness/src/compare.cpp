@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "compare_logits.hpp"
+#include "parallel_for.hpp"
 
 namespace xposcheck {
 namespace {
@@ -164,15 +165,21 @@ struct OutputComparer::State {
         logit_rows(std::move(rows)),
         q_allow(tol, tables, c, fixed_allowance(tol, options.yardstick, 0)),
         k_allow(tol, tables, c, fixed_allowance(tol, options.yardstick, 1)),
-        q(c, dtype, q_tensor_name(options.pass), true, q_allow, range, options.curve_bins),
-        k(c, dtype, k_tensor_name(options.pass), false, k_allow, range, options.curve_bins),
+        q(c, dtype, q_tensor_name(options.pass), true, q_allow, q_range, options.curve_bins),
+        k(c, dtype, k_tensor_name(options.pass), false, k_allow, k_range, options.curve_bins),
         query_norms(static_cast<std::size_t>(c.batch * c.heads) * logit_rows.size()) {}
   const Case& c;
   DType dtype;
   const Tolerance& tol;
   CompareOptions options;
   std::vector<long> logit_rows;
-  RangeTracker range;
+  // Each tensor's own, so that the two can be compared side by side; range() joins them.
+  RangeTracker q_range, k_range;
+  RangeTracker range() const {
+    RangeTracker all = q_range;
+    all.add_all(k_range, c.centre());
+    return all;
+  }
   Allowance q_allow, k_allow;
   RotatedComparer q, k;
   std::vector<double> query_norms;  // [bh][logit rows]: |golden q_out|
@@ -206,7 +213,7 @@ void OutputComparer::add_key_rows(long first, long count, const double* golden, 
 }
 
 bool OutputComparer::clean_so_far() const {
-  return s_->range.count == 0 && s_->q.nonfinite() == 0 && s_->k.nonfinite() == 0;
+  return s_->q_range.count == 0 && s_->k_range.count == 0 && s_->q.nonfinite() == 0 && s_->k.nonfinite() == 0;
 }
 
 void OutputComparer::add_logits(long first, long count, const double* golden_keys, const double* golden_logits,
@@ -240,7 +247,7 @@ void OutputComparer::finish(Record& record) {
 
   std::string message;
   const Outcome values = value_outcome(record, message);
-  const RangeTracker& range = s.range;
+  const RangeTracker range = s.range();
   if (range.count > 0) {
     record.range = RangeIssue{range.tensor, range.count, range.first_position, range.largest,
                               std::string(outcome_name(values))};
@@ -269,8 +276,13 @@ void compare_outputs(const Case& c, DType dtype, const Golden& golden, const Rot
   if (!check_output_shapes(c, dtype, out, record, options.pass)) return;
   if (out.rows) throw std::logic_error("outputs left in files are compared in blocks (judge_output_in_blocks)");
   OutputComparer comparer(c, dtype, tables, tol, golden.logit_rows, options);
-  comparer.add_query_rows(0, c.seq_len, golden.q_out.data.data(), out.q_out.data.data());
-  comparer.add_key_rows(0, c.key_rows(), golden.k_out.data.data(), out.k_out.data.data());
+  // The two tensors share nothing until finish: side by side for a large case, unless
+  // the cores are taken already (other cases judged alongside).
+  const bool side_by_side = !serial_here() && golden.k_out.size() >= (std::size_t(1) << 16);
+  parallel_for(2, [&](std::size_t tensor) {
+    if (tensor == 0) comparer.add_query_rows(0, c.seq_len, golden.q_out.data.data(), out.q_out.data.data());
+    else comparer.add_key_rows(0, c.key_rows(), golden.k_out.data.data(), out.k_out.data.data());
+  }, side_by_side ? 2 : 1);
   if (options.pass == Pass::forward && comparer.clean_so_far() && !golden.logit_rows.empty() &&
       golden.logits.size() > 0) {
     std::vector<long> visible;

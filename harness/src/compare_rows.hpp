@@ -32,6 +32,16 @@ struct RangeTracker {
     largest = std::max(largest, std::fabs(value));
     ++count;
   }
+  // What `later` tracked, as if its values had been added after these.
+  void add_all(const RangeTracker& later, long centre) {
+    if (later.count == 0) return;
+    if (count == 0 || std::labs(later.first_position - centre) < std::labs(first_position - centre)) {
+      first_position = later.first_position;
+      tensor = later.tensor;
+    }
+    largest = std::max(largest, later.largest);
+    count += later.count;
+  }
 };
 
 // Allowed error of an element: position-aware, or a fixed allowance (relative rule).

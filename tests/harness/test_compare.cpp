@@ -254,3 +254,34 @@ TEST_CASE("candidates are judged against plain fp64 golden logits, to the same v
     }
   }
 }
+
+TEST_CASE("q_out and k_out compared side by side give what one after the other gives") {
+  // Large enough to be compared side by side; fp16 overflows in both tensors.
+  const Case c = small_case(12000, 4000);
+  const Fixture f(c, DType::fp16);
+  CandidateOutput out = f.exact;
+  out.q_out.data[7 * 8 + 1] *= 1 + 0x1p-6;  // and one wrong value
+  const Record side = f.compare(out);
+  OutputComparer one(c, DType::fp16, *f.tables, default_tolerance(DType::fp16), f.golden.logit_rows);
+  one.add_query_rows(0, c.seq_len, f.golden.q_out.data.data(), out.q_out.data.data());
+  one.add_key_rows(0, c.key_rows(), f.golden.k_out.data.data(), out.k_out.data.data());
+  Record after;
+  one.finish(after);
+  INFO(side.message);
+  CHECK(side.outcome == Outcome::out_of_range);
+  CHECK(side.outcome == after.outcome);
+  CHECK(side.message == after.message);
+  REQUIRE(side.range);
+  REQUIRE(after.range);
+  CHECK(side.range->count == after.range->count);
+  CHECK(side.range->first_position == after.range->first_position);
+  CHECK(side.range->tensor == after.range->tensor);
+  CHECK(side.range->largest_golden == after.range->largest_golden);
+  CHECK(side.range->in_range_outcome == after.range->in_range_outcome);
+  REQUIRE(side.tensors.size() == after.tensors.size());
+  for (std::size_t t = 0; t < side.tensors.size(); ++t) {
+    CHECK(side.tensors[t].max_ulps == after.tensors[t].max_ulps);
+    CHECK(side.tensors[t].mean_ulps == after.tensors[t].mean_ulps);
+    CHECK(side.tensors[t].over_tolerance == after.tensors[t].over_tolerance);
+  }
+}

@@ -51,3 +51,25 @@ TEST_CASE("a row's allowance is the largest of its pairs', bit for bit") {
     }
   }
 }
+
+TEST_CASE("range trackers joined are the tracker of all their values in order") {
+  using xposcheck::detail::RangeTracker;
+  const long centre = 50;
+  // Positions with ties in distance from the centre, in both halves.
+  const long positions[] = {90, 10, 20, 80, 30, 70, 75, 25, 40, 60, 45, 55};
+  for (std::size_t split = 0; split <= std::size(positions); ++split) {
+    RangeTracker all, first, second;
+    for (std::size_t i = 0; i < std::size(positions); ++i) {
+      const std::string name = i % 2 ? "k_out" : "q_out";
+      const double value = 70000.0 + static_cast<double>(i * 37 % 11);
+      all.add(name, positions[i], centre, value);
+      (i < split ? first : second).add(name, positions[i], centre, value);
+    }
+    first.add_all(second, centre);
+    INFO("split at " << split);
+    CHECK(first.count == all.count);
+    CHECK(first.first_position == all.first_position);
+    CHECK(first.tensor == all.tensor);
+    CHECK(first.largest == all.largest);
+  }
+}
