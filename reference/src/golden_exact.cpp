@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 
 #include "exact.hpp"
 #include "packed_golden.hpp"
@@ -61,10 +62,28 @@ Walk walk_at(const Real& omega, const Real& log_zeta, long k, long e) {
   return {cos(phi), sin(phi), exp(le), exp(Real(-le))};
 }
 
+// Boost.Multiprecision keeps the constants its functions need (ln 2, pi, ...) in
+// statics that it fills on first use without a guard: two threads making their first
+// seeds at once could read a half-written ln 2 and build a table with one wrong
+// column (the first pair of the second thread's share; helgrind shows the race). Every
+// entry point below fills them once, under std::call_once, before any other use.
+void fill_constants_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Real sum = 0;
+    for (const double x : {0.75, 3.5, 1000.0, -60.0}) {
+      const Real r(x);
+      sum += sin(r) + cos(r) + exp(r) + log(abs(r)) + pow(abs(r), Real(1.25)) + sqrt(abs(r));
+    }
+    if (!isfinite(sum)) throw std::logic_error("multiprecision constants are not finite");
+  });
+}
+
 }  // namespace
 
 Golden golden_exact(const Case& c, const Tensor& q_in, const Tensor& k_in,
                     const GoldenOptions& options) {
+  fill_constants_once();
   if (c.packed) {
     validate(c);
     return packed_golden(c, q_in, k_in, [](const Case& one, const Tensor& q, const Tensor& k) {
@@ -75,6 +94,7 @@ Golden golden_exact(const Case& c, const Tensor& q_in, const Tensor& k_in,
 }
 
 GoldenGradients golden_gradients_exact(const Case& c, const Tensor& g_q, const Tensor& g_k) {
+  fill_constants_once();
   if (c.packed) {
     validate(c);
     return packed_gradients(c, g_q, g_k, golden_gradients_exact);
@@ -83,12 +103,14 @@ GoldenGradients golden_gradients_exact(const Case& c, const Tensor& g_q, const T
 }
 
 SeedFrequency seed_frequency(const Case& c, long j) {
+  fill_constants_once();
   return {exact::to_dd(exact::omega(c, exact::log_theta_prime<Real>(c), j)),
           exact::to_dd(exact::log_zeta<Real>(c, j))};
 }
 
 std::vector<SeedRotation> seed_walk(const Case& c, long j, long start, long step, long count,
                                     bool centred) {
+  fill_constants_once();
   const Real omega = exact::omega(c, exact::log_theta_prime<Real>(c), j);
   const Real log_zeta = exact::log_zeta<Real>(c, j);
   Walk z = walk_at(omega, log_zeta, start, start - (centred ? c.centre() : 0));
