@@ -66,17 +66,20 @@ Walk walk_at(const Real& omega, const Real& log_zeta, long k, long e) {
 // statics that it fills on first use without a guard: two threads making their first
 // seeds at once could read a half-written ln 2 and build a table with one wrong
 // column (the first pair of the second thread's share; helgrind shows the race). Every
-// entry point below fills them once, under std::call_once, before any other use.
+// entry point below fills them once, under a mutex (which race checkers such as
+// helgrind follow, unlike pthread_once), before any other use.
 void fill_constants_once() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    Real sum = 0;
-    for (const double x : {0.75, 3.5, 1000.0, -60.0}) {
-      const Real r(x);
-      sum += sin(r) + cos(r) + exp(r) + log(abs(r)) + pow(abs(r), Real(1.25)) + sqrt(abs(r));
-    }
-    if (!isfinite(sum)) throw std::logic_error("multiprecision constants are not finite");
-  });
+  static std::mutex mutex;
+  static bool filled = false;
+  std::lock_guard lock(mutex);
+  if (filled) return;
+  Real sum = 0;
+  for (const double x : {0.75, 3.5, 1000.0, -60.0}) {
+    const Real r(x);
+    sum += sin(r) + cos(r) + exp(r) + log(abs(r)) + pow(abs(r), Real(1.25)) + sqrt(abs(r));
+  }
+  if (!isfinite(sum)) throw std::logic_error("multiprecision constants are not finite");
+  filled = true;
 }
 
 }  // namespace
