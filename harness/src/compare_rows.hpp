@@ -25,22 +25,23 @@ struct RangeTracker {
   long first_position = 0;
   double largest = 0;
   void add(const std::string& name, long position, long centre, double value) {
-    if (count == 0 || std::labs(position - centre) < std::labs(first_position - centre)) {
-      first_position = position;
-      tensor = name;
-    }
+    note_position(name, position, centre);
     largest = std::max(largest, std::fabs(value));
     ++count;
   }
   // What `later` tracked, as if its values had been added after these.
   void add_all(const RangeTracker& later, long centre) {
     if (later.count == 0) return;
-    if (count == 0 || std::labs(later.first_position - centre) < std::labs(first_position - centre)) {
-      first_position = later.first_position;
-      tensor = later.tensor;
-    }
+    note_position(later.tensor, later.first_position, centre);
     largest = std::max(largest, later.largest);
     count += later.count;
+  }
+  // The envelope ends at the position nearest the centre; of equals, the first added.
+  void note_position(const std::string& name, long position, long centre) {
+    if (count == 0 || std::labs(position - centre) < std::labs(first_position - centre)) {
+      first_position = position;
+      tensor = name;
+    }
   }
 };
 
