@@ -11,11 +11,9 @@
 // golden_gradients_fast runs the same kernel backward: the rotation by -phi is the
 // forward rotation of (x[a], -x[b]) for out[a] and of (x[b], x[a]) for out[b], and a
 // negation is exact, so the accuracy argument above holds for it unchanged.
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <cmath>
-#include <cstdint>
 #include <new>
 #include <string>
 
@@ -107,22 +105,6 @@ Kernel rounded_kernel(Layout l, Direction d) {
   return l == Layout::half ? rotate_half_backward : rotate_interleaved_backward;
 }
 
-// An unfilled tensor (rotate_block writes every element) whose storage is advised onto
-// transparent huge pages before it is touched: the outputs of a long case are hundreds
-// of megabytes, and faulting them in 4 KiB at a time cost more than computing them.
-Tensor output_tensor(const Shape& shape) {
-  const std::size_t n = element_count(shape), page = 4096;
-  Values v;
-  v.reserve(n);
-  const auto begin = reinterpret_cast<std::uintptr_t>(v.data());
-  const std::uintptr_t first = (begin + page - 1) / page * page;
-  const std::uintptr_t last = (begin + n * sizeof(double)) / page * page;
-  if (last > first + (std::uintptr_t(4) << 20))
-    madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);  // advice only
-  v.resize(n);
-  return Tensor(shape, std::move(v));
-}
-
 }  // namespace
 
 void check_shape(const char* name, const Tensor& t, const Shape& expected) {
@@ -195,8 +177,8 @@ Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
   check_shape("k_in", k_in, c.k_shape());
   const auto tables = shared_tables(c);
   Golden g;
-  g.q_out = output_tensor(c.q_shape());
-  g.k_out = output_tensor(c.k_shape());
+  g.q_out = Tensor::unfilled(c.q_shape());
+  g.k_out = Tensor::unfilled(c.k_shape());
   rotate_block(c, *tables, true, 0, c.seq_len, q_in.data.data(), g.q_out.data.data());
   rotate_block(c, *tables, false, 0, c.key_rows(), k_in.data.data(), g.k_out.data.data());
   if (options.logits) {
@@ -214,7 +196,7 @@ GoldenGradients golden_gradients_fast(const Case& c, const Tensor& g_q, const Te
   check_shape("g_q", g_q, c.q_shape());
   check_shape("g_k", g_k, c.k_shape());
   const auto tables = shared_tables(c);
-  GoldenGradients g{output_tensor(c.q_shape()), output_tensor(c.k_shape())};
+  GoldenGradients g{Tensor::unfilled(c.q_shape()), Tensor::unfilled(c.k_shape())};
   rotate_block(c, *tables, true, 0, c.seq_len, g_q.data.data(), g.dq.data.data(), Direction::backward);
   rotate_block(c, *tables, false, 0, c.key_rows(), g_k.data.data(), g.dk.data.data(), Direction::backward);
   return g;

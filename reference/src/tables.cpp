@@ -12,8 +12,6 @@
 // checks this against direct multiprecision evaluation.
 #include "xposcheck/reference/tables.hpp"
 
-#include <sys/mman.h>
-
 #include <bit>
 #include <cmath>
 #include <cstdlib>
@@ -145,7 +143,7 @@ void TableSeeds::combine(long from, long to, double* out) const {
   const long fine_rows = all_fine ? step_ : n;
   // Every element is written below: zero-filling a block's worth first would cost as
   // much as combining it.
-  const auto fine = std::make_unique_for_overwrite<double[]>(static_cast<std::size_t>(fine_rows) * row);
+  Values fine(static_cast<std::size_t>(fine_rows) * row);
   for (long r = 0; r < fine_rows; ++r) {
     const long k = all_fine ? r : (i0 + r) % step_;
     combine_row(&mid_[(k / s1_) * row], &unit_[(k % s1_) * row], &fine[r * row], P);
@@ -179,18 +177,6 @@ void RotaryTables::build(const TableSeeds& seeds) {
                            static_cast<double>(n) * static_cast<double>(pairs_) * 8 * 8);
   }
 }
-
-double* RotaryTables::Storage::allocate(std::size_t n) {
-  constexpr std::size_t huge = std::size_t(2) << 20;
-  const std::size_t bytes = n * sizeof(double);
-  void* p = bytes >= 2 * huge ? std::aligned_alloc(huge, (bytes + huge - 1) / huge * huge)
-                              : std::malloc(bytes);
-  if (!p) throw std::bad_alloc();
-  if (bytes >= 2 * huge) madvise(p, bytes, MADV_HUGEPAGE);  // advice only; may be refused
-  return static_cast<double*>(p);
-}
-
-void RotaryTables::Storage::deallocate(double* p, std::size_t) noexcept { std::free(p); }
 
 double RotaryTables::angle(long p, long j) const {
   return dd::round(dd::mul(omega_[j], static_cast<double>(p)));

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "xposcheck/reference/case.hpp"
+#include "xposcheck/reference/tensor.hpp"
 
 namespace xposcheck {
 
@@ -86,31 +87,8 @@ class RotaryTables {
   // the tables.
   void build(const TableSeeds& seeds);
 
-  // The table storage: left uninitialised (the parallel build writes every element,
-  // so zero-filling tens of megabytes on one thread first would only cost time), and
-  // large blocks are asked for on transparent huge pages, which removes most of the
-  // page-fault time of a fresh table.
-  struct Storage {
-    using value_type = double;
-    template <class U>
-    struct rebind {
-      using other = Storage;
-    };
-    double* allocate(std::size_t n);
-    void deallocate(double* p, std::size_t n) noexcept;
-    template <class U, class... A>
-    void construct(U* p, A&&... a) {
-      if constexpr (sizeof...(A) == 0) {
-        ::new (static_cast<void*>(p)) U;
-      } else {
-        ::new (static_cast<void*>(p)) U(std::forward<A>(a)...);
-      }
-    }
-    bool operator==(const Storage&) const = default;
-  };
-
   long first_, last_, pairs_;
-  std::vector<double, Storage> data_;
+  Values data_;  // unfilled: the parallel build writes every element
   std::vector<DD> omega_;     // omega_j / alpha
   std::vector<DD> log_zeta_;  // ln zeta_j / B; 0 when xpos is off
   long centre_;

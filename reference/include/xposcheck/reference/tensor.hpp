@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "xposcheck/reference/large_blocks.hpp"
+
 namespace xposcheck {
 
 using Shape = std::vector<std::size_t>;
@@ -18,15 +20,24 @@ using Shape = std::vector<std::size_t>;
 // std::allocator, except that growing without a value (vector(n), resize(n)) leaves
 // the elements uninitialized: a tensor that is about to be written whole (inputs
 // drawn, a file decoded, golden values computed) skips a pass over its memory, which
-// was a fifth of the harness's CPU on the default grid through PyTorch.
+// was a fifth of the harness's CPU on the default grid through PyTorch. Large arrays
+// come from the recycler (large_blocks.hpp).
 template <class T>
 struct NoFillAllocator {
   using value_type = T;
   NoFillAllocator() = default;
   template <class U>
   constexpr NoFillAllocator(const NoFillAllocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return std::allocator<T>{}.allocate(n); }
-  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>{}.deallocate(p, n); }
+  static bool large(std::size_t n) { return n >= kLargeBlockBytes / sizeof(T); }
+  T* allocate(std::size_t n) {
+    if (!large(n)) return std::allocator<T>{}.allocate(n);
+    if (n > std::size_t(-1) / sizeof(T)) throw std::bad_array_new_length();
+    return static_cast<T*>(allocate_large_block(n * sizeof(T)));
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if (large(n)) free_large_block(p);
+    else std::allocator<T>{}.deallocate(p, n);
+  }
   template <class U>
   void construct(U* p) noexcept {
     ::new (static_cast<void*>(p)) U;
