@@ -753,17 +753,26 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
           current.per_case_s = seconds_since(t0) / static_cast<double>(current.prepared.size());
         },
         [&] {
+          // The next batch first: a serving candidate done with this one starts on it
+          // at once, while the batch before is judged. Its failure stops the sweep, but
+          // only after that judging: results already computed are kept.
+          std::exception_ptr failed;
+          try {
+            if (k + 1 < batches.size()) {
+              if (ready.empty()) {
+                next = inputs_of(batches[k + 1], candidate);
+              } else {
+                next = std::move(ready.front());
+                ready.pop_front();
+              }
+              candidate.stage_batch(next.jobs(candidate.runs_whole_streams()));
+            }
+          } catch (...) {
+            failed = std::current_exception();
+          }
           if (previous) judge_batch(candidate, *previous);
           complete_batch(current);
-          if (k + 1 < batches.size()) {
-            if (ready.empty()) {
-              next = inputs_of(batches[k + 1], candidate);
-            } else {
-              next = std::move(ready.front());
-              ready.pop_front();
-            }
-            candidate.stage_batch(next.jobs(candidate.runs_whole_streams()));
-          }
+          if (failed) std::rethrow_exception(failed);
         });
     previous = std::move(current);
     current = std::move(next);

@@ -9,6 +9,9 @@
 #include <numeric>
 #include <iterator>
 #include <set>
+#include <thread>
+#include <chrono>
+#include <variant>
 
 #include <catch2/catch.hpp>
 
@@ -263,11 +266,36 @@ TEST_CASE("a batch staged ahead is used only for exactly its jobs", "[external]"
   all_pass(candidate.run_batch(third), third);
   INFO(candidate.stats_summary());
   CHECK(candidate.stats().staged == 1);
-  // Staged for other jobs: written again for the ones that come.
+  CHECK(candidate.stats().served == 1);  // handed the staged batch as soon as it was staged
+  const std::size_t processes = candidate.stats().processes;
+  // Staged for other jobs, which the serving process started on at once: it is
+  // stopped, and the jobs that come are written again for a new one.
   candidate.stage_batch(second);
   all_pass(candidate.run_batch(other), other);
   CHECK(candidate.stats().staged == 1);
-  CHECK(candidate.stats().served >= 2);
+  CHECK(candidate.stats().served == 1);
+  CHECK(candidate.stats().processes == processes + 1);
+}
+
+TEST_CASE("a serving process starts a staged batch before it is asked for", "[external]") {
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [3, 5, 7]\n");
+  std::vector<Inputs> inputs;
+  for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
+  auto job = [&](std::size_t i) { return std::vector<Job>{{&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k}}; };
+  SubprocessCandidate candidate(options_for("sleepy", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=1")));
+  REQUIRE(candidate.run_batch(job(0)).size() == 1);  // learns that it serves
+  REQUIRE(candidate.run_batch(job(1)).size() == 1);  // left serving
+  candidate.stage_batch(job(2));
+  // The sweep judges meanwhile; the process computes the staged case (a second).
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<Attempt> attempts = candidate.run_batch(job(2));
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  INFO(candidate.stats_summary());
+  REQUIRE(attempts.size() == 1);
+  CHECK(std::holds_alternative<CandidateOutput>(attempts[0]));
+  CHECK(candidate.stats().staged == 1);
+  CHECK(waited < 0.8);  // the case's second of sleep was over before it was asked for
 }
 
 TEST_CASE("the helper's bf16 conversions are exact and round to nearest even", "[external]") {

@@ -128,10 +128,14 @@ SubprocessCandidate::SubprocessCandidate(SubprocessOptions options) : options_(s
   if (options_.batch_size == 0) options_.batch_size = 1;
 }
 
-// The next batch, written while the one before ran.
+// The next batch, written while the one before ran. Once the serving process is done
+// with that one, it is handed this batch at once (start_staged_locked): the process
+// then has it in hand before the sweep asks for it.
 struct SubprocessCandidate::Staged {
   std::vector<JobKey> keys;
-  std::unique_ptr<external::Launch> launch;
+  std::unique_ptr<external::Launch> launch;  // launch->process set once handed over
+  // The served batch's directory, kept while the process reads where to go next.
+  std::unique_ptr<external::Launch> handed_from;
   double write_s = 0;
 };
 
@@ -160,20 +164,40 @@ void SubprocessCandidate::stage_batch(std::span<const Job> jobs) {
   staged->write_s = seconds_since(t0);
   std::lock_guard lock(mutex_);
   staged_ = std::move(staged);
+  start_staged_locked();
 }
 
-// The staged batch when it can be used and holds exactly these jobs; a stale one is
-// dropped either way.
-std::unique_ptr<external::Launch> SubprocessCandidate::take_staged(std::span<const Job> jobs, bool usable,
+// A process done with its batch and the next batch written: it starts at once, while
+// the sweep may still be judging; run_round then finds it running.
+void SubprocessCandidate::start_staged_locked() {
+  if (!serving_ || !staged_ || staged_->launch->process || serving_->process->exited()) return;
+  try {
+    serving_->hand_over(*staged_->launch);
+  } catch (const std::exception&) {
+    return;  // handed over later, in run_round, or the batch is written again
+  }
+  staged_->handed_from = std::move(serving_);
+}
+
+// The staged batch when it holds exactly these jobs (the whole batch) and a process
+// takes it: the serving one (`serving`), or the one that started on it already, whose
+// batch before goes to `handed_from`. Otherwise it is dropped (a process running it
+// stopped).
+std::unique_ptr<external::Launch> SubprocessCandidate::take_staged(std::span<const Job> jobs, bool whole,
+                                                                   bool serving,
+                                                                   std::unique_ptr<external::Launch>& handed_from,
                                                                    ExternalStats& stats) {
   std::unique_ptr<Staged> staged;
   {
     std::lock_guard lock(mutex_);
     staged = std::move(staged_);
   }
-  if (!usable || !staged || staged->keys != keys_of(jobs)) return nullptr;
+  if (!whole || !staged || staged->keys != keys_of(jobs)) return nullptr;
+  if (!serving && !staged->launch->process) return nullptr;
   ++stats.staged;
   stats.write_s += staged->write_s;
+  if (staged->launch->process) ++stats.served;
+  handed_from = std::move(staged->handed_from);
   return std::move(staged->launch);
 }
 
@@ -314,10 +338,14 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
   round.limit = std::min(options_.case_timeout_s * static_cast<double>(std::max<std::size_t>(1, pending.size())),
                          options_.batch_timeout_s);
   std::unique_ptr<external::Launch> previous = take_serving(s);
-  // A serving process takes the batch written ahead when it is this whole batch.
-  std::unique_ptr<external::Launch> staged = take_staged(jobs, previous && pending.size() == jobs.size(), s);
+  // A serving process takes the batch written ahead when it is this whole batch; it
+  // may hold it already (handed over when both were ready).
+  std::unique_ptr<external::Launch> handed_from;
+  std::unique_ptr<external::Launch> staged =
+      take_staged(jobs, pending.size() == jobs.size(), previous != nullptr, handed_from, s);
+  const bool running = staged && staged->process;
   const bool written = staged != nullptr;
-  std::unique_ptr<external::Launch> launch = previous ? std::move(staged) : take_prestarted(s);
+  std::unique_ptr<external::Launch> launch = previous || running ? std::move(staged) : take_prestarted(s);
   // The next batch's process starts up while this one runs, unless this one will
   // serve it (a spare would import everything for nothing).
   if (!serves_) prestart();
@@ -339,7 +367,7 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
   s.write_s += seconds_since(t0);
 
   if (!launch->process) launch->start(options_, /*wait_for_manifest=*/false);
-  if (!previous) ++s.processes;
+  if (!previous && !running) ++s.processes;
   t0 = std::chrono::steady_clock::now();
   std::vector<external::CaseFiles> files;
   for (const BatchEntry& e : entries) files.push_back(e.files);
@@ -352,6 +380,7 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
     round.unfinished = collect(jobs, entries, done, watch, results, s);
     std::lock_guard lock(mutex_);
     serving_ = std::move(launch);
+    start_staged_locked();
     return round;
   }
   const ProcessResult p = launch->wait(std::max(0.0, round.limit - seconds_since(t0)), watch);

@@ -100,7 +100,8 @@ class SubprocessCandidate : public Candidate {
                       const Tensor& k_in) override;
   std::vector<Attempt> run_batch(std::span<const Job> jobs) override;
   // While a serving process runs this batch, writes the next one's manifest and inputs
-  // to its own work directory, to be handed over as soon as this batch is done.
+  // to its own work directory, handed over as soon as this batch is done (before the
+  // next run_batch when the process finishes first).
   void stage_batch(std::span<const Job> jobs) override;
   // Known from the options, from a batch the command ran, or else by handing it an
   // empty batch (the Python helper announces itself in candidate.json).
@@ -135,7 +136,9 @@ class SubprocessCandidate : public Candidate {
   std::unique_ptr<external::Launch> serving_;  // finished its batch, waiting for the next
   struct Staged;
   std::unique_ptr<Staged> staged_;          // the next batch, written ahead (stage_batch)
-  std::unique_ptr<external::Launch> take_staged(std::span<const Job> jobs, bool usable, ExternalStats& stats);
+  std::unique_ptr<external::Launch> take_staged(std::span<const Job> jobs, bool whole, bool serving,
+                                                std::unique_ptr<external::Launch>& handed_from, ExternalStats& stats);
+  void start_staged_locked();  // under mutex_
   std::optional<bool> backward_;            // what the candidate said in candidate.json
 };
 
