@@ -705,8 +705,13 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
   for (const Unit& u : all) {
     if (pending(candidate, u)) units.push_back(u);
   }
-  const auto batches = batches_of(units, std::max<std::size_t>(1, candidate.batch_size()));
+  auto batches = batches_of(units, std::max<std::size_t>(1, candidate.batch_size()));
   if (batches.empty()) return;
+  // The largest batches first: the last one is judged with the candidate done, so it
+  // had better be small. Cases keep the grid's order within a batch.
+  std::stable_sort(batches.begin(), batches.end(), [](const std::vector<Unit>& a, const std::vector<Unit>& b) {
+    return input_values(a) > input_values(b);
+  });
   const bool streams =
       std::any_of(units.begin(), units.end(), [](const Unit& u) { return u.gc->params.stream.has_value(); });
   // Whether the candidate runs streams whole shapes the first batch's jobs, and asking

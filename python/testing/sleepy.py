@@ -1,6 +1,7 @@
 """Correct, and slow on every case: it sleeps $XPOSCHECK_TEST_SLEEP_S seconds
 (default 1.0) before computing each one. Shows when a serving process starts a batch
-handed to it ahead of time."""
+handed to it ahead of time. With $XPOSCHECK_TEST_ORDER_FILE, appends each case's
+seq_len there as it comes: the order in which the harness sent them."""
 
 import os
 import time
@@ -9,9 +10,13 @@ import numpy_rope
 import xposcheck_candidate
 
 SLEEP_S = float(os.environ.get("XPOSCHECK_TEST_SLEEP_S", "1.0"))
+ORDER_FILE = os.environ.get("XPOSCHECK_TEST_ORDER_FILE")
 
 
 def rotary(q, k, case):
+    if ORDER_FILE:
+        with open(ORDER_FILE, "a") as f:
+            f.write("%d\n" % case.seq_len)
     time.sleep(SLEEP_S)
     return numpy_rope.rotary(q, k, case)
 

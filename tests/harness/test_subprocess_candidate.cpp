@@ -465,6 +465,24 @@ TEST_CASE("fp16 coding agrees with the C header's conversions on every bit patte
     }
 }
 
+TEST_CASE("the largest batches run first, cases in the grid's order within each", "[external]") {
+  // Batches of two: {1, 2}, {64, 128}, {3}; the last one is judged with the candidate
+  // done, so the small ones go last.
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [1, 2, 64, 128, 3]\n");
+  const std::filesystem::path order = std::filesystem::temp_directory_path() /
+                                      ("xposcheck-order-" + std::to_string(::getpid()) + ".txt");
+  std::filesystem::remove(order);
+  const std::string env = "XPOSCHECK_TEST_SLEEP_S=0 XPOSCHECK_TEST_ORDER_FILE='" + order.string() + "'";
+  const std::vector<Record> records =
+      sweep_one(grid, std::make_unique<SubprocessCandidate>(options_for("sleepy", testing_command("sleepy.py", env), 2)));
+  REQUIRE(records.size() == 5);
+  for (const Record& r : records) CHECK(r.outcome == Outcome::pass);
+  std::ifstream in(order);
+  std::vector<long> sent{std::istream_iterator<long>(in), std::istream_iterator<long>()};
+  std::filesystem::remove(order);
+  CHECK(sent == std::vector<long>{64, 128, 1, 2, 3});
+}
+
 TEST_CASE("batches prepared while a slow candidate starts are judged as batches prepared in turn", "[external]") {
   // Streams make the sweep ask the candidate what it can do before the first batch; a
   // start that takes a second leaves time to prepare the batches after the first.
