@@ -164,6 +164,28 @@ TEST_CASE("a serving process that dies in a later batch is replaced by a fresh o
   CHECK(s.failed_processes == 1);
 }
 
+TEST_CASE("a serving process that dies in a batch handed to it early loses only that batch's rest",
+          "[external]") {
+  // Batches run largest first: [7, 8] (first process), [5, 6] (the second, which then
+  // serves), [3, 4] handed to it as soon as it was done and written, [1, 2]. It dies
+  // at N = 3, before the sweep turned to that batch.
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [1, 2, 3, 4, 5, 6, 7, 8]\n");
+  auto candidate = std::make_unique<SubprocessCandidate>(
+      options_for("die3", testing_command("die_in_batch.py", "XPOSCHECK_TEST_DIE_N=3"), 2));
+  const auto records = sweep_one(grid, candidate);
+  REQUIRE(records.size() == 8);
+  for (std::size_t i : {0u, 1u, 4u, 5u, 6u, 7u}) {
+    INFO(records[i].case_id << ": " << records[i].message);
+    CHECK(records[i].outcome == Outcome::pass);
+  }
+  CHECK(records[2].outcome == Outcome::crash);
+  CHECK_THAT(records[2].message, Contains("exit status 5") && Contains("dying on purpose at N=3"));
+  CHECK(records[3].outcome == Outcome::crash);
+  INFO(candidate->stats_summary());
+  CHECK(candidate->stats().batches == 4);
+  CHECK(candidate->stats().failed_processes == 1);
+}
+
 TEST_CASE("a command that cannot be found is a CRASH saying so", "[external]") {
   auto c = std::make_unique<SubprocessCandidate>(
       options_for("missing", "/nonexistent/xposcheck-no-such-program --flag"));
