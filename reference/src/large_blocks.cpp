@@ -23,13 +23,6 @@ constexpr std::size_t kPage = 4096;
 // should not stay with the process for the rest of a sweep.
 constexpr std::size_t kMaxKeptBytes = std::size_t(1) << 30;
 
-#if defined(__SANITIZE_ADDRESS__)
-// AddressSanitizer sees overruns and uses after free only in memory from malloc.
-constexpr bool kKeep = false;
-#else
-constexpr bool kKeep = true;
-#endif
-
 char* map_fresh(std::size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
@@ -172,10 +165,10 @@ void* Recycler::allocate(std::size_t bytes) {
   if (bytes > std::size_t(-1) / 2) throw std::bad_alloc();
   const std::size_t capacity = (bytes + kGrain - 1) / kGrain * kGrain;
   std::lock_guard lock(mutex_);
-  char* block = kKeep ? take_fitting(capacity) : nullptr;
+  char* block = kLargeBlocksKept ? take_fitting(capacity) : nullptr;
   if (block) {
     ++stats_.reused;
-  } else if (kKeep) {
+  } else if (kLargeBlocksKept) {
     block = map_fresh(capacity);
     const std::size_t moved = gather(block, capacity);
     ++stats_.fresh;
@@ -190,7 +183,7 @@ void* Recycler::allocate(std::size_t bytes) {
   try {
     live_.emplace(block, capacity);
   } catch (...) {
-    kKeep ? void(munmap(block, capacity)) : std::free(block);
+    kLargeBlocksKept ? void(munmap(block, capacity)) : std::free(block);
     throw;
   }
   stats_.live_bytes += capacity;
@@ -205,7 +198,7 @@ void Recycler::free(void* block) noexcept {
   const std::size_t capacity = it->second;
   live_.erase(it);
   stats_.live_bytes -= capacity;
-  if (!kKeep) return std::free(block);
+  if (!kLargeBlocksKept) return std::free(block);
   try {
     keep(static_cast<char*>(block), capacity);
   } catch (...) {

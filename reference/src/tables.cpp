@@ -14,7 +14,6 @@
 
 #include <bit>
 #include <cmath>
-#include <cstdlib>
 #include <future>
 #include <list>
 #include <memory>

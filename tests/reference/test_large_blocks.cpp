@@ -18,12 +18,6 @@ namespace {
 
 constexpr std::size_t MiB = std::size_t(1) << 20;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kKeeps = false;  // blocks come from malloc there (large_blocks.hpp)
-#else
-constexpr bool kKeeps = true;
-#endif
-
 struct Block {
   unsigned char* p;
   std::size_t bytes;
@@ -65,7 +59,7 @@ TEST_CASE("large blocks never overlap, through reuse, splitting and gathering", 
   }
   CHECK(tags_intact(live));
   const LargeBlockStats s = large_block_stats();
-  if (kKeeps) {
+  if (kLargeBlocksKept) {
     CHECK(s.reused > 50);
     CHECK(s.moved_bytes > 0);
   }
@@ -75,7 +69,7 @@ TEST_CASE("large blocks never overlap, through reuse, splitting and gathering", 
 }
 
 TEST_CASE("a freed block serves a smaller request without new memory", "[large_blocks]") {
-  if (!kKeeps) return;
+  if (!kLargeBlocksKept) return;
   release_kept_blocks();
   void* big = allocate_large_block(8 * MiB);
   std::memset(big, 3, 8 * MiB);
@@ -93,7 +87,7 @@ TEST_CASE("a freed block serves a smaller request without new memory", "[large_b
 }
 
 TEST_CASE("kept pages too scattered for one request move into its new block", "[large_blocks]") {
-  if (!kKeeps) return;
+  if (!kLargeBlocksKept) return;
   release_kept_blocks();
   // a and c are kept while b stays live between them, so no kept range holds 12 MiB.
   auto* a = static_cast<unsigned char*>(allocate_large_block(8 * MiB));
@@ -135,7 +129,7 @@ TEST_CASE("kept memory is bounded", "[large_blocks]") {
 }
 
 TEST_CASE("large tensors come from the recycler, small ones from malloc", "[large_blocks]") {
-  if (!kKeeps) return;
+  if (!kLargeBlocksKept) return;
   release_kept_blocks();
   const LargeBlockStats before = large_block_stats();
   { Values small(kLargeBlockBytes / sizeof(double) - 1); }

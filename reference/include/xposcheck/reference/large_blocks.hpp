@@ -15,6 +15,14 @@
 
 namespace xposcheck {
 
+// Whether freed blocks are kept: not under AddressSanitizer, which sees overruns and
+// uses after free only in memory from malloc.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kLargeBlocksKept = false;
+#else
+inline constexpr bool kLargeBlocksKept = true;
+#endif
+
 // Blocks at least this large go through the recycler; smaller ones stay with malloc.
 inline constexpr std::size_t kLargeBlockBytes = std::size_t(256) << 10;
 

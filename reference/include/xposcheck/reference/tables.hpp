@@ -3,7 +3,6 @@
 // frequency) a case touches, each accurate to double-double (~2^-104 relative).
 #include <cstddef>
 #include <memory>
-#include <utility>
 #include <vector>
 
 #include "xposcheck/reference/case.hpp"
