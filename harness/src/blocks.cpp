@@ -11,6 +11,7 @@
 
 #include "blank_record.hpp"
 #include "block_diagnosis.hpp"
+#include "elapsed.hpp"
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/limits.hpp"
 #include "xposcheck/reference/golden_blocks.hpp"
@@ -23,7 +24,7 @@ namespace {
 using detail::BlockOutputs;
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+using detail::seconds_since;
 
 // One candidate's part of the pass over the blocks.
 struct Judged {

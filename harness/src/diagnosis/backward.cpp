@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "elapsed.hpp"
 #include "xposcheck/harness/compare.hpp"
 #include "xposcheck/harness/diagnosis.hpp"
 #include "xposcheck/reference/golden.hpp"
@@ -62,7 +63,7 @@ void diagnose_backward_record(const BackwardDiagnosisInput& input, Record& recor
   if (!options.enabled || !wants_diagnosis(record)) return;
   const auto t0 = std::chrono::steady_clock::now();
   Diagnosis d = diagnose_backward(input, record);
-  d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  d.seconds = detail::seconds_since(t0);
   record.diagnosis = std::move(d);
 }
 

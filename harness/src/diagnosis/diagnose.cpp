@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "diagnosis/hypotheses.hpp"
+#include "elapsed.hpp"
 
 namespace xposcheck {
 
@@ -270,7 +271,7 @@ Diagnosis diagnose(const DiagnosisInput& in, const Record& record,
   if (!explained) unexplained(d);
   trim_tried(d);
   for (TensorDecomposition& t : d.decomposition) keep_representative_fits(t);
-  d.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  d.seconds = detail::seconds_since(t0);
   return d;
 }
 

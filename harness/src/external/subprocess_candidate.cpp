@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "external/launch.hpp"
+#include "elapsed.hpp"
 #include "parallel_for.hpp"
 #include "external/protocol.hpp"
 #include "xposcheck/harness/candidate_text.hpp"
@@ -20,9 +21,7 @@ namespace {
 using external::BatchEntry;
 using external::CaseReport;
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+using detail::seconds_since;
 
 std::string output_tail(const ProcessResult& p) {
   const std::string err = candidate_text(tail_lines(p.err.text()));
