@@ -17,6 +17,13 @@ and dtype habits, for the test suite's verdicts on other people's conventions:
     --style complex        complex-number rotation: float32 polar table of positions
                            0..M+N-1, neighbouring pairs viewed as complex64 and
                            multiplied, cast back (the origin convention; no XPOS)
+    --style flash-cache    a fused-kernel library's rotary module: cos and sin tables
+                           (times the XPOS scale for queries, divided by it for keys)
+                           made in float32 over positions 0..L-1 and stored in the
+                           dtype, the rotation done in float32 from them; L is the
+                           longest length the module has seen in this dtype, and the
+                           XPOS centre floor(L/2), so the centre follows the calls that
+                           came before (conventions origin + centre)
 
 Each is written from the published code's behaviour, not copied from it.
 """
@@ -33,7 +40,7 @@ except ImportError:  # run from a source checkout
 
 import torch
 
-STYLES = ("torchscale", "cached-keys", "cos-sin-cache", "complex")
+STYLES = ("torchscale", "cached-keys", "cos-sin-cache", "complex", "flash-cache")
 
 
 def neighbours_rotated(x):
@@ -127,13 +134,66 @@ def complex_rotation(q, k, case):
     return rotate(q, table[keys - n:]), rotate(k, table)
 
 
+class FlashStyleRotary:
+    """One module per frequency set, kept for the process's life as a model keeps it:
+    its tables grow to the longest length asked for and are rebuilt when the dtype
+    changes, never shrunk."""
+
+    def __init__(self, case):
+        r = case.rotary_dim
+        self.inv_freq = 1.0 / (case.base ** (torch.arange(0, r, 2, dtype=torch.float32) / r))
+        self.zeta = (torch.arange(0, r, 2, dtype=torch.float32) + 0.4 * r) / (1.4 * r)
+        self.scale_base = case.scale_base if case.xpos else None
+        self.length, self.dtype = 0, None
+
+    def update(self, length, dtype):
+        if length <= self.length and dtype == self.dtype:
+            return
+        self.length, self.dtype = length, dtype
+        angles = torch.outer(torch.arange(length, dtype=torch.float32), self.inv_freq)
+        cos, sin = angles.cos(), angles.sin()
+        scale = torch.ones(())
+        if self.scale_base is not None:
+            power = (torch.arange(length, dtype=torch.float32) - length // 2) / self.scale_base
+            scale = self.zeta[None, :] ** power[:, None]
+        self.cos, self.sin = (cos * scale).to(dtype), (sin * scale).to(dtype)
+        self.cos_k, self.sin_k = (cos / scale).to(dtype), (sin / scale).to(dtype)
+
+
+def rotate_from_tables(x, cos, sin, case):
+    """The fused kernel's arithmetic: x and the dtype's tables in float32, one rounding."""
+    r = case.rotary_dim
+    rot, rest = x[..., :r].float(), x[..., r:]
+    cos, sin = cos.float(), sin.float()
+    if case.layout == "interleaved":
+        out = rot * each_twice(cos) + neighbours_rotated(rot) * each_twice(sin)
+    else:
+        first, second = rot.chunk(2, dim=-1)
+        out = torch.cat((first * cos - second * sin, second * cos + first * sin), dim=-1)
+    return torch.cat((out.to(x.dtype), rest), dim=-1)
+
+
+_modules = {}
+
+
+def flash_cache(q, k, case):
+    n, keys = q.shape[-2], k.shape[-2]
+    key = (case.rotary_dim, case.base, case.xpos, case.scale_base)
+    module = _modules.setdefault(key, FlashStyleRotary(case))
+    module.update(keys, q.dtype)
+    q_out = rotate_from_tables(q, module.cos[keys - n:keys], module.sin[keys - n:keys], case)
+    k_out = rotate_from_tables(k, module.cos_k[:keys], module.sin_k[:keys], case)
+    return q_out, k_out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--style", choices=STYLES, required=True)
     parser.add_argument("work_dir")
     args = parser.parse_args()
     fn = {"torchscale": torchscale, "cached-keys": cached_keys,
-          "cos-sin-cache": cos_sin_cache, "complex": complex_rotation}[args.style]
+          "cos-sin-cache": cos_sin_cache, "complex": complex_rotation,
+          "flash-cache": flash_cache}[args.style]
     xposcheck_candidate.run(fn, tensors="torch", argv=[sys.argv[0], args.work_dir])
 
 

@@ -111,6 +111,51 @@ TEST_CASE("cache-frame code whose query and key centres differ is a bug, never a
   CHECK(named == 12);
 }
 
+TEST_CASE("a convention whose golden values leave the dtype is judged again in its own frame",
+          "[external][conventions]") {
+  // In fp16 the keys at -M fall below the normal range under SPEC's centre (M + N/2
+  // past ~4,000): no logits are compared, so an accepted convention has nothing to pass
+  // on; it is judged again, every element, in the frame its diagnosis names.
+  const std::string grid = "name = \"envelope\"\ndtypes = [\"fp16\"]\n[axes]\nhead_dim = 64\n"
+                           "seq_len = 4096\nmem_len = 4096\n";
+  ScratchDir dir("frames-envelope");
+  const Sweep plain = sweep(dir, grid, cache_frame("keys"));
+  INFO(plain.out);
+  CHECK(plain.status == 1);
+  REQUIRE(plain.records.size() == 1);
+  const auto& p = plain.records[0];
+  INFO(p.at("message"));
+  CHECK(p.at("outcome") == "OUT_OF_RANGE");
+  CHECK(p.at("range").at("in_range_outcome") == "TOLERANCE");
+  CHECK(p.at("diagnosis").at("kind") == "convention");
+  CHECK(p.at("diagnosis").at("convention") == "origin,centre");
+  CHECK_THAT(p.at("message").get<std::string>(), Contains("accept with --accept-convention origin,centre"));
+
+  const Sweep accepted = sweep(dir, grid, cache_frame("keys"), {"--accept-convention", "origin,centre"});
+  INFO(accepted.out);
+  CHECK(accepted.status == 0);
+  REQUIRE(accepted.records.size() == 1);
+  const auto& a = accepted.records[0];
+  INFO(a.at("message"));
+  CHECK(a.at("diagnosis").at("accepted") == true);
+  CHECK(a.at("range").at("in_range_outcome") == "PASS");
+  CHECK_THAT(a.at("message").get<std::string>(),
+             Contains("first_position = 0, center = \"keys-floor\"") && Contains("every element judged there"));
+
+  // One key row off as well: the diagnosis' sample of rows misses it, the judging in
+  // the frame does not.
+  const Sweep nudged = sweep(dir, grid, cache_frame("keys") + " --nudge-key-row -3",
+                             {"--accept-convention", "origin,centre"});
+  INFO(nudged.out);
+  CHECK(nudged.status == 1);
+  REQUIRE(nudged.records.size() == 1);
+  const auto& n = nudged.records[0].at("diagnosis");
+  INFO(n.at("evidence"));
+  CHECK(n.at("kind") == "bug");
+  CHECK_FALSE(n.at("accepted"));
+  CHECK_THAT(n.at("evidence").get<std::string>(), Contains("judged again in that frame") && Contains("row 8189"));
+}
+
 TEST_CASE("a neighbour-pairing module passes through the adapter on both layouts and frames",
           "[external][torch][conventions]") {
   if (!torch_available()) {
@@ -205,7 +250,10 @@ TEST_CASE("code in the shapes released libraries give it is judged by its conven
        "origin,centre"},
       {"cos-sin-cache", released_grid("[\"fp32\", \"bf16\"]", "xpos = false\nseq_len = 64\nmem_len = [0, 8000]\n"), "origin"},
       {"complex", released_grid("[\"fp32\", \"bf16\"]", "layout = \"interleaved\"\nxpos = false\nseq_len = 64\nmem_len = [0, 8000]\n"),
-       "origin"}};
+       "origin"},
+      {"flash-cache",
+       released_grid("[\"fp32\", \"bf16\", \"fp16\"]", "layout = [\"half\", \"interleaved\"]\nseq_len = [1, 64]\nmem_len = [0, 1000]\n"),
+       "origin,centre"}};
   for (const auto& c : correct) {
     INFO("--style " << c.style);
     ScratchDir dir("released-" + c.style);
@@ -221,6 +269,27 @@ TEST_CASE("code in the shapes released libraries give it is judged by its conven
     const Sweep accepted = sweep(dir, c.grid, released(c.style), {"--accept-convention", "origin,centre"});
     INFO(accepted.out);
     CHECK(accepted.status == 0);
+  }
+  // The fused-kernel module's tables grow to the longest length it has seen in a dtype,
+  // and its XPOS centre with them: after a long case a short one is centred far from its
+  // rows, q and k alike, which is still a convention and passes when accepted.
+  {
+    ScratchDir history("released-flash-history");
+    const Sweep s = sweep(history,
+                          released_grid("[\"bf16\"]", "[[grid]]\nseq_len = 4096\nmem_len = 4096\n"
+                                                      "[[grid]]\nseq_len = 64\nmem_len = [0, 100]\n"),
+                          released("flash-cache"), {"--accept-convention", "origin,centre"});
+    INFO(s.out);
+    CHECK(s.status == 0);
+    REQUIRE(s.records.size() == 3);
+    for (const auto& rec : s.records) {
+      INFO(rec.at("case_id") << ": " << rec.at("message"));
+      CHECK(rec.at("outcome") == "PASS");
+      REQUIRE(rec.at("diagnosis").is_object());
+      CHECK(rec.at("diagnosis").at("kind") == "convention");
+      if (rec.at("case").at("seq_len") == 64)
+        CHECK_THAT(rec.at("diagnosis").at("explanation").get<std::string>(), Contains("centred at 4096"));
+    }
   }
   // A cached-key path with its positions made in bf16 and its queries scaled around
   // their own middle: bugs, named with the frame they sit in, never accepted.

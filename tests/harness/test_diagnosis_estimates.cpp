@@ -290,14 +290,34 @@ TEST_CASE("where an accepted convention's own values overflow the dtype, that is
   REQUIRE(plain.diagnosis);
   CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
   CHECK(plain.diagnosis->convention == "origin,centre");
+  // Accepted, the case is judged again in the convention's frame, every element: its
+  // own envelope (queries overflow past 8575) is where the range ends, the rest passes.
   const Record accepted = evaluate(candidate, gc, DType::fp16, {"origin", "centre"});
   CHECK(accepted.outcome == Outcome::out_of_range);
   REQUIRE(accepted.range);
   CHECK(accepted.range->in_range_outcome == "PASS");
-  CHECK(accepted.range->count > 0);
+  CHECK(accepted.range->tensor == "q_out");
+  CHECK(accepted.range->first_position == 8575);
   REQUIRE(accepted.diagnosis);
   CHECK(accepted.diagnosis->accepted);
-  CHECK_THAT(accepted.message, Contains("where the accepted origin,centre convention's own values overflow"));
-  CHECK_THAT(accepted.message, Contains("golden values beyond the fp16 range and "));
-  CHECK(accepted.range->first_position == plain.range->first_position);
+  CHECK_THAT(accepted.message, Contains("passes in the frame of the accepted origin,centre convention "
+                                        "(first_position = 0, center = \"keys-ceil\"), every element judged there"));
+  CHECK_THAT(accepted.message, Contains("in SPEC's frame: 38906 golden values leave the fp16 normal range"));
+
+  // Where the frame cannot be judged (a case judged in blocks holds only the sampled
+  // rows), the accepted convention's infinities mark its envelope, the sampled rest
+  // having fit it; SPEC's own envelope stays where it ends.
+  Record sampled = plain;
+  Diagnosis d = *sampled.diagnosis;
+  sampled.diagnosis.reset();
+  DiagnosisOptions accept;
+  accept.accept_conventions = {"origin", "centre"};
+  attach_diagnosis(sampled, d, accept);
+  CHECK(sampled.outcome == Outcome::out_of_range);
+  REQUIRE(sampled.range);
+  CHECK(sampled.range->in_range_outcome == "PASS");
+  CHECK(sampled.range->first_position == plain.range->first_position);
+  CHECK(sampled.diagnosis->accepted);
+  CHECK_THAT(sampled.message, Contains("where the accepted origin,centre convention's own values overflow"));
+  CHECK_THAT(sampled.message, Contains("golden values beyond the fp16 range and "));
 }

@@ -7,6 +7,10 @@
 
 #include "diagnosis/hypotheses.hpp"
 #include "elapsed.hpp"
+#include "xposcheck/harness/compare.hpp"
+#include "xposcheck/harness/gate.hpp"
+#include "xposcheck/reference/golden.hpp"
+#include "xposcheck/reference/tables.hpp"
 
 namespace xposcheck {
 
@@ -180,17 +184,23 @@ namespace {
 void demote_if_logits_fail(const Record& record, Diagnosis& d) {
   const TensorStats* logits = logits_of(record);
   if (d.kind != DiagnosisKind::convention || logits_pass(record)) return;
-  // Non-finite outputs leave no logits to compare; the convention's fit has already
-  // placed every infinity where the convention's own values overflow the dtype.
-  if (!logits && nonfinite_in_range(record)) return;
+  // Non-finite outputs leave no logits to compare (the convention's fit has already
+  // placed every infinity where the convention's own values overflow the dtype), nor do
+  // golden values beyond the dtype (an accepted convention is then judged again in its
+  // own frame: judge_in_frame).
+  if (!logits && (nonfinite_in_range(record) || record.outcome == Outcome::out_of_range)) return;
   d.kind = DiagnosisKind::bug;
   d.convention.clear();
   d.grid_setting.clear();
   d.evidence += logits ? "; the logits fail too, so this is not a convention alone" : "";
 }
 
+// The case in a convention's frame, kept beside the diagnosis for judge_in_frame.
+using Frame = std::optional<Case>;
+
 void write_verdict(const Hypothesis& h, const Context& ctx, const std::string& detail,
-                   Diagnosis& d) {
+                   Diagnosis& d, Frame& frame) {
+  if (h.frame) frame = h.frame(ctx);
   d.verdict = h.name;
   d.kind = h.kind;
   d.convention = h.convention;
@@ -200,7 +210,8 @@ void write_verdict(const Hypothesis& h, const Context& ctx, const std::string& d
   demote_if_logits_fail(ctx.record, d);
 }
 
-void write_model_verdict(const ModelVerdict& v, const Record& record, Diagnosis& d) {
+void write_model_verdict(const ModelVerdict& v, const Record& record, Diagnosis& d, Frame& frame) {
+  frame = v.frame;
   d.verdict = v.name;
   d.kind = v.kind;
   d.convention = v.convention;
@@ -212,20 +223,20 @@ void write_model_verdict(const ModelVerdict& v, const Record& record, Diagnosis&
 
 // The table before the model, the model, then the loose entries; a candidate that
 // declares call-order dependence is asked for a fresh instance first.
-bool find_verdict(const Evidence& ev, const Context& ctx, Diagnosis& d) {
+bool find_verdict(const Evidence& ev, const Context& ctx, Diagnosis& d, Frame& frame) {
   std::string detail;
   const auto history = [](const Hypothesis& h) { return h.test == test_history; };
   const Hypothesis* h = nullptr;
   if (ctx.stateful) h = first_fit(ev, ctx, d, detail, history);
   if (!h) h = first_fit(ev, ctx, d, detail, [&](const Hypothesis& x) { return !x.after_model; });
-  if (h) return write_verdict(*h, ctx, detail, d), true;
+  if (h) return write_verdict(*h, ctx, detail, d, frame), true;
   if (ctx.has_outputs) {
-    if (const auto model = fit_model(ev, d.tried)) return write_model_verdict(*model, ctx.record, d), true;
+    if (const auto model = fit_model(ev, d.tried)) return write_model_verdict(*model, ctx.record, d, frame), true;
   }
   h = first_fit(ev, ctx, d, detail, [&](const Hypothesis& x) {
     return x.after_model && !(ctx.stateful && history(x));
   });
-  if (h) return write_verdict(*h, ctx, detail, d), true;
+  if (h) return write_verdict(*h, ctx, detail, d, frame), true;
   return false;
 }
 
@@ -248,8 +259,10 @@ std::optional<long> held_index(const std::vector<long>& held, long row) {
   return static_cast<long>(it - held.begin());
 }
 
-Diagnosis diagnose(const DiagnosisInput& in, const Record& record,
-                   const DiagnosisOptions& options) {
+namespace {
+
+Diagnosis diagnose_framed(const DiagnosisInput& in, const Record& record, const DiagnosisOptions& options,
+                          Frame& frame) {
   const auto t0 = std::chrono::steady_clock::now();
   const Case& c = *in.params;
   const CandidateOutput* output = shapes_match(in) ? in.output : nullptr;
@@ -265,14 +278,22 @@ Diagnosis diagnose(const DiagnosisInput& in, const Record& record,
                     output != nullptr,
                     static_cast<bool>(in.fresh_run),
                     in.stateful};
-  const bool explained = find_verdict(ev, ctx, d);
+  const bool explained = find_verdict(ev, ctx, d, frame);
   d.estimates = ev.estimates;
   d.decomposition = std::move(ev.decomposition);
   if (!explained) unexplained(d);
   trim_tried(d);
   for (TensorDecomposition& t : d.decomposition) keep_representative_fits(t);
   d.seconds = detail::seconds_since(t0);
+  if (d.kind != DiagnosisKind::convention) frame.reset();
   return d;
+}
+
+}  // namespace
+
+Diagnosis diagnose(const DiagnosisInput& in, const Record& record, const DiagnosisOptions& options) {
+  Frame frame;
+  return diagnose_framed(in, record, options, frame);
 }
 
 namespace {
@@ -345,12 +366,63 @@ void attach_diagnosis(Record& record, Diagnosis d, const DiagnosisOptions& optio
           d.explanation, record.message, d.convention, setting);
     }
   }
+  if (d.kind == DiagnosisKind::convention && !d.accepted && record.outcome == Outcome::out_of_range &&
+      in_range_part_fails(record) && !nonfinite_in_range(record)) {
+    record.message += all_accepted(d.convention, options.accept_conventions)
+                          ? fmt::format("; the accepted {} convention is judged again in its own frame, which "
+                                        "this case cannot be (judged in blocks, or a centre between positions)",
+                                        d.convention)
+                          : fmt::format("; convention-only: {}; accept with --accept-convention {}",
+                                        d.explanation, d.convention);
+  }
   record.diagnosis = std::move(d);
 }
 
+namespace {
+
+// Where SPEC's golden values leave the dtype no logits are compared, and an accepted
+// convention has nothing to pass on: the case is judged again in the convention's own
+// frame (its grid setting), every element and the logits, from the same inputs and
+// outputs. Passing there accepts it; failing there shows a bug beside the convention.
+// A case judged in blocks holds only the sampled rows, and explicit positions or a
+// packed batch have no first position to move: those stay as they are.
+void judge_in_frame(const DiagnosisInput& in, const Case& frame, Record& record, Diagnosis& d,
+                    const DiagnosisOptions& options) {
+  if (d.kind != DiagnosisKind::convention || !in_range_part_fails(record) || logits_of(record) ||
+      !all_accepted(d.convention, options.accept_conventions) || !in.output || !in.q_rows_held.empty() ||
+      !in.k_rows_held.empty() || frame.positions || frame.packed)
+    return;
+  Record moved;
+  moved.params = frame;
+  moved.dtype = in.dtype;
+  // The logits on as many rows as the judging budget affords.
+  const Golden golden = golden_fast(frame, *in.q_in, *in.k_in, judging_golden_options(frame, 0));
+  compare_outputs(frame, in.dtype, golden, *shared_tables(frame), *in.output, *in.tolerance, moved);
+  if (fails_gate(moved)) {
+    d.kind = DiagnosisKind::bug;
+    d.convention.clear();
+    d.evidence += fmt::format("; judged again in that frame ({}), the outputs still fail: {}", d.grid_setting,
+                              moved.message);
+    d.grid_setting.clear();
+    return;
+  }
+  d.accepted = true;
+  record.message = fmt::format("passes in the frame of the accepted {} convention ({}), every element judged "
+                               "there: {}; in SPEC's frame: {}",
+                               d.convention, d.grid_setting, moved.message, record.message);
+  record.outcome = moved.outcome;
+  record.range = moved.range;
+  record.max_ratio = moved.max_ratio;
+}
+
+}  // namespace
+
 void diagnose_record(const DiagnosisInput& input, Record& record, const DiagnosisOptions& options) {
   if (!options.enabled || !wants_diagnosis(record)) return;
-  attach_diagnosis(record, diagnose(input, record, options), options);
+  Frame frame;
+  Diagnosis d = diagnose_framed(input, record, options, frame);
+  if (frame) judge_in_frame(input, *frame, record, d, options);
+  attach_diagnosis(record, std::move(d), options);
 }
 
 std::vector<HypothesisInfo> hypothesis_catalogue(const Case* example) {

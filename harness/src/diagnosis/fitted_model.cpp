@@ -137,6 +137,15 @@ std::string centre_rule_of(const Case& frame, double centre) {
   return "";
 }
 
+// The case with its positions shifted by `shift` (its first key there), the centre
+// left to the case's rule.
+Case shifted_frame(const Case& c, double shift) {
+  Case frame = c;
+  frame.first_position = c.first_key_position() + static_cast<long>(shift);
+  frame.center.reset();
+  return frame;
+}
+
 }  // namespace
 
 namespace {
@@ -213,10 +222,7 @@ void name_centres(const Case& c, const Fitted& f, std::vector<Finding>& out) {
   const double expected = static_cast<double>(c.centre()) + common;
   const double q = f.query_centre, k = f.key_centre;
   if (q == k && q != expected) {
-    Case frame = c;
-    frame.first_position = c.first_key_position() + static_cast<long>(common);
-    frame.center.reset();
-    const std::string rule = centre_rule_of(frame, q);
+    const std::string rule = centre_rule_of(shifted_frame(c, common), q);
     out.push_back({"shared-centre", DiagnosisKind::convention, "centre",
                    fmt::format("q and k both centred at {:g} instead of {:g}{} (a common centre "
                                "leaves every logit unchanged)",
@@ -238,15 +244,24 @@ void name_centres(const Case& c, const Fitted& f, std::vector<Finding>& out) {
 
 // The grid parameters under which a convention-only candidate passes elementwise.
 std::string grid_setting(const Case& c, const Fitted& f) {
-  Case frame = c;
-  frame.first_position = c.first_key_position() + static_cast<long>(f.query_shift);
-  frame.center.reset();
+  const Case frame = shifted_frame(c, f.query_shift);
   std::string out = fmt::format("first_position = {}", *frame.first_position);
   if (!c.xpos || f.query_centre == static_cast<double>(frame.centre_by(CentreRule::queries_floor)))
     return out;
   const std::string rule = centre_rule_of(frame, f.query_centre);
   return out + (rule.empty() ? fmt::format(", center = {:g}", f.query_centre)
                              : fmt::format(", center = \"{}\"", rule));
+}
+
+// The case in the frame the fitted conventions describe, with its centre set
+// explicitly: SPEC's outputs there are what a convention-only candidate computes.
+// None when the fitted centre is not a whole position (no case holds it).
+std::optional<Case> frame_of(const Case& c, const Fitted& f) {
+  Case frame = shifted_frame(c, f.query_shift);
+  if (!c.xpos) return frame;
+  if (f.query_centre != std::round(f.query_centre)) return std::nullopt;
+  frame.center = std::lround(f.query_centre);
+  return frame;
 }
 
 ModelVerdict verdict_of(const Case& c, const Fitted& f, const FrequencySet& set,
@@ -266,7 +281,10 @@ ModelVerdict verdict_of(const Case& c, const Fitted& f, const FrequencySet& set,
     if (x.kind == DiagnosisKind::bug) v.kind = DiagnosisKind::bug;
     if (!x.convention.empty()) v.convention += (v.convention.empty() ? "" : ",") + x.convention;
   }
-  if (v.kind == DiagnosisKind::convention) v.grid_setting = grid_setting(c, f);
+  if (v.kind == DiagnosisKind::convention) {
+    v.grid_setting = grid_setting(c, f);
+    v.frame = frame_of(c, f);
+  }
   return v;
 }
 

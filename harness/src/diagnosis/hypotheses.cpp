@@ -166,7 +166,12 @@ const std::vector<Hypothesis>& hypotheses() {
        .explanation = "centre on the whole key range (torchscale): q and k both centred at "
                       "ceil((M+N)/2) from the first key = {key_range_centre} instead of {c}",
        .applies = [](const Context& x) { return x.c.xpos && key_range_centre(x.c) != centre(x.c); },
-       .perturb = [](const Context& x, Convention v) { return move_centres(x.c, v, key_range_centre(x.c)); }},
+       .perturb = [](const Context& x, Convention v) { return move_centres(x.c, v, key_range_centre(x.c)); },
+       .frame = [](const Context& x) {
+         Case frame = x.c;
+         frame.center = x.c.centre_by(CentreRule::keys_ceil);
+         return frame;
+       }},
       {.name = "centres-differ",
        .explanation = "queries centred at {c} but keys at floor((M+N)/2) from the first key = "
                       "{key_rows_centre}: the key scale is centred on the M+N key rows",
