@@ -321,3 +321,22 @@ TEST_CASE("where an accepted convention's own values overflow the dtype, that is
   CHECK_THAT(sampled.message, Contains("where the accepted origin,centre convention's own values overflow"));
   CHECK_THAT(sampled.message, Contains("golden values beyond the fp16 range and "));
 }
+
+TEST_CASE("pairs a candidate holds below the dtype's normal range do not blur its convention") {
+  // Keys centred on the whole key range, 16 positions of memory per scale base: far
+  // keys' fp16 scales leave the normal range in the candidate's own frame, where a pair
+  // of a few subnormal ulps says nothing of its angle. Read from normal pairs alone the
+  // convention is named, and accepted it passes in its own frame.
+  const GridCase gc = make_case(128, 7680, 8192, [](Case& c) { c.layout = Layout::interleaved; });
+  TwistedCandidate candidate(cache_frame(gc.params, (8192 + 7680) / 2));
+  const Record plain = evaluate(candidate, gc, DType::fp16);
+  REQUIRE(plain.diagnosis);
+  INFO(plain.diagnosis->evidence);
+  CHECK(plain.diagnosis->verdict == "origin + shared-centre");
+  CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
+  const Record accepted = evaluate(candidate, gc, DType::fp16, {"origin", "centre"});
+  INFO(accepted.message);
+  CHECK_FALSE(fails_gate(accepted));
+  REQUIRE(accepted.diagnosis);
+  CHECK(accepted.diagnosis->accepted);
+}

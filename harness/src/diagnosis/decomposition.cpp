@@ -76,6 +76,9 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
   const Case& c = ev.c;
   const long pairs = c.pairs();
   const double max_finite = traits(ev.dtype).max_finite;
+  // A candidate pair below the dtype's smallest normal holds fewer significant bits than
+  // its angle and scale are read to: up to pi of angle for a pair of a few subnormal ulps.
+  const double min_normal_sq = traits(ev.dtype).min_normal * traits(ev.dtype).min_normal;
   const double unit = std::ldexp(1.0, -traits(ev.dtype).precision);
   const double tiny = tiny_input_threshold(ev, t.in, t.rows, t.key);
   std::vector<PairState> state(static_cast<std::size_t>(pairs));
@@ -92,7 +95,7 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
       const long a = c.pair_a(j), b = c.pair_b(j);
       const double gm2 = g[a] * g[a] + g[b] * g[b], ym2 = y[a] * y[a] + y[b] * y[b];
       const bool usable = std::hypot(x[a], x[b]) >= tiny && std::fabs(g[a]) <= max_finite &&
-                          std::fabs(g[b]) <= max_finite && std::isfinite(ym2) && ym2 > 0 && gm2 > 0;
+                          std::fabs(g[b]) <= max_finite && std::isfinite(ym2) && ym2 >= min_normal_sq && gm2 > 0;
       if (!usable) {
         ++d.pairs_skipped;
         continue;
