@@ -81,7 +81,7 @@ struct Diagnosis {
   // outputs are SPEC's elementwise (e.g. first_position = 0, center = "keys-ceil").
   std::string convention;
   std::string grid_setting;
-  bool accepted = false;             // the convention was accepted: judged on logits
+  bool accepted = false;             // accepted: judged on logits, or again in its own frame
   HypothesisScore spec;              // the outputs against SPEC itself, on the sample
   std::vector<HypothesisScore> tried;  // in evaluation order, the verdict last
   Estimates estimates;
