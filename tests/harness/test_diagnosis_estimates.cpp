@@ -340,3 +340,25 @@ TEST_CASE("pairs a candidate holds below the dtype's normal range do not blur it
   REQUIRE(accepted.diagnosis);
   CHECK(accepted.diagnosis->accepted);
 }
+
+TEST_CASE("code for the other pairing that also counts from the first cached key is named for both") {
+  // The layout is a bug; the frame alone would be a convention. Together, neither
+  // hypothesis fits by itself.
+  for (DType t : kDtypes) {
+    INFO(dtype_name(t));
+    const GridCase gc = make_case(32, 40, 24);
+    TwistedCandidate candidate(Twist{.query_shift = 24, .key_shift = 24, .query_centre = 24 + 20,
+                                     .key_centre = 24 + 20, .other_layout = true});
+    const Record rec = evaluate(candidate, gc, t, {"origin", "centre"});
+    CHECK(rec.outcome == Outcome::tolerance);
+    REQUIRE(rec.diagnosis);
+    CHECK(rec.diagnosis->verdict == "wrong-layout + origin");
+    CHECK(rec.diagnosis->kind == DiagnosisKind::bug);
+    CHECK_THAT(rec.diagnosis->explanation, Contains("shifted alike by +24"));
+    // Without the shift it is the layout alone.
+    TwistedCandidate unshifted(Twist{.other_layout = true});
+    const Record plain = evaluate(unshifted, gc, t);
+    REQUIRE(plain.diagnosis);
+    CHECK(plain.diagnosis->verdict == "wrong-layout");
+  }
+}

@@ -21,6 +21,7 @@ struct Twist {
   double output_factor = 1;                         // every output multiplied by this
   std::optional<DType> positions_in = {};           // shifted positions rounded to this dtype
   bool angles_in_fp32 = false;                      // p * omega_j formed in fp32, as most code does
+  bool other_layout = false;                        // pairs of the layout the case does not ask for
 };
 
 inline double twisted_base(const Case& c, const Twist& tw) {
@@ -31,6 +32,8 @@ inline double twisted_base(const Case& c, const Twist& tw) {
 
 inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool query, const Twist& tw) {
   Tensor out = in;
+  Case paired = c;
+  if (tw.other_layout) paired.layout = c.layout == Layout::half ? Layout::interleaved : Layout::half;
   const long rows = static_cast<long>(in.shape[2]);
   const double r = static_cast<double>(c.rotary()), base = twisted_base(c, tw);
   const double centre = (query ? tw.query_centre : tw.key_centre).value_or(c.centre());
@@ -54,7 +57,7 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
                           (tw.scale_position_factor * p - centre) / c.scale_base;
         const double s = c.xpos ? std::exp(ls) : 1.0;
         if (tw.passthrough_pair && *tw.passthrough_pair == j) pass_scale = s;
-        const long a = offset + c.pair_a(j), b = offset + c.pair_b(j);
+        const long a = offset + paired.pair_a(j), b = offset + paired.pair_b(j);
         y[a] = round_to(t, (x[a] * std::cos(phi) - x[b] * std::sin(phi)) * s * tw.output_factor);
         y[b] = round_to(t, (x[b] * std::cos(phi) + x[a] * std::sin(phi)) * s * tw.output_factor);
       }

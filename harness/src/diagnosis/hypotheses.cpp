@@ -19,6 +19,8 @@ double key_range_centre(const Case& c) { return static_cast<double>(c.centre_by(
 // keep floor(N/2).
 double key_rows_centre(const Case& c) { return static_cast<double>(c.centre_by(CentreRule::keys_floor)); }
 double centre(const Case& c) { return static_cast<double>(c.centre()); }
+// The shift that puts the first key at position 0: the cache frame.
+long cache_shift(const Case& c) { return -c.first_key_position(); }
 bool odd_default_centre(const Case& c) { return c.xpos && !c.center && c.seq_len % 2 == 1; }
 // floor(N/2) from the first query, and that plus a half.
 double half_queries(const Case& c) {
@@ -98,6 +100,23 @@ const std::vector<Hypothesis>& hypotheses() {
        .applies = [](const Context& x) { return x.c.rotary() >= 4; },
        .perturb = [](const Context&, Convention v) {
          v.layout = v.layout == Layout::half ? Layout::interleaved : Layout::half;
+         return v;
+       }},
+      // Code written for the other pairing usually also counts positions from the first
+      // cached key (released modules do): both at once, else neither hypothesis fits.
+      {.name = "wrong-layout + origin",
+       .explanation = "features paired with the {other_layout} layout instead of {layout}, and q and k "
+                      "positions counted from the first cached key (shifted alike by {cache_shift:+})",
+       .applies = [](const Context& x) {
+         return x.c.rotary() >= 4 && cache_shift(x.c) != 0 && !x.c.positions && !x.c.packed;
+       },
+       .perturb = [](const Context& x, Convention v) {
+         v.layout = v.layout == Layout::half ? Layout::interleaved : Layout::half;
+         const double s = static_cast<double>(cache_shift(x.c));
+         v.query_shift += s;
+         v.key_shift += s;
+         v.query_centre += s;
+         v.key_centre += s;
          return v;
        }},
       {.name = "memory-offset-missing",
@@ -238,7 +257,7 @@ std::string explain(const Hypothesis& h, const Context& x) {
         fmt::arg("c", c.centre()), fmt::arg("alpha", c.interpolation),
         fmt::arg("f", c.base_rescale), fmt::arg("theta", c.base),
         fmt::arg("theta_f", c.base * c.base_rescale), fmt::arg("theta_spec", rescaled_base(c)),
-        fmt::arg("key_range_centre", key_range_centre(c)),
+        fmt::arg("key_range_centre", key_range_centre(c)), fmt::arg("cache_shift", cache_shift(c)),
         fmt::arg("key_rows_centre", key_rows_centre(c)),
         fmt::arg("half_N", half_queries(c)),
         fmt::arg("ceil_N", c.centre_by(CentreRule::queries_ceil)),
