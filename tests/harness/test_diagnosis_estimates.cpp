@@ -362,3 +362,24 @@ TEST_CASE("code for the other pairing that also counts from the first cached key
     CHECK(plain.diagnosis->verdict == "wrong-layout");
   }
 }
+
+TEST_CASE("a single query row is read as shifted and centred like the keys, which its outputs confirm") {
+  // One query row shows no shift or scale line of its own; torchscale's centre in the
+  // cache frame over 8192 memory keys, fp16 (SPEC's far keys leave the normal range).
+  const GridCase gc = make_case(128, 1, 8192, [](Case& c) { c.layout = Layout::interleaved; });
+  TwistedCandidate candidate(cache_frame(gc.params, (8192 + 1 + 1) / 2));
+  const Record plain = evaluate(candidate, gc, DType::fp16);
+  REQUIRE(plain.diagnosis);
+  INFO(plain.diagnosis->evidence);
+  CHECK(plain.diagnosis->verdict == "origin + shared-centre");
+  CHECK(plain.diagnosis->grid_setting == "first_position = 0, center = \"keys-ceil\"");
+  const Record accepted = evaluate(candidate, gc, DType::fp16, {"origin", "centre"});
+  INFO(accepted.message);
+  CHECK_FALSE(fails_gate(accepted));
+  // Queries centred elsewhere than the keys: not read as alike, still a bug.
+  Twist apart = cache_frame(gc.params, (8192 + 1 + 1) / 2);
+  apart.query_centre = 8192;
+  TwistedCandidate buggy(apart);
+  const Record bug = evaluate(buggy, gc, DType::fp16, {"origin", "centre"});
+  CHECK(fails_gate(bug));
+}

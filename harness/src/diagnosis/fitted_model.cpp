@@ -155,6 +155,7 @@ struct Fitted {
   double query_shift = 0, key_shift = 0;
   double query_kappa = 1, key_kappa = 1;
   double query_centre = 0, key_centre = 0;
+  bool query_shift_read = true;  // false: too few query rows to read a shift from
 };
 
 std::string origin_text(const Case& c, double s) {
@@ -299,7 +300,9 @@ Fitted fit(const Evidence& ev, const TensorDecomposition& q, const TensorDecompo
   const double q_middle = static_cast<double>(c.first_query_position()) + (n - 1) / 2;
   const double k_middle = static_cast<double>(c.first_key_position()) + (keys - 1) / 2;
   Fitted f;
-  f.query_shift = shift ? *shift : std::round(position_shift(q, q_middle, n - 1).value_or(0));
+  const std::optional<double> q_shift = shift ? shift : position_shift(q, q_middle, n - 1);
+  f.query_shift = std::round(q_shift.value_or(0));
+  f.query_shift_read = q_shift.has_value();
   f.key_shift = shift ? *shift : std::round(position_shift(k, k_middle, keys - 1).value_or(0));
   const double centre = static_cast<double>(c.centre());
   f.query_centre = centre + f.query_shift;
@@ -357,6 +360,15 @@ std::optional<ModelVerdict> try_model(const Evidence& ev, const TensorDecomposit
         logits_pass(ev.record)) {
       models.insert(models.begin(), fitted);
       models.front().query_centre = fitted.key_centre;
+    }
+    // A single query row shows no shift or scale line of its own: q as the keys read
+    // (shifted alike, centred alike) first, which its outputs then confirm or not.
+    if (!fitted.query_shift_read) {
+      models.insert(models.begin(), fitted);
+      Fitted& alike = models.front();
+      alike.query_shift = fitted.key_shift;
+      alike.query_kappa = fitted.key_kappa;
+      alike.query_centre = fitted.key_centre;
     }
     for (const Fitted& f : models) {
       Convention conv = convention_of(ev.c, f, set);
