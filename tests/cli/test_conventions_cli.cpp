@@ -308,3 +308,49 @@ TEST_CASE("code in the shapes released libraries give it is judged by its conven
                                                     : "positions-in-dtype + origin"));
   }
 }
+
+TEST_CASE("torchscale-shaped code passes over the default grid's lengths once its conventions are accepted",
+          "[external][torch][conventions]") {
+  if (!torch_available()) {
+    WARN("skipped: " << kPython << " cannot import torch");
+    return;
+  }
+  // The default grid's lengths on the axes the style implements (neighbour pairs,
+  // XPOS, every feature rotated, no NTK): short and long, with and without memory, one
+  // query row against 8192 memory keys, fp16 where SPEC's far keys leave the normal
+  // range and where its own scales overflow. 183 records.
+  const std::string grid = R"(name = "torchscale-lengths"
+dtypes = ["fp32", "bf16", "fp16"]
+[axes]
+layout = "interleaved"
+[[grid]]
+head_dim = 64
+seq_len = [1, 2, 7, 64, 127, 512, 1023, 2048, 4096]
+mem_len = [0, 1, 100, 1024]
+[[grid]]
+head_dim = 128
+seq_len = [1, 1024, 4096]
+mem_len = [2048, 3072, 4096, 8192]
+[[grid]]
+head_dim = 128
+seq_len = [7680, 8191, 9000, 9728, 12288, 16384]
+mem_len = [0, 8192]
+[[grid]]
+head_dim = 128
+seq_len = 7680
+center = 0
+)";
+  ScratchDir dir("released-torchscale-lengths");
+  const Sweep s = sweep(dir, grid, released("torchscale"), {"--accept-convention", "origin,centre"});
+  INFO(s.out);
+  CHECK(s.status == 0);
+  CHECK(s.records.size() == 183);
+  std::size_t accepted = 0;
+  for (const auto& rec : s.records) {
+    if (!rec.contains("diagnosis") || !rec.at("diagnosis").is_object()) continue;
+    INFO(rec.at("case_id") << " " << rec.at("dtype") << ": " << rec.at("message"));
+    CHECK(rec.at("diagnosis").at("kind") == "convention");
+    accepted += rec.at("diagnosis").at("accepted") == true;
+  }
+  CHECK(accepted > 100);
+}
