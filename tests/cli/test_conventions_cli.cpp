@@ -142,6 +142,17 @@ TEST_CASE("a convention whose golden values leave the dtype is judged again in i
   CHECK_THAT(a.at("message").get<std::string>(),
              Contains("first_position = 0, center = \"keys-floor\"") && Contains("every element judged there"));
 
+  // Under the relative rule the yardstick ran in SPEC's frame: nothing to judge the
+  // frame by, so the record stays failing and says why.
+  const Sweep relative = sweep(dir, grid, cache_frame("keys"),
+                               {"--accept-convention", "origin,centre", "--tolerance-rule", "relative"});
+  INFO(relative.out);
+  CHECK(relative.status == 1);
+  REQUIRE(relative.records.size() == 1);
+  CHECK_FALSE(relative.records[0].at("diagnosis").at("accepted"));
+  CHECK_THAT(relative.records[0].at("message").get<std::string>(),
+             Contains("judged again in its own frame, which this case cannot be"));
+
   // One key row off as well: the diagnosis' sample of rows misses it, the judging in
   // the frame does not.
   const Sweep nudged = sweep(dir, grid, cache_frame("keys") + " --nudge-key-row -3",

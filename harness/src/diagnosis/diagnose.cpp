@@ -370,7 +370,7 @@ void attach_diagnosis(Record& record, Diagnosis d, const DiagnosisOptions& optio
       in_range_part_fails(record) && !nonfinite_in_range(record)) {
     record.message += all_accepted(d.convention, options.accept_conventions)
                           ? fmt::format("; the accepted {} convention is judged again in its own frame, which "
-                                        "this case cannot be (judged in blocks, or a centre between positions)",
+                                        "this case cannot be (judged in blocks, a centre between positions, or the relative rule)",
                                         d.convention)
                           : fmt::format("; convention-only: {}; accept with --accept-convention {}",
                                         d.explanation, d.convention);
@@ -384,13 +384,14 @@ namespace {
 // convention has nothing to pass on: the case is judged again in the convention's own
 // frame (its grid setting), every element and the logits, from the same inputs and
 // outputs. Passing there accepts it; failing there shows a bug beside the convention.
-// A case judged in blocks holds only the sampled rows, and explicit positions or a
-// packed batch have no first position to move: those stay as they are.
+// A case judged in blocks holds only the sampled rows, explicit positions or a packed
+// batch have no first position to move, and the relative rule's yardstick was run in
+// SPEC's frame: those stay as they are.
 void judge_in_frame(const DiagnosisInput& in, const Case& frame, Record& record, Diagnosis& d,
                     const DiagnosisOptions& options) {
   if (d.kind != DiagnosisKind::convention || !in_range_part_fails(record) || logits_of(record) ||
       !all_accepted(d.convention, options.accept_conventions) || !in.output || !in.q_rows_held.empty() ||
-      !in.k_rows_held.empty() || frame.positions || frame.packed)
+      !in.k_rows_held.empty() || frame.positions || frame.packed || in.tolerance->rule == ToleranceRule::relative)
     return;
   Record moved;
   moved.params = frame;
