@@ -383,3 +383,19 @@ TEST_CASE("a single query row is read as shifted and centred like the keys, whic
   const Record bug = evaluate(buggy, gc, DType::fp16, {"origin", "centre"});
   CHECK(fails_gate(bug));
 }
+
+TEST_CASE("positions made as a row index in the dtype plus an offset in the dtype are named") {
+  // arange(N, dtype) + M in bf16, keys arange(M + N, dtype): past 256 the query rows'
+  // index is rounded before the offset is added and rounded again, which one rounding
+  // of each position does not reproduce.
+  const GridCase gc = make_case(64, 1023, 100, [](Case& c) { c.xpos = false; });
+  TwistedCandidate candidate(Twist{.query_shift = 100, .key_shift = 100, .positions_in = DType::bf16,
+                                   .positions_from_first_row = true});
+  const Record rec = evaluate(candidate, gc, DType::bf16, {"origin", "centre"});
+  CHECK(fails_gate(rec));
+  REQUIRE(rec.diagnosis);
+  INFO(rec.diagnosis->evidence);
+  CHECK(rec.diagnosis->verdict == "positions-in-dtype + origin");
+  CHECK(rec.diagnosis->kind == DiagnosisKind::bug);
+  CHECK_THAT(rec.diagnosis->explanation, Contains("row index made in the dtype"));
+}

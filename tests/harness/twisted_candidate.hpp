@@ -20,6 +20,7 @@ struct Twist {
   bool rotate_last_features = false;                // partial rotary on features D-R..D-1
   double output_factor = 1;                         // every output multiplied by this
   std::optional<DType> positions_in = {};           // shifted positions rounded to this dtype
+  bool positions_from_first_row = false;            // ...as round(round(row index) + first position)
   bool angles_in_fp32 = false;                      // p * omega_j formed in fp32, as most code does
   bool other_layout = false;                        // pairs of the layout the case does not ask for
 };
@@ -42,7 +43,13 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
     for (long row = 0; row < rows; ++row) {
       double p = static_cast<double>(query ? c.query_position(row) : c.key_position(row)) +
                  (query ? tw.query_shift : tw.key_shift);
-      if (tw.positions_in) p = round_to(*tw.positions_in, p);
+      if (tw.positions_in && tw.positions_from_first_row) {
+        const double first = static_cast<double>(query ? c.query_position(0) : c.key_position(0)) +
+                             (query ? tw.query_shift : tw.key_shift);
+        p = round_to(*tw.positions_in, round_to(*tw.positions_in, p - first) + first);
+      } else if (tw.positions_in) {
+        p = round_to(*tw.positions_in, p);
+      }
       const double* x = in.row(static_cast<std::size_t>(l * rows + row));
       double* y = out.row(static_cast<std::size_t>(l * rows + row));
       double pass_scale = 1;

@@ -79,6 +79,10 @@ struct Convention {
   bool xpos = true;
   long rotary_offset = 0;                  // first rotated feature (D - R: the last R rotate)
   bool positions_in_dtype = false;         // positions rounded to the dtype before use
+  // With positions_in_dtype: each tensor's row index rounded, then its first position
+  // added and the sum rounded again (arange(rows, dtype) + offset, as a cached-key path
+  // makes the queries' positions).
+  bool rounded_from_first_row = false;
   // -2: pass-through features copied; -1: feature R+i gets pair i mod R/2's scale;
   // j >= 0: every pass-through feature gets pair j's scale.
   long passthrough_pair = -2;

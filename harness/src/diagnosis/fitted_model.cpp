@@ -333,12 +333,15 @@ Convention convention_of(const Case& c, const Fitted& f, const FrequencySet& set
 }
 
 // The table's positions-in-dtype finding, worded for this case.
-Finding rounded_positions_finding(const Evidence& ev) {
+Finding rounded_positions_finding(const Evidence& ev, bool from_first_row) {
   const Context ctx{ev.c, ev.dtype, ev.record, ev.estimates, ev.decomposition, true, false, ev.stateful};
+  const std::string how =
+      from_first_row ? "; each tensor's row index made in the dtype and its first position added there" : "";
   for (const Hypothesis& h : hypotheses()) {
-    if (h.name == "positions-in-dtype") return {std::string(h.name), h.kind, std::string(h.convention), explain(h, ctx)};
+    if (h.name == "positions-in-dtype")
+      return {std::string(h.name), h.kind, std::string(h.convention), explain(h, ctx) + how};
   }
-  return {"positions-in-dtype", DiagnosisKind::bug, "", "positions rounded to the dtype"};
+  return {"positions-in-dtype", DiagnosisKind::bug, "", "positions rounded to the dtype" + how};
 }
 
 // One model: positions shifted as `shift` says (or as estimated), frequencies from
@@ -371,15 +374,25 @@ std::optional<ModelVerdict> try_model(const Evidence& ev, const TensorDecomposit
       alike.query_centre = fitted.key_centre;
     }
     for (const Fitted& f : models) {
-      Convention conv = convention_of(ev.c, f, set);
-      conv.positions_in_dtype = rounded;
-      HypothesisScore s = score_convention(ev, conv);
-      s.name = rounded ? "fitted-model (positions-in-dtype)"
-                       : set.name.empty() ? "fitted-model" : "fitted-model (" + set.name + ")";
-      tried.push_back(s);
-      if (!s.fits) continue;
-      ModelVerdict v = verdict_of(ev.c, f, set, s, rounded ? std::optional(rounded_positions_finding(ev)) : std::nullopt);
-      if (!v.name.empty()) return v;
+      // Rounded positions: each one rounded once, or a tensor's row index rounded and
+      // then its first position added in the dtype.
+      for (const bool from_first_row : {false, true}) {
+        if (from_first_row && !rounded) break;
+        Convention conv = convention_of(ev.c, f, set);
+        conv.positions_in_dtype = rounded;
+        conv.rounded_from_first_row = from_first_row;
+        HypothesisScore s = score_convention(ev, conv);
+        s.name = from_first_row ? "fitted-model (positions-in-dtype, from the first row)"
+                 : rounded      ? "fitted-model (positions-in-dtype)"
+                 : set.name.empty() ? "fitted-model"
+                                    : "fitted-model (" + set.name + ")";
+        tried.push_back(s);
+        if (!s.fits) continue;
+        std::optional<Finding> finding;
+        if (rounded) finding = rounded_positions_finding(ev, from_first_row);
+        ModelVerdict v = verdict_of(ev.c, f, set, s, finding);
+        if (!v.name.empty()) return v;
+      }
     }
   }
   return std::nullopt;

@@ -134,8 +134,14 @@ bool Scorer::row(const SampledRow& s, bool key) {
   const RowFrame frame = conv_.row_frame
                             ? conv_.row_frame(c, key, s.row)
                             : RowFrame{static_cast<double>(key ? c.key_position(s.row) : c.query_position(s.row)), std::nullopt};
-  double p = frame.position + (key ? conv_.key_shift : conv_.query_shift);
-  if (conv_.positions_in_dtype) p = round_to(ev_.dtype, p);
+  const double shift = key ? conv_.key_shift : conv_.query_shift;
+  double p = frame.position + shift;
+  if (conv_.positions_in_dtype && conv_.rounded_from_first_row && !conv_.row_frame) {
+    const double first = static_cast<double>(key ? c.key_position(0) : c.query_position(0)) + shift;
+    p = round_to(ev_.dtype, round_to(ev_.dtype, p - first) + first);
+  } else if (conv_.positions_in_dtype) {
+    p = round_to(ev_.dtype, p);
+  }
   const double centre = frame.centre.value_or(key ? conv_.key_centre : conv_.query_centre);
   const double exponent = key ? conv_.key_exponent : conv_.query_exponent;
   const double kappa = key ? conv_.key_scale_factor : conv_.query_scale_factor;
