@@ -285,7 +285,6 @@ Diagnosis diagnose_framed(const DiagnosisInput& in, const Record& record, const 
   trim_tried(d);
   for (TensorDecomposition& t : d.decomposition) keep_representative_fits(t);
   d.seconds = detail::seconds_since(t0);
-  if (d.kind != DiagnosisKind::convention) frame.reset();
   return d;
 }
 

@@ -21,6 +21,7 @@ double key_rows_centre(const Case& c) { return static_cast<double>(c.centre_by(C
 double centre(const Case& c) { return static_cast<double>(c.centre()); }
 // The shift that puts the first key at position 0: the cache frame.
 long cache_shift(const Case& c) { return -c.first_key_position(); }
+Layout other_layout(Layout l) { return l == Layout::half ? Layout::interleaved : Layout::half; }
 bool odd_default_centre(const Case& c) { return c.xpos && !c.center && c.seq_len % 2 == 1; }
 // floor(N/2) from the first query, and that plus a half.
 double half_queries(const Case& c) {
@@ -99,7 +100,7 @@ const std::vector<Hypothesis>& hypotheses() {
        .explanation = "features paired with the {other_layout} layout instead of {layout}",
        .applies = [](const Context& x) { return x.c.rotary() >= 4; },
        .perturb = [](const Context&, Convention v) {
-         v.layout = v.layout == Layout::half ? Layout::interleaved : Layout::half;
+         v.layout = other_layout(v.layout);
          return v;
        }},
       // Code written for the other pairing usually also counts positions from the first
@@ -111,7 +112,7 @@ const std::vector<Hypothesis>& hypotheses() {
          return x.c.rotary() >= 4 && cache_shift(x.c) != 0 && !x.c.positions && !x.c.packed;
        },
        .perturb = [](const Context& x, Convention v) {
-         v.layout = v.layout == Layout::half ? Layout::interleaved : Layout::half;
+         v.layout = other_layout(v.layout);
          const double s = static_cast<double>(cache_shift(x.c));
          v.query_shift += s;
          v.key_shift += s;
@@ -249,7 +250,6 @@ const std::vector<Hypothesis>& hypotheses() {
 std::string explain(const Hypothesis& h, const Context& x) {
   const Case& c = x.c;
   const Estimates& e = x.estimates;
-  const Layout other = c.layout == Layout::half ? Layout::interleaved : Layout::half;
   try {
     return fmt::format(
         fmt::runtime(h.explanation), fmt::arg("M", c.mem_len), fmt::arg("N", c.seq_len),
@@ -265,7 +265,7 @@ std::string explain(const Hypothesis& h, const Context& x) {
         fmt::arg("passthrough_scale",
                  e.passthrough_pair ? fmt::format("every one with pair {}'s scale", *e.passthrough_pair)
                                     : std::string("feature R+i with pair i mod R/2's scale")),
-        fmt::arg("layout", layout_pairs(c.layout)), fmt::arg("other_layout", layout_pairs(other)),
+        fmt::arg("layout", layout_pairs(c.layout)), fmt::arg("other_layout", layout_pairs(other_layout(c.layout))),
         fmt::arg("dtype", dtype_name(x.dtype)), fmt::arg("p", traits(x.dtype).precision),
         fmt::arg("exact", std::ldexp(1.0, traits(x.dtype).precision)),
         fmt::arg("per_phi", angle_error_per_phi_eps(x)), fmt::arg("B", c.scale_base),
