@@ -195,6 +195,8 @@ std::string_view layout_name(Layout l) {
   return l == Layout::half ? "half" : "interleaved";
 }
 
+Layout other_layout(Layout l) { return l == Layout::half ? Layout::interleaved : Layout::half; }
+
 std::optional<Layout> parse_layout(std::string_view name) {
   if (name == "half") return Layout::half;
   if (name == "interleaved") return Layout::interleaved;

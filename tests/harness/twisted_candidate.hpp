@@ -34,7 +34,7 @@ inline double twisted_base(const Case& c, const Twist& tw) {
 inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool query, const Twist& tw) {
   Tensor out = in;
   Case paired = c;
-  if (tw.other_layout) paired.layout = c.layout == Layout::half ? Layout::interleaved : Layout::half;
+  if (tw.other_layout) paired.layout = other_layout(c.layout);
   const long rows = static_cast<long>(in.shape[2]);
   const double r = static_cast<double>(c.rotary()), base = twisted_base(c, tw);
   const double centre = (query ? tw.query_centre : tw.key_centre).value_or(c.centre());

@@ -145,7 +145,7 @@ Tensor RecipeCandidate::rotate(const Case& c, DType dtype, const Tensor& in, boo
   const long rows = static_cast<long>(in.shape[2]);
   const long lead = c.batch * c.heads;
   Layout layout = c.layout;
-  if (recipe_.plants(PlantedBug::wrong_layout)) layout = layout == Layout::half ? Layout::interleaved : Layout::half;
+  if (recipe_.plants(PlantedBug::wrong_layout)) layout = other_layout(layout);
   Case pairing = c;
   pairing.layout = layout;
   double centre = centre_of(c, static_cast<double>(c.centre()));

@@ -21,7 +21,6 @@ double key_rows_centre(const Case& c) { return static_cast<double>(c.centre_by(C
 double centre(const Case& c) { return static_cast<double>(c.centre()); }
 // The shift that puts the first key at position 0: the cache frame.
 long cache_shift(const Case& c) { return -c.first_key_position(); }
-Layout other_layout(Layout l) { return l == Layout::half ? Layout::interleaved : Layout::half; }
 bool odd_default_centre(const Case& c) { return c.xpos && !c.center && c.seq_len % 2 == 1; }
 // floor(N/2) from the first query, and that plus a half.
 double half_queries(const Case& c) {

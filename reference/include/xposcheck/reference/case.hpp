@@ -15,6 +15,7 @@ namespace xposcheck {
 
 enum class Layout { half, interleaved };
 std::string_view layout_name(Layout l);
+Layout other_layout(Layout l);  // the pairing a case does not ask for
 std::optional<Layout> parse_layout(std::string_view name);
 
 // How the XPOS centre follows from the positions when the case does not give one: the
