@@ -4,6 +4,7 @@
 #include <cmath>
 #include <optional>
 
+#include "xposcheck/harness/compare.hpp"
 #include "xposcheck/reference/golden_blocks.hpp"
 #include "xposcheck/reference/inputs.hpp"
 #include "xposcheck/reference/tables.hpp"
@@ -48,7 +49,7 @@ std::optional<Gathered> gather(const GridCase& gc, DType dtype, bool query, cons
     i += count;
   }
   g.golden = Tensor::unfilled(g.in.shape);
-  g.golden.data = golden_fast_rows(c, query, rows, g.in.data);
+  g.golden.data = golden_fast_rows(c, query, rows, g.in.data, judging_golden_options(c, 0).correctly_rounded);
   return g;
 }
 

@@ -152,6 +152,7 @@ GoldenOptions judging_golden_options(const Case& c, std::size_t max_rows) {
   GoldenOptions options;
   options.max_logit_rows = logit_rows_for(c, max_rows);
   options.double_double_logits = false;
+  options.correctly_rounded = false;
   return options;
 }
 

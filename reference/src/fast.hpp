@@ -16,8 +16,10 @@ namespace xposcheck {
 
 // Rounded outputs of rows first..first+count-1 of every (batch, head): in to out;
 // backward, the transpose (rotation by -phi, the same sigma^e): input gradients.
+// correctly_rounded as GoldenOptions' (forward only; backward is always rounded once).
 void rotate_block(const Case& c, const RotaryTables& t, bool query, long first, long count,
-                  const double* in, double* out, Direction dir = Direction::forward);
+                  const double* in, double* out, Direction dir = Direction::forward,
+                  bool correctly_rounded = true);
 
 // The output of one row at position p as the unevaluated double-double hi + lo,
 // before its final rounding.

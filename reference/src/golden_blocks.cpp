@@ -111,7 +111,8 @@ std::vector<long> golden_fast_blocks(const Case& c, const BlockInputs& inputs,
       inputs(b);
       const long p = query ? c.query_position(first) : c.key_position(first);
       const RotaryTables t(seeds, p, p + b.count - 1);
-      rotate_block(c, t, query, first, b.count, b.in.data(), b.out.data());
+      rotate_block(c, t, query, first, b.count, b.in.data(), b.out.data(), Direction::forward,
+                   options.correctly_rounded);
       if (query) sample.take(t, b);
       if (!query && options.logits) sample.logits(t, b);
       sink(b);
@@ -120,7 +121,8 @@ std::vector<long> golden_fast_blocks(const Case& c, const BlockInputs& inputs,
   return rows;
 }
 
-Values golden_fast_rows(const Case& c, bool query, const std::vector<long>& rows, const Values& in) {
+Values golden_fast_rows(const Case& c, bool query, const std::vector<long>& rows, const Values& in,
+                        bool correctly_rounded) {
   validate(c);
   const long total = query ? c.seq_len : c.key_rows(), bh = c.batch * c.heads, d = c.head_dim;
   const long n = static_cast<long>(rows.size());
@@ -138,7 +140,8 @@ Values golden_fast_rows(const Case& c, bool query, const std::vector<long>& rows
   for (long i = 0; i < n; ++i) {
     const long r = rows[std::size_t(i)], p = query ? c.query_position(r) : c.key_position(r);
     for (long h = 0; h < bh; ++h) std::copy_n(&in[std::size_t((h * n + i) * d)], d, &row_in[std::size_t(h * d)]);
-    rotate_block(c, RotaryTables(seeds, p, p), query, r, 1, row_in.data(), row_out.data());
+    rotate_block(c, RotaryTables(seeds, p, p), query, r, 1, row_in.data(), row_out.data(), Direction::forward,
+                 correctly_rounded);
     for (long h = 0; h < bh; ++h) std::copy_n(&row_out[std::size_t(h * d)], d, &out[std::size_t((h * n + i) * d)]);
   }
   return out;

@@ -81,6 +81,26 @@ template <Layout L, bool Rounded, Direction Dir>
   }
 }
 
+// The judging route (GoldenOptions::correctly_rounded false): the tables' high words
+// alone, one fma for the rotation and one product for the scale. cos and sin are each
+// within 2^-53 of their exact values, so the fma is within about 3.5 2^-53 r of
+// x[a] cos - x[b] sin (r = |(x[a], x[b])|), and the scale's word and product add 2 2^-53
+// relative: every element within about 6 fp64 ulps of r sigma^e, 2^-26 of an fp32 ulp.
+// An overflowed scale gives the infinite (or NaN) element the rounding route gives.
+template <Layout L>
+[[gnu::always_inline]] inline void rotate_pairs_plain(const double* x, const RotaryTables::Row& t, long P,
+                                                      bool query, double* out) {
+  const double* g = query ? t.scale_hi : t.inv_hi;
+#pragma GCC ivdep
+  for (long j = 0; j < P; ++j) {
+    const long a = L == Layout::half ? j : 2 * j;
+    const long b = L == Layout::half ? j + P : 2 * j + 1;
+    const double xa = x[a], xb = x[b], c = t.cos_hi[j], s = t.sin_hi[j];
+    out[a] = std::fma(c, xa, -(s * xb)) * g[j];
+    out[b] = std::fma(c, xb, s * xa) * g[j];
+  }
+}
+
 // Hot loops compiled three times: AVX-512, FMA with AVX, and the baseline ISA, chosen at load
 // time; both give identical results because fma is exact either way.
 #define XPOS_KERNEL(name, L, R, Dir)                                                     \
@@ -95,14 +115,23 @@ XPOS_KERNEL(rotate_interleaved_backward, Layout::interleaved, true, Direction::b
 XPOS_KERNEL(rotate_half_dd, Layout::half, false, Direction::forward)
 XPOS_KERNEL(rotate_interleaved_dd, Layout::interleaved, false, Direction::forward)
 #undef XPOS_KERNEL
+#define XPOS_PLAIN_KERNEL(name, L)                                                         \
+  __attribute__((target_clones("arch=x86-64-v4", "fma", "default"))) void name(             \
+      const double* x, const RotaryTables::Row& t, long P, bool q, double* o, double*) {     \
+    rotate_pairs_plain<L>(x, t, P, q, o);                                                   \
+  }
+XPOS_PLAIN_KERNEL(rotate_half_plain, Layout::half)
+XPOS_PLAIN_KERNEL(rotate_interleaved_plain, Layout::interleaved)
+#undef XPOS_PLAIN_KERNEL
 
 using Kernel = void (*)(const double*, const RotaryTables::Row&, long, bool, double*, double*);
 
-// The rounding kernel of a layout and direction.
-Kernel rounded_kernel(Layout l, Direction d) {
-  if (d == Direction::forward)
-    return l == Layout::half ? rotate_half_rounded : rotate_interleaved_rounded;
-  return l == Layout::half ? rotate_half_backward : rotate_interleaved_backward;
+// The kernel of a layout, direction and rounding (the plain route is forward only).
+Kernel rounded_kernel(Layout l, Direction d, bool correctly_rounded) {
+  const bool half = l == Layout::half;
+  if (d == Direction::backward) return half ? rotate_half_backward : rotate_interleaved_backward;
+  if (!correctly_rounded) return half ? rotate_half_plain : rotate_interleaved_plain;
+  return half ? rotate_half_rounded : rotate_interleaved_rounded;
 }
 
 }  // namespace
@@ -117,9 +146,9 @@ void check_shape(const char* name, const Tensor& t, const Shape& expected) {
 // Position-parallel: all heads of one position reuse the same table row while it is
 // in cache.
 void rotate_block(const Case& c, const RotaryTables& t, bool query, long first, long count,
-                  const double* in, double* out, Direction dir) {
+                  const double* in, double* out, Direction dir, bool correctly_rounded) {
   const long P = c.pairs(), R = c.rotary(), D = c.head_dim, bh = c.batch * c.heads;
-  const Kernel kernel = rounded_kernel(c.layout, dir);
+  const Kernel kernel = rounded_kernel(c.layout, dir, correctly_rounded);
   parallel_for(count, 16, [&](long begin, long end) {
     for (long i = begin; i < end; ++i) {
       const long p = query ? c.query_position(first + i) : c.key_position(first + i);
@@ -170,8 +199,10 @@ void rotate_dd(const Case& c, const RotaryTables& t, const Tensor& in, bool quer
 Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
                    const GoldenOptions& options) {
   validate(c);
-  if (c.packed) return packed_golden(c, q_in, k_in, [](const Case& one, const Tensor& q, const Tensor& k) {
-    return golden_fast(one, q, k, GoldenOptions(false, 0));
+  if (c.packed) return packed_golden(c, q_in, k_in, [&options](const Case& one, const Tensor& q, const Tensor& k) {
+    GoldenOptions outputs_only(false, 0);
+    outputs_only.correctly_rounded = options.correctly_rounded;
+    return golden_fast(one, q, k, outputs_only);
   });
   check_shape("q_in", q_in, c.q_shape());
   check_shape("k_in", k_in, c.k_shape());
@@ -179,8 +210,10 @@ Golden golden_fast(const Case& c, const Tensor& q_in, const Tensor& k_in,
   Golden g;
   g.q_out = Tensor::unfilled(c.q_shape());
   g.k_out = Tensor::unfilled(c.k_shape());
-  rotate_block(c, *tables, true, 0, c.seq_len, q_in.data.data(), g.q_out.data.data());
-  rotate_block(c, *tables, false, 0, c.key_rows(), k_in.data.data(), g.k_out.data.data());
+  rotate_block(c, *tables, true, 0, c.seq_len, q_in.data.data(), g.q_out.data.data(), Direction::forward,
+               options.correctly_rounded);
+  rotate_block(c, *tables, false, 0, c.key_rows(), k_in.data.data(), g.k_out.data.data(), Direction::forward,
+               options.correctly_rounded);
   if (options.logits) {
     g.logit_rows = chosen_logit_rows(c, options);
     const bool causal = !options.visible_keys.empty() && options.visible_keys.size() == g.logit_rows.size();

@@ -1,6 +1,7 @@
 // The double-double fast path against the 128-bit multiprecision path on a grid of
 // small cases that exercises every parameter: each element within 1 fp64 ulp of its
-// pair magnitude, pass-through features bit-exact, logits within 4 ulps of sum |q k|.
+// pair magnitude, pass-through features bit-exact, logits within 4 ulps of sum |q k|;
+// the judging route's outputs (the tables' high words) within 6 ulps.
 #include <catch2/catch.hpp>
 
 #include "golden_compare.hpp"
@@ -62,6 +63,22 @@ std::vector<Case> grid() {
   return cases;
 }
 
+// The judging route (GoldenOptions::correctly_rounded false): cos, sin and the scale
+// each within 2^-53 of their values, the fma and product rounding once each, so every
+// element is within 5 2^-53 r sigma of its exact value (r sigma its pair magnitude),
+// less than 5 ulps of it, plus the exact path's own half ulp.
+void check_judging_route(const Case& c, const Inputs& in, const Golden& exact) {
+  GoldenOptions judging(false, 0);
+  judging.correctly_rounded = false;
+  const Golden plain = golden_fast(c, in.q, in.k, judging);
+  const auto wq = testing::compare_outputs(c, "q_out", plain.q_out, exact.q_out);
+  INFO(wq.where);
+  CHECK(wq.ulps <= 6.0);
+  const auto wk = testing::compare_outputs(c, "k_out", plain.k_out, exact.k_out);
+  INFO(wk.where);
+  CHECK(wk.ulps <= 6.0);
+}
+
 void check(const Case& c, DType t, std::uint64_t seed) {
   const Inputs in = generate_inputs(c, seed, t);
   const Golden fast = golden_fast(c, in.q, in.k);
@@ -78,6 +95,7 @@ void check(const Case& c, DType t, std::uint64_t seed) {
   const auto wl = testing::compare_logits(fast.logits, exact.logits, mags);
   INFO(wl.where);
   CHECK(wl.ulps <= 4.0);
+  check_judging_route(c, in, exact);
 }
 
 }  // namespace
@@ -115,4 +133,20 @@ TEST_CASE("sampled logits rows of the fast path are the rows asked for", "[golde
     for (std::size_t n = 0; n < 43; ++n)
       CHECK(some.logits.row(i)[n] == all.logits.row(some.logit_rows[i])[n]);
   CHECK(golden_fast(c, in.q, in.k, {false, 512}).logits.size() == 0);
+}
+
+TEST_CASE("the judging route rounds differently from the published one, within its bound", "[golden][fast]") {
+  Case c = make(64, 40, 500);
+  c.rotary_dim = 48;
+  const Inputs in = generate_inputs(c, 3, DType::fp32);
+  const Golden rounded = golden_fast(c, in.q, in.k, GoldenOptions(false, 0));
+  GoldenOptions judging(false, 0);
+  judging.correctly_rounded = false;
+  const Golden plain = golden_fast(c, in.q, in.k, judging);
+  std::size_t differ = 0;
+  for (std::size_t e = 0; e < plain.k_out.size(); ++e) differ += plain.k_out.data[e] != rounded.k_out.data[e];
+  CHECK(differ > plain.k_out.size() / 20);  // a separate route, not the same one
+  const auto wk = testing::compare_outputs(c, "k_out", plain.k_out, rounded.k_out);
+  INFO(wk.where);
+  CHECK(wk.ulps <= 6.0);  // pass-through features bit-exact, as compare_outputs demands
 }

@@ -88,6 +88,9 @@ std::vector<BlockCase> block_cases() {
   GoldenOptions plain;
   plain.double_double_logits = false;
   cases.push_back({"plain logits asked for, partial rotary, interleaved", c, plain, 7});
+  GoldenOptions judging = plain;
+  judging.correctly_rounded = false;
+  cases.push_back({"the judging route: outputs from the tables' high words, plain logits", c, judging, 7});
   c = make(64, 40, 5000, 1, 2);  // 2 x 40 x 5040 x 64 multiply-adds: the plain route
   cases.push_back({"plain logits", c, {}, 333});
   c = make(8, 600, 100, 1, 1);   // 17 sampled rows, blocks of 64 (600 = 9*64 + 24)
@@ -144,13 +147,20 @@ TEST_CASE("golden_fast_rows gives chosen rows of golden_fast bit for bit") {
     const Case& c = bc.c;
     const long bh = c.batch * c.heads, d = c.head_dim;
     const Inputs in = generate_inputs(c, 11, DType::fp16);
-    const Golden g = golden_fast(c, in.q, in.k, GoldenOptions{false, 0});
-    const std::vector<long> q_rows{0, c.seq_len / 2, c.seq_len - 1};
-    const std::vector<long> k_rows{0, 1, c.mem_len, c.key_rows() - 1};
-    CHECK(first_difference("q_out", golden_fast_rows(c, true, q_rows, pick_rows(in.q.data, bh, c.seq_len, d, q_rows)),
-                           pick_rows(g.q_out.data, bh, c.seq_len, d, q_rows)) == "");
-    CHECK(first_difference("k_out", golden_fast_rows(c, false, k_rows, pick_rows(in.k.data, bh, c.key_rows(), d, k_rows)),
-                           pick_rows(g.k_out.data, bh, c.key_rows(), d, k_rows)) == "");
+    for (const bool rounded : {true, false}) {
+      INFO("correctly rounded: " << rounded);
+      GoldenOptions options(false, 0);
+      options.correctly_rounded = rounded;
+      const Golden g = golden_fast(c, in.q, in.k, options);
+      const std::vector<long> q_rows{0, c.seq_len / 2, c.seq_len - 1};
+      const std::vector<long> k_rows{0, 1, c.mem_len, c.key_rows() - 1};
+      CHECK(first_difference("q_out",
+                             golden_fast_rows(c, true, q_rows, pick_rows(in.q.data, bh, c.seq_len, d, q_rows), rounded),
+                             pick_rows(g.q_out.data, bh, c.seq_len, d, q_rows)) == "");
+      CHECK(first_difference("k_out",
+                             golden_fast_rows(c, false, k_rows, pick_rows(in.k.data, bh, c.key_rows(), d, k_rows), rounded),
+                             pick_rows(g.k_out.data, bh, c.key_rows(), d, k_rows)) == "");
+    }
   }
   const Case c = make(8, 4, 4, 1, 2);
   CHECK_THROWS_AS(golden_fast_rows(c, true, {4}, Values(16)), std::invalid_argument);

@@ -50,7 +50,8 @@ std::vector<long> golden_fast_blocks(const Case& c, const BlockInputs& inputs,
 // `in` ([batch * heads][rows.size()][D]), in the same layout: bit for bit those rows
 // of the whole case's outputs. For the few rows a diagnosis of a long case reads.
 // Throws as golden_fast, and std::invalid_argument for a row out of range or an input
-// of another size.
-Values golden_fast_rows(const Case& c, bool query, const std::vector<long>& rows, const Values& in);
+// of another size. correctly_rounded as GoldenOptions'.
+Values golden_fast_rows(const Case& c, bool query, const std::vector<long>& rows, const Values& in,
+                        bool correctly_rounded = true);
 
 }  // namespace xposcheck
