@@ -48,6 +48,21 @@ void count_elements(benchmark::State& state, const Case& c) {
       double(c.output_elements()) * double(state.iterations()), benchmark::Counter::kIsRate);
 }
 
+// The seeded inputs of the case, drawn once and rounded to every dtype (as a sweep
+// draws them for its batches), or to one.
+void BM_inputs(benchmark::State& state) {
+  const Case c = big_case();
+  const std::vector<DType> all{DType::fp32, DType::bf16, DType::fp16}, one{DType::bf16};
+  const std::vector<DType>& dtypes = state.range(0) == 3 ? all : one;
+  for (auto _ : state) {
+    std::vector<Inputs> in = generate_inputs(c, 2024, dtypes);
+    benchmark::DoNotOptimize(in[0].q.data.data());
+  }
+  state.counters["draws/s"] = benchmark::Counter(
+      double(element_count(c.q_shape()) + element_count(c.k_shape())) * double(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
 void BM_tables(benchmark::State& state) {
   const Case c = big_case();
   for (auto _ : state) {
@@ -116,6 +131,7 @@ void BM_golden_gradients_exact_slice(benchmark::State& state) {
 
 }  // namespace
 
+BENCHMARK(BM_inputs)->Arg(1)->Arg(3)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_tables)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_golden_fast)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_golden_gradients_fast)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
