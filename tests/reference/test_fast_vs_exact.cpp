@@ -63,6 +63,16 @@ std::vector<Case> grid() {
   return cases;
 }
 
+// Both output tensors of got within `bound` fp64 ulps of the pair magnitudes of exact.
+void check_outputs(const Case& c, const Golden& got, const Golden& exact, double bound) {
+  const auto wq = testing::compare_outputs(c, "q_out", got.q_out, exact.q_out);
+  INFO(wq.where);
+  CHECK(wq.ulps <= bound);
+  const auto wk = testing::compare_outputs(c, "k_out", got.k_out, exact.k_out);
+  INFO(wk.where);
+  CHECK(wk.ulps <= bound);
+}
+
 // The judging route (GoldenOptions::correctly_rounded false): cos, sin and the scale
 // each within 2^-53 of their values, the fma and product rounding once each, so every
 // element is within 5 2^-53 r sigma of its exact value (r sigma its pair magnitude),
@@ -70,13 +80,7 @@ std::vector<Case> grid() {
 void check_judging_route(const Case& c, const Inputs& in, const Golden& exact) {
   GoldenOptions judging(false, 0);
   judging.correctly_rounded = false;
-  const Golden plain = golden_fast(c, in.q, in.k, judging);
-  const auto wq = testing::compare_outputs(c, "q_out", plain.q_out, exact.q_out);
-  INFO(wq.where);
-  CHECK(wq.ulps <= 6.0);
-  const auto wk = testing::compare_outputs(c, "k_out", plain.k_out, exact.k_out);
-  INFO(wk.where);
-  CHECK(wk.ulps <= 6.0);
+  check_outputs(c, golden_fast(c, in.q, in.k, judging), exact, 6.0);
 }
 
 void check(const Case& c, DType t, std::uint64_t seed) {
@@ -84,12 +88,7 @@ void check(const Case& c, DType t, std::uint64_t seed) {
   const Golden fast = golden_fast(c, in.q, in.k);
   const Golden exact = golden_exact(c, in.q, in.k);
   INFO(case_id(c) << " " << dtype_name(t));
-  const auto wq = testing::compare_outputs(c, "q_out", fast.q_out, exact.q_out);
-  INFO(wq.where);
-  CHECK(wq.ulps <= 1.0);
-  const auto wk = testing::compare_outputs(c, "k_out", fast.k_out, exact.k_out);
-  INFO(wk.where);
-  CHECK(wk.ulps <= 1.0);
+  check_outputs(c, fast, exact, 1.0);
   REQUIRE(fast.logit_rows == exact.logit_rows);
   const auto mags = testing::logit_magnitudes(exact.q_out, exact.k_out, exact.logit_rows);
   const auto wl = testing::compare_logits(fast.logits, exact.logits, mags);
