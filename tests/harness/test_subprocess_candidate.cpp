@@ -71,6 +71,30 @@ TEST_CASE("a NumPy candidate through the helper passes in every dtype in batched
   CHECK_THAT(candidate->stats_summary(), Contains("24 cases in 2 processes (1 batches served"));
 }
 
+TEST_CASE("a candidate's idle OpenMP threads sleep unless the harness's environment says otherwise",
+          "[external]") {
+  ScratchDir dir("omp");
+  const fs::path seen = dir.path / "policy";
+  const std::string command = "printf %s \"${OMP_WAIT_POLICY-unset}\" > '" + seen.string() + "'; " +
+                              testing_command("numpy_reference.py");
+  const auto policy_seen = [&] {
+    const auto records = sweep_one(small_grid("head_dim = 8\nseq_len = 3\n"),
+                                   std::make_unique<SubprocessCandidate>(options_for("omp", command)));
+    REQUIRE(records.size() == 1);
+    CHECK(records[0].outcome == Outcome::pass);
+    std::ifstream in(seen);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const char* before = std::getenv("OMP_WAIT_POLICY");
+  const std::string saved = before ? before : "";
+  ::unsetenv("OMP_WAIT_POLICY");
+  CHECK(policy_seen() == "PASSIVE");
+  ::setenv("OMP_WAIT_POLICY", "ACTIVE", 1);  // the user's choice is the candidate's
+  CHECK(policy_seen() == "ACTIVE");
+  if (before) ::setenv("OMP_WAIT_POLICY", saved.c_str(), 1);
+  else ::unsetenv("OMP_WAIT_POLICY");
+}
+
 TEST_CASE("bf16 inputs written as float32 values reach the candidate unchanged", "[external]") {
   const Grid grid = small_grid(kSmallAxes, "[\"bf16\"]");
   SubprocessOptions o = options_for("f32", testing_command("numpy_reference.py"));

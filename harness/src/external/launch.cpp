@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -21,6 +22,8 @@ void Launch::start(const SubprocessOptions& o, bool wait_for_manifest) {
   po.extra_env = {std::string(kHarnessPidEnv) + "=" + std::to_string(::getpid())};
   if (wait_for_manifest) po.extra_env.push_back(std::string(kWaitForManifestEnv) + "=1");
   if (o.serve) po.extra_env.push_back(std::string(kServeEnv) + "=1");
+  for (const EnvDefault& d : kCandidateEnvDefaults)
+    if (!std::getenv(d.name)) po.extra_env.push_back(std::string(d.name) + "=" + d.value);
   process = std::make_unique<ChildProcess>(po);
 }
 

@@ -29,6 +29,15 @@ inline constexpr const char* kNextFile = "next.json";
 // process with this pid (the harness) is gone.
 inline constexpr const char* kWaitForManifestEnv = "XPOSCHECK_WAIT_FOR_MANIFEST";
 inline constexpr const char* kHarnessPidEnv = "XPOSCHECK_HARNESS_PID";
+// Set in every candidate process's environment unless the harness's own environment
+// sets the name: idle OpenMP threads sleep at once instead of spinning, since the
+// verification shares the cores with the candidate. It changes no value
+// (docs/protocol.md, "A candidate's environment").
+struct EnvDefault {
+  const char* name;
+  const char* value;
+};
+inline constexpr EnvDefault kCandidateEnvDefaults[] = {{"OMP_WAIT_POLICY", "PASSIVE"}};
 // The files of one case are its id followed by these.
 inline constexpr const char* kQInSuffix = ".q_in.npy";
 inline constexpr const char* kKInSuffix = ".k_in.npy";
