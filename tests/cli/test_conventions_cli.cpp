@@ -302,6 +302,22 @@ TEST_CASE("code in the shapes released libraries give it is judged by its conven
         CHECK_THAT(rec.at("diagnosis").at("explanation").get<std::string>(), Contains("centred at 4096"));
     }
   }
+  // Its fp16 tables, with the XPOS scale folded in, overflow where the outputs would not
+  // (keys far above its centre on long memory): a precision defect, named with the frame
+  // it sits in, never accepted.
+  {
+    ScratchDir overflow("released-flash-fp16");
+    const Sweep s = sweep(overflow, released_grid("[\"fp16\"]", "seq_len = 2048\nmem_len = 8192\n"),
+                          released("flash-cache"), {"--accept-convention", "origin,centre"});
+    INFO(s.out);
+    CHECK(s.status == 1);
+    REQUIRE(s.records.size() == 1);
+    const auto& rec = s.records[0];
+    INFO(rec.at("message"));
+    CHECK(rec.at("outcome") == "OUT_OF_RANGE");
+    CHECK(rec.at("diagnosis").at("kind") == "precision");
+    CHECK(rec.at("diagnosis").at("verdict") == "scaled-tables-in-dtype + origin + shared-centre");
+  }
   // A cached-key path with its positions made in bf16 and its queries scaled around
   // their own middle: bugs, named with the frame they sit in, never accepted.
   ScratchDir dir("released-cached-keys");

@@ -83,6 +83,10 @@ struct Convention {
   // added and the sum rounded again (arange(rows, dtype) + offset, as a cached-key path
   // makes the queries' positions).
   bool rounded_from_first_row = false;
+  // cos and sin tables with the XPOS scale folded in (cos sigma^e, sin sigma^e) stored
+  // in the dtype, the rotation then done from them: entries past the dtype's range
+  // overflow, and those below its normal range keep few bits.
+  bool scaled_tables_in_dtype = false;
   // -2: pass-through features copied; -1: feature R+i gets pair i mod R/2's scale;
   // j >= 0: every pass-through feature gets pair j's scale.
   long passthrough_pair = -2;

@@ -280,6 +280,7 @@ ModelVerdict verdict_of(const Case& c, const Fitted& f, const FrequencySet& set,
     v.name += (v.name.empty() ? "" : " + ") + x.name;
     v.explanation += (v.explanation.empty() ? "" : "; ") + x.explanation;
     if (x.kind == DiagnosisKind::bug) v.kind = DiagnosisKind::bug;
+    if (x.kind == DiagnosisKind::precision && v.kind == DiagnosisKind::convention) v.kind = DiagnosisKind::precision;
     if (!x.convention.empty()) v.convention += (v.convention.empty() ? "" : ",") + x.convention;
   }
   if (v.kind == DiagnosisKind::convention) {
@@ -344,6 +345,28 @@ Finding rounded_positions_finding(const Evidence& ev, bool from_first_row) {
   return {"positions-in-dtype", DiagnosisKind::bug, "", "positions rounded to the dtype" + how};
 }
 
+// The model with the XPOS scale folded into cos and sin tables stored in a 16-bit
+// dtype (a fused kernel's cached tables): tried where the model alone does not fit.
+std::optional<ModelVerdict> try_scaled_tables(const Evidence& ev, const Fitted& f, const FrequencySet& set,
+                                              bool rounded, std::vector<HypothesisScore>& tried) {
+  if (!ev.c.xpos || ev.dtype == DType::fp32 || rounded) return std::nullopt;
+  Convention conv = convention_of(ev.c, f, set);
+  if (!conv.xpos) return std::nullopt;
+  conv.scaled_tables_in_dtype = true;
+  HypothesisScore s = score_convention(ev, conv);
+  s.name = "fitted-model (scaled-tables-in-dtype)";
+  tried.push_back(s);
+  if (!s.fits) return std::nullopt;
+  const Finding finding{"scaled-tables-in-dtype", DiagnosisKind::precision, "",
+                        fmt::format("cos and sin tables with the XPOS scale folded in (cos sigma^e, sin sigma^e) "
+                                    "stored in {}: entries past its largest value overflow and those below "
+                                    "its normal range keep few bits, where the outputs themselves would not",
+                                    dtype_name(ev.dtype))};
+  ModelVerdict v = verdict_of(ev.c, f, set, s, finding);
+  if (v.name.empty()) return std::nullopt;
+  return v;
+}
+
 // One model: positions shifted as `shift` says (or as estimated), frequencies from
 // `set`, positions rounded to the dtype or not. Its XPOS exponents are first held at
 // SPEC's growth, only the centres fitted, then fitted freely: over a few positions,
@@ -393,6 +416,7 @@ std::optional<ModelVerdict> try_model(const Evidence& ev, const TensorDecomposit
         ModelVerdict v = verdict_of(ev.c, f, set, s, finding);
         if (!v.name.empty()) return v;
       }
+      if (auto v = try_scaled_tables(ev, f, set, rounded, tried)) return v;
     }
   }
   return std::nullopt;

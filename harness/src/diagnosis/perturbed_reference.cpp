@@ -109,6 +109,17 @@ class Scorer {
 
 void Scorer::element(double want, double got, double magnitude, double allowed, bool& misfit) {
   ++score.compared;
+  if (!std::isfinite(want)) {
+    // A convention whose own arithmetic overflows (scaled tables in the dtype): the
+    // candidate must give the same infinity, or NaN where it gives NaN.
+    const bool same = std::isnan(want) ? std::isnan(got) : got == want;
+    if (!same) {
+      score.max_ratio = INFINITY;
+      ++score.over;
+      misfit = true;
+    }
+    return;
+  }
   double ratio = std::fabs(got - want) / ulp_(magnitude) / allowed;
   if (!std::isfinite(got)) {
     // An infinity is within tolerance when the reference is beyond the dtype's largest
@@ -156,8 +167,13 @@ bool Scorer::row(const SampledRow& s, bool key) {
     log_scale_[j] = ls;
     const double sigma = std::exp(ls), cs = std::cos(phi), sn = std::sin(phi);
     const long a = offset + pairing_.pair_a(j), b = offset + pairing_.pair_b(j);
-    const double ra = (x[a] * cs - x[b] * sn) * sigma, rb = (x[b] * cs + x[a] * sn) * sigma;
+    double ra = (x[a] * cs - x[b] * sn) * sigma, rb = (x[b] * cs + x[a] * sn) * sigma;
     const double magnitude = std::hypot(ra, rb);
+    if (conv_.scaled_tables_in_dtype) {
+      const double tc = round_to(ev_.dtype, cs * sigma), ts = round_to(ev_.dtype, sn * sigma);
+      ra = x[a] * tc - x[b] * ts;
+      rb = x[b] * tc + x[a] * ts;
+    }
     // An angle rounded in other units than the tolerance's: the same allowance at the
     // angle scaled to the tolerance's units (a power of two: exact).
     const double allowed = ev_.tol.allowance(phi * (angle_unit_ / ev_.tol.unit_ratio), power);
