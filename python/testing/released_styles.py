@@ -23,7 +23,9 @@ and dtype habits, for the test suite's verdicts on other people's conventions:
                            dtype, the rotation done in float32 from them; L is the
                            longest length the module has seen in this dtype, and the
                            XPOS centre floor(L/2), so the centre follows the calls that
-                           came before (conventions origin + centre)
+                           came before (conventions origin + centre; in fp16 on long
+                           memory its scaled tables overflow and lose bits where the
+                           outputs would not: scaled-tables-in-dtype, a precision defect)
 
 Each is written from the published code's behaviour, not copied from it.
 """
