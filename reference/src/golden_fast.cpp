@@ -83,10 +83,11 @@ template <Layout L, bool Rounded, Direction Dir>
 
 // The judging route (GoldenOptions::correctly_rounded false): the tables' high words
 // alone, one fma for the rotation and one product for the scale. cos and sin are each
-// within 2^-53 of their exact values, so the fma is within about 3.5 2^-53 r of
-// x[a] cos - x[b] sin (r = |(x[a], x[b])|), and the scale's word and product add 2 2^-53
-// relative: every element within about 6 fp64 ulps of r sigma^e, 2^-26 of an fp32 ulp.
-// An overflowed scale gives the infinite (or NaN) element the rounding route gives.
+// within 2^-53 of their exact values, so the fma is within 3 2^-53 r of
+// x[a] cos - x[b] sin (r = |(x[a], x[b])|, and |cos x[a]| + |sin x[b]| <= r), and the
+// scale's word and product add 2 2^-53 relative: every element within 5 2^-53 r sigma^e,
+// under 5 fp64 ulps of its pair magnitude, 2^-26 of an fp32 ulp (reference/README.md).
+// A scale beyond fp64's range gives an infinite or NaN element, as the other route does.
 template <Layout L>
 [[gnu::always_inline]] inline void rotate_pairs_plain(const double* x, const RotaryTables::Row& t, long P,
                                                       bool query, double* out) {
@@ -126,8 +127,8 @@ XPOS_PLAIN_KERNEL(rotate_interleaved_plain, Layout::interleaved)
 
 using Kernel = void (*)(const double*, const RotaryTables::Row&, long, bool, double*, double*);
 
-// The kernel of a layout, direction and rounding (the plain route is forward only).
-Kernel rounded_kernel(Layout l, Direction d, bool correctly_rounded) {
+// The kernel of a layout, direction and route (the judging route is forward only).
+Kernel kernel_for(Layout l, Direction d, bool correctly_rounded) {
   const bool half = l == Layout::half;
   if (d == Direction::backward) return half ? rotate_half_backward : rotate_interleaved_backward;
   if (!correctly_rounded) return half ? rotate_half_plain : rotate_interleaved_plain;
@@ -148,7 +149,7 @@ void check_shape(const char* name, const Tensor& t, const Shape& expected) {
 void rotate_block(const Case& c, const RotaryTables& t, bool query, long first, long count,
                   const double* in, double* out, Direction dir, bool correctly_rounded) {
   const long P = c.pairs(), R = c.rotary(), D = c.head_dim, bh = c.batch * c.heads;
-  const Kernel kernel = rounded_kernel(c.layout, dir, correctly_rounded);
+  const Kernel kernel = kernel_for(c.layout, dir, correctly_rounded);
   parallel_for(count, 16, [&](long begin, long end) {
     for (long i = begin; i < end; ++i) {
       const long p = query ? c.query_position(first + i) : c.key_position(first + i);

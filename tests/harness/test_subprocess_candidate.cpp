@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <iterator>
 #include <set>
 #include <thread>
@@ -85,14 +86,16 @@ TEST_CASE("a candidate's idle OpenMP threads sleep unless the harness's environm
     std::ifstream in(seen);
     return std::string(std::istreambuf_iterator<char>(in), {});
   };
-  const char* before = std::getenv("OMP_WAIT_POLICY");
-  const std::string saved = before ? before : "";
+  // The test's own environment comes back however the test ends.
+  struct Restore {
+    std::optional<std::string> saved;
+    ~Restore() { saved ? ::setenv("OMP_WAIT_POLICY", saved->c_str(), 1) : ::unsetenv("OMP_WAIT_POLICY"); }
+  } restore;
+  if (const char* before = std::getenv("OMP_WAIT_POLICY")) restore.saved = before;
   ::unsetenv("OMP_WAIT_POLICY");
   CHECK(policy_seen() == "PASSIVE");
   ::setenv("OMP_WAIT_POLICY", "ACTIVE", 1);  // the user's choice is the candidate's
   CHECK(policy_seen() == "ACTIVE");
-  if (before) ::setenv("OMP_WAIT_POLICY", saved.c_str(), 1);
-  else ::unsetenv("OMP_WAIT_POLICY");
 }
 
 TEST_CASE("bf16 inputs written as float32 values reach the candidate unchanged", "[external]") {

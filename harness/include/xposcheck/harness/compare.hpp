@@ -33,7 +33,7 @@ struct CompareOptions {
 std::size_t logit_rows_for(const Case& c, std::size_t max_rows);
 
 // The golden outputs a candidate is judged against, whole or in blocks: outputs from
-// the tables' high words (within about 6 fp64 ulps of the pair magnitude, 2^-26 of an
+// the tables' high words (within 5 fp64 ulps of the pair magnitude, 2^-26 of an
 // fp32 ulp; GoldenOptions::correctly_rounded), logits of logit_rows_for's sample by
 // plain fp64 products of those outputs (their error stays 2^-30 below any dtype's
 // tolerance; GoldenOptions::double_double_logits).

@@ -36,9 +36,9 @@ struct GoldenOptions {
   // The rounding of golden_fast's outputs. True: each the double nearest its exact value
   // but where that lies within about 2^-100 of the pair magnitude of a rounding
   // boundary (within 1 ulp of the pair magnitude), the values the golden command
-  // publishes. False: one fma and one product from the tables' high words, within about
-  // 6 ulps of the pair magnitude, 2^-26 of an fp32 ulp: what a sweep judges by, at a
-  // fraction of the cost (reference/README.md, "Outputs").
+  // publishes. False: one fma and one product from the tables' high words, within 5 ulps
+  // of the pair magnitude, 2^-26 of an fp32 ulp: what a sweep judges by, at a fraction
+  // of the cost (reference/README.md, "Outputs").
   bool correctly_rounded = true;
 };
 
