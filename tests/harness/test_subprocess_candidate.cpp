@@ -76,8 +76,10 @@ TEST_CASE("a candidate's idle OpenMP threads sleep unless the harness's environm
           "[external]") {
   ScratchDir dir("omp");
   const fs::path seen = dir.path / "policy";
-  const std::string command = "printf %s \"${OMP_WAIT_POLICY-unset}\" > '" + seen.string() + "'; " +
-                              testing_command("numpy_reference.py");
+  // Written whole and renamed into place: a process started ahead for a batch that
+  // never comes writes it too, and may do so while the test reads it.
+  const std::string command = "printf %s \"${OMP_WAIT_POLICY-unset}\" > '" + seen.string() + ".$$' && mv '" +
+                              seen.string() + ".$$' '" + seen.string() + "'; " + testing_command("numpy_reference.py");
   const auto policy_seen = [&] {
     const auto records = sweep_one(small_grid("head_dim = 8\nseq_len = 3\n"),
                                    std::make_unique<SubprocessCandidate>(options_for("omp", command)));
