@@ -90,7 +90,7 @@ template <Layout L, bool Rounded, Direction Dir>
 // A scale beyond fp64's range gives an infinite or NaN element, as the other route does.
 template <Layout L>
 [[gnu::always_inline]] inline void rotate_pairs_plain(const double* x, const RotaryTables::Row& t, long P,
-                                                      bool query, double* out) {
+                                                      bool query, double* out, double* /*lo_out: none*/) {
   const double* g = query ? t.scale_hi : t.inv_hi;
 #pragma GCC ivdep
   for (long j = 0; j < P; ++j) {
@@ -103,27 +103,22 @@ template <Layout L>
 }
 
 // Hot loops compiled three times: AVX-512, FMA with AVX, and the baseline ISA, chosen at load
-// time; both give identical results because fma is exact either way.
-#define XPOS_KERNEL(name, L, R, Dir)                                                     \
-  __attribute__((target_clones("arch=x86-64-v4", "fma", "default"))) void name(     \
-      const double* x, const RotaryTables::Row& t, long P, bool q, double* o, double* lo) { \
-    rotate_pairs<L, R, Dir>(x, t, P, q, o, lo);                                          \
+// time; both give identical results because fma is exact either way. `loop` is one of
+// the loops above, in parentheses.
+#define XPOS_KERNEL(name, loop)                                                                \
+  __attribute__((target_clones("arch=x86-64-v4", "fma", "default"))) void name(                \
+      const double* x, const RotaryTables::Row& t, long P, bool q, double* o, double* lo) {    \
+    loop(x, t, P, q, o, lo);                                                                   \
   }
-XPOS_KERNEL(rotate_half_rounded, Layout::half, true, Direction::forward)
-XPOS_KERNEL(rotate_interleaved_rounded, Layout::interleaved, true, Direction::forward)
-XPOS_KERNEL(rotate_half_backward, Layout::half, true, Direction::backward)
-XPOS_KERNEL(rotate_interleaved_backward, Layout::interleaved, true, Direction::backward)
-XPOS_KERNEL(rotate_half_dd, Layout::half, false, Direction::forward)
-XPOS_KERNEL(rotate_interleaved_dd, Layout::interleaved, false, Direction::forward)
+XPOS_KERNEL(rotate_half_rounded, (rotate_pairs<Layout::half, true, Direction::forward>))
+XPOS_KERNEL(rotate_interleaved_rounded, (rotate_pairs<Layout::interleaved, true, Direction::forward>))
+XPOS_KERNEL(rotate_half_backward, (rotate_pairs<Layout::half, true, Direction::backward>))
+XPOS_KERNEL(rotate_interleaved_backward, (rotate_pairs<Layout::interleaved, true, Direction::backward>))
+XPOS_KERNEL(rotate_half_dd, (rotate_pairs<Layout::half, false, Direction::forward>))
+XPOS_KERNEL(rotate_interleaved_dd, (rotate_pairs<Layout::interleaved, false, Direction::forward>))
+XPOS_KERNEL(rotate_half_plain, rotate_pairs_plain<Layout::half>)
+XPOS_KERNEL(rotate_interleaved_plain, rotate_pairs_plain<Layout::interleaved>)
 #undef XPOS_KERNEL
-#define XPOS_PLAIN_KERNEL(name, L)                                                         \
-  __attribute__((target_clones("arch=x86-64-v4", "fma", "default"))) void name(             \
-      const double* x, const RotaryTables::Row& t, long P, bool q, double* o, double*) {     \
-    rotate_pairs_plain<L>(x, t, P, q, o);                                                   \
-  }
-XPOS_PLAIN_KERNEL(rotate_half_plain, Layout::half)
-XPOS_PLAIN_KERNEL(rotate_interleaved_plain, Layout::interleaved)
-#undef XPOS_PLAIN_KERNEL
 
 using Kernel = void (*)(const double*, const RotaryTables::Row&, long, bool, double*, double*);
 

@@ -348,8 +348,8 @@ Finding rounded_positions_finding(const Evidence& ev, bool from_first_row) {
 // The model with the XPOS scale folded into cos and sin tables stored in a 16-bit
 // dtype (a fused kernel's cached tables): tried where the model alone does not fit.
 std::optional<ModelVerdict> try_scaled_tables(const Evidence& ev, const Fitted& f, const FrequencySet& set,
-                                              bool rounded, std::vector<HypothesisScore>& tried) {
-  if (!ev.c.xpos || ev.dtype == DType::fp32 || rounded) return std::nullopt;
+                                              std::vector<HypothesisScore>& tried) {
+  if (!ev.c.xpos || ev.dtype == DType::fp32) return std::nullopt;
   Convention conv = convention_of(ev.c, f, set);
   if (!conv.xpos) return std::nullopt;
   conv.scaled_tables_in_dtype = true;
@@ -416,7 +416,8 @@ std::optional<ModelVerdict> try_model(const Evidence& ev, const TensorDecomposit
         ModelVerdict v = verdict_of(ev.c, f, set, s, finding);
         if (!v.name.empty()) return v;
       }
-      if (auto v = try_scaled_tables(ev, f, set, rounded, tried)) return v;
+      if (rounded) continue;  // the scaled tables are tried with exact positions only
+      if (auto v = try_scaled_tables(ev, f, set, tried)) return v;
     }
   }
   return std::nullopt;
