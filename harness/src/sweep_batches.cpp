@@ -19,8 +19,12 @@ namespace xposcheck::detail {
 namespace {
 
 // Input values per batch of an external candidate: two batches are in flight (one
-// running, one being judged), each holding inputs, golden and candidate outputs.
+// running, one being judged), each holding inputs, golden and candidate outputs, and
+// a third is being drawn and staged.
 constexpr double kBatchValues = double(1 << 24);
+// While the first process starts, batches are prepared ahead up to what the pipeline
+// holds anyway: three batches' input values.
+constexpr double kPreparedAheadValues = 3 * kBatchValues;
 
 // A backward unit also holds the upstream gradients: twice the input values.
 double input_values(const Unit& u) {
@@ -203,8 +207,8 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
       std::any_of(units.begin(), units.end(), [](const Unit& u) { return u.gc->params.stream.has_value(); });
   // Whether the candidate runs streams whole shapes the first batch's jobs, and asking
   // means waiting while its process starts (seconds, to import a framework): batches
-  // are prepared meanwhile, the first always, more while the wait lasts, up to one
-  // batch's worth of input values.
+  // are prepared meanwhile, the first always, more while the wait lasts (the largest
+  // batches come first, so a budget of one batch would stop at the first).
   std::deque<Batch> ready;
   std::atomic<bool> waiting{streams};
   alongside(
@@ -218,7 +222,7 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
         double values = input_values(batches[0]);
         for (std::size_t k = 1; k < batches.size() && waiting; ++k) {
           values += input_values(batches[k]);
-          if (values > kBatchValues) break;
+          if (values > kPreparedAheadValues) break;
           try {
             Batch b = inputs_of(batches[k], candidate);
             complete_batch(b);
