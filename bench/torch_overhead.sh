@@ -8,9 +8,11 @@
 # verification shares the cores with torch and slows it, so the total is also given
 # against torch's own, uncontended time.
 #
-# A shared machine's speed drifts by half between minutes, so the pair (sweep, torch
-# alone) runs RUNS times (default 3), back to back; the summary gives each pair's
-# ratio, their median, and the fastest sweep against the fastest torch alone.
+# A shared machine's speed drifts by half between minutes, so torch alone runs before
+# the first sweep and after every sweep, RUNS sweeps (default 3) back to back: each
+# sweep is set against the mean of the two torch-alone runs around it, which drift
+# moves the same way as the sweep. The summary gives each sweep's ratio, their median,
+# and the fastest sweep against the fastest torch alone.
 # The timed sweeps run as a user runs them; torch alone reads the work directories
 # one more sweep kept beforehand (--keep-work-dirs, not timed: the kept gigabytes in
 # /dev/shm would weigh on the sweep they were kept by). Every sweep draws the same
@@ -40,19 +42,26 @@ sweep() {  # sweep TMPDIR LOG [extra flags]: the grid through the PyTorch candid
   [ "$status" -le 1 ] || { cat "$log"; exit "$status"; }
 }
 
+alone() {  # torch alone over the kept inputs, in the environment the harness gives a
+  # candidate (docs/protocol.md, "A candidate's environment"); prints its seconds
+  OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} $python "$src/bench/torch_alone.py" "$work/dirs" |
+    sed -n 's/.*inside torch \([0-9.]*\) s/\1/p'
+}
+
 mkdir "$work/dirs" "$work/scratch"
 sweep "$work/dirs" "$work/kept.log" --keep-work-dirs "$@"
+before=$(alone)
 run=1
 while [ "$run" -le "$runs" ]; do
+  load=$(cut -d' ' -f1 /proc/loadavg)
   start=$(now)
   sweep "$work/scratch" "$work/log" "$@"
   end=$(now)
   [ "$run" -eq 1 ] && grep -E '^(external|gate):' "$work/log"
-  # In the environment the harness gives a candidate (docs/protocol.md, "A candidate's environment").
-  alone=$(OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} $python "$src/bench/torch_alone.py" "$work/dirs" |
-          sed -n 's/.*inside torch \([0-9.]*\) s/\1/p')
-  echo "$start $end $alone $(cat /proc/loadavg | cut -d' ' -f1)" >> "$work/pairs"
+  after=$(alone)
+  echo "$start $end $before $after $load" >> "$work/pairs"
   cp "$work/log" "$work/log.$run"
+  before=$after
   run=$((run + 1))
 done
 
@@ -68,9 +77,10 @@ def split(run):
         ("waiting", r"waiting for its processes ([\d.]+) s"), ("written", r"inputs written in ([\d.]+) s"),
         ("read", r"outputs read in ([\d.]+) s"))}
 rows = []
-for run, (start, end, alone, load) in enumerate(pairs, 1):
+for run, (start, end, before, after, load) in enumerate(pairs, 1):
     s = split(run)
     total = end - start
+    alone = (before + after) / 2
     # A serving process starts a batch as soon as it is written and the one before is
     # done, so the harness's wait covers only part of its compute: the split counts
     # what is measured (file I/O on both sides) and leaves the rest together.
@@ -86,11 +96,12 @@ for run, (start, end, alone, load) in enumerate(pairs, 1):
     print("    the rest (start-up, waits, verification not overlapped) %5.1f s"
           % (total - s["compute"] - protocol))
     print("  total / compute                   %7.2fx" % (total / s["compute"]))
-    print("  torch alone, same inputs          %7.1f s" % alone)
+    print("  torch alone, same inputs          %7.1f s  (%.1f s before, %.1f s after)" % (alone, before, after))
     print("  total / torch alone               %7.2fx" % (total / alone))
+alones = [p[2] for p in pairs] + [pairs[-1][3]]
 print("summary over %d runs" % runs)
 print("  total / torch alone, each run     %s" % ", ".join("%.2fx" % r[2] for r in rows))
 print("  median                            %7.2fx" % statistics.median(r[2] for r in rows))
 print("  fastest sweep / fastest alone     %7.2fx  (%.1f s / %.1f s)"
-      % (min(r[0] for r in rows) / min(r[1] for r in rows), min(r[0] for r in rows), min(r[1] for r in rows)))
+      % (min(r[0] for r in rows) / min(alones), min(r[0] for r in rows), min(alones)))
 EOF
