@@ -74,6 +74,22 @@ void BM_tables(benchmark::State& state) {
       benchmark::Counter::kIsRate);
 }
 
+// A table of the default grid's dense region (D = 64, N = 1023, M = 100): the
+// multiprecision seeds are a large part of a table this size, and a sweep builds many.
+void BM_tables_small(benchmark::State& state) {
+  Case c;
+  c.head_dim = 64;
+  c.seq_len = 1023;
+  c.mem_len = 100;
+  for (auto _ : state) {
+    RotaryTables t(c, c.key_position(0), c.seq_len - 1);
+    benchmark::DoNotOptimize(t.cos(0, 0));
+  }
+  state.counters["entries/s"] = benchmark::Counter(
+      double(c.key_rows()) * double(c.pairs()) * double(state.iterations()),
+      benchmark::Counter::kIsRate);
+}
+
 // The tables cached (as in a sweep), logits off: the throughput figure.
 void BM_golden_fast(benchmark::State& state) {
   const Case c = big_case();
@@ -133,6 +149,7 @@ void BM_golden_gradients_exact_slice(benchmark::State& state) {
 
 BENCHMARK(BM_inputs)->Arg(1)->Arg(3)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_tables)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
+BENCHMARK(BM_tables_small)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_golden_fast)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_golden_gradients_fast)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK(BM_golden_fast_cold)->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();

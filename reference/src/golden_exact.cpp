@@ -5,7 +5,10 @@
 #include <boost/multiprecision/cpp_bin_float.hpp>
 
 #include <cmath>
+#include <compare>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <mutex>
 
 #include "exact.hpp"
@@ -105,26 +108,82 @@ GoldenGradients golden_gradients_exact(const Case& c, const Tensor& g_q, const T
   return exact::gradients<Real>(c, g_q, g_k);
 }
 
-SeedFrequency seed_frequency(const Case& c, long j) {
-  fill_constants_once();
-  return {exact::to_dd(exact::omega(c, exact::log_theta_prime<Real>(c), j)),
-          exact::to_dd(exact::log_zeta<Real>(c, j))};
-}
+namespace {
 
-std::vector<SeedRotation> seed_walk(const Case& c, long j, long start, long step, long count,
-                                    bool centred) {
-  fill_constants_once();
-  const Real omega = exact::omega(c, exact::log_theta_prime<Real>(c), j);
-  const Real log_zeta = exact::log_zeta<Real>(c, j);
-  Walk z = walk_at(omega, log_zeta, start, start - (centred ? c.centre() : 0));
-  const Walk w = walk_at(omega, log_zeta, step, step);
+// What pair j's seeds share between tables with the same frequencies and s1: omega_j,
+// ln zeta_j, the coarse step's rotation and the fine walks. Only the coarse walk's start
+// depends on a table's first position and centre.
+struct SharedSeeds {
+  Real omega, log_zeta;
+  Walk coarse_step;
+  std::vector<SeedRotation> mid, unit;
+};
+
+// Everything omega_j and ln zeta_j are computed from, and s1.
+struct SharedKey {
+  long rotary;
+  double base, base_rescale, interpolation;
+  bool xpos;
+  double scale_base;
+  long j, s1;
+  auto operator<=>(const SharedKey&) const = default;
+};
+
+// A sweep's tables share a few frequency sets; the bound only stops a long-running
+// process of many different cases from growing (s1 <= 128 for any table that fits in
+// memory: at most 256 seeds of 64 bytes per entry).
+constexpr std::size_t kMaxSharedEntries = 4096;
+
+// z_0 = walk_at(start, start - offset), then z_{k+1} = z_k w, rounded at every k < count.
+std::vector<SeedRotation> walk(Walk z, const Walk& w, long count) {
   std::vector<SeedRotation> out;
-  out.reserve(count);
+  out.reserve(static_cast<std::size_t>(count));
   for (long k = 0; k < count; ++k) {
     out.push_back(z.rounded());
     if (k + 1 < count) z.step(w);
   }
   return out;
+}
+
+std::shared_ptr<const SharedSeeds> make_shared_seeds(const Case& c, long j, long s1) {
+  auto s = std::make_shared<SharedSeeds>();
+  s->omega = exact::omega(c, exact::log_theta_prime<Real>(c), j);
+  s->log_zeta = exact::log_zeta<Real>(c, j);
+  s->coarse_step = walk_at(s->omega, s->log_zeta, s1 * s1, s1 * s1);
+  s->mid = walk(walk_at(s->omega, s->log_zeta, 0, 0), walk_at(s->omega, s->log_zeta, s1, s1), s1);
+  s->unit = walk(walk_at(s->omega, s->log_zeta, 0, 0), walk_at(s->omega, s->log_zeta, 1, 1), s1);
+  return s;
+}
+
+// Made outside the lock; two threads asking for the same entry at once both make it,
+// with the same values, and the first one stored is kept.
+std::shared_ptr<const SharedSeeds> shared_seeds(const Case& c, long j, long s1) {
+  static std::mutex mutex;
+  static std::map<SharedKey, std::shared_ptr<const SharedSeeds>> entries;
+  const SharedKey key{c.rotary(), c.base, c.base_rescale, c.interpolation, c.xpos,
+                      c.xpos ? c.scale_base : 0.0, j, s1};
+  {
+    std::lock_guard lock(mutex);
+    if (const auto it = entries.find(key); it != entries.end()) return it->second;
+  }
+  auto made = make_shared_seeds(c, j, s1);
+  std::lock_guard lock(mutex);
+  if (entries.size() >= kMaxSharedEntries) entries.clear();
+  return entries.emplace(key, std::move(made)).first->second;
+}
+
+}  // namespace
+
+PairSeeds pair_seeds(const Case& c, long j, const SeedLayout& layout) {
+  fill_constants_once();
+  const auto shared = shared_seeds(c, j, layout.s1);
+  PairSeeds seeds;
+  seeds.frequency = {exact::to_dd(shared->omega), exact::to_dd(shared->log_zeta)};
+  seeds.coarse = walk(walk_at(shared->omega, shared->log_zeta, layout.first, layout.first - c.centre()),
+                      shared->coarse_step, layout.coarse_count);
+  seeds.mid = shared->mid;
+  seeds.unit = shared->unit;
+  return seeds;
 }
 
 }  // namespace xposcheck

@@ -70,12 +70,13 @@ __attribute__((target_clones("fma", "default"))) void combine_row(const double* 
 }
 
 // walks[j][k] for every pair j, as rows in the table layout.
-std::vector<double> transpose(const std::vector<std::vector<SeedRotation>>& walks) {
-  const long P = static_cast<long>(walks.size()), count = static_cast<long>(walks[0].size());
+std::vector<double> transpose(const std::vector<PairSeeds>& seeds,
+                              std::vector<SeedRotation> PairSeeds::*walk) {
+  const long P = static_cast<long>(seeds.size()), count = static_cast<long>((seeds[0].*walk).size());
   std::vector<double> rows(static_cast<std::size_t>(count) * 8 * P);
   for (long k = 0; k < count; ++k)
     for (long j = 0; j < P; ++j) {
-      const SeedRotation& r = walks[j][k];
+      const SeedRotation& r = (seeds[j].*walk)[k];
       double* row = &rows[static_cast<std::size_t>(k) * 8 * P];
       store(row, 0, P, j, r.cos);
       store(row, 1, P, j, r.sin);
@@ -83,15 +84,6 @@ std::vector<double> transpose(const std::vector<std::vector<SeedRotation>>& walk
       store(row, 3, P, j, r.inv_scale);
     }
   return rows;
-}
-
-// The seeds of all pairs at start + k*step, k < count, in the table layout.
-std::vector<double> seed_rows(const Case& c, long start, long step, long count, bool centred) {
-  std::vector<std::vector<SeedRotation>> walks(c.pairs());
-  parallel_for(c.pairs(), 1, [&](long begin, long end) {
-    for (long j = begin; j < end; ++j) walks[j] = seed_walk(c, j, start, step, count, centred);
-  });
-  return transpose(walks);
 }
 
 }  // namespace
@@ -119,13 +111,17 @@ TableSeeds::TableSeeds(const Case& c, long first, long last)
   const auto cbrt = static_cast<unsigned long>(std::ceil(std::cbrt(double(n))));
   s1_ = static_cast<long>(std::bit_ceil(cbrt));
   step_ = s1_ * s1_;
-  coarse_ = seed_rows(c, first, step_, (n + step_ - 1) / step_, true);
-  mid_ = seed_rows(c, 0, s1_, s1_, false);
-  unit_ = seed_rows(c, 0, 1, s1_, false);
-  for (long j = 0; j < pairs_; ++j) {
-    const SeedFrequency f = seed_frequency(c, j);
-    omega_.push_back(f.omega);
-    log_zeta_.push_back(f.log_zeta);
+  const SeedLayout layout{first, s1_, (n + step_ - 1) / step_};
+  std::vector<PairSeeds> seeds(static_cast<std::size_t>(pairs_));
+  parallel_for(pairs_, 1, [&](long begin, long end) {
+    for (long j = begin; j < end; ++j) seeds[j] = pair_seeds(c, j, layout);
+  });
+  coarse_ = transpose(seeds, &PairSeeds::coarse);
+  mid_ = transpose(seeds, &PairSeeds::mid);
+  unit_ = transpose(seeds, &PairSeeds::unit);
+  for (const PairSeeds& p : seeds) {
+    omega_.push_back(p.frequency.omega);
+    log_zeta_.push_back(p.frequency.log_zeta);
   }
 }
 

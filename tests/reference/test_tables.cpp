@@ -191,7 +191,60 @@ std::uint64_t table_hash(const RotaryTables& t) {
   return h;
 }
 
+// The hash of a table made in a forked process: the first it makes, when this process
+// has made none (ctest runs each test in a process of its own).
+std::uint64_t first_table_hash(const Case& c, long first, long last) {
+  int fds[2];
+  REQUIRE(::pipe(fds) == 0);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(fds[0]);
+    const std::uint64_t h = table_hash(RotaryTables(c, first, last));
+    const bool sent = ::write(fds[1], &h, sizeof h) == static_cast<ssize_t>(sizeof h);
+    ::_exit(sent ? 0 : 1);
+  }
+  ::close(fds[1]);
+  std::uint64_t h = 0;
+  const bool received = ::read(fds[0], &h, sizeof h) == static_cast<ssize_t>(sizeof h);
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  REQUIRE(received);
+  return h;
+}
+
 }  // namespace
+
+TEST_CASE("seeds kept between tables serve only the same frequencies, with the same values",
+          "[tables]") {
+  // Tables of one length share s1; each case below changes one parameter that omega or
+  // zeta depends on, so a kept seed served to the wrong case shows in its samples.
+  std::vector<Case> cases(7, base_case());
+  cases[1].base = 5e5;
+  cases[2].base_rescale = 4.0;
+  cases[3].interpolation = 8.0;
+  cases[4].scale_base = 64.0;
+  cases[5].xpos = false;
+  cases[6].rotary_dim = 32;
+  Case moved = base_case();
+  moved.center = 777;
+  // Made before this process makes any table: a forked child keeps what its parent kept.
+  std::vector<std::uint64_t> cold;
+  for (const Case& c : cases) cold.push_back(first_table_hash(c, -5000, 2999));
+  const std::uint64_t moved_cold = first_table_hash(moved, -4000, 3999);
+  for (int round = 0; round < 2; ++round)
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      INFO("case " << i << ", round " << round);
+      const RotaryTables t(cases[i], -5000, 2999);
+      CHECK(check_samples(cases[i], t, {-5000, -1, 0, 1500, 2999}) > 0);
+      CHECK(table_hash(t) == cold[i]);
+    }
+  // The coarse walk starts at each table's own first position and centre.
+  const RotaryTables t(moved, -4000, 3999);
+  CHECK(check_samples(moved, t, {-4000, 0, 777, 3999}) > 0);
+  CHECK(table_hash(t) == moved_cold);
+}
 
 TEST_CASE("a process's first table, its seeds made on two threads, is the table made later") {
   // Boost.Multiprecision fills the constants its functions need on first use, without
@@ -205,26 +258,7 @@ TEST_CASE("a process's first table, its seeds made on two threads, is the table 
   c.seq_len = 128;
   constexpr int kProcesses = 64;
   std::vector<std::uint64_t> first_tables;
-  for (int i = 0; i < kProcesses; ++i) {
-    int fds[2];
-    REQUIRE(::pipe(fds) == 0);
-    const pid_t pid = ::fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      const std::uint64_t h = table_hash(RotaryTables(c, 0, 127));
-      const bool sent = ::write(fds[1], &h, sizeof h) == static_cast<ssize_t>(sizeof h);
-      ::_exit(sent ? 0 : 1);
-    }
-    ::close(fds[1]);
-    std::uint64_t h = 0;
-    const bool received = ::read(fds[0], &h, sizeof h) == static_cast<ssize_t>(sizeof h);
-    ::close(fds[0]);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    REQUIRE(received);
-    first_tables.push_back(h);
-  }
+  for (int i = 0; i < kProcesses; ++i) first_tables.push_back(first_table_hash(c, 0, 127));
   const std::uint64_t later = table_hash(RotaryTables(c, 0, 127));
   CHECK(std::count(first_tables.begin(), first_tables.end(), later) == kProcesses);
 }
