@@ -51,16 +51,28 @@ std::optional<AccuracyHorizon> record_horizon(const std::vector<TensorStats>& te
   return h;
 }
 
+std::optional<AccuracyHorizon> record_horizon(const Record& r, double threshold) {
+  if (accepted_convention(r)) return std::nullopt;
+  return record_horizon(r.tensors, threshold);
+}
+
 void HorizonTable::add(const Record& r) {
   // As the envelope: the forward pass's records.
-  if (r.pass != Pass::forward || !r.horizon) return;
+  if (r.pass != Pass::forward) return;
+  const bool left_out = accepted_convention(r) && threshold_ > 0;
+  if (!r.horizon && !left_out) return;
   auto [it, fresh] = groups_.try_emplace({r.candidate, r.dtype});
   HorizonSummary& s = it->second;
   if (fresh) {
     s.candidate = r.candidate;
     s.dtype = r.dtype;
-    s.threshold = r.horizon->threshold;
+    s.threshold = r.horizon ? r.horizon->threshold : threshold_;
   }
+  if (!r.horizon) {
+    ++s.convention_left_out;
+    return;
+  }
+  ++s.read_from;
   s.reach = std::max(s.reach, r.horizon->reach);
   if (r.horizon->found() && tighter(*r.horizon, r.case_id, s)) {
     s.nearest = r.horizon;
@@ -75,7 +87,7 @@ std::vector<HorizonSummary> HorizonTable::summaries() const {
 }
 
 std::vector<HorizonSummary> compute_horizons(const Results& results) {
-  HorizonTable table;
+  HorizonTable table(results.run.horizon_threshold);
   for (const Record& r : results.records) table.add(r);
   return table.summaries();
 }
@@ -103,9 +115,18 @@ ParsedThreshold parse_threshold(const std::string& text) {
 
 std::string describe_horizon_reach(const HorizonSummary& h) {
   const std::string t = threshold_text(h.threshold);
-  if (!h.nearest) return fmt::format("no horizon within the grid (error <= {} up to position {})", t, h.reach);
-  return fmt::format("error > {} beyond position ~{} (first exceeded at |p| {}..{} of {} in {})", t,
-                     *h.nearest->near, *h.nearest->near, *h.nearest->far, h.nearest->tensor, h.case_id);
+  const std::string left_out =
+      h.convention_left_out == 0
+          ? std::string()
+          : fmt::format("{} record{} accepted under a convention left out (their curves are in SPEC's frame, "
+                        "which they do not follow)",
+                        h.convention_left_out, h.convention_left_out == 1 ? "" : "s");
+  if (h.read_from == 0 && h.convention_left_out > 0) return "no record to read it from: " + left_out;
+  const std::string reach =
+      h.nearest ? fmt::format("error > {} beyond position ~{} (first exceeded at |p| {}..{} of {} in {})", t,
+                              *h.nearest->near, *h.nearest->near, *h.nearest->far, h.nearest->tensor, h.case_id)
+                : fmt::format("no horizon within the grid (error <= {} up to position {})", t, h.reach);
+  return left_out.empty() ? reach : reach + "; " + left_out;
 }
 
 std::string describe_horizon(const HorizonSummary& h) {

@@ -52,6 +52,7 @@ json horizons_to_json(const std::vector<HorizonSummary>& horizons) {
                    {"near", h.nearest ? json(*h.nearest->near) : json()},
                    {"far", h.nearest ? json(*h.nearest->far) : json()},
                    {"tensor", h.nearest ? h.nearest->tensor : ""}, {"case_id", h.case_id}, {"reach", h.reach},
+                   {"read_from", h.read_from}, {"convention_left_out", h.convention_left_out},
                    {"text", describe_horizon_reach(h)}});
   }
   return out;
@@ -191,7 +192,7 @@ void ResultsStore::resume() {
 // The horizon is a function of the curves and this run's threshold: records resumed
 // from a run with another --horizon are read again at this one.
 void ResultsStore::stamp_horizon(Record& r) const {
-  if (results_.run.horizon_threshold > 0) r.horizon = record_horizon(r.tensors, results_.run.horizon_threshold);
+  if (results_.run.horizon_threshold > 0) r.horizon = record_horizon(r, results_.run.horizon_threshold);
 }
 
 // The journal's first line names the run that wrote it; lines of a journal without

@@ -319,7 +319,7 @@ void heatmaps(std::string& out, const Page& page) {
                                      : markup("Each large heatmap shows the worst case over " + over +
                                               "; \"per combination\" splits them."));
   legend(out);
-  HorizonTable horizon_table;
+  HorizonTable horizon_table(page.run.horizon_threshold);
   for (const Record& r : page.records) horizon_table.add(r);
   const std::vector<HorizonSummary> horizons = horizon_table.summaries();
   if (!horizons.empty()) {

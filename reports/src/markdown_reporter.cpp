@@ -60,7 +60,7 @@ void MarkdownReporter::begin(const RunInfo& run, const GateVerdict& verdict) {
   verdict_ = verdict;
   summary_.begin(run, verdict);
   failures_.clear();
-  horizons_ = {};
+  horizons_ = HorizonTable(run.horizon_threshold);
 }
 
 void MarkdownReporter::record(const Record& r) {

@@ -293,3 +293,50 @@ TEST_CASE("the results store reads every horizon at its run's threshold, resumed
   CHECK(again.records[0].horizon->found());
   CHECK(again.records[0].outcome == wrong.outcome);
 }
+
+TEST_CASE("a record accepted under a convention has no horizon, and the summary says it was left out") {
+  // Its curves are errors against SPEC's frame, which an accepted convention does not follow.
+  auto record = [](const std::string& id, double max_rel, bool accepted) {
+    Record r;
+    r.candidate = "css";
+    r.case_id = id;
+    r.dtype = DType::fp32;
+    r.tensors = {curve_of("k_out", {bin(-100, 6, max_rel)})};
+    if (accepted) {
+      r.outcome = Outcome::pass;
+      r.diagnosis.emplace();
+      r.diagnosis->kind = DiagnosisKind::convention;
+      r.diagnosis->convention = "origin";
+      r.diagnosis->accepted = true;
+    }
+    r.horizon = record_horizon(r, kHorizonThreshold);
+    return r;
+  };
+  const Record accepted = record("M100", 2.0, true), plain = record("M0", 0.001, false);
+  CHECK_FALSE(accepted.horizon);
+  REQUIRE(plain.horizon);
+  // Not accepted (a convention named, the record failing): its curves count.
+  Record named = accepted;
+  named.diagnosis->accepted = false;
+  CHECK(record_horizon(named, kHorizonThreshold));
+
+  Results results;
+  results.run.horizon_threshold = kHorizonThreshold;
+  results.records = {accepted, plain, accepted};
+  auto h = compute_horizons(results);
+  REQUIRE(h.size() == 1);
+  CHECK(h[0].read_from == 1);
+  CHECK(h[0].convention_left_out == 2);
+  CHECK(describe_horizon(h[0]) ==
+        "horizon css fp32: no horizon within the grid (error <= 2^-8 up to position 100); 2 records accepted "
+        "under a convention left out (their curves are in SPEC's frame, which they do not follow)");
+  results.records = {accepted};
+  h = compute_horizons(results);
+  REQUIRE(h.size() == 1);
+  CHECK(describe_horizon(h[0]) ==
+        "horizon css fp32: no record to read it from: 1 record accepted under a convention left out (their "
+        "curves are in SPEC's frame, which they do not follow)");
+  // A file without horizons (threshold 0) states none, accepted records or not.
+  results.run.horizon_threshold = 0;
+  CHECK(compute_horizons(results).empty());
+}

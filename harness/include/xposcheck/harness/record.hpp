@@ -173,6 +173,10 @@ struct Record {
   std::string key() const;
 };
 
+// Whether the record's diagnosis accepted a convention (--accept-convention): it was
+// judged on its logits, or again in the convention's own frame.
+inline bool accepted_convention(const Record& r) { return r.diagnosis && r.diagnosis->accepted; }
+
 // "candidate|case|dtype", with "|backward" after it for a backward record (so the
 // keys of forward records are what they were before the backward pass existed).
 std::string record_key(const std::string& candidate, const std::string& case_id, DType dtype, Pass pass);
