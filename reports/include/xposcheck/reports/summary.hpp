@@ -33,7 +33,7 @@ struct SummaryRow {
   DTypePass column() const { return {dtype, pass}; }
   std::array<std::size_t, std::size(kAllOutcomes)> counts{};
   std::size_t total = 0;
-  double worst_ulps = 0;       // largest max_ulps of any compared tensor
+  double worst_ulps = 0;       // largest max_ulps of any compared tensor (not of records accepted under a convention)
   double worst_ratio = 0;      // largest error / allowed among PASS and TOLERANCE
   double ulps_sum = 0;         // sum of error ulps over the finite compared tensors
   std::size_t ulps_elements = 0;
