@@ -130,11 +130,11 @@ struct SharedKey {
 };
 
 // A sweep's tables share a few frequency sets; the bound only stops a long-running
-// process of many different cases from growing (s1 <= 128 for any table that fits in
-// memory: at most 256 seeds of 64 bytes per entry).
+// process of many different cases from growing. An entry holds 2 s1 seeds of 64 bytes
+// (s1 = 32 up to 32768 positions, 128 up to 2^21).
 constexpr std::size_t kMaxSharedEntries = 4096;
 
-// z_0 = walk_at(start, start - offset), then z_{k+1} = z_k w, rounded at every k < count.
+// z, z w, z w^2, ..., count values, each rounded to double-double.
 std::vector<SeedRotation> walk(Walk z, const Walk& w, long count) {
   std::vector<SeedRotation> out;
   out.reserve(static_cast<std::size_t>(count));
