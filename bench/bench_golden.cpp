@@ -63,8 +63,9 @@ void BM_inputs(benchmark::State& state) {
       benchmark::Counter::kIsRate);
 }
 
-void BM_tables(benchmark::State& state) {
-  const Case c = big_case();
+// Builds the tables of every key position of c; the multiprecision seeds that do not
+// depend on the range are kept after the first iteration, as a sweep keeps them.
+void build_tables(benchmark::State& state, const Case& c) {
   for (auto _ : state) {
     RotaryTables t(c, c.key_position(0), c.seq_len - 1);
     benchmark::DoNotOptimize(t.cos(0, 0));
@@ -74,20 +75,16 @@ void BM_tables(benchmark::State& state) {
       benchmark::Counter::kIsRate);
 }
 
-// A table of the default grid's dense region (D = 64, N = 1023, M = 100): the
-// multiprecision seeds are a large part of a table this size, and a sweep builds many.
+void BM_tables(benchmark::State& state) { build_tables(state, big_case()); }
+
+// A table of the default grid's dense region (D = 64, N = 1023, M = 100): the seeds
+// are most of the cost of a table this size, and a sweep builds many.
 void BM_tables_small(benchmark::State& state) {
   Case c;
   c.head_dim = 64;
   c.seq_len = 1023;
   c.mem_len = 100;
-  for (auto _ : state) {
-    RotaryTables t(c, c.key_position(0), c.seq_len - 1);
-    benchmark::DoNotOptimize(t.cos(0, 0));
-  }
-  state.counters["entries/s"] = benchmark::Counter(
-      double(c.key_rows()) * double(c.pairs()) * double(state.iterations()),
-      benchmark::Counter::kIsRate);
+  build_tables(state, c);
 }
 
 // The tables cached (as in a sweep), logits off: the throughput figure.
