@@ -59,8 +59,10 @@ std::optional<AccuracyHorizon> record_horizon(const Record& r, double threshold)
 void HorizonTable::add(const Record& r) {
   // As the envelope: the forward pass's records.
   if (r.pass != Pass::forward) return;
-  const bool left_out = accepted_convention(r) && threshold_ > 0;
-  if (!r.horizon && !left_out) return;
+  // An accepted record is left out even where a file of an earlier version kept its
+  // horizon; counted where the run reads horizons at all.
+  const bool left_out = accepted_convention(r);
+  if (left_out ? threshold_ <= 0 && !r.horizon : !r.horizon) return;
   auto [it, fresh] = groups_.try_emplace({r.candidate, r.dtype});
   HorizonSummary& s = it->second;
   if (fresh) {
@@ -68,7 +70,7 @@ void HorizonTable::add(const Record& r) {
     s.dtype = r.dtype;
     s.threshold = r.horizon ? r.horizon->threshold : threshold_;
   }
-  if (!r.horizon) {
+  if (left_out) {
     ++s.convention_left_out;
     return;
   }

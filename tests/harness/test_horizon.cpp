@@ -339,4 +339,15 @@ TEST_CASE("a record accepted under a convention has no horizon, and the summary 
   // A file without horizons (threshold 0) states none, accepted records or not.
   results.run.horizon_threshold = 0;
   CHECK(compute_horizons(results).empty());
+  // A file of an earlier version may have kept an accepted record's horizon: still left out.
+  results.run.horizon_threshold = kHorizonThreshold;
+  Record kept = accepted;
+  kept.horizon = record_horizon(kept.tensors, kHorizonThreshold);
+  REQUIRE(kept.horizon);
+  results.records = {kept, plain};
+  h = compute_horizons(results);
+  REQUIRE(h.size() == 1);
+  CHECK(h[0].read_from == 1);
+  CHECK(h[0].convention_left_out == 1);
+  CHECK_FALSE(h[0].nearest);
 }
