@@ -150,8 +150,10 @@ std::shared_ptr<const SharedSeeds> make_shared_seeds(const Case& c, long j, long
   s->omega = exact::omega(c, exact::log_theta_prime<Real>(c), j);
   s->log_zeta = exact::log_zeta<Real>(c, j);
   s->coarse_step = walk_at(s->omega, s->log_zeta, s1 * s1, s1 * s1);
-  s->mid = walk(walk_at(s->omega, s->log_zeta, 0, 0), walk_at(s->omega, s->log_zeta, s1, s1), s1);
-  s->unit = walk(walk_at(s->omega, s->log_zeta, 0, 0), walk_at(s->omega, s->log_zeta, 1, 1), s1);
+  // Both fine walks start at offset 0, uncentred.
+  const Walk origin = walk_at(s->omega, s->log_zeta, 0, 0);
+  s->mid = walk(origin, walk_at(s->omega, s->log_zeta, s1, s1), s1);
+  s->unit = walk(origin, walk_at(s->omega, s->log_zeta, 1, 1), s1);
   return s;
 }
 
