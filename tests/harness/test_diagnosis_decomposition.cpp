@@ -154,6 +154,35 @@ TEST_CASE("random garbage is unexplained, with the decomposition as evidence") {
   CHECK(r.diagnosis->decomposition[1].max_angle_error > 2.0);
 }
 
+TEST_CASE("a failure with no outputs to score names no closest hypothesis") {
+  // A shape error no known bug explains (seven query rows against none), whose fresh
+  // instance fails the same way: no hypothesis compared an element, so none is closest.
+  Case c;
+  c.head_dim = 4;
+  c.seq_len = 7;
+  const Tensor q({1, 1, 7, 4}, Values(28, 0.5)), k({1, 1, 7, 4}, Values(28, 0.25));
+  const Golden golden = golden_fast(c, q, k);
+  const RotaryTables tables(c, 0, 0);
+  const Tolerance tol = resolve_tolerance(DType::fp32, {}, {});
+  Record record;
+  record.params = c;
+  record.outcome = Outcome::dim_mismatch;
+  record.message = "shape error raised by the candidate: size of tensor a (7) must match tensor b (0)";
+  int fresh_runs = 0;
+  const FreshRun fresh = [&]() -> Attempt {
+    ++fresh_runs;
+    return CandidateFailure{FailureKind::shape, "size of tensor a (7) must match tensor b (0)"};
+  };
+  const Diagnosis d = diagnose({&c, DType::fp32, &q, &k, &golden, &tables, &tol, nullptr, fresh, false}, record);
+  CHECK(fresh_runs == 1);
+  CHECK(d.verdict == "unexplained");
+  CHECK(d.explanation == "no known bug or convention applies to this failure");
+  CHECK(d.evidence == "a fresh instance fails the same way: size of tensor a (7) must match tensor b (0)");
+  REQUIRE_FALSE(d.tried.empty());
+  CHECK(d.tried.back().name == "history-dependence");
+  CHECK(d.tried.back().compared == 0);
+}
+
 TEST_CASE("diagnoses survive the results file, and files without them still read") {
   auto candidate = make_builtin("positions-from-zero");
   auto good = make_builtin("fp32-angles");

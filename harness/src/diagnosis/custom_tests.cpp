@@ -62,12 +62,14 @@ HypothesisScore test_memory_rows_missing(const Evidence& ev, std::string& detail
 HypothesisScore test_history(const Evidence& ev, std::string& detail) {
   HypothesisScore score;
   const Attempt fresh = ev.fresh_run();
-  score.compared = 1;
   if (const auto* failure = std::get_if<CandidateFailure>(&fresh)) {
-    // Both fail: history is not what makes this case fail.
+    // The fresh instance gives no outputs, so no element is compared: with outputs here
+    // that is history dependence; without, both fail and history is not the cause.
     score.fits = ev.output != nullptr;
-    detail = fmt::format("a fresh instance fails: {}", failure->message);
+    detail = fmt::format("a fresh instance fails {}: {}", score.fits ? "where this one gave outputs" : "the same way",
+                         failure->message);
   } else {
+    score.compared = 1;
     const CandidateOutput& out = std::get<CandidateOutput>(fresh);
     Record fresh_record = ev.record;
     fresh_record.diagnosis.reset();

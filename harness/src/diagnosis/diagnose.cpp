@@ -100,18 +100,24 @@ std::string decomposition_evidence(const Diagnosis& d) {
   return out;
 }
 
-void unexplained(Diagnosis& d) {
+// The closest misfit is named only among hypotheses that scored outputs; a failure with
+// no outputs to score (a shape error, a crash) keeps the last test's finding instead.
+void unexplained(Diagnosis& d, const std::string& detail) {
   d.verdict = "unexplained";
   d.kind = DiagnosisKind::unexplained;
-  const auto closest = std::min_element(
-      d.tried.begin(), d.tried.end(),
-      [](const HypothesisScore& a, const HypothesisScore& b) { return a.max_ratio < b.max_ratio; });
-  d.explanation = closest == d.tried.end()
-                      ? "no known bug or convention applies to this failure"
-                      : fmt::format(
-                            "no known bug or convention explains the outputs; closest: {} "
-                            "(max error/allowed >= {:.3g})",
-                            closest->name, closest->max_ratio);
+  const auto closest = std::min_element(d.tried.begin(), d.tried.end(),
+                                        [](const HypothesisScore& a, const HypothesisScore& b) {
+                                          if ((a.compared > 0) != (b.compared > 0)) return a.compared > 0;
+                                          return a.max_ratio < b.max_ratio;
+                                        });
+  if (closest == d.tried.end() || closest->compared == 0) {
+    d.explanation = "no known bug or convention applies to this failure";
+    d.evidence = detail;
+    return;
+  }
+  d.explanation = fmt::format(
+      "no known bug or convention explains the outputs; closest: {} (max error/allowed >= {:.3g})",
+      closest->name, closest->max_ratio);
   d.evidence = decomposition_evidence(d);
 }
 
@@ -223,8 +229,7 @@ void write_model_verdict(const ModelVerdict& v, const Record& record, Diagnosis&
 
 // The table before the model, the model, then the loose entries; a candidate that
 // declares call-order dependence is asked for a fresh instance first.
-bool find_verdict(const Evidence& ev, const Context& ctx, Diagnosis& d, Frame& frame) {
-  std::string detail;
+bool find_verdict(const Evidence& ev, const Context& ctx, Diagnosis& d, Frame& frame, std::string& detail) {
   const auto history = [](const Hypothesis& h) { return h.test == test_history; };
   const Hypothesis* h = nullptr;
   if (ctx.stateful) h = first_fit(ev, ctx, d, detail, history);
@@ -278,10 +283,11 @@ Diagnosis diagnose_framed(const DiagnosisInput& in, const Record& record, const 
                     output != nullptr,
                     static_cast<bool>(in.fresh_run),
                     in.stateful};
-  const bool explained = find_verdict(ev, ctx, d, frame);
+  std::string detail;
+  const bool explained = find_verdict(ev, ctx, d, frame, detail);
   d.estimates = ev.estimates;
   d.decomposition = std::move(ev.decomposition);
-  if (!explained) unexplained(d);
+  if (!explained) unexplained(d, detail);
   trim_tried(d);
   for (TensorDecomposition& t : d.decomposition) keep_representative_fits(t);
   d.seconds = detail::seconds_since(t0);
