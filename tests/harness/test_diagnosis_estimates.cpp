@@ -363,6 +363,31 @@ TEST_CASE("code for the other pairing that also counts from the first cached key
   }
 }
 
+TEST_CASE("a reversed rotation in the cache frame is named with the frame, never accepted") {
+  // The table's reversed-rotation entry holds SPEC's frame; here the angles also count
+  // from the first cached key, and in the second candidate the centre is torchscale's.
+  const GridCase gc = make_case(32, 40, 24);
+  Twist moved = cache_frame(gc.params, 24 + 20);
+  moved.reversed = true;
+  Twist own_centre = cache_frame(gc.params, 32);  // ceil((M+N)/2) of the cache frame
+  own_centre.reversed = true;
+  for (DType t : kDtypes) {
+    INFO(dtype_name(t));
+    TwistedCandidate frame_only(moved), with_centre(own_centre);
+    const Record a = evaluate(frame_only, gc, t, {"origin", "centre"});
+    CHECK(a.outcome == Outcome::tolerance);
+    REQUIRE(a.diagnosis);
+    CHECK(a.diagnosis->verdict == "reversed-rotation + origin");
+    CHECK(a.diagnosis->kind == DiagnosisKind::bug);
+    CHECK_THAT(a.diagnosis->explanation, Contains("phi -> -phi") && Contains("shifted alike by +24"));
+    const Record b = evaluate(with_centre, gc, t, {"origin", "centre"});
+    CHECK(b.outcome == Outcome::tolerance);
+    REQUIRE(b.diagnosis);
+    CHECK(b.diagnosis->verdict == "reversed-rotation + origin + shared-centre");
+    CHECK_THAT(b.diagnosis->explanation, Contains("both centred at 32"));
+  }
+}
+
 TEST_CASE("a single query row is read as shifted and centred like the keys, which its outputs confirm") {
   // One query row shows no shift or scale line of its own; torchscale's centre in the
   // cache frame over 8192 memory keys, fp16 (SPEC's far keys leave the normal range).

@@ -23,6 +23,7 @@ struct Twist {
   bool positions_from_first_row = false;            // ...as round(round(row index) + first position)
   bool angles_in_fp32 = false;                      // p * omega_j formed in fp32, as most code does
   bool other_layout = false;                        // pairs of the layout the case does not ask for
+  bool reversed = false;                            // rotated by -phi (the sign of sin flipped)
 };
 
 inline double twisted_base(const Case& c, const Twist& tw) {
@@ -60,6 +61,7 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
         double phi = p * inv_freq / c.interpolation;
         if (tw.angles_in_fp32)
           phi = static_cast<float>(static_cast<float>(p) * static_cast<float>(inv_freq / c.interpolation));
+        if (tw.reversed) phi = -phi;
         const double ls = (query ? 1 : -1) * std::log((2 * jj + 0.4 * r) / (1.4 * r)) *
                           (tw.scale_position_factor * p - centre) / c.scale_base;
         const double s = c.xpos ? std::exp(ls) : 1.0;

@@ -70,6 +70,7 @@ struct TensorRefs {
   const Tensor& golden;
   const std::vector<SampledRow>& rows;
   bool key;
+  double rotation;
 };
 
 TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
@@ -101,7 +102,10 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
         continue;
       }
       ++d.pairs_used;
-      const double delta = std::atan2(y[b] * g[a] - y[a] * g[b], y[a] * g[a] + y[b] * g[b]);
+      const double phi = ev.tables.angle(p, j);
+      // Against -phi the error is (delta + 2 phi), measured in the reversed direction.
+      const double against_spec = std::atan2(y[b] * g[a] - y[a] * g[b], y[a] * g[a] + y[b] * g[b]);
+      const double delta = t.rotation == 1 ? against_spec : wrap(-(against_spec + 2 * phi));
       const double log_ratio = 0.5 * std::log(ym2 / gm2);
       PairState& st = state[static_cast<std::size_t>(j)];
       st.previous = st.started ? st.previous + wrap(delta - st.previous) : delta;
@@ -114,7 +118,6 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
         d.worst_angle_pair = j;
       }
       d.max_log_scale_error = std::max(d.max_log_scale_error, std::fabs(log_ratio));
-      const double phi = ev.tables.angle(p, j);
       if (std::fabs(phi) >= 8.0) {
         err_sq += delta * delta;
         phi_sq += phi * unit * phi * unit;
@@ -155,11 +158,11 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
 
 }  // namespace
 
-std::vector<TensorDecomposition> decompose(const Evidence& ev) {
+std::vector<TensorDecomposition> decompose(const Evidence& ev, double rotation) {
   if (!ev.output) return {};
   return {
-      decompose_tensor(ev, {"q_out", ev.q_in, ev.output->q_out, ev.golden.q_out, ev.q_rows, false}),
-      decompose_tensor(ev, {"k_out", ev.k_in, ev.output->k_out, ev.golden.k_out, ev.k_rows, true})};
+      decompose_tensor(ev, {"q_out", ev.q_in, ev.output->q_out, ev.golden.q_out, ev.q_rows, false, rotation}),
+      decompose_tensor(ev, {"k_out", ev.k_in, ev.output->k_out, ev.golden.k_out, ev.k_rows, true, rotation})};
 }
 
 void keep_representative_fits(TensorDecomposition& part, std::size_t count) {

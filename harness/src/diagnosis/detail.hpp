@@ -109,7 +109,9 @@ HypothesisScore score_convention(const Evidence& ev, const Convention& conv,
 
 // Phase / magnitude decomposition of q_out and k_out over the sampled rows, with a fit
 // for every rotated pair.
-std::vector<TensorDecomposition> decompose(const Evidence& ev);
+// rotation -1: the angle errors against SPEC rotated the other way (phi -> -phi), so that
+// code with a reversed rotation shows its shifts and frequencies as SPEC's code would.
+std::vector<TensorDecomposition> decompose(const Evidence& ev, double rotation = 1);
 // The shift s of positions that explains a tensor's angle errors as omega_j * s for
 // every pair (constant over the positions middle +- span / 2), or none.
 std::optional<double> position_shift(const TensorDecomposition& t, double middle, double span);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "diagnosis/hypotheses.hpp"
 
@@ -17,6 +18,7 @@ namespace {
 struct FrequencySet {
   std::string name, explanation;  // empty for SPEC's own
   std::vector<double> omega;
+  double rotation = 1;            // -1: the angles applied the other way (phi -> -phi)
 };
 
 // "R/(R+2)" for an exponent that is one, else the number.
@@ -323,6 +325,7 @@ Fitted fit(const Evidence& ev, const TensorDecomposition& q, const TensorDecompo
 Convention convention_of(const Case& c, const Fitted& f, const FrequencySet& set) {
   Convention v = spec_convention(c);
   if (!set.name.empty()) v.omega = set.omega;
+  v.rotation = set.rotation;
   v.query_shift = f.query_shift;
   v.key_shift = f.key_shift;
   v.query_scale_factor = f.query_kappa;
@@ -333,16 +336,19 @@ Convention convention_of(const Case& c, const Fitted& f, const FrequencySet& set
   return v;
 }
 
-// The table's positions-in-dtype finding, worded for this case.
-Finding rounded_positions_finding(const Evidence& ev, bool from_first_row) {
+// A finding the hypothesis table names, worded by the table for this case.
+Finding table_finding(const Evidence& ev, std::string_view name) {
   const Context ctx{ev.c, ev.dtype, ev.record, ev.estimates, ev.decomposition, true, false, ev.stateful};
-  const std::string how =
-      from_first_row ? "; each tensor's row index made in the dtype and its first position added there" : "";
   for (const Hypothesis& h : hypotheses()) {
-    if (h.name == "positions-in-dtype")
-      return {std::string(h.name), h.kind, std::string(h.convention), explain(h, ctx) + how};
+    if (h.name == name) return {std::string(h.name), h.kind, std::string(h.convention), explain(h, ctx)};
   }
-  return {"positions-in-dtype", DiagnosisKind::bug, "", "positions rounded to the dtype" + how};
+  throw std::logic_error(fmt::format("no hypothesis {} in the table", name));
+}
+
+Finding rounded_positions_finding(const Evidence& ev, bool from_first_row) {
+  Finding f = table_finding(ev, "positions-in-dtype");
+  if (from_first_row) f.explanation += "; each tensor's row index made in the dtype and its first position added there";
+  return f;
 }
 
 // The model with the XPOS scale folded into cos and sin tables stored in a 16-bit
@@ -443,6 +449,22 @@ std::optional<ModelVerdict> fit_rounded_positions(const Evidence& ev, const Freq
   return std::nullopt;
 }
 
+// The rotation applied the other way (a sign slip in rotate_half, sin negated) in code
+// that also has its own frame or centre: the table's reversed-rotation entry holds
+// SPEC's frame, and against SPEC the angle error -2 phi wraps too fast along position
+// for a shift to be read, so the decomposition is taken again against -phi. Its XPOS
+// scale reads the same either way.
+std::optional<ModelVerdict> fit_reversed(const Evidence& ev, const FrequencySet& spec_set,
+                                         std::vector<HypothesisScore>& tried) {
+  const std::vector<TensorDecomposition> reversed = decompose(ev, -1);
+  const Finding finding = table_finding(ev, "reversed-rotation");
+  FrequencySet set = spec_set;
+  set.name = finding.name;
+  set.explanation = finding.explanation;
+  set.rotation = -1;
+  return try_model(ev, reversed[0], reversed[1], std::nullopt, set, false, tried);
+}
+
 }  // namespace
 
 std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<HypothesisScore>& tried) {
@@ -453,7 +475,8 @@ std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<Hypothesis
                            without_frequencies(ev.decomposition[1], set.omega), std::nullopt, set, false, tried))
       return v;
   }
-  return fit_rounded_positions(ev, sets.front(), tried);
+  if (auto v = fit_rounded_positions(ev, sets.front(), tried)) return v;
+  return fit_reversed(ev, sets.front(), tried);
 }
 
 }  // namespace xposcheck::diagnosis
