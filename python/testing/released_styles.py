@@ -26,6 +26,15 @@ and dtype habits, for the test suite's verdicts on other people's conventions:
                            came before (conventions origin + centre; in fp16 on long
                            memory its scaled tables overflow and lose bits where the
                            outputs would not: scaled-tables-in-dtype, a precision defect)
+    --style palm           a PaLM-style rotary module: rotate-half pairs, cos, sin and the
+                           XPOS scale tables built as cat(t, t) over positions 0..M+N-1,
+                           the queries taking the last N rows, the XPOS centre at
+                           floor((M+N)/2), float32 throughout, one cast at the end
+                           (conventions origin + centre; half layout only)
+    --style cat-scale      neighbouring pairs with repeat-interleaved angles, but the
+                           XPOS scale table concatenated as half-pair code builds it,
+                           so a pair's two features get different scales (a bug:
+                           tables-other-layout)
 
 Each is written from the published code's behaviour, not copied from it.
 """
@@ -42,7 +51,7 @@ except ImportError:  # run from a source checkout
 
 import torch
 
-STYLES = ("torchscale", "cached-keys", "cos-sin-cache", "complex", "flash-cache")
+STYLES = ("torchscale", "cached-keys", "cos-sin-cache", "complex", "flash-cache", "palm", "cat-scale")
 
 
 def neighbours_rotated(x):
@@ -188,6 +197,51 @@ def flash_cache(q, k, case):
     return q_out, k_out
 
 
+def rotate_half(x):
+    first, second = x.chunk(2, dim=-1)
+    return torch.cat((-second, first), dim=-1)
+
+
+def key_range_tables(case, keys):
+    """Angles and XPOS scales [keys, R/2], one column per pair, over positions
+    0..keys-1, the XPOS centre at keys // 2."""
+    r = case.rotary_dim
+    inv_freq = 1.0 / (case.base ** (torch.arange(0, r, 2).float() / r))
+    t = torch.arange(keys).float()
+    angles = torch.einsum("i,j->ij", t, inv_freq)
+    if case.xpos:
+        scale = zeta(r)[None, :] ** ((t - keys // 2) / case.scale_base)[:, None]
+    else:
+        scale = torch.ones(keys, r // 2)
+    return angles, scale
+
+
+def apply_tables(x, angles, scale, rotate, r):
+    rot, rest = x[..., :r].float(), x[..., r:]
+    out = rot * angles.cos() * scale + rotate(rot) * angles.sin() * scale
+    return torch.cat((out.to(x.dtype), rest), dim=-1)
+
+
+def concatenated(t):
+    return torch.cat((t, t), dim=-1)
+
+
+def palm(q, k, case):
+    n, keys, r = q.shape[-2], k.shape[-2], case.rotary_dim
+    angles, scale = key_range_tables(case, keys)
+    angles, scale = concatenated(angles), concatenated(scale)  # rotate-half's layout
+    return (apply_tables(q, angles[keys - n:], scale[keys - n:], rotate_half, r),
+            apply_tables(k, angles, scale ** -1, rotate_half, r))
+
+
+def cat_scale(q, k, case):
+    n, keys, r = q.shape[-2], k.shape[-2], case.rotary_dim
+    angles, scale = key_range_tables(case, keys)
+    angles, scale = each_twice(angles), concatenated(scale)  # the scale laid out for half pairs
+    return (apply_tables(q, angles[keys - n:], scale[keys - n:], neighbours_rotated, r),
+            apply_tables(k, angles, scale ** -1, neighbours_rotated, r))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--style", choices=STYLES, required=True)
@@ -195,7 +249,7 @@ def main():
     args = parser.parse_args()
     fn = {"torchscale": torchscale, "cached-keys": cached_keys,
           "cos-sin-cache": cos_sin_cache, "complex": complex_rotation,
-          "flash-cache": flash_cache}[args.style]
+          "flash-cache": flash_cache, "palm": palm, "cat-scale": cat_scale}[args.style]
     xposcheck_candidate.run(fn, tensors="torch", argv=[sys.argv[0], args.work_dir])
 
 

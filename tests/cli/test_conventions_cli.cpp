@@ -264,6 +264,8 @@ TEST_CASE("code in the shapes released libraries give it is judged by its conven
        "origin"},
       {"flash-cache",
        released_grid("[\"fp32\", \"bf16\", \"fp16\"]", "layout = [\"half\", \"interleaved\"]\nseq_len = [1, 64]\nmem_len = [0, 1000]\n"),
+       "origin,centre"},
+      {"palm", released_grid("[\"fp32\", \"bf16\"]", "seq_len = [1, 63]\nmem_len = [0, 1000]\nrotary_dim = [32, 64]\n"),
        "origin,centre"}};
   for (const auto& c : correct) {
     INFO("--style " << c.style);
@@ -317,6 +319,22 @@ TEST_CASE("code in the shapes released libraries give it is judged by its conven
     CHECK(rec.at("outcome") == "OUT_OF_RANGE");
     CHECK(rec.at("diagnosis").at("kind") == "precision");
     CHECK(rec.at("diagnosis").at("verdict") == "scaled-tables-in-dtype + origin + shared-centre");
+  }
+  // Neighbouring pairs under an XPOS scale table laid out for half pairs: a pair's two
+  // features scaled apart, which no rotation does; a bug, never accepted.
+  {
+    ScratchDir mixed("released-cat-scale");
+    const Sweep s = sweep(mixed, released_grid("[\"fp32\", \"bf16\"]", "layout = \"interleaved\"\nseq_len = 64\nmem_len = [0, 1000]\n"),
+                          released("cat-scale"), {"--accept-convention", "origin,centre"});
+    INFO(s.out);
+    CHECK(s.status == 1);
+    REQUIRE(s.records.size() == 4);
+    for (const auto& rec : s.records) {
+      INFO(rec.at("case_id") << " " << rec.at("dtype") << ": " << rec.at("message"));
+      CHECK(rec.at("outcome") == "TOLERANCE");
+      CHECK(rec.at("diagnosis").at("verdict") == "tables-other-layout");
+      CHECK_THAT(rec.at("diagnosis").at("evidence").get<std::string>(), Contains("the XPOS scale table"));
+    }
   }
   // A cached-key path with its positions made in bf16 and its queries scaled around
   // their own middle: bugs, named with the frame they sit in, never accepted.

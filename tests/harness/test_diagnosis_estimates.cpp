@@ -388,6 +388,39 @@ TEST_CASE("a reversed rotation in the cache frame is named with the frame, never
   }
 }
 
+TEST_CASE("tables laid out for the other pairing than the rotation's are named, with their frame") {
+  // cat(t, t) tables under neighbouring pairs and repeat_interleave tables under half
+  // pairs give a pair's two features different angles or scales: no rotation does that.
+  for (Layout layout : {Layout::half, Layout::interleaved}) {
+    GridCase gc = make_case(32, 40, 24);
+    gc.params.layout = layout;
+    // A scale alone mixed up differs by a few percent at B = 512 here, which bf16 does
+    // not resolve from another XPOS growth: B = 32 makes it plain.
+    GridCase steep = gc;
+    steep.params.scale_base = 32;
+    Twist both{.angle_tables_other_layout = true, .scale_tables_other_layout = true};
+    Twist scale_only = cache_frame(gc.params, 32);  // torchscale's centre in the cache frame
+    scale_only.scale_tables_other_layout = true;
+    for (DType t : kDtypes) {
+      INFO(layout_name(layout) << " " << dtype_name(t));
+      TwistedCandidate mixed(both), scale_mixed(scale_only);
+      const Record a = evaluate(mixed, gc, t, {"origin", "centre"});
+      CHECK(a.outcome == Outcome::tolerance);
+      REQUIRE(a.diagnosis);
+      CHECK(a.diagnosis->verdict == "tables-other-layout");
+      CHECK(a.diagnosis->kind == DiagnosisKind::bug);
+      CHECK_THAT(a.diagnosis->evidence, Contains("the cos, sin and XPOS scale tables laid out for the") &&
+                                            Contains("in SPEC's positions, XPOS centre 20"));
+      const Record b = evaluate(scale_mixed, steep, t, {"origin", "centre"});
+      CHECK(b.outcome == Outcome::tolerance);
+      REQUIRE(b.diagnosis);
+      CHECK(b.diagnosis->verdict == "tables-other-layout");
+      CHECK_THAT(b.diagnosis->evidence, Contains("the XPOS scale table (cos and sin paired right)") &&
+                                            Contains("shifted alike by +24), XPOS centre 32"));
+    }
+  }
+}
+
 TEST_CASE("a single query row is read as shifted and centred like the keys, which its outputs confirm") {
   // One query row shows no shift or scale line of its own; torchscale's centre in the
   // cache frame over 8192 memory keys, fp16 (SPEC's far keys leave the normal range).

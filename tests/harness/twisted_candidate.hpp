@@ -5,6 +5,7 @@
 #include <cmath>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "xposcheck/harness/candidate.hpp"
 
@@ -24,7 +25,16 @@ struct Twist {
   bool angles_in_fp32 = false;                      // p * omega_j formed in fp32, as most code does
   bool other_layout = false;                        // pairs of the layout the case does not ask for
   bool reversed = false;                            // rotated by -phi (the sign of sin flipped)
+  // Per-feature tables built for the other pairing (cat(t, t) under neighbouring pairs,
+  // repeat_interleave(t, 2) under half pairs): feature e takes that layout's pair's entry.
+  bool angle_tables_other_layout = false, scale_tables_other_layout = false;
 };
+
+// The pair whose table entry feature e (of the rotary part) takes.
+inline long table_pair(const Case& c, long pair, long e, bool other_tables) {
+  if (!other_tables) return pair;
+  return c.layout == Layout::half ? e / 2 : e % c.pairs();
+}
 
 inline double twisted_base(const Case& c, const Twist& tw) {
   if (tw.base) return *tw.base;
@@ -54,6 +64,7 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
       const double* x = in.row(static_cast<std::size_t>(l * rows + row));
       double* y = out.row(static_cast<std::size_t>(l * rows + row));
       double pass_scale = 1;
+      std::vector<double> phis(static_cast<std::size_t>(c.pairs())), scales(phis.size());
       for (long j = 0; j < c.pairs(); ++j) {
         const double jj = static_cast<double>(j);
         double inv_freq = std::pow(base, -2 * jj / r);
@@ -66,9 +77,15 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
                           (tw.scale_position_factor * p - centre) / c.scale_base;
         const double s = c.xpos ? std::exp(ls) : 1.0;
         if (tw.passthrough_pair && *tw.passthrough_pair == j) pass_scale = s;
-        const long a = offset + paired.pair_a(j), b = offset + paired.pair_b(j);
-        y[a] = round_to(t, (x[a] * std::cos(phi) - x[b] * std::sin(phi)) * s * tw.output_factor);
-        y[b] = round_to(t, (x[b] * std::cos(phi) + x[a] * std::sin(phi)) * s * tw.output_factor);
+        phis[static_cast<std::size_t>(j)] = phi;
+        scales[static_cast<std::size_t>(j)] = s;
+      }
+      for (long j = 0; j < c.pairs(); ++j) {
+        const long ea = paired.pair_a(j), eb = paired.pair_b(j), a = offset + ea, b = offset + eb;
+        const auto angle = [&](long e) { return phis[std::size_t(table_pair(paired, j, e, tw.angle_tables_other_layout))]; };
+        const auto scale = [&](long e) { return scales[std::size_t(table_pair(paired, j, e, tw.scale_tables_other_layout))]; };
+        y[a] = round_to(t, (x[a] * std::cos(angle(ea)) - x[b] * std::sin(angle(ea))) * scale(ea) * tw.output_factor);
+        y[b] = round_to(t, (x[b] * std::cos(angle(eb)) + x[a] * std::sin(angle(eb))) * scale(eb) * tw.output_factor);
       }
       for (long i = 0; i < c.head_dim; ++i) {
         if (i >= offset && i < offset + c.rotary()) continue;

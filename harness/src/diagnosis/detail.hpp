@@ -87,6 +87,11 @@ struct Convention {
   // in the dtype, the rotation then done from them: entries past the dtype's range
   // overflow, and those below its normal range keep few bits.
   bool scaled_tables_in_dtype = false;
+  // Per-feature tables (cos and sin, the XPOS scale) laid out for the other pairing than
+  // the rotation's: feature e takes the entry of its pair in the other layout (pair e
+  // mod R/2 of cat(t, t) against neighbouring pairs, pair e / 2 of repeat_interleave
+  // against half pairs), so a pair's two features get different angles or scales.
+  bool angle_tables_other_layout = false, scale_tables_other_layout = false;
   // -2: pass-through features copied; -1: feature R+i gets pair i mod R/2's scale;
   // j >= 0: every pass-through feature gets pair j's scale.
   long passthrough_pair = -2;

@@ -43,11 +43,11 @@ double angle_error_per_phi_eps(const Context& x) {
   return per_phi;
 }
 
+}  // namespace
+
 const char* layout_pairs(Layout l) {
   return l == Layout::half ? "half (j, j+R/2)" : "interleaved (2j, 2j+1)";
 }
-
-}  // namespace
 
 const std::vector<Hypothesis>& hypotheses() {
   static const std::vector<Hypothesis> table = {
@@ -235,6 +235,14 @@ const std::vector<Hypothesis>& hypotheses() {
                       "angles",
        .applies = [](const Context& x) { return x.dtype != DType::fp32; },
        .perturb = [](const Context&, Convention v) { v.angle_unit_ratio = 1; return v; }},
+      // Tables built for one pairing (cat(t, t), repeat_interleave(t, 2)) under the
+      // other's rotation: not a rotation at all, so the fitted model cannot read it;
+      // after it, so that every explanation by a rotation comes first.
+      {.name = "tables-other-layout", .after_model = true,
+       .explanation = "per-feature tables laid out for the {other_layout} layout while the rotation pairs "
+                      "features {layout}: the two features of a pair take different angles or XPOS scales",
+       .applies = [](const Context& x) { return x.c.rotary() >= 4 && x.has_outputs; },
+       .test = test_tables_other_layout},
       // Tried first for a candidate that declares itself stateful, last for the others
       // (a fresh instance costs a run of the candidate).
       {.name = "history-dependence", .after_model = true,

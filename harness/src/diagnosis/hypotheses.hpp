@@ -41,6 +41,9 @@ struct Hypothesis {
 // In priority order: the first hypothesis that fits is the verdict.
 const std::vector<Hypothesis>& hypotheses();
 
+// A layout named with its pairs: "half (j, j+R/2)", "interleaved (2j, 2j+1)".
+const char* layout_pairs(Layout l);
+
 // The hypothesis' explanation with this case's numbers.
 std::string explain(const Hypothesis& h, const Context& x);
 
@@ -66,5 +69,8 @@ HypothesisScore test_memory_rows_missing(const Evidence& ev, std::string& detail
 HypothesisScore test_history(const Evidence& ev, std::string& detail);
 // Streams: an XPOS centre per call, by each centre rule over the call's own rows.
 HypothesisScore test_moving_centre(const Evidence& ev, std::string& detail);
+// cos/sin or XPOS scale tables laid out for the other pairing than the rotation's, in
+// SPEC's frame or the cache frame, under each centre rule (table_layout.cpp).
+HypothesisScore test_tables_other_layout(const Evidence& ev, std::string& detail);
 
 }  // namespace xposcheck::diagnosis

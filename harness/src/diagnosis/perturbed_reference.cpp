@@ -85,6 +85,7 @@ class Scorer {
     if (!conv.xpos) std::fill(lambda_.begin(), lambda_.end(), 0.0);
     angle_unit_ = conv.angle_unit_ratio < 0 ? ev.tol.unit_ratio : conv.angle_unit_ratio;
     log_scale_.resize(omega_.size());
+    phi_.resize(omega_.size());
     pairing_ = ev.c;
     pairing_.layout = conv.layout;
   }
@@ -98,12 +99,20 @@ class Scorer {
   bool rotated(long i) const {
     return i >= conv_.rotary_offset && i < conv_.rotary_offset + ev_.c.rotary();
   }
+  // The table entry (a pair) feature e of the rotary part takes: its own pair's, or with
+  // tables of the other layout, its pair in that layout.
+  long entry(long pair, long e, bool other_layout) const {
+    if (!other_layout) return pair;
+    const long half = ev_.c.pairs();
+    return pairing_.layout == Layout::half ? e / 2 : e % half;
+  }
+  void element_pair(long j, long a, long b, const double* x, const double* y, double power, bool& misfit);
   const Evidence& ev_;
   const Convention& conv_;
   detail::UlpFunction ulp_;
   double max_finite_;
   double angle_unit_ = 0;
-  std::vector<double> omega_, lambda_, log_scale_;
+  std::vector<double> omega_, lambda_, log_scale_, phi_;
   Case pairing_;
 };
 
@@ -135,6 +144,35 @@ void Scorer::element(double want, double got, double magnitude, double allowed, 
   }
 }
 
+// Pair j (features a, b) scored against this row's angles and log-scales (phi_,
+// log_scale_), each feature taking its own table entry.
+void Scorer::element_pair(long j, long a, long b, const double* x, const double* y, double power, bool& misfit) {
+  const long offset = conv_.rotary_offset;
+  const auto at = [&](long e, bool other, const std::vector<double>& table) {
+    return table[static_cast<std::size_t>(entry(j, e - offset, other))];
+  };
+  const double phi_a = at(a, conv_.angle_tables_other_layout, phi_), phi_b = at(b, conv_.angle_tables_other_layout, phi_);
+  const double sigma_a = std::exp(at(a, conv_.scale_tables_other_layout, log_scale_));
+  const double sigma_b = std::exp(at(b, conv_.scale_tables_other_layout, log_scale_));
+  const double ca = std::cos(phi_a), sa = std::sin(phi_a);
+  const double cb = phi_b == phi_a ? ca : std::cos(phi_b), sb = phi_b == phi_a ? sa : std::sin(phi_b);
+  double ra = (x[a] * ca - x[b] * sa) * sigma_a, rb = (x[b] * cb + x[a] * sb) * sigma_b;
+  // A rotation keeps the pair's magnitude; tables of the other layout do not, and their
+  // errors still scale with the input's, so the pair magnitude is taken from it.
+  const bool rotation = phi_a == phi_b && sigma_a == sigma_b;
+  const double magnitude = rotation ? std::hypot(ra, rb) : std::hypot(x[a], x[b]) * std::max(sigma_a, sigma_b);
+  if (conv_.scaled_tables_in_dtype) {
+    ra = x[a] * round_to(ev_.dtype, ca * sigma_a) - x[b] * round_to(ev_.dtype, sa * sigma_a);
+    rb = x[b] * round_to(ev_.dtype, cb * sigma_b) + x[a] * round_to(ev_.dtype, sb * sigma_b);
+  }
+  // An angle rounded in other units than the tolerance's: the same allowance at the
+  // angle scaled to the tolerance's units (a power of two: exact).
+  const double phi = std::max(std::fabs(phi_a), std::fabs(phi_b));
+  const double allowed = ev_.tol.allowance(phi * (angle_unit_ / ev_.tol.unit_ratio), power);
+  element(ra, y[a], magnitude, allowed, misfit);
+  element(rb, y[b], magnitude, allowed, misfit);
+}
+
 bool Scorer::row(const SampledRow& s, bool key) {
   const Case& c = ev_.c;
   const Tensor& in = key ? ev_.k_in : ev_.q_in;
@@ -162,24 +200,11 @@ bool Scorer::row(const SampledRow& s, bool key) {
   const long offset = conv_.rotary_offset;
   bool misfit = false;
   for (long j = 0; j < c.pairs(); ++j) {
-    const double phi = conv_.rotation * p * omega_[j];
-    const double ls = exponent * lambda_[j] * (kappa * p - centre);
-    log_scale_[j] = ls;
-    const double sigma = std::exp(ls), cs = std::cos(phi), sn = std::sin(phi);
-    const long a = offset + pairing_.pair_a(j), b = offset + pairing_.pair_b(j);
-    double ra = (x[a] * cs - x[b] * sn) * sigma, rb = (x[b] * cs + x[a] * sn) * sigma;
-    const double magnitude = std::hypot(ra, rb);
-    if (conv_.scaled_tables_in_dtype) {
-      const double tc = round_to(ev_.dtype, cs * sigma), ts = round_to(ev_.dtype, sn * sigma);
-      ra = x[a] * tc - x[b] * ts;
-      rb = x[b] * tc + x[a] * ts;
-    }
-    // An angle rounded in other units than the tolerance's: the same allowance at the
-    // angle scaled to the tolerance's units (a power of two: exact).
-    const double allowed = ev_.tol.allowance(phi * (angle_unit_ / ev_.tol.unit_ratio), power);
-    element(ra, y[a], magnitude, allowed, misfit);
-    element(rb, y[b], magnitude, allowed, misfit);
+    phi_[j] = conv_.rotation * p * omega_[j];
+    log_scale_[j] = exponent * lambda_[j] * (kappa * p - centre);
   }
+  for (long j = 0; j < c.pairs(); ++j)
+    element_pair(j, offset + pairing_.pair_a(j), offset + pairing_.pair_b(j), x, y, power, misfit);
   long passthrough = 0;
   for (long i = 0; i < c.head_dim; ++i) {
     if (rotated(i)) continue;
