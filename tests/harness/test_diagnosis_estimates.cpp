@@ -266,6 +266,34 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
     CHECK(rec.diagnosis->verdict == "scale-on-passthrough");
     CHECK_THAT(rec.diagnosis->explanation, Contains("pair 0's scale"));
   }
+  SECTION("frequencies of another base, in every dtype and in the cache frame") {
+    // A hard-coded 500000 where the case asks for 10000: read off the decomposition's
+    // estimate, rounded, or a known base near it where a 16-bit dtype blurs it.
+    const GridCase gc = make_case(32, 40, 24);
+    for (DType t : kDtypes) {
+      INFO(dtype_name(t));
+      TwistedCandidate spec_frame(Twist{.base = 500000});
+      const Record rec = evaluate(spec_frame, gc, t);
+      REQUIRE(rec.diagnosis);
+      CHECK(rec.diagnosis->verdict == "base-differs");
+      CHECK_THAT(rec.diagnosis->explanation, Contains("base theta' = 500000 instead of the case's theta = 10000"));
+      Twist moved = cache_frame(gc.params, 24 + 20);
+      moved.base = 500000;
+      TwistedCandidate cached(moved);
+      const Record framed = evaluate(cached, gc, t, {"origin", "centre"});
+      CHECK(framed.outcome == Outcome::tolerance);
+      REQUIRE(framed.diagnosis);
+      CHECK(framed.diagnosis->verdict == "base-differs + origin");
+    }
+  }
+  SECTION("the XPOS scale applied to the queries alone") {
+    const GridCase gc = make_case(32, 64, 32);
+    TwistedCandidate candidate(Twist{.keys_unscaled = true});
+    const Record rec = evaluate(candidate, gc, DType::fp32);
+    REQUIRE(rec.diagnosis);
+    CHECK(rec.diagnosis->verdict == "xpos-missing-on-keys");
+    CHECK_THAT(rec.diagnosis->explanation, Contains("applied to the queries only"));
+  }
   SECTION("partial rotary applied to the last R features") {
     const GridCase gc = make_case(32, 40, 20, [](Case& c) { c.rotary_dim = 16; });
     TwistedCandidate candidate(Twist{.rotate_last_features = true});

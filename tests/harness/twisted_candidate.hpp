@@ -28,6 +28,7 @@ struct Twist {
   // Per-feature tables built for the other pairing (cat(t, t) under neighbouring pairs,
   // repeat_interleave(t, 2) under half pairs): feature e takes that layout's pair's entry.
   bool angle_tables_other_layout = false, scale_tables_other_layout = false;
+  bool keys_unscaled = false;                       // the XPOS scale applied to the queries only
 };
 
 // The pair whose table entry feature e (of the rotary part) takes.
@@ -75,7 +76,7 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
         if (tw.reversed) phi = -phi;
         const double ls = (query ? 1 : -1) * std::log((2 * jj + 0.4 * r) / (1.4 * r)) *
                           (tw.scale_position_factor * p - centre) / c.scale_base;
-        const double s = c.xpos ? std::exp(ls) : 1.0;
+        const double s = c.xpos && !(tw.keys_unscaled && !query) ? std::exp(ls) : 1.0;
         if (tw.passthrough_pair && *tw.passthrough_pair == j) pass_scale = s;
         phis[static_cast<std::size_t>(j)] = phi;
         scales[static_cast<std::size_t>(j)] = s;

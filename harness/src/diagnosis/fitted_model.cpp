@@ -30,7 +30,31 @@ std::string exponent_text(long r, double e) {
   return fmt::format("{:.6g}", e);
 }
 
-std::vector<FrequencySet> frequency_sets(const Case& c, const Convention& spec) {
+// Bases code is configured with (a hard-coded 10000 where the model asks for another,
+// or the reverse), tried beside the decomposition's own estimate rounded.
+constexpr double kKnownBases[] = {1e4, 5e4, 1e5, 5e5, 1e6, 5e6, 1e7};
+
+// The bases worth trying for frequencies that follow another base: the estimate
+// rounded to 1, 2 and 3 significant digits, and every known base within a factor of two
+// of it (a 16-bit dtype reads the estimate off by tens of percent), apart from SPEC's.
+std::vector<double> other_bases(const Estimates& e, double spec_base) {
+  std::vector<double> out;
+  if (!e.base || !(*e.base > 1) || !std::isfinite(*e.base)) return out;
+  const auto add = [&](double b) {
+    if (std::fabs(std::log(b / spec_base)) < 1e-9) return;
+    if (std::none_of(out.begin(), out.end(), [&](double x) { return x == b; })) out.push_back(b);
+  };
+  const double digits = std::floor(std::log10(*e.base));
+  for (int sig = 1; sig <= 3; ++sig) {
+    const double unit = std::pow(10.0, digits - sig + 1);
+    add(std::round(*e.base / unit) * unit);
+  }
+  for (double b : kKnownBases)
+    if (b > *e.base / 2 && b < *e.base * 2) add(b);
+  return out;
+}
+
+std::vector<FrequencySet> frequency_sets(const Case& c, const Convention& spec, const Estimates& estimates) {
   std::vector<FrequencySet> sets{{"", "", pair_frequencies(c, spec)}};
   const long r = c.rotary();
   const auto with_base = [&](double base) {
@@ -59,6 +83,13 @@ std::vector<FrequencySet> frequency_sets(const Case& c, const Convention& spec) 
                                 "rotary dim R = {}",
                                 c.head_dim, r),
                     pair_frequencies(c, v)});
+  }
+  for (double base : other_bases(estimates, spec.base)) {
+    const std::string spec_text = c.base_rescale == 1.0 ? fmt::format("the case's theta = {:.6g}", spec.base)
+                                                        : fmt::format("theta * f^(R/(R-2)) = {:.6g}", spec.base);
+    sets.push_back({"base-differs",
+                    fmt::format("frequencies follow base theta' = {:.6g} instead of {}", base, spec_text),
+                    with_base(base)});
   }
   for (DType t : {DType::bf16, DType::fp16}) {
     std::vector<double> omega = sets.front().omega;
@@ -187,6 +218,18 @@ void name_positions(const Case& c, const Fitted& f, std::vector<Finding>& out) {
 
 void name_scale(const Case& c, const Fitted& f, std::vector<Finding>& out) {
   if (f.query_kappa != f.key_kappa) {
+    // One tensor scaled as SPEC's, the other not at all: the scale applied to one side.
+    for (const bool keys_left : {true, false}) {
+      const double left = keys_left ? f.key_kappa : f.query_kappa, kept = keys_left ? f.query_kappa : f.key_kappa;
+      if (left == 0 && kept == 1) {
+        out.push_back({keys_left ? "xpos-missing-on-keys" : "xpos-missing-on-queries", DiagnosisKind::bug, "",
+                       fmt::format("XPOS scale applied to the {} only: the {}' exponent does not grow with "
+                                   "position, the {}' grows as SPEC's (p - c) / B",
+                                   keys_left ? "queries" : "keys", keys_left ? "keys" : "queries",
+                                   keys_left ? "queries" : "keys")});
+        return;
+      }
+    }
     out.push_back({"xpos-exponent", DiagnosisKind::bug, "",
                    fmt::format("XPOS exponents grow {:.4g}x (queries) and {:.4g}x (keys) as fast as "
                                "SPEC's (p - c) / B",
@@ -469,7 +512,7 @@ std::optional<ModelVerdict> fit_reversed(const Evidence& ev, const FrequencySet&
 
 std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<HypothesisScore>& tried) {
   if (ev.decomposition.size() != 2) return std::nullopt;
-  const std::vector<FrequencySet> sets = frequency_sets(ev.c, spec_convention(ev.c));
+  const std::vector<FrequencySet> sets = frequency_sets(ev.c, spec_convention(ev.c), ev.estimates);
   for (const FrequencySet& set : sets) {
     if (auto v = try_model(ev, without_frequencies(ev.decomposition[0], set.omega),
                            without_frequencies(ev.decomposition[1], set.omega), std::nullopt, set, false, tried))
