@@ -449,6 +449,35 @@ TEST_CASE("tables laid out for the other pairing than the rotation's are named, 
   }
 }
 
+TEST_CASE("memory keys left unrotated, or rotated a second time, are named with their frame") {
+  const GridCase gc = make_case(32, 40, 24);
+  // bf16 does not tell centres 12 positions apart at B = 512: B = 32 makes them plain.
+  GridCase steep = gc;
+  steep.params.scale_base = 32;
+  for (const double times : {0.0, 2.0}) {
+    Twist spec_frame{.memory_rotations = times};
+    Twist cached = cache_frame(gc.params, 32);  // torchscale's centre in the cache frame
+    cached.memory_rotations = times;
+    for (DType t : kDtypes) {
+      INFO(times << " " << dtype_name(t));
+      TwistedCandidate a(spec_frame), b(cached);
+      const Record plain = evaluate(a, gc, t, {"origin", "centre"});
+      CHECK(plain.outcome == Outcome::tolerance);
+      REQUIRE(plain.diagnosis);
+      CHECK(plain.diagnosis->verdict == "memory-rotated-wrong");
+      CHECK(plain.diagnosis->kind == DiagnosisKind::bug);
+      CHECK_THAT(plain.diagnosis->evidence,
+                 Contains(times == 0 ? "the 24 memory keys left as they came" : "the 24 memory keys rotated and scaled a second time") &&
+                     Contains("in SPEC's positions, XPOS centre 20"));
+      const Record framed = evaluate(b, steep, t, {"origin", "centre"});
+      CHECK(framed.outcome == Outcome::tolerance);
+      REQUIRE(framed.diagnosis);
+      CHECK(framed.diagnosis->verdict == "memory-rotated-wrong");
+      CHECK_THAT(framed.diagnosis->evidence, Contains("shifted alike by +24), XPOS centre 32"));
+    }
+  }
+}
+
 TEST_CASE("a single query row is read as shifted and centred like the keys, which its outputs confirm") {
   // One query row shows no shift or scale line of its own; torchscale's centre in the
   // cache frame over 8192 memory keys, fp16 (SPEC's far keys leave the normal range).

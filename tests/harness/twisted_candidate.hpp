@@ -29,6 +29,7 @@ struct Twist {
   // repeat_interleave(t, 2) under half pairs): feature e takes that layout's pair's entry.
   bool angle_tables_other_layout = false, scale_tables_other_layout = false;
   bool keys_unscaled = false;                       // the XPOS scale applied to the queries only
+  double memory_rotations = 1;                      // memory keys rotated 0 times (left as input) or twice
 };
 
 // The pair whose table entry feature e (of the rotary part) takes.
@@ -49,7 +50,7 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
   if (tw.other_layout) paired.layout = other_layout(c.layout);
   const long rows = static_cast<long>(in.shape[2]);
   const double r = static_cast<double>(c.rotary()), base = twisted_base(c, tw);
-  const double centre = (query ? tw.query_centre : tw.key_centre).value_or(c.centre());
+  const double frame_centre = (query ? tw.query_centre : tw.key_centre).value_or(c.centre());
   const long offset = tw.rotate_last_features ? c.head_dim - c.rotary() : 0;
   for (long l = 0; l < c.batch * c.heads; ++l) {
     for (long row = 0; row < rows; ++row) {
@@ -62,6 +63,10 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
       } else if (tw.positions_in) {
         p = round_to(*tw.positions_in, p);
       }
+      // A memory key rotated k times: angle k phi and scale sigma^k, its centre with it.
+      const double times = !query && row < c.mem_len ? tw.memory_rotations : 1.0;
+      p *= times;
+      const double centre = frame_centre * times;
       const double* x = in.row(static_cast<std::size_t>(l * rows + row));
       double* y = out.row(static_cast<std::size_t>(l * rows + row));
       double pass_scale = 1;

@@ -92,6 +92,10 @@ struct Convention {
   // mod R/2 of cat(t, t) against neighbouring pairs, pair e / 2 of repeat_interleave
   // against half pairs), so a pair's two features get different angles or scales.
   bool angle_tables_other_layout = false, scale_tables_other_layout = false;
+  // How many times the M memory key rows are rotated and scaled: 1 in SPEC, 0 for keys
+  // cached unrotated and never rotated, 2 for keys cached rotated and rotated again
+  // (their angle and XPOS exponent, centre included, multiplied by it).
+  double memory_rotations = 1;
   // -2: pass-through features copied; -1: feature R+i gets pair i mod R/2's scale;
   // j >= 0: every pass-through feature gets pair j's scale.
   long passthrough_pair = -2;

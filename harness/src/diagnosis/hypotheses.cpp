@@ -243,6 +243,14 @@ const std::vector<Hypothesis>& hypotheses() {
                       "features {layout}: the two features of a pair take different angles or XPOS scales",
        .applies = [](const Context& x) { return x.c.rotary() >= 4 && x.has_outputs; },
        .test = test_tables_other_layout},
+      // A key cache that holds its keys unrotated, or rotated and then rotates them again.
+      {.name = "memory-rotated-wrong", .after_model = true,
+       .explanation = "the {M} memory keys rotated other than once while the current rows are rotated once "
+                      "(a key cache holding its keys unrotated, or rotating keys it holds rotated)",
+       .applies = [](const Context& x) {
+         return x.c.mem_len > 0 && x.has_outputs && !x.c.stream && !x.c.packed && !x.c.positions;
+       },
+       .test = test_memory_rotations},
       // Tried first for a candidate that declares itself stateful, last for the others
       // (a fresh instance costs a run of the candidate).
       {.name = "history-dependence", .after_model = true,

@@ -70,7 +70,9 @@ HypothesisScore test_history(const Evidence& ev, std::string& detail);
 // Streams: an XPOS centre per call, by each centre rule over the call's own rows.
 HypothesisScore test_moving_centre(const Evidence& ev, std::string& detail);
 // cos/sin or XPOS scale tables laid out for the other pairing than the rotation's, in
-// SPEC's frame or the cache frame, under each centre rule (table_layout.cpp).
+// SPEC's frame or the cache frame, under each centre rule (frame_search.cpp).
 HypothesisScore test_tables_other_layout(const Evidence& ev, std::string& detail);
+// The memory keys rotated zero times or twice, the rest once, in those frames.
+HypothesisScore test_memory_rotations(const Evidence& ev, std::string& detail);
 
 }  // namespace xposcheck::diagnosis

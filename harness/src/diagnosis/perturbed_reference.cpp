@@ -191,7 +191,11 @@ bool Scorer::row(const SampledRow& s, bool key) {
   } else if (conv_.positions_in_dtype) {
     p = round_to(ev_.dtype, p);
   }
-  const double centre = frame.centre.value_or(key ? conv_.key_centre : conv_.query_centre);
+  double centre = frame.centre.value_or(key ? conv_.key_centre : conv_.query_centre);
+  if (key && s.row < c.mem_len && conv_.memory_rotations != 1) {
+    p *= conv_.memory_rotations;
+    centre *= conv_.memory_rotations;
+  }
   const double exponent = key ? conv_.key_exponent : conv_.query_exponent;
   const double kappa = key ? conv_.key_scale_factor : conv_.query_scale_factor;
   // The record's allowance (tolerance.hpp) at this convention's own angle and XPOS power.

@@ -1,10 +1,15 @@
-// Tables laid out for one pairing, rotation done with the other: code that builds cos,
-// sin or the XPOS scale as cat(t, t) (half pairs) and rotates neighbouring pairs, or
-// repeat_interleave(t, 2) (neighbouring pairs) under rotate_half. A pair's two features
-// then take different angles or scales, which no rotation reproduces, so the fitted
-// model cannot read the frame off the decomposition: the frames such code is written in
-// are tried instead (SPEC's, and positions counted from the first cached key), each
-// with the XPOS centre of every centre rule there.
+// Hypotheses that no single rotation explains, so that the fitted model cannot read
+// their frame off the decomposition: each is scored in the frames code is written in
+// instead (SPEC's positions, and positions counted from the first cached key), each
+// with the XPOS centre of every centre rule there, and named only where the same
+// frame without the bug does not fit.
+//
+// - Tables laid out for one pairing, rotation done with the other: code that builds
+//   cos, sin or the XPOS scale as cat(t, t) (half pairs) and rotates neighbouring
+//   pairs, or repeat_interleave(t, 2) (neighbouring pairs) under rotate_half: a pair's
+//   two features take different angles or scales.
+// - Memory keys rotated other than once: a cache that holds keys unrotated and never
+//   rotates them, or holds them rotated and rotates them again with the current rows.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -61,6 +66,13 @@ bool fits_unmixed(const Evidence& ev, Convention conv) {
   return score_convention(ev, conv).fits;
 }
 
+Convention in_frame(const Case& c, const Frame& f) {
+  Convention conv = spec_convention(c);
+  conv.query_shift = conv.key_shift = f.shift;
+  conv.query_centre = conv.key_centre = f.centre;
+  return conv;
+}
+
 }  // namespace
 
 HypothesisScore test_tables_other_layout(const Evidence& ev, std::string& detail) {
@@ -74,11 +86,9 @@ HypothesisScore test_tables_other_layout(const Evidence& ev, std::string& detail
   HypothesisScore best;
   for (const Mixing& m : mixings) {
     for (const Frame& f : frames_of(c)) {
-      Convention conv = spec_convention(c);
+      Convention conv = in_frame(c, f);
       conv.angle_tables_other_layout = m.angles;
       conv.scale_tables_other_layout = m.scale && c.xpos;
-      conv.query_shift = conv.key_shift = f.shift;
-      conv.query_centre = conv.key_centre = f.centre;
       const HypothesisScore s = score_convention(ev, conv);
       // Where the frame fits without the mixing (angles all 0, a scale within
       // tolerance), the layout of the tables is not what is wrong.
@@ -86,6 +96,32 @@ HypothesisScore test_tables_other_layout(const Evidence& ev, std::string& detail
         detail = fmt::format("the {} laid out for the {} layout, {}: every sampled element within tolerance "
                              "(max error/allowed {:.3g})",
                              m.what, other, frame_text(c, f), s.max_ratio);
+        return s;
+      }
+      if (best.compared == 0 || s.max_ratio < best.max_ratio) best = s;
+    }
+  }
+  return best;
+}
+
+HypothesisScore test_memory_rotations(const Evidence& ev, std::string& detail) {
+  const Case& c = ev.c;
+  const struct {
+    double rotations;
+    const char* what;
+  } ways[] = {{0, "left as they came, unrotated and unscaled"},
+              {2, "rotated and scaled a second time (angle 2 phi, scale sigma^2)"}};
+  HypothesisScore best;
+  for (const auto& way : ways) {
+    for (const Frame& f : frames_of(c)) {
+      Convention conv = in_frame(c, f);
+      conv.memory_rotations = way.rotations;
+      const HypothesisScore s = score_convention(ev, conv);
+      conv.memory_rotations = 1;
+      if (s.fits && !score_convention(ev, conv).fits) {
+        detail = fmt::format("the {} memory keys {}, the current rows rotated once, {}: every sampled element "
+                             "within tolerance (max error/allowed {:.3g})",
+                             c.mem_len, way.what, frame_text(c, f), s.max_ratio);
         return s;
       }
       if (best.compared == 0 || s.max_ratio < best.max_ratio) best = s;
