@@ -242,6 +242,20 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
     CHECK(rec.diagnosis->verdict == "ntk-exponent");
     CHECK_THAT(rec.diagnosis->explanation, Contains("NTK exponent R/(R+2), R = 32"));
   }
+  SECTION("an NTK exponent over the head dim, D/(D-2), on a partial rotary") {
+    const GridCase gc = make_case(64, 40, 20, [](Case& c) {
+      c.base_rescale = 4;
+      c.rotary_dim = 32;
+    });
+    TwistedCandidate candidate(Twist{.base = 10000 * std::pow(4.0, 64.0 / 62.0)});
+    for (DType t : kDtypes) {
+      INFO(dtype_name(t));
+      const Record rec = evaluate(candidate, gc, t);
+      REQUIRE(rec.diagnosis);
+      CHECK(rec.diagnosis->verdict == "ntk-exponent");
+      CHECK_THAT(rec.diagnosis->explanation, Contains("NTK exponent D/(D-2), R = 32, D = 64"));
+    }
+  }
   SECTION("frequencies rounded to bf16 before the multiply") {
     const GridCase gc = make_case(32, 200, 56);
     TwistedCandidate candidate(Twist{.frequencies_in = DType::bf16});

@@ -64,14 +64,21 @@ std::vector<FrequencySet> frequency_sets(const Case& c, const Convention& spec, 
   };
   if (c.base_rescale != 1.0) {
     const double spec_base = rescaled_base(c);
+    std::vector<std::pair<double, std::string>> exponents;
     for (double e : {double(r) / double(r + 2), double(r) / double(r + 4), double(r) / double(r - 4),
-                     double(r - 2) / double(r), double(r + 2) / double(r)}) {
+                     double(r - 2) / double(r), double(r + 2) / double(r)})
+      exponents.emplace_back(e, exponent_text(r, e));
+    // A partial rotary's exponent taken over the head dim, as the frequencies sometimes are.
+    const double d = static_cast<double>(c.head_dim);
+    if (r < c.head_dim) exponents.emplace_back(d / (d - 2), "D/(D-2)");
+    for (const auto& [e, text] : exponents) {
       if (!(e > 0) || !std::isfinite(e)) continue;
       const double base = c.base * std::pow(c.base_rescale, e);
       sets.push_back({"ntk-exponent",
                       fmt::format("frequencies match base theta * f^({}) = {:.6g} instead of theta * "
-                                  "f^(R/(R-2)) = {:.6g}: NTK exponent {}, R = {}",
-                                  exponent_text(r, e), base, spec_base, exponent_text(r, e), r),
+                                  "f^(R/(R-2)) = {:.6g}: NTK exponent {}, R = {}{}",
+                                  text, base, spec_base, text, r,
+                                  text == "D/(D-2)" ? fmt::format(", D = {}", c.head_dim) : ""),
                       with_base(base)});
     }
   }
