@@ -42,6 +42,14 @@ Twist cache_frame(const Case& c, double centre) {
   return Twist{.query_shift = m, .key_shift = m, .query_centre = centre, .key_centre = centre};
 }
 
+// A failing record named as a bug, with this verdict.
+void check_bug(const Record& r, const std::string& verdict) {
+  CHECK(r.outcome == Outcome::tolerance);
+  REQUIRE(r.diagnosis);
+  CHECK(r.diagnosis->verdict == verdict);
+  CHECK(r.diagnosis->kind == DiagnosisKind::bug);
+}
+
 }  // namespace
 
 TEST_CASE("code counting positions from the first cached key is the origin convention") {
@@ -417,15 +425,10 @@ TEST_CASE("a reversed rotation in the cache frame is named with the frame, never
     INFO(dtype_name(t));
     TwistedCandidate frame_only(moved), with_centre(own_centre);
     const Record a = evaluate(frame_only, gc, t, {"origin", "centre"});
-    CHECK(a.outcome == Outcome::tolerance);
-    REQUIRE(a.diagnosis);
-    CHECK(a.diagnosis->verdict == "reversed-rotation + origin");
-    CHECK(a.diagnosis->kind == DiagnosisKind::bug);
+    check_bug(a, "reversed-rotation + origin");
     CHECK_THAT(a.diagnosis->explanation, Contains("phi -> -phi") && Contains("shifted alike by +24"));
     const Record b = evaluate(with_centre, gc, t, {"origin", "centre"});
-    CHECK(b.outcome == Outcome::tolerance);
-    REQUIRE(b.diagnosis);
-    CHECK(b.diagnosis->verdict == "reversed-rotation + origin + shared-centre");
+    check_bug(b, "reversed-rotation + origin + shared-centre");
     CHECK_THAT(b.diagnosis->explanation, Contains("both centred at 32"));
   }
 }
@@ -447,16 +450,11 @@ TEST_CASE("tables laid out for the other pairing than the rotation's are named, 
       INFO(layout_name(layout) << " " << dtype_name(t));
       TwistedCandidate mixed(both), scale_mixed(scale_only);
       const Record a = evaluate(mixed, gc, t, {"origin", "centre"});
-      CHECK(a.outcome == Outcome::tolerance);
-      REQUIRE(a.diagnosis);
-      CHECK(a.diagnosis->verdict == "tables-other-layout");
-      CHECK(a.diagnosis->kind == DiagnosisKind::bug);
+      check_bug(a, "tables-other-layout");
       CHECK_THAT(a.diagnosis->evidence, Contains("the cos, sin and XPOS scale tables laid out for the") &&
                                             Contains("in SPEC's positions, XPOS centre 20"));
       const Record b = evaluate(scale_mixed, steep, t, {"origin", "centre"});
-      CHECK(b.outcome == Outcome::tolerance);
-      REQUIRE(b.diagnosis);
-      CHECK(b.diagnosis->verdict == "tables-other-layout");
+      check_bug(b, "tables-other-layout");
       CHECK_THAT(b.diagnosis->evidence, Contains("the XPOS scale table (cos and sin paired right)") &&
                                             Contains("shifted alike by +24), XPOS centre 32"));
     }
@@ -476,17 +474,12 @@ TEST_CASE("memory keys left unrotated, or rotated a second time, are named with 
       INFO(times << " " << dtype_name(t));
       TwistedCandidate a(spec_frame), b(cached);
       const Record plain = evaluate(a, gc, t, {"origin", "centre"});
-      CHECK(plain.outcome == Outcome::tolerance);
-      REQUIRE(plain.diagnosis);
-      CHECK(plain.diagnosis->verdict == "memory-rotated-wrong");
-      CHECK(plain.diagnosis->kind == DiagnosisKind::bug);
+      check_bug(plain, "memory-rotated-wrong");
       CHECK_THAT(plain.diagnosis->evidence,
                  Contains(times == 0 ? "the 24 memory keys left as they came" : "the 24 memory keys rotated and scaled a second time") &&
                      Contains("in SPEC's positions, XPOS centre 20"));
       const Record framed = evaluate(b, steep, t, {"origin", "centre"});
-      CHECK(framed.outcome == Outcome::tolerance);
-      REQUIRE(framed.diagnosis);
-      CHECK(framed.diagnosis->verdict == "memory-rotated-wrong");
+      check_bug(framed, "memory-rotated-wrong");
       CHECK_THAT(framed.diagnosis->evidence, Contains("shifted alike by +24), XPOS centre 32"));
     }
   }
