@@ -169,6 +169,32 @@ TEST_CASE(
   CHECK(accepted.max_ratio <= 1.0);
 }
 
+TEST_CASE("a centre q and k share at a half position is a convention, accepted on its logits") {
+  // N/2 by true division (odd N): no grid holds the centre 3.5, but the logits pass.
+  const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / "cases/smoke.toml");
+  const GridCase* gc = nullptr;
+  for (const GridCase& g : grid.cases) {
+    if (g.id == "D64-N7-s1") gc = &g;
+  }
+  REQUIRE(gc);
+  auto candidate = make_builtin("odd-centre");
+  const Tolerance tol = resolve_tolerance(DType::fp32, grid.tolerance, {});
+  const Record plain = evaluate_one(*candidate, *gc, DType::fp32, tol);
+  CHECK(plain.outcome == Outcome::tolerance);
+  REQUIRE(plain.diagnosis);
+  CHECK(plain.diagnosis->verdict == "centre-unrounded");
+  CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
+  CHECK(plain.diagnosis->grid_setting.empty());
+  CHECK_THAT(plain.message, StartsWith("convention-only: XPOS centre N/2 = 3.5"));
+  DiagnosisOptions accept;
+  accept.accept_conventions = {"centre"};
+  const Record accepted = evaluate_one(*candidate, *gc, DType::fp32, tol, 256, accept);
+  CHECK(accepted.outcome == Outcome::pass);
+  REQUIRE(accepted.diagnosis);
+  CHECK(accepted.diagnosis->accepted);
+  CHECK_THAT(accepted.message, StartsWith("passes on logits"));
+}
+
 TEST_CASE("the history dependence of a stale cache shows only against a fresh instance") {
   const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / "cases/smoke.toml");
   // Alone, the stale cache has seen only this case: it passes.

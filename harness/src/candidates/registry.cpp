@@ -70,7 +70,10 @@ const std::vector<Entry>& entries() {
        Recipe{.bug = PlantedBug::ignore_interpolation}},
       {{"ntk-exponent", "BUG: NTK base theta * f instead of theta * f^(R/(R-2))", false, "ntk-exponent"},
        Recipe{.bug = PlantedBug::ntk_plain_factor}},
-      {{"odd-centre", "BUG: XPOS centre N/2 by true division, not floor(N/2) (odd N)", false, "centre-unrounded"},
+      {{"odd-centre",
+        "CONVENTION: q and k centred at N/2 by true division, not floor(N/2) (odd N); logits match SPEC, "
+        "elementwise outputs do not",
+        false, "centre-unrounded"},
        Recipe{.bug = PlantedBug::centre_unrounded}},
       {{"torchscale-centre",
         "CONVENTION: q and k centred on the whole key range, ceil((M+N)/2) from the first key "

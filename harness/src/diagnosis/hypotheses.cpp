@@ -199,17 +199,25 @@ const std::vector<Hypothesis>& hypotheses() {
          v.key_centre += key_rows_centre(x.c) - centre(x.c);
          return v;
        }},
-      {.name = "centre-unrounded",
+      // A centre q and k share is a convention (SPEC section 1), a half position included:
+      // no grid can set that one, so it is judged on its logits alone.
+      {.name = "centre-unrounded", .kind = DiagnosisKind::convention, .convention = "centre",
        .explanation = "XPOS centre N/2 = {half_N} not rounded to floor(N/2) = {c} (odd N, true "
                       "division); q and k alike, so logits are unaffected",
        .applies = [](const Context& x) { return odd_default_centre(x.c); },
        .perturb = [](const Context& x, Convention v) { return move_centres(x.c, v, half_queries(x.c)); }},
-      {.name = "centre-rounded-up",
+      {.name = "centre-rounded-up", .kind = DiagnosisKind::convention, .convention = "centre",
+       .grid_setting = "center = \"queries-ceil\"",
        .explanation = "XPOS centre ceil(N/2) = {ceil_N} instead of floor(N/2) = {c} (odd N rounded "
                       "up); q and k alike, so logits are unaffected",
        .applies = [](const Context& x) { return odd_default_centre(x.c); },
        .perturb = [](const Context& x, Convention v) {
          return move_centres(x.c, v, static_cast<double>(x.c.centre_by(CentreRule::queries_ceil)));
+       },
+       .frame = [](const Context& x) {
+         Case frame = x.c;
+         frame.center = x.c.centre_by(CentreRule::queries_ceil);
+         return frame;
        }},
       {.name = "centre-at-length",
        .explanation = "XPOS centre at N = {N} from the first query instead of floor(N/2) = {c}",
