@@ -461,6 +461,23 @@ TEST_CASE("tables laid out for the other pairing than the rotation's are named, 
   }
 }
 
+TEST_CASE("q and k centred alike at N is the centre convention, and passes in its frame") {
+  const GridCase gc = make_case(32, 40, 24);
+  TwistedCandidate candidate(Twist{.query_centre = 40, .key_centre = 40});
+  for (DType t : kDtypes) {
+    INFO(dtype_name(t));
+    const Record plain = evaluate(candidate, gc, t);
+    CHECK(plain.outcome == Outcome::tolerance);
+    REQUIRE(plain.diagnosis);
+    CHECK(plain.diagnosis->verdict == "centre-at-length");
+    CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
+    CHECK(evaluate(candidate, gc, t, {"centre"}).outcome == Outcome::pass);
+    GridCase framed = gc;
+    framed.params.center = 40;
+    CHECK(evaluate(candidate, framed, t).outcome == Outcome::pass);
+  }
+}
+
 TEST_CASE("memory keys left unrotated, or rotated a second time, are named with their frame") {
   const GridCase gc = make_case(32, 40, 24);
   // bf16 does not tell centres 12 positions apart at B = 512: B = 32 makes them plain.

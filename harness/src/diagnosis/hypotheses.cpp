@@ -219,11 +219,17 @@ const std::vector<Hypothesis>& hypotheses() {
          frame.center = x.c.centre_by(CentreRule::queries_ceil);
          return frame;
        }},
-      {.name = "centre-at-length",
-       .explanation = "XPOS centre at N = {N} from the first query instead of floor(N/2) = {c}",
+      {.name = "centre-at-length", .kind = DiagnosisKind::convention, .convention = "centre",
+       .explanation = "XPOS centre at N = {N} from the first query instead of floor(N/2) = {c}; q and k "
+                      "alike, so logits are unaffected",
        .applies = [](const Context& x) { return x.c.xpos && !x.c.center; },
        .perturb = [](const Context& x, Convention v) {
          return move_centres(x.c, v, static_cast<double>(x.c.first_query_position() + x.c.seq_len));
+       },
+       .frame = [](const Context& x) {
+         Case frame = x.c;
+         frame.center = x.c.first_query_position() + x.c.seq_len;
+         return frame;
        }},
       {.name = "positions-in-dtype",
        .explanation = "positions rounded to {dtype} before the angles and scales are formed "
