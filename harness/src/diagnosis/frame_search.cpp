@@ -13,16 +13,14 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "diagnosis/hypotheses.hpp"
 
 namespace xposcheck::diagnosis {
 namespace {
-
-struct Mixing {
-  bool angles, scale;
-  const char* what;
-};
 
 struct Frame {
   double shift, centre;
@@ -61,11 +59,6 @@ std::string frame_text(const Case& c, const Frame& f) {
   return out;
 }
 
-bool fits_unmixed(const Evidence& ev, Convention conv) {
-  conv.angle_tables_other_layout = conv.scale_tables_other_layout = false;
-  return score_convention(ev, conv).fits;
-}
-
 Convention in_frame(const Case& c, const Frame& f) {
   Convention conv = spec_convention(c);
   conv.query_shift = conv.key_shift = f.shift;
@@ -73,29 +66,25 @@ Convention in_frame(const Case& c, const Frame& f) {
   return conv;
 }
 
-}  // namespace
+// One way of getting it wrong: what it changes in a convention, and its words.
+struct Variant {
+  std::function<void(Convention&)> apply;
+  std::string what;
+};
 
-HypothesisScore test_tables_other_layout(const Evidence& ev, std::string& detail) {
-  const Case& c = ev.c;
-  std::vector<Mixing> mixings{{true, true, c.xpos ? "cos, sin and XPOS scale tables" : "cos and sin tables"}};
-  if (c.xpos) {
-    mixings.push_back({true, false, "cos and sin tables (the XPOS scale paired right)"});
-    mixings.push_back({false, true, "XPOS scale table (cos and sin paired right)"});
-  }
-  const std::string other = layout_pairs(other_layout(c.layout));
+// The first variant and frame that fit where the same frame without the variant does
+// not (angles all 0, or a difference within tolerance, is not this bug); else the
+// closest misfit.
+HypothesisScore first_fit_in_frames(const Evidence& ev, const std::vector<Variant>& variants, std::string& detail) {
   HypothesisScore best;
-  for (const Mixing& m : mixings) {
-    for (const Frame& f : frames_of(c)) {
-      Convention conv = in_frame(c, f);
-      conv.angle_tables_other_layout = m.angles;
-      conv.scale_tables_other_layout = m.scale && c.xpos;
+  for (const Variant& v : variants) {
+    for (const Frame& f : frames_of(ev.c)) {
+      Convention conv = in_frame(ev.c, f);
+      v.apply(conv);
       const HypothesisScore s = score_convention(ev, conv);
-      // Where the frame fits without the mixing (angles all 0, a scale within
-      // tolerance), the layout of the tables is not what is wrong.
-      if (s.fits && !fits_unmixed(ev, conv)) {
-        detail = fmt::format("the {} laid out for the {} layout, {}: every sampled element within tolerance "
-                             "(max error/allowed {:.3g})",
-                             m.what, other, frame_text(c, f), s.max_ratio);
+      if (s.fits && !score_convention(ev, in_frame(ev.c, f)).fits) {
+        detail = fmt::format("{}, {}: every sampled element within tolerance (max error/allowed {:.3g})", v.what,
+                             frame_text(ev.c, f), s.max_ratio);
         return s;
       }
       if (best.compared == 0 || s.max_ratio < best.max_ratio) best = s;
@@ -104,30 +93,35 @@ HypothesisScore test_tables_other_layout(const Evidence& ev, std::string& detail
   return best;
 }
 
-HypothesisScore test_memory_rotations(const Evidence& ev, std::string& detail) {
+}  // namespace
+
+HypothesisScore test_tables_other_layout(const Evidence& ev, std::string& detail) {
   const Case& c = ev.c;
-  const struct {
-    double rotations;
-    const char* what;
-  } ways[] = {{0, "left as they came, unrotated and unscaled"},
-              {2, "rotated and scaled a second time (angle 2 phi, scale sigma^2)"}};
-  HypothesisScore best;
-  for (const auto& way : ways) {
-    for (const Frame& f : frames_of(c)) {
-      Convention conv = in_frame(c, f);
-      conv.memory_rotations = way.rotations;
-      const HypothesisScore s = score_convention(ev, conv);
-      conv.memory_rotations = 1;
-      if (s.fits && !score_convention(ev, conv).fits) {
-        detail = fmt::format("the {} memory keys {}, the current rows rotated once, {}: every sampled element "
-                             "within tolerance (max error/allowed {:.3g})",
-                             c.mem_len, way.what, frame_text(c, f), s.max_ratio);
-        return s;
-      }
-      if (best.compared == 0 || s.max_ratio < best.max_ratio) best = s;
-    }
-  }
-  return best;
+  const std::string other = layout_pairs(other_layout(c.layout));
+  const auto mixed = [&](bool angles, bool scale, const char* what) {
+    return Variant{[=](Convention& v) {
+                     v.angle_tables_other_layout = angles;
+                     v.scale_tables_other_layout = scale;
+                   },
+                   fmt::format("the {} laid out for the {} layout", what, other)};
+  };
+  if (!c.xpos) return first_fit_in_frames(ev, {mixed(true, false, "cos and sin tables")}, detail);
+  return first_fit_in_frames(ev,
+                             {mixed(true, true, "cos, sin and XPOS scale tables"),
+                              mixed(true, false, "cos and sin tables (the XPOS scale paired right)"),
+                              mixed(false, true, "XPOS scale table (cos and sin paired right)")},
+                             detail);
+}
+
+HypothesisScore test_memory_rotations(const Evidence& ev, std::string& detail) {
+  const auto rotated = [&](double times, const char* what) {
+    return Variant{[=](Convention& v) { v.memory_rotations = times; },
+                   fmt::format("the {} memory keys {}, the current rows rotated once", ev.c.mem_len, what)};
+  };
+  return first_fit_in_frames(ev,
+                             {rotated(0, "left as they came, unrotated and unscaled"),
+                              rotated(2, "rotated and scaled a second time (angle 2 phi, scale sigma^2)")},
+                             detail);
 }
 
 }  // namespace xposcheck::diagnosis
