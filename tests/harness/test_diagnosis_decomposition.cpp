@@ -183,6 +183,22 @@ TEST_CASE("a failure with no outputs to score names no closest hypothesis") {
   CHECK(d.tried.back().compared == 0);
 }
 
+TEST_CASE("a fresh instance that agrees is never the closest misfit") {
+  // fp16 scale tables overflowing where the outputs would not (native-dtype, far from
+  // the centre): the representable rest is within tolerance, so the fresh instance's
+  // own record looked close (0.38) while it explained nothing.
+  auto candidate = make_builtin("native-dtype");
+  Case c;
+  c.head_dim = 128;
+  c.seq_len = 9728;
+  const GridCase gc{case_id(c) + "-s1", c, 1};
+  const Record r = evaluate_one(*candidate, gc, DType::fp16, resolve_tolerance(DType::fp16, {}, {}));
+  CHECK(r.outcome == Outcome::out_of_range);
+  REQUIRE(r.diagnosis);
+  CHECK(r.diagnosis->verdict == "unexplained");
+  CHECK_THAT(r.diagnosis->explanation, Contains("closest:") && !Contains("history-dependence"));
+}
+
 TEST_CASE("diagnoses survive the results file, and files without them still read") {
   auto candidate = make_builtin("positions-from-zero");
   auto good = make_builtin("fp32-angles");

@@ -59,17 +59,18 @@ HypothesisScore test_memory_rows_missing(const Evidence& ev, std::string& detail
   return score;
 }
 
+// Two runs are compared with each other, not with a reference: no element is scored
+// (compared 0), so a fresh instance that agrees is never the closest misfit.
 HypothesisScore test_history(const Evidence& ev, std::string& detail) {
   HypothesisScore score;
   const Attempt fresh = ev.fresh_run();
   if (const auto* failure = std::get_if<CandidateFailure>(&fresh)) {
-    // The fresh instance gives no outputs, so no element is compared: with outputs here
-    // that is history dependence; without, both fail and history is not the cause.
+    // No outputs from the fresh instance: with outputs here that is history dependence;
+    // without, both fail and history is not the cause.
     score.fits = ev.output != nullptr;
     detail = fmt::format("a fresh instance fails {}: {}", score.fits ? "where this one gave outputs" : "the same way",
                          failure->message);
   } else {
-    score.compared = 1;
     const CandidateOutput& out = std::get<CandidateOutput>(fresh);
     Record fresh_record = ev.record;
     fresh_record.diagnosis.reset();
@@ -77,7 +78,6 @@ HypothesisScore test_history(const Evidence& ev, std::string& detail) {
     const std::size_t differ =
         ev.output ? differing_elements(*ev.output, out) : out.q_out.size() + out.k_out.size();
     score.fits = differ > 0;
-    score.max_ratio = fresh_record.max_ratio;
     detail = fmt::format(
         "a fresh instance gives {} (max error/allowed {:.3g}) where this one, after "
         "earlier cases, gave {}; {} output elements differ",
