@@ -183,14 +183,32 @@ TEST_CASE("a failure with no outputs to score names no closest hypothesis") {
   CHECK(d.tried.back().compared == 0);
 }
 
-TEST_CASE("a fresh instance that agrees is never the closest misfit") {
-  // fp16 scale tables overflowing where the outputs would not (native-dtype, far from
-  // the centre): the representable rest is within tolerance, so the fresh instance's
-  // own record looked close (0.38) while it explained nothing.
+TEST_CASE("a fp16 scale table overflowing where the outputs would not is named, a precision defect") {
+  // native-dtype: cos, sin and the XPOS scale as fp16 tables, every product in fp16.
+  // Far from the centre its key scale table overflows while x * sigma with small x
+  // would still fit.
   auto candidate = make_builtin("native-dtype");
   Case c;
   c.head_dim = 128;
   c.seq_len = 9728;
+  const GridCase gc{case_id(c) + "-s1", c, 1};
+  const Record r = evaluate_one(*candidate, gc, DType::fp16, resolve_tolerance(DType::fp16, {}, {}));
+  CHECK(r.outcome == Outcome::out_of_range);
+  REQUIRE(r.diagnosis);
+  CHECK(r.diagnosis->verdict == "scale-table-in-dtype");
+  CHECK(r.diagnosis->kind == DiagnosisKind::precision);
+  CHECK_THAT(r.diagnosis->explanation, Contains("the XPOS scale table sigma^e, multiplying the rotated pair, stored in fp16"));
+}
+
+TEST_CASE("a fresh instance that agrees is never the closest misfit") {
+  // The same code centred at 0 over 7680 queries: still unexplained, and the fresh
+  // instance's own record (its representable rest within tolerance) looked closest
+  // while it explained nothing.
+  auto candidate = make_builtin("native-dtype");
+  Case c;
+  c.head_dim = 128;
+  c.seq_len = 7680;
+  c.center = 0;
   const GridCase gc{case_id(c) + "-s1", c, 1};
   const Record r = evaluate_one(*candidate, gc, DType::fp16, resolve_tolerance(DType::fp16, {}, {}));
   CHECK(r.outcome == Outcome::out_of_range);

@@ -83,10 +83,13 @@ struct Convention {
   // added and the sum rounded again (arange(rows, dtype) + offset, as a cached-key path
   // makes the queries' positions).
   bool rounded_from_first_row = false;
-  // cos and sin tables with the XPOS scale folded in (cos sigma^e, sin sigma^e) stored
-  // in the dtype, the rotation then done from them: entries past the dtype's range
-  // overflow, and those below its normal range keep few bits.
-  bool scaled_tables_in_dtype = false;
+  // Tables stored in the dtype, the rotation then done from them: entries past the
+  // dtype's range overflow, and those below its normal range keep few bits. Either cos
+  // and sin with the XPOS scale folded in (cos sigma^e, sin sigma^e: a fused kernel's
+  // cached tables), or the scale a table of its own that multiplies the rotated pair
+  // (cos, sin and sigma^e each in the dtype, as code in the dtype's tensors does).
+  enum class DtypeTables { none, folded, separate_scale };
+  DtypeTables tables_in_dtype = DtypeTables::none;
   // Per-feature tables (cos and sin, the XPOS scale) laid out for the other pairing than
   // the rotation's: feature e takes the entry of its pair in the other layout (pair e
   // mod R/2 of cat(t, t) against neighbouring pairs, pair e / 2 of repeat_interleave

@@ -401,26 +401,36 @@ Finding rounded_positions_finding(const Evidence& ev, bool from_first_row) {
   return f;
 }
 
-// The model with the XPOS scale folded into cos and sin tables stored in a 16-bit
-// dtype (a fused kernel's cached tables): tried where the model alone does not fit.
+// The model with its tables stored in a 16-bit dtype: the XPOS scale folded into cos
+// and sin (a fused kernel's cached tables), or a scale table of its own (code whose
+// tables are tensors of the dtype); tried where the model alone does not fit.
 std::optional<ModelVerdict> try_scaled_tables(const Evidence& ev, const Fitted& f, const FrequencySet& set,
                                               std::vector<HypothesisScore>& tried) {
   if (!ev.c.xpos || ev.dtype == DType::fp32) return std::nullopt;
-  Convention conv = convention_of(ev.c, f, set);
-  if (!conv.xpos) return std::nullopt;
-  conv.scaled_tables_in_dtype = true;
-  HypothesisScore s = score_convention(ev, conv);
-  s.name = "fitted-model (scaled-tables-in-dtype)";
-  tried.push_back(s);
-  if (!s.fits) return std::nullopt;
-  const Finding finding{"scaled-tables-in-dtype", DiagnosisKind::precision, "",
-                        fmt::format("cos and sin tables with the XPOS scale folded in (cos sigma^e, sin sigma^e) "
-                                    "stored in {}: entries past its largest value overflow and those below "
-                                    "its normal range keep few bits, where the outputs themselves would not",
-                                    dtype_name(ev.dtype))};
-  ModelVerdict v = verdict_of(ev.c, f, set, s, finding);
-  if (v.name.empty()) return std::nullopt;
-  return v;
+  const std::string dtype(dtype_name(ev.dtype));
+  const std::string where = fmt::format("stored in {}: entries past its largest value overflow and those below its "
+                                        "normal range keep few bits, where the outputs themselves would not",
+                                        dtype);
+  const struct {
+    Convention::DtypeTables tables;
+    const char* name;
+    std::string explanation;
+  } ways[] = {{Convention::DtypeTables::folded, "scaled-tables-in-dtype",
+               "cos and sin tables with the XPOS scale folded in (cos sigma^e, sin sigma^e) " + where},
+              {Convention::DtypeTables::separate_scale, "scale-table-in-dtype",
+               "the XPOS scale table sigma^e, multiplying the rotated pair, " + where}};
+  for (const auto& way : ways) {
+    Convention conv = convention_of(ev.c, f, set);
+    if (!conv.xpos) return std::nullopt;
+    conv.tables_in_dtype = way.tables;
+    HypothesisScore s = score_convention(ev, conv);
+    s.name = fmt::format("fitted-model ({})", way.name);
+    tried.push_back(s);
+    if (!s.fits) continue;
+    ModelVerdict v = verdict_of(ev.c, f, set, s, Finding{way.name, DiagnosisKind::precision, "", way.explanation});
+    if (!v.name.empty()) return v;
+  }
+  return std::nullopt;
 }
 
 // One model: positions shifted as `shift` says (or as estimated), frequencies from

@@ -161,9 +161,16 @@ void Scorer::element_pair(long j, long a, long b, const double* x, const double*
   // errors still scale with the input's, so the pair magnitude is taken from it.
   const bool rotation = phi_a == phi_b && sigma_a == sigma_b;
   const double magnitude = rotation ? std::hypot(ra, rb) : std::hypot(x[a], x[b]) * std::max(sigma_a, sigma_b);
-  if (conv_.scaled_tables_in_dtype) {
+  if (conv_.tables_in_dtype == Convention::DtypeTables::folded) {
     ra = x[a] * round_to(ev_.dtype, ca * sigma_a) - x[b] * round_to(ev_.dtype, sa * sigma_a);
     rb = x[b] * round_to(ev_.dtype, cb * sigma_b) + x[a] * round_to(ev_.dtype, sb * sigma_b);
+  } else if (conv_.tables_in_dtype == Convention::DtypeTables::separate_scale) {
+    // Every table entry, product and sum rounded to the dtype, as tensors of the dtype
+    // compute x * cos + rotate_half(x) * sin, then times the scale (products of two
+    // 16-bit values are exact in fp64, so each rounding here is the dtype's own).
+    const auto in_dtype = [&](double v) { return round_to(ev_.dtype, v); };
+    ra = in_dtype(in_dtype(in_dtype(x[a] * in_dtype(ca)) - in_dtype(x[b] * in_dtype(sa))) * in_dtype(sigma_a));
+    rb = in_dtype(in_dtype(in_dtype(x[b] * in_dtype(cb)) + in_dtype(x[a] * in_dtype(sb))) * in_dtype(sigma_b));
   }
   // An angle rounded in other units than the tolerance's: the same allowance at the
   // angle scaled to the tolerance's units (a power of two: exact).
