@@ -316,6 +316,14 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
     CHECK(rec.diagnosis->verdict == "xpos-missing-on-keys");
     CHECK_THAT(rec.diagnosis->explanation, Contains("applied to the queries only"));
   }
+  SECTION("the keys scaled by sigma, the scale not inverted for them") {
+    const GridCase gc = make_case(32, 64, 32);
+    TwistedCandidate candidate(Twist{.keys_not_inverted = true});
+    const Record rec = evaluate(candidate, gc, DType::fp32);
+    REQUIRE(rec.diagnosis);
+    CHECK(rec.diagnosis->verdict == "key-scale-not-inverted");
+    CHECK_THAT(rec.diagnosis->explanation, Contains("instead of by 1/sigma"));
+  }
   SECTION("partial rotary applied to the last R features") {
     const GridCase gc = make_case(32, 40, 20, [](Case& c) { c.rotary_dim = 16; });
     TwistedCandidate candidate(Twist{.rotate_last_features = true});

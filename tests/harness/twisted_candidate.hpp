@@ -29,6 +29,7 @@ struct Twist {
   // repeat_interleave(t, 2) under half pairs): feature e takes that layout's pair's entry.
   bool angle_tables_other_layout = false, scale_tables_other_layout = false;
   bool keys_unscaled = false;                       // the XPOS scale applied to the queries only
+  bool keys_not_inverted = false;                   // keys scaled by sigma like the queries
   double memory_rotations = 1;                      // memory keys rotated 0 times (left as input) or twice
 };
 
@@ -81,7 +82,8 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
         if (tw.reversed) phi = -phi;
         const double ls = (query ? 1 : -1) * std::log((2 * jj + 0.4 * r) / (1.4 * r)) *
                           (tw.scale_position_factor * p - centre) / c.scale_base;
-        const double s = c.xpos && !(tw.keys_unscaled && !query) ? std::exp(ls) : 1.0;
+        const double signed_ls = tw.keys_not_inverted && !query ? -ls : ls;
+        const double s = c.xpos && !(tw.keys_unscaled && !query) ? std::exp(signed_ls) : 1.0;
         if (tw.passthrough_pair && *tw.passthrough_pair == j) pass_scale = s;
         phis[static_cast<std::size_t>(j)] = phi;
         scales[static_cast<std::size_t>(j)] = s;

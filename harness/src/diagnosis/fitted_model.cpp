@@ -225,6 +225,19 @@ void name_positions(const Case& c, const Fitted& f, std::vector<Finding>& out) {
 
 void name_scale(const Case& c, const Fitted& f, std::vector<Finding>& out) {
   if (f.query_kappa != f.key_kappa) {
+    // Both tensors scaled by the same sigma (or both by 1/sigma): one side not inverted.
+    if (f.query_kappa == 1 && f.key_kappa == -1) {
+      out.push_back({"key-scale-not-inverted", DiagnosisKind::bug, "",
+                     "keys scaled by sigma like the queries instead of by 1/sigma: the XPOS scale not inverted for "
+                     "the keys"});
+      return;
+    }
+    if (f.query_kappa == -1 && f.key_kappa == 1) {
+      out.push_back({"query-scale-inverted", DiagnosisKind::bug, "",
+                     "queries scaled by 1/sigma like the keys instead of by sigma: the XPOS scale inverted for the "
+                     "queries too"});
+      return;
+    }
     // One tensor scaled as SPEC's, the other not at all: the scale applied to one side.
     for (const bool keys_left : {true, false}) {
       const double left = keys_left ? f.key_kappa : f.query_kappa, kept = keys_left ? f.query_kappa : f.key_kappa;
