@@ -12,6 +12,7 @@
 #include <map>
 #include <numbers>
 #include <set>
+#include <stdexcept>
 
 #include "xposcheck/cases/grid.hpp"
 #include "xposcheck/harness/builtin_candidates.hpp"
@@ -85,6 +86,27 @@ std::set<std::string> check_verdicts(const Results& results) {
   return failing;
 }
 
+// One case of a grid by its id.
+const GridCase& case_of(const Grid& grid, const std::string& id) {
+  for (const GridCase& g : grid.cases) {
+    if (g.id == id) return g;
+  }
+  FAIL("no case " << id);
+  throw std::logic_error("unreachable");
+}
+
+// The record with the centre convention accepted, checked to pass on its logits.
+Record accepted_on_logits(Candidate& candidate, const GridCase& gc, const Tolerance& tol) {
+  DiagnosisOptions accept;
+  accept.accept_conventions = {"centre"};
+  Record accepted = evaluate_one(candidate, gc, DType::fp32, tol, 256, accept);
+  CHECK(accepted.outcome == Outcome::pass);
+  REQUIRE(accepted.diagnosis);
+  CHECK(accepted.diagnosis->accepted);
+  CHECK_THAT(accepted.message, StartsWith("passes on logits"));
+  return accepted;
+}
+
 }  // namespace
 
 TEST_CASE("every buggy built-in candidate is diagnosed right on the smoke grid") {
@@ -136,11 +158,7 @@ TEST_CASE("correct candidates get no diagnosis") {
 TEST_CASE(
     "a centre convention keeps TOLERANCE with its diagnosis, or passes on logits when accepted") {
   const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / "cases/smoke.toml");
-  const GridCase* gc = nullptr;
-  for (const GridCase& g : grid.cases) {
-    if (g.id == "D64-N64-M100-s1") gc = &g;
-  }
-  REQUIRE(gc);
+  const GridCase* gc = &case_of(grid, "D64-N64-M100-s1");
   auto candidate = make_builtin("torchscale-centre");
   const Tolerance tol = resolve_tolerance(DType::fp32, grid.tolerance, {});
 
@@ -158,13 +176,7 @@ TEST_CASE(
              StartsWith("convention-only: centre on the whole key range (torchscale)"));
   CHECK_THAT(plain.message, Contains("--accept-convention centre"));
 
-  DiagnosisOptions accept;
-  accept.accept_conventions = {"centre"};
-  const Record accepted = evaluate_one(*candidate, *gc, DType::fp32, tol, 256, accept);
-  CHECK(accepted.outcome == Outcome::pass);
-  REQUIRE(accepted.diagnosis);
-  CHECK(accepted.diagnosis->accepted);
-  CHECK_THAT(accepted.message, StartsWith("passes on logits"));
+  const Record accepted = accepted_on_logits(*candidate, *gc, tol);
   CHECK(accepted.max_ratio == accepted.tensors.at(2).max_ratio);
   CHECK(accepted.max_ratio <= 1.0);
 }
@@ -172,11 +184,7 @@ TEST_CASE(
 TEST_CASE("a centre q and k share at a half position is a convention, accepted on its logits") {
   // N/2 by true division (odd N): no grid holds the centre 3.5, but the logits pass.
   const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / "cases/smoke.toml");
-  const GridCase* gc = nullptr;
-  for (const GridCase& g : grid.cases) {
-    if (g.id == "D64-N7-s1") gc = &g;
-  }
-  REQUIRE(gc);
+  const GridCase* gc = &case_of(grid, "D64-N7-s1");
   auto candidate = make_builtin("odd-centre");
   const Tolerance tol = resolve_tolerance(DType::fp32, grid.tolerance, {});
   const Record plain = evaluate_one(*candidate, *gc, DType::fp32, tol);
@@ -186,13 +194,7 @@ TEST_CASE("a centre q and k share at a half position is a convention, accepted o
   CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
   CHECK(plain.diagnosis->grid_setting.empty());
   CHECK_THAT(plain.message, StartsWith("convention-only: XPOS centre N/2 = 3.5"));
-  DiagnosisOptions accept;
-  accept.accept_conventions = {"centre"};
-  const Record accepted = evaluate_one(*candidate, *gc, DType::fp32, tol, 256, accept);
-  CHECK(accepted.outcome == Outcome::pass);
-  REQUIRE(accepted.diagnosis);
-  CHECK(accepted.diagnosis->accepted);
-  CHECK_THAT(accepted.message, StartsWith("passes on logits"));
+  accepted_on_logits(*candidate, *gc, tol);
 }
 
 TEST_CASE("the history dependence of a stale cache shows only against a fresh instance") {
