@@ -324,6 +324,20 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
     CHECK(rec.diagnosis->verdict == "key-scale-not-inverted");
     CHECK_THAT(rec.diagnosis->explanation, Contains("instead of by 1/sigma"));
   }
+  SECTION("XPOS zeta over the pair index j where 2j belongs, in SPEC's frame and the cache frame") {
+    const GridCase gc = make_case(32, 64, 32);
+    Twist moved = cache_frame(gc.params, 32 + 32);
+    moved.zeta_step = 1;
+    for (DType t : kDtypes) {
+      INFO(dtype_name(t));
+      TwistedCandidate plain(Twist{.zeta_step = 1}), cached(moved);
+      const Record rec = evaluate(plain, gc, t);
+      REQUIRE(rec.diagnosis);
+      CHECK(rec.diagnosis->verdict == "zeta-pair-index");
+      CHECK_THAT(rec.diagnosis->explanation, Contains("zeta_j = (j + 0.4 R) / (1.4 R)"));
+      check_bug(evaluate(cached, gc, t, {"origin", "centre"}), "zeta-pair-index + origin");
+    }
+  }
   SECTION("partial rotary applied to the last R features") {
     const GridCase gc = make_case(32, 40, 20, [](Case& c) { c.rotary_dim = 16; });
     TwistedCandidate candidate(Twist{.rotate_last_features = true});

@@ -76,6 +76,7 @@ struct Convention {
   double interpolation = 1;                // alpha
   double base = 10000;                     // theta' actually used
   std::vector<double> omega;               // when set: omega_j per pair, instead of base / alpha
+  std::vector<double> lambda;              // when set: ln(zeta_j) / B per pair, instead of SPEC's
   bool xpos = true;
   long rotary_offset = 0;                  // first rotated feature (D - R: the last R rotate)
   bool positions_in_dtype = false;         // positions rounded to the dtype before use

@@ -19,6 +19,7 @@ struct FrequencySet {
   std::string name, explanation;  // empty for SPEC's own
   std::vector<double> omega;
   double rotation = 1;            // -1: the angles applied the other way (phi -> -phi)
+  std::vector<double> lambda = {};  // when set: the XPOS ln(zeta_j) / B the code used instead of SPEC's
 };
 
 // "R/(R+2)" for an exponent that is one, else the number.
@@ -389,6 +390,7 @@ Convention convention_of(const Case& c, const Fitted& f, const FrequencySet& set
   Convention v = spec_convention(c);
   if (!set.name.empty()) v.omega = set.omega;
   v.rotation = set.rotation;
+  v.lambda = set.lambda;
   v.query_shift = f.query_shift;
   v.key_shift = f.key_shift;
   v.query_scale_factor = f.query_kappa;
@@ -538,6 +540,61 @@ std::optional<ModelVerdict> fit_reversed(const Evidence& ev, const FrequencySet&
   return try_model(ev, reversed[0], reversed[1], std::nullopt, set, false, tried);
 }
 
+// zeta_j = (2j + 0.4 R) / (1.4 R) written the ways code gets it wrong: the pair index j
+// where 2j belongs (arange(0, R/2) for arange(0, R, 2)), and a partial rotary's head
+// dim D where R belongs.
+std::vector<FrequencySet> zeta_sets(const Case& c, const FrequencySet& spec_set) {
+  const double r = static_cast<double>(c.rotary()), d = static_cast<double>(c.head_dim);
+  const auto lambdas = [&](double step, double width) {
+    std::vector<double> out;
+    for (long j = 0; j < c.pairs(); ++j)
+      out.push_back(std::log((step * static_cast<double>(j) + 0.4 * width) / (1.4 * width)) / c.scale_base);
+    return out;
+  };
+  std::vector<FrequencySet> sets;
+  const auto add = [&](std::string name, std::string explanation, std::vector<double> lambda) {
+    FrequencySet set = spec_set;
+    set.name = std::move(name);
+    set.explanation = std::move(explanation);
+    set.lambda = std::move(lambda);
+    sets.push_back(std::move(set));
+  };
+  add("zeta-pair-index", "XPOS zeta_j = (j + 0.4 R) / (1.4 R) with the pair index j where SPEC has 2j (arange(0, R/2) "
+                         "for arange(0, R, 2))",
+      lambdas(1, r));
+  if (c.rotary() < c.head_dim)
+    add("zeta-head-dim", fmt::format("XPOS zeta_j = (2j + 0.4 D) / (1.4 D) over the head dim D = {} instead of "
+                                     "the rotary dim R = {}",
+                                     c.head_dim, c.rotary()),
+        lambdas(2, d));
+  return sets;
+}
+
+// The log-scale error SPEC's zeta explains beside another zeta taken out of one
+// tensor's fits (exponent e: +1 queries, -1 keys): what is left is that zeta's own
+// centre and growth, read as for SPEC's.
+TensorDecomposition with_zeta(TensorDecomposition t, const std::vector<double>& lambda, double e, double centre) {
+  for (FrequencyFit& f : t.fits) {
+    const double d = e * (lambda[static_cast<std::size_t>(f.pair)] - f.lambda);
+    f.log_scale.slope -= d;
+    f.log_scale.intercept += d * centre;
+    f.lambda = lambda[static_cast<std::size_t>(f.pair)];
+  }
+  return t;
+}
+
+std::optional<ModelVerdict> fit_zeta(const Evidence& ev, const FrequencySet& spec_set,
+                                     std::vector<HypothesisScore>& tried) {
+  if (!ev.c.xpos) return std::nullopt;
+  const double centre = static_cast<double>(ev.c.centre());
+  for (const FrequencySet& set : zeta_sets(ev.c, spec_set)) {
+    if (auto v = try_model(ev, with_zeta(ev.decomposition[0], set.lambda, 1, centre),
+                           with_zeta(ev.decomposition[1], set.lambda, -1, centre), std::nullopt, set, false, tried))
+      return v;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<HypothesisScore>& tried) {
@@ -549,6 +606,7 @@ std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<Hypothesis
       return v;
   }
   if (auto v = fit_rounded_positions(ev, sets.front(), tried)) return v;
+  if (auto v = fit_zeta(ev, sets.front(), tried)) return v;
   return fit_reversed(ev, sets.front(), tried);
 }
 

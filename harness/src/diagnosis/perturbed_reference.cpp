@@ -81,7 +81,7 @@ class Scorer {
  public:
   Scorer(const Evidence& ev, const Convention& conv)
       : ev_(ev), conv_(conv), ulp_(ev.dtype), max_finite_(traits(ev.dtype).max_finite),
-        omega_(pair_frequencies(ev.c, conv)), lambda_(pair_log_zeta(ev.c)) {
+        omega_(pair_frequencies(ev.c, conv)), lambda_(conv.lambda.empty() ? pair_log_zeta(ev.c) : conv.lambda) {
     if (!conv.xpos) std::fill(lambda_.begin(), lambda_.end(), 0.0);
     angle_unit_ = conv.angle_unit_ratio < 0 ? ev.tol.unit_ratio : conv.angle_unit_ratio;
     log_scale_.resize(omega_.size());
