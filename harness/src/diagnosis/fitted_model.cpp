@@ -65,21 +65,24 @@ std::vector<FrequencySet> frequency_sets(const Case& c, const Convention& spec, 
   };
   if (c.base_rescale != 1.0) {
     const double spec_base = rescaled_base(c);
-    std::vector<std::pair<double, std::string>> exponents;
+    struct Exponent {
+      double value;
+      std::string text, dims;
+    };
+    std::vector<Exponent> exponents;
     for (double e : {double(r) / double(r + 2), double(r) / double(r + 4), double(r) / double(r - 4),
                      double(r - 2) / double(r), double(r + 2) / double(r)})
-      exponents.emplace_back(e, exponent_text(r, e));
+      exponents.push_back({e, exponent_text(r, e), fmt::format("R = {}", r)});
     // A partial rotary's exponent taken over the head dim, as the frequencies sometimes are.
     const double d = static_cast<double>(c.head_dim);
-    if (r < c.head_dim) exponents.emplace_back(d / (d - 2), "D/(D-2)");
-    for (const auto& [e, text] : exponents) {
-      if (!(e > 0) || !std::isfinite(e)) continue;
-      const double base = c.base * std::pow(c.base_rescale, e);
+    if (r < c.head_dim) exponents.push_back({d / (d - 2), "D/(D-2)", fmt::format("R = {}, D = {}", r, c.head_dim)});
+    for (const Exponent& e : exponents) {
+      if (!(e.value > 0) || !std::isfinite(e.value)) continue;
+      const double base = c.base * std::pow(c.base_rescale, e.value);
       sets.push_back({"ntk-exponent",
                       fmt::format("frequencies match base theta * f^({}) = {:.6g} instead of theta * "
-                                  "f^(R/(R-2)) = {:.6g}: NTK exponent {}, R = {}{}",
-                                  text, base, spec_base, text, r,
-                                  text == "D/(D-2)" ? fmt::format(", D = {}", c.head_dim) : ""),
+                                  "f^(R/(R-2)) = {:.6g}: NTK exponent {}, {}",
+                                  e.text, base, spec_base, e.text, e.dims),
                       with_base(base)});
     }
   }
@@ -178,16 +181,14 @@ std::string centre_rule_of(const Case& frame, double centre) {
   return "";
 }
 
-// The case with its positions shifted by `shift` (its first key there), the centre
-// left to the case's rule.
+}  // namespace
+
 Case shifted_frame(const Case& c, double shift) {
   Case frame = c;
   frame.first_position = c.first_key_position() + static_cast<long>(shift);
   frame.center.reset();
   return frame;
 }
-
-}  // namespace
 
 namespace {
 
@@ -434,9 +435,10 @@ std::optional<ModelVerdict> try_scaled_tables(const Evidence& ev, const Fitted& 
                "cos and sin tables with the XPOS scale folded in (cos sigma^e, sin sigma^e) " + where},
               {Convention::DtypeTables::separate_scale, "scale-table-in-dtype",
                "the XPOS scale table sigma^e, multiplying the rotated pair, " + where}};
+  const Convention model = convention_of(ev.c, f, set);
+  if (!model.xpos) return std::nullopt;
   for (const auto& way : ways) {
-    Convention conv = convention_of(ev.c, f, set);
-    if (!conv.xpos) return std::nullopt;
+    Convention conv = model;
     conv.tables_in_dtype = way.tables;
     HypothesisScore s = score_convention(ev, conv);
     s.name = fmt::format("fitted-model ({})", way.name);

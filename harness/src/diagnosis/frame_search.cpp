@@ -38,9 +38,7 @@ std::vector<Frame> frames_of(const Case& c) {
   if (c.first_key_position() != 0 && !c.positions && !c.packed)
     shifts.push_back(static_cast<double>(-c.first_key_position()));
   for (double shift : shifts) {
-    Case frame = c;
-    frame.first_position = c.first_key_position() + static_cast<long>(shift);
-    frame.center.reset();
+    const Case frame = shifted_frame(c, shift);
     add(shift, static_cast<double>(c.centre()) + shift);
     if (!c.xpos) continue;
     for (CentreRule r : {CentreRule::queries_floor, CentreRule::queries_ceil, CentreRule::keys_floor,
@@ -77,8 +75,9 @@ struct Variant {
 // closest misfit.
 HypothesisScore first_fit_in_frames(const Evidence& ev, const std::vector<Variant>& variants, std::string& detail) {
   HypothesisScore best;
+  const std::vector<Frame> frames = frames_of(ev.c);
   for (const Variant& v : variants) {
-    for (const Frame& f : frames_of(ev.c)) {
+    for (const Frame& f : frames) {
       Convention conv = in_frame(ev.c, f);
       v.apply(conv);
       const HypothesisScore s = score_convention(ev, conv);

@@ -41,6 +41,10 @@ struct Hypothesis {
 // In priority order: the first hypothesis that fits is the verdict.
 const std::vector<Hypothesis>& hypotheses();
 
+// The case with its positions shifted by `shift` (its first key there), the centre
+// left to the case's rule.
+Case shifted_frame(const Case& c, double shift);
+
 // A layout named with its pairs: "half (j, j+R/2)", "interleaved (2j, 2j+1)".
 const char* layout_pairs(Layout l);
 

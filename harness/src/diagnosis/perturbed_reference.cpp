@@ -152,8 +152,9 @@ void Scorer::element_pair(long j, long a, long b, const double* x, const double*
     return table[static_cast<std::size_t>(entry(j, e - offset, other))];
   };
   const double phi_a = at(a, conv_.angle_tables_other_layout, phi_), phi_b = at(b, conv_.angle_tables_other_layout, phi_);
-  const double sigma_a = std::exp(at(a, conv_.scale_tables_other_layout, log_scale_));
-  const double sigma_b = std::exp(at(b, conv_.scale_tables_other_layout, log_scale_));
+  const double ls_a = at(a, conv_.scale_tables_other_layout, log_scale_);
+  const double ls_b = at(b, conv_.scale_tables_other_layout, log_scale_);
+  const double sigma_a = std::exp(ls_a), sigma_b = ls_b == ls_a ? sigma_a : std::exp(ls_b);
   const double ca = std::cos(phi_a), sa = std::sin(phi_a);
   const double cb = phi_b == phi_a ? ca : std::cos(phi_b), sb = phi_b == phi_a ? sa : std::sin(phi_b);
   double ra = (x[a] * ca - x[b] * sa) * sigma_a, rb = (x[b] * cb + x[a] * sb) * sigma_b;
