@@ -43,6 +43,13 @@ double angle_error_per_phi_eps(const Context& x) {
   return per_phi;
 }
 
+// The case with its XPOS centre set to `centre`: the frame of a centre convention.
+Case centred_at(const Case& c, long centre) {
+  Case frame = c;
+  frame.center = centre;
+  return frame;
+}
+
 }  // namespace
 
 const char* layout_pairs(Layout l) {
@@ -186,11 +193,7 @@ const std::vector<Hypothesis>& hypotheses() {
                       "ceil((M+N)/2) from the first key = {key_range_centre} instead of {c}",
        .applies = [](const Context& x) { return x.c.xpos && key_range_centre(x.c) != centre(x.c); },
        .perturb = [](const Context& x, Convention v) { return move_centres(x.c, v, key_range_centre(x.c)); },
-       .frame = [](const Context& x) {
-         Case frame = x.c;
-         frame.center = x.c.centre_by(CentreRule::keys_ceil);
-         return frame;
-       }},
+       .frame = [](const Context& x) { return centred_at(x.c, x.c.centre_by(CentreRule::keys_ceil)); }},
       {.name = "centres-differ",
        .explanation = "queries centred at {c} but keys at floor((M+N)/2) from the first key = "
                       "{key_rows_centre}: the key scale is centred on the M+N key rows",
@@ -214,11 +217,7 @@ const std::vector<Hypothesis>& hypotheses() {
        .perturb = [](const Context& x, Convention v) {
          return move_centres(x.c, v, static_cast<double>(x.c.centre_by(CentreRule::queries_ceil)));
        },
-       .frame = [](const Context& x) {
-         Case frame = x.c;
-         frame.center = x.c.centre_by(CentreRule::queries_ceil);
-         return frame;
-       }},
+       .frame = [](const Context& x) { return centred_at(x.c, x.c.centre_by(CentreRule::queries_ceil)); }},
       {.name = "centre-at-length", .kind = DiagnosisKind::convention, .convention = "centre",
        .explanation = "XPOS centre at N = {N} from the first query instead of floor(N/2) = {c}; q and k "
                       "alike, so logits are unaffected",
@@ -226,11 +225,7 @@ const std::vector<Hypothesis>& hypotheses() {
        .perturb = [](const Context& x, Convention v) {
          return move_centres(x.c, v, static_cast<double>(x.c.first_query_position() + x.c.seq_len));
        },
-       .frame = [](const Context& x) {
-         Case frame = x.c;
-         frame.center = x.c.first_query_position() + x.c.seq_len;
-         return frame;
-       }},
+       .frame = [](const Context& x) { return centred_at(x.c, x.c.first_query_position() + x.c.seq_len); }},
       {.name = "positions-in-dtype",
        .explanation = "positions rounded to {dtype} before the angles and scales are formed "
                       "(a position tensor in the dtype): beyond 2^{p} = {exact} positions apart "
