@@ -89,7 +89,8 @@ bool same_as_judged(const Record& record, const Case& c, const DiagnosisRows& ro
 }  // namespace
 
 void diagnose_in_blocks(const GridCase& gc, DType dtype, const BlockOutputs* outputs,
-                        const Tolerance& tol, const DiagnosisOptions& options, Record& record) {
+                        const Tolerance& tol, const DiagnosisOptions& options, Record& record,
+                        FrameJudge judge_frame) {
   if (!options.enabled || !wants_diagnosis(record)) return;
   const Case& c = gc.params;
   const DiagnosisRows rows = diagnosis_rows(c, record, options);
@@ -114,7 +115,8 @@ void diagnose_in_blocks(const GridCase& gc, DType dtype, const BlockOutputs* out
   const RotaryTables tables(c, 1, 1);
   const DiagnosisInput input{&c,     dtype,        q ? &q->in : &none.in, k ? &k->in : &none.in,
                              &golden, &tables,     &tol,                  output ? &*output : nullptr,
-                             {},      false,       rows.query,            rows.key};
+                             {},      false,       rows.query,            rows.key,
+                             std::move(judge_frame)};
   diagnose_record(input, record, options);
 }
 

@@ -26,7 +26,9 @@ using BlockOutputs = std::function<std::variant<Tensor, CandidateFailure>(const 
 // failure). Without a fresh instance of the candidate, call-order dependence is not
 // tested. Rows that now fail or change shape leave the record undiagnosed, and so do
 // outputs whose worst element no longer holds the value judged (the message says so).
+// judge_frame: the whole case judged again in an accepted convention's frame, block by
+// block (empty: not judged there).
 void diagnose_in_blocks(const GridCase& gc, DType dtype, const BlockOutputs* outputs, const Tolerance& tol,
-                        const DiagnosisOptions& options, Record& record);
+                        const DiagnosisOptions& options, Record& record, FrameJudge judge_frame = {});
 
 }  // namespace xposcheck::detail

@@ -1,7 +1,10 @@
 #include "xposcheck/harness/blocks.hpp"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <variant>
@@ -13,6 +16,7 @@
 #include "block_diagnosis.hpp"
 #include "elapsed.hpp"
 #include "xposcheck/harness/compare.hpp"
+#include "xposcheck/harness/gate.hpp"
 #include "xposcheck/harness/limits.hpp"
 #include "xposcheck/reference/golden_blocks.hpp"
 #include "xposcheck/reference/inputs.hpp"
@@ -26,10 +30,28 @@ using Clock = std::chrono::steady_clock;
 
 using detail::seconds_since;
 
+// A digest of every output value a candidate gave, in the order given: a pass over the
+// same blocks that reads other values gets another digest.
+class OutputDigest {
+ public:
+  void add(const Tensor& t) {
+    for (std::size_t i = 0; i < t.data.size(); ++i) {
+      std::uint64_t& lane = lanes_[i % kLanes];
+      lane = (lane ^ std::bit_cast<std::uint64_t>(t.data[i])) * 0x100000001B3ULL;
+    }
+  }
+  bool operator==(const OutputDigest&) const = default;
+
+ private:
+  static constexpr std::size_t kLanes = 4;  // independent chains: the products overlap
+  std::array<std::uint64_t, kLanes> lanes_ = {0xCBF29CE484222325ULL, 1, 2, 3};
+};
+
 // One candidate's part of the pass over the blocks.
 struct Judged {
   std::string name;
   BlockOutputs outputs;
+  OutputDigest digest;  // kept only when a convention may be judged again in its frame
   std::unique_ptr<OutputComparer> comparer;
   std::optional<CandidateFailure> failure;
   Tensor sample;  // its q_out at the sampled logit rows, [batch, heads, rows, D]
@@ -39,8 +61,9 @@ struct Judged {
 class BlockJudge {
  public:
   BlockJudge(const GridCase& gc, DType dtype, const Tolerance& tol, std::vector<long> logit_rows,
-             const Record* yardstick)
-      : c_(gc.params), dtype_(dtype), tol_(tol), rows_(std::move(logit_rows)), tables_(c_, 1, 1) {
+             const Record* yardstick, bool digests)
+      : c_(gc.params), dtype_(dtype), tol_(tol), rows_(std::move(logit_rows)), tables_(c_, 1, 1),
+        digests_(digests) {
     options_.yardstick = yardstick;
   }
 
@@ -59,8 +82,12 @@ class BlockJudge {
     for (Judged& j : judged_) judge(j, b, in);
   }
 
-  // The records, each diagnosed from its candidate's rows.
-  std::vector<Record> finish(const GridCase& gc, const Timing& shared, const DiagnosisOptions& diagnosis) {
+  // The records, each diagnosed from its candidate's rows; an accepted convention's
+  // frame judged again by `in_frame` over the same outputs.
+  using FrameJudges =
+      std::function<FrameJudge(const std::string& name, const BlockOutputs& outputs, const OutputDigest& digest)>;
+  std::vector<Record> finish(const GridCase& gc, const Timing& shared, const DiagnosisOptions& diagnosis,
+                             const FrameJudges& in_frame) {
     std::vector<Record> records;
     for (Judged& j : judged_) {
       Record r = blank_record(j.name, gc, dtype_, Pass::forward);
@@ -69,7 +96,8 @@ class BlockJudge {
       r.timing = shared;
       r.timing.candidate_s = j.candidate_s;
       r.timing.compare_s = j.compare_s;
-      detail::diagnose_in_blocks(gc, dtype_, j.failure ? nullptr : &j.outputs, tol_, diagnosis, r);
+      detail::diagnose_in_blocks(gc, dtype_, j.failure ? nullptr : &j.outputs, tol_, diagnosis, r,
+                                 j.failure ? FrameJudge{} : in_frame(j.name, j.outputs, j.digest));
       records.push_back(std::move(r));
     }
     return records;
@@ -86,6 +114,7 @@ class BlockJudge {
       return;
     }
     const Tensor& out = std::get<Tensor>(got);
+    if (digests_) j.digest.add(out);
     if (out.shape != in.shape || out.size() != in.size()) {
       j.failure = CandidateFailure{FailureKind::shape,
                                    fmt::format("rows {}..{} of {} came back shaped {}, not {}", b.first,
@@ -126,6 +155,7 @@ class BlockJudge {
   const Tolerance& tol_;
   std::vector<long> rows_;
   RotaryTables tables_;
+  bool digests_;
   CompareOptions options_;
   std::vector<Judged> judged_;
 };
@@ -157,15 +187,23 @@ double estimated_block_bytes(const Case& c, std::size_t logit_rows, std::size_t 
 
 namespace {
 
-// The pass over the blocks, for the candidates `add` gives the judge.
+Record judged_in_frame(const GridCase& gc, DType dtype, const Tolerance& tolerance, const BlockOptions& options,
+                       const std::string& name, const BlockOutputs& outputs, const OutputDigest& judged,
+                       const ConventionFrame& frame);
+
+// The pass over the blocks, for the candidates `add` gives the judge; in a
+// convention's frame, golden outputs moved by its centre offset.
 std::vector<Record> run_blocks(const GridCase& gc, DType dtype, const Tolerance& tolerance, const BlockOptions& options,
-                               const Record* yardstick, const std::function<void(BlockJudge&)>& add) {
+                               const Record* yardstick, const std::function<void(BlockJudge&)>& add,
+                               const ConventionFrame* frame = nullptr) {
   const Case& c = gc.params;
   if (!judged_in_blocks_possible(c, Pass::forward))
     throw std::invalid_argument("case " + gc.id + " cannot be judged in blocks (a stream, packed batch or explicit positions)");
   const long block_rows = options.block_rows > 0 ? options.block_rows : golden_block_rows(c);
   const GoldenOptions golden = judging_golden_options(c, options.max_logit_rows);
-  BlockJudge judge(gc, dtype, tolerance, logit_rows(c.seq_len, golden.max_logit_rows), yardstick);
+  // A pass in a convention's frame reads the outputs again: it must read the values judged.
+  const bool digests = !frame && options.diagnosis.enabled && !options.diagnosis.accept_conventions.empty();
+  BlockJudge judge(gc, dtype, tolerance, logit_rows(c.seq_len, golden.max_logit_rows), yardstick, digests);
   add(judge);
   const long blocks = (c.seq_len + block_rows - 1) / block_rows + (c.key_rows() + block_rows - 1) / block_rows;
   long done = 0;
@@ -179,12 +217,42 @@ std::vector<Record> run_blocks(const GridCase& gc, DType dtype, const Tolerance&
   };
   golden_fast_blocks(c, inputs, golden, block_rows, [&](GoldenBlock& b) {
     const auto t = Clock::now();
+    if (frame) move_by_centre_offset(*frame, b.query, b.out.data(), b.count * c.batch * c.heads);
     judge.take(b);
     judging_s += seconds_since(t);
     if (options.stage) options.stage(fmt::format("rows in blocks: {} of {}", ++done, blocks));
   });
   timing.golden_s = seconds_since(t0) - judging_s - timing.inputs_s;
-  return judge.finish(gc, timing, options.diagnosis);
+  return judge.finish(gc, timing, options.diagnosis,
+                      [&](const std::string& name, const BlockOutputs& outputs, const OutputDigest& judged) {
+                        return [&, name, outputs, judged](const ConventionFrame& f) {
+                          return judged_in_frame(gc, dtype, tolerance, options, name, outputs, judged, f);
+                        };
+                      });
+}
+
+// The same inputs (drawn by shape and seed) and outputs, the frame's golden values: one
+// more pass over the blocks, undiagnosed. Outputs read other than judged fail there.
+Record judged_in_frame(const GridCase& gc, DType dtype, const Tolerance& tolerance, const BlockOptions& options,
+                       const std::string& name, const BlockOutputs& outputs, const OutputDigest& judged,
+                       const ConventionFrame& frame) {
+  BlockOptions plain = options;
+  plain.diagnosis.enabled = false;
+  if (options.stage) plain.stage = [&](const std::string& s) { options.stage("in a convention's frame, " + s); };
+  OutputDigest read;
+  const BlockOutputs digested = [&](const Tensor& in, bool query, long first) {
+    auto got = outputs(in, query, first);
+    if (const auto* t = std::get_if<Tensor>(&got)) read.add(*t);
+    return got;
+  };
+  Record r = run_blocks(GridCase{gc.id, frame.params, gc.seed}, dtype, tolerance, plain, nullptr,
+                        [&](BlockJudge& j) { j.add(name, digested); }, &frame)
+                 .front();
+  if (!(read == judged) && !fails_gate(r)) {
+    r.outcome = Outcome::crash;
+    r.message = "the candidate's outputs changed after they were judged";
+  }
+  return r;
 }
 
 }  // namespace

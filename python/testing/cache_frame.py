@@ -14,6 +14,9 @@ golden outputs in SPEC's segment frame is the frame and the centre alone.
 
     --nudge-key-row R  scales key row R (negative: from the end) by 1.01 before the
                        rounding: a bug on one row, which a sample of rows may miss
+    --nudge-query-row R
+                       the same on query row R, which logits of sampled query rows
+                       may miss too
 """
 
 import argparse
@@ -59,14 +62,20 @@ def rotate(x, positions, centre, exponent, case):
     return case.cast(out)
 
 
-def make(rule, nudged_row=None):
+def nudged(x, row):
+    if row is None:
+        return x
+    x = x.astype(np.float64)
+    x[..., row, :] *= 1.01
+    return x
+
+
+def make(rule, nudged_key_row=None, nudged_query_row=None):
     def rotary(q, k, case):
         n, m = case.seq_len, case.mem_len
         q_centre, k_centre = centres(rule, n, m)
         keys = np.arange(0, m + n, dtype=np.float64)
-        if nudged_row is not None:
-            k = k.astype(np.float64)
-            k[..., nudged_row, :] *= 1.01
+        q, k = nudged(q, nudged_query_row), nudged(k, nudged_key_row)
         return (rotate(q, keys[m:], q_centre, 1.0, case),
                 rotate(k, keys, k_centre, -1.0, case))
     return rotary
@@ -77,6 +86,7 @@ if __name__ == "__main__":
     parser.add_argument("--centre", choices=("queries", "keys", "keys-up", "lengths"),
                         default="queries")
     parser.add_argument("--nudge-key-row", type=int)
+    parser.add_argument("--nudge-query-row", type=int)
     parser.add_argument("work_dir")
     args = parser.parse_args()
-    xposcheck_candidate.run(make(args.centre, args.nudge_key_row), argv=[sys.argv[0], args.work_dir])
+    xposcheck_candidate.run(make(args.centre, args.nudge_key_row, args.nudge_query_row), argv=[sys.argv[0], args.work_dir])

@@ -167,6 +167,48 @@ TEST_CASE("a convention whose golden values leave the dtype is judged again in i
   CHECK_THAT(n.at("evidence").get<std::string>(), Contains("judged again in that frame") && Contains("row 8189"));
 }
 
+TEST_CASE("a bug on one query row beside an accepted convention fails, judged whole or in blocks",
+          "[external][conventions]") {
+  // Positions counted from the first cached key (origin), SPEC's centre moved along:
+  // the logits pass on their 128 sampled query rows, and query row 1 is in neither
+  // that sample nor the diagnosis' one. Accepted, the case is judged again in the
+  // convention's frame, every element: the 1% off row 1 fails there.
+  const std::string grid = R"(name = "one-row"
+dtypes = ["fp32"]
+[axes]
+head_dim = 32
+seq_len = 1000
+mem_len = 40
+)";
+  ScratchDir dir("one-query-row");
+  for (const auto& whole_or_blocks : {std::vector<std::string>{}, std::vector<std::string>{"--blocks-above", "0"}}) {
+    std::vector<std::string> flags = {"--accept-convention", "origin"};
+    flags.insert(flags.end(), whole_or_blocks.begin(), whole_or_blocks.end());
+    INFO((whole_or_blocks.empty() ? "whole" : "in blocks"));
+    const Sweep clean = sweep(dir, grid, cache_frame("queries"), flags);
+    INFO(clean.out);
+    CHECK(clean.status == 0);
+    REQUIRE(clean.records.size() == 1);
+    CHECK(clean.records[0].at("diagnosis").at("accepted") == true);
+    CHECK_THAT(clean.records[0].at("message").get<std::string>(),
+               Contains("passes in the frame of the accepted origin convention (first_position = 0), every "
+                        "element judged there"));
+
+    const Sweep nudged = sweep(dir, grid, cache_frame("queries") + " --nudge-query-row 1", flags);
+    INFO(nudged.out);
+    CHECK(nudged.status == 1);
+    REQUIRE(nudged.records.size() == 1);
+    const auto& r = nudged.records[0];
+    INFO(r.at("message"));
+    CHECK(r.at("outcome") == "TOLERANCE");
+    CHECK(r.at("diagnosis").at("kind") == "bug");
+    CHECK_FALSE(r.at("diagnosis").at("accepted"));
+    CHECK_THAT(r.at("diagnosis").at("evidence").get<std::string>(),
+               Contains("judged again in that frame (first_position = 0), the outputs still fail") &&
+                   Contains("row 1 "));
+  }
+}
+
 TEST_CASE("a neighbour-pairing module passes through the adapter on both layouts and frames",
           "[external][torch][conventions]") {
   if (!torch_available()) {

@@ -110,7 +110,7 @@ TEST_CASE("explain --hypotheses lists the table in priority order") {
   CHECK(r.out.find("unsliced-scale") < r.out.find("angles-in-dtype"));
 }
 
-TEST_CASE("sweep --accept-convention centre judges torchscale's centre on the logits") {
+TEST_CASE("sweep --accept-convention centre accepts torchscale's centre") {
   TempDir dir;
   std::ofstream(dir / "grid.toml") << "name = \"tiny\"\ndtypes = [\"fp32\"]\n[axes]\n"
                                       "head_dim = 16\nseq_len = 9\nmem_len = 4\n";

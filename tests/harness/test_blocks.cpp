@@ -219,6 +219,62 @@ TEST_CASE("outputs that change after they were judged are not diagnosed, nor acc
   CHECK_FALSE(n.diagnosis);
 }
 
+namespace {
+
+// torchscale's centre, its first pass over the blocks one fp32 ulp up on query row 1
+// (within tolerance, away from the worst element, the logits' rows and the
+// diagnosis' sample): a pass in the convention's frame reads other values than judged.
+class OneUlpOnFirstPass : public Candidate {
+ public:
+  std::string name() const override { return "one-ulp-on-first-pass"; }
+  std::string description() const override { return "other outputs when asked again"; }
+  CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
+    return inner_->run(c, t, q, k);
+  }
+  bool rotates_rows() const override { return true; }
+  Tensor rotate_rows(const Case& c, DType t, const Tensor& rows, bool query, long first) override {
+    const bool again = seen_ >= c.seq_len + c.key_rows();
+    seen_ += long(rows.shape[2]);
+    Tensor out = inner_->rotate_rows(c, t, rows, query, first);
+    if (!again && query && first <= 1 && 1 < first + long(rows.shape[2])) {
+      double& x = out.data[std::size_t((1 - first) * c.head_dim)];
+      x = double(std::nextafter(float(x), INFINITY));
+    }
+    return out;
+  }
+
+ private:
+  std::unique_ptr<Candidate> inner_ = make_builtin("torchscale-centre");
+  long seen_ = 0;
+};
+
+}  // namespace
+
+TEST_CASE("a convention is judged again in its frame only on the outputs judged") {
+  const GridCase gc = grid_case(16, 1000, 200);
+  BlockOptions options;
+  options.block_rows = 64;
+  options.diagnosis.accept_conventions = {"centre"};
+  auto steady = make_builtin("torchscale-centre");
+  OneUlpOnFirstPass changing;
+  for (Candidate* candidate : {steady.get(), static_cast<Candidate*>(&changing)}) {
+    Candidate* const one[] = {candidate};
+    const Record r = judge_in_blocks(one, gc, DType::fp32, default_tolerance(DType::fp32), options).front();
+    INFO(candidate->name() << ": " << r.message);
+    REQUIRE(r.diagnosis);
+    if (candidate == steady.get()) {
+      CHECK(r.outcome == Outcome::pass);
+      CHECK(r.diagnosis->accepted);
+      CHECK_THAT(r.message, Catch::Contains("every element judged there"));
+    } else {
+      CHECK(r.outcome == Outcome::tolerance);
+      CHECK_FALSE(r.diagnosis->accepted);
+      CHECK(r.diagnosis->kind == DiagnosisKind::bug);
+      CHECK_THAT(r.diagnosis->evidence, Catch::Contains("the candidate's outputs changed after they were judged"));
+    }
+  }
+}
+
 TEST_CASE("cases over explicit positions, streams and packed batches are not judged in blocks") {
   GridCase gc = grid_case(8, 40, 20);
   CHECK(judged_in_blocks_possible(gc.params, Pass::forward));

@@ -95,15 +95,18 @@ const GridCase& case_of(const Grid& grid, const std::string& id) {
   throw std::logic_error("unreachable");
 }
 
-// The record with the centre convention accepted, checked to pass on its logits.
-Record accepted_on_logits(Candidate& candidate, const GridCase& gc, const Tolerance& tol) {
+// The record with the centre convention accepted, checked to pass when judged again
+// in the convention's frame (`where`), every element.
+Record accepted_in_frame(Candidate& candidate, const GridCase& gc, const Tolerance& tol, const std::string& where) {
   DiagnosisOptions accept;
   accept.accept_conventions = {"centre"};
   Record accepted = evaluate_one(candidate, gc, DType::fp32, tol, 256, accept);
   CHECK(accepted.outcome == Outcome::pass);
   REQUIRE(accepted.diagnosis);
   CHECK(accepted.diagnosis->accepted);
-  CHECK_THAT(accepted.message, StartsWith("passes on logits"));
+  CHECK_THAT(accepted.message, StartsWith("passes in the frame of the accepted centre convention (" + where +
+                                          "), every element judged there: within tolerance"));
+  CHECK(accepted.max_ratio <= 1.0);
   return accepted;
 }
 
@@ -156,7 +159,7 @@ TEST_CASE("correct candidates get no diagnosis") {
 }
 
 TEST_CASE(
-    "a centre convention keeps TOLERANCE with its diagnosis, or passes on logits when accepted") {
+    "a centre convention keeps TOLERANCE with its diagnosis, or passes in its frame when accepted") {
   const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / "cases/smoke.toml");
   const GridCase* gc = &case_of(grid, "D64-N64-M100-s1");
   auto candidate = make_builtin("torchscale-centre");
@@ -176,13 +179,43 @@ TEST_CASE(
              StartsWith("convention-only: centre on the whole key range (torchscale)"));
   CHECK_THAT(plain.message, Contains("--accept-convention centre"));
 
-  const Record accepted = accepted_on_logits(*candidate, *gc, tol);
-  CHECK(accepted.max_ratio == accepted.tensors.at(2).max_ratio);
-  CHECK(accepted.max_ratio <= 1.0);
+  accepted_in_frame(*candidate, *gc, tol, "center = \"keys-ceil\"");
 }
 
-TEST_CASE("a centre q and k share at a half position is a convention, accepted on its logits") {
-  // N/2 by true division (odd N): no grid holds the centre 3.5, but the logits pass.
+TEST_CASE("an accepted convention not judged in its frame passes only on logits of every query row") {
+  // attach_diagnosis alone does not judge the frame again (the relative rule, explicit
+  // positions): the logits then stand for every element, so they must hold every
+  // query row; 128 sampled rows of 256 leave half the rows unjudged.
+  const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / "cases/smoke.toml");
+  const GridCase& gc = case_of(grid, "D64-N256-M100-s1");
+  auto candidate = make_builtin("torchscale-centre");
+  const Tolerance tol = resolve_tolerance(DType::fp32, grid.tolerance, {});
+  DiagnosisOptions accept;
+  accept.accept_conventions = {"centre"};
+  for (const std::size_t logit_rows : {std::size_t(256), std::size_t(128)}) {
+    INFO("logit rows " << logit_rows);
+    Record r = evaluate_one(*candidate, gc, DType::fp32, tol, logit_rows);
+    REQUIRE(r.outcome == Outcome::tolerance);
+    REQUIRE(r.diagnosis);
+    Diagnosis d = *r.diagnosis;
+    r.diagnosis.reset();
+    attach_diagnosis(r, d, accept);
+    if (logit_rows == 256) {
+      CHECK(r.outcome == Outcome::pass);
+      CHECK(r.diagnosis->accepted);
+      CHECK_THAT(r.message, StartsWith("passes on logits") && Contains("which cover every query row with every key"));
+    } else {
+      CHECK(r.outcome == Outcome::tolerance);
+      CHECK_FALSE(r.diagnosis->accepted);
+      CHECK_THAT(r.message, Contains("which this case cannot be (not judged there), and its logits cover 128 of "
+                                     "the 256 query rows"));
+    }
+  }
+}
+
+TEST_CASE("a centre q and k share at a half position is a convention, accepted in its frame") {
+  // N/2 by true division (odd N): no grid holds the centre 3.5; its frame is SPEC's
+  // outputs centred at 3, moved on by the half.
   const Grid grid = load_grid(fs::path(XPOSCHECK_SOURCE_DIR) / "cases/smoke.toml");
   const GridCase* gc = &case_of(grid, "D64-N7-s1");
   auto candidate = make_builtin("odd-centre");
@@ -194,7 +227,7 @@ TEST_CASE("a centre q and k share at a half position is a convention, accepted o
   CHECK(plain.diagnosis->kind == DiagnosisKind::convention);
   CHECK(plain.diagnosis->grid_setting.empty());
   CHECK_THAT(plain.message, StartsWith("convention-only: XPOS centre N/2 = 3.5"));
-  accepted_on_logits(*candidate, *gc, tol);
+  accepted_in_frame(*candidate, *gc, tol, "q and k centred at 3.5");
 }
 
 TEST_CASE("the history dependence of a stale cache shows only against a fresh instance") {

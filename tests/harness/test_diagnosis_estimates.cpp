@@ -376,9 +376,7 @@ TEST_CASE("where an accepted convention's own values overflow the dtype, that is
                                         "(first_position = 0, center = \"keys-ceil\"), every element judged there"));
   CHECK_THAT(accepted.message, Contains("in SPEC's frame: 38906 golden values leave the fp16 normal range"));
 
-  // Where the frame cannot be judged (a case judged in blocks holds only the sampled
-  // rows), the accepted convention's infinities mark its envelope, the sampled rest
-  // having fit it; SPEC's own envelope stays where it ends.
+  // Not judged in the frame, a sample's fit accepts nothing: the record keeps failing.
   Record sampled = plain;
   Diagnosis d = *sampled.diagnosis;
   sampled.diagnosis.reset();
@@ -387,11 +385,10 @@ TEST_CASE("where an accepted convention's own values overflow the dtype, that is
   attach_diagnosis(sampled, d, accept);
   CHECK(sampled.outcome == Outcome::out_of_range);
   REQUIRE(sampled.range);
-  CHECK(sampled.range->in_range_outcome == "PASS");
-  CHECK(sampled.range->first_position == plain.range->first_position);
-  CHECK(sampled.diagnosis->accepted);
-  CHECK_THAT(sampled.message, Contains("where the accepted origin,centre convention's own values overflow"));
-  CHECK_THAT(sampled.message, Contains("golden values beyond the fp16 range and "));
+  CHECK(sampled.range->in_range_outcome == "NONFINITE");
+  CHECK_FALSE(sampled.diagnosis->accepted);
+  CHECK_THAT(sampled.message, Contains("the accepted origin,centre convention is judged again in its own frame, "
+                                       "which this case cannot be (not judged there)"));
 }
 
 TEST_CASE("pairs a candidate holds below the dtype's normal range do not blur its convention") {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "diagnosis/convention_frame.hpp"
 #include "diagnosis/hypotheses.hpp"
 #include "elapsed.hpp"
 #include "xposcheck/harness/compare.hpp"
@@ -201,8 +202,8 @@ void demote_if_logits_fail(const Record& record, Diagnosis& d) {
   d.evidence += logits ? "; the logits fail too, so this is not a convention alone" : "";
 }
 
-// The case in a convention's frame, kept beside the diagnosis for judge_in_frame.
-using Frame = std::optional<Case>;
+// A convention's frame, kept beside the diagnosis for judge_in_frame.
+using Frame = std::optional<ConventionFrame>;
 
 void write_verdict(const Hypothesis& h, const Context& ctx, const std::string& detail,
                    Diagnosis& d, Frame& frame) {
@@ -316,119 +317,111 @@ bool all_accepted(const std::string& conventions, const std::vector<std::string>
   return true;
 }
 
-// Under an accepted convention whose values overflow the dtype where SPEC's do not
-// (a centre far from the keys moves the envelope), the infinities mark the envelope
-// of that convention: OUT_OF_RANGE, the rest having fit the convention.
-void accept_convention_envelope(Record& record, Diagnosis& d) {
-  RangeIssue range;
-  for (const TensorStats& t : record.tensors) {
-    if (t.nonfinite == 0 || !t.first_nonfinite) continue;
-    if (range.count == 0) range = {t.name, 0, t.first_nonfinite->position, traits(record.dtype).max_finite, "PASS"};
-    range.count += t.nonfinite;
+// The query rows the record's logits cover, of its N (each with every key).
+long logit_rows_covered(const Record& record, const TensorStats& logits) {
+  const Case& c = record.params;
+  const long per_row = c.batch * c.heads * c.key_rows();
+  return per_row > 0 ? static_cast<long>(logits.elements) / per_row : 0;
+}
+
+// An accepted convention the case was not judged again in the frame of: its logits
+// are all that can show a bug beside it, so it passes on them only where they cover
+// every query row (with every key); otherwise the record keeps failing and says why.
+void accept_unjudged(Record& record, Diagnosis& d, const std::string& why) {
+  const TensorStats* logits = logits_of(record);
+  const long covered = logits ? logit_rows_covered(record, *logits) : 0;
+  const std::string cannot =
+      fmt::format("the accepted {} convention is judged again in its own frame, which this case cannot be ({})",
+                  d.convention, why);
+  if (record.outcome != Outcome::tolerance) {
+    record.message += "; " + cannot;
+    return;
   }
-  // SPEC's own envelope, where it ended first, stays where it ends.
-  const std::size_t beyond_spec = record.range ? record.range->count : 0;
-  const std::string overflow_tensor = range.tensor;
-  const long overflow_from = range.first_position;
-  if (record.range) {
-    range.tensor = record.range->tensor;
-    range.first_position = record.range->first_position;
-    range.count += beyond_spec;
+  if (!logits || covered < record.params.seq_len) {
+    record.message = fmt::format("convention-only: {}; logits pass, elementwise outputs differ ({}); {}, and its "
+                                 "logits cover {} of the {} query rows",
+                                 d.explanation, record.message, cannot, covered, record.params.seq_len);
+    return;
   }
   d.accepted = true;
-  record.outcome = Outcome::out_of_range;
-  record.range = range;
+  record.outcome = Outcome::pass;
+  record.max_ratio = logits->max_ratio;
   record.message = fmt::format(
-      "{}{} values beyond {} where the accepted {} convention's own values overflow (from "
-      "{} position {}); the sampled rest fits that convention: {}",
-      beyond_spec ? fmt::format("{} golden values beyond the {} range and ", beyond_spec, dtype_name(record.dtype)) : "",
-      range.count - beyond_spec, dtype_name(record.dtype), d.convention, overflow_tensor, overflow_from,
-      d.explanation);
+      "passes on logits (margin {:.3g}x), which cover every query row with every key (not judged in the "
+      "convention's frame: {}); elementwise outputs follow another {} convention, accepted: {}",
+      logits->max_ratio > 0 ? 1.0 / logits->max_ratio : INFINITY, why, d.convention, d.explanation);
+}
+
+// A convention not accepted: the record keeps its outcome and says what to accept.
+void describe_convention(Record& record, const Diagnosis& d) {
+  if (record.outcome == Outcome::tolerance) {
+    const std::string setting = d.grid_setting.empty() ? "" : " (or set " + d.grid_setting + " in the grid)";
+    record.message = fmt::format(
+        "convention-only: {}; logits pass, elementwise outputs differ "
+        "({}); accept with --accept-convention {}{}",
+        d.explanation, record.message, d.convention, setting);
+  } else if (in_range_part_fails(record) && !nonfinite_in_range(record)) {
+    record.message +=
+        fmt::format("; convention-only: {}; accept with --accept-convention {}", d.explanation, d.convention);
+  }
+}
+
+void attach(Record& record, Diagnosis d, const DiagnosisOptions& options, const std::string& unjudged) {
+  if (d.kind == DiagnosisKind::convention && !d.accepted && fails_gate(record)) {
+    if (all_accepted(d.convention, options.accept_conventions)) accept_unjudged(record, d, unjudged);
+    else describe_convention(record, d);
+  }
+  record.diagnosis = std::move(d);
+}
+
+// Where a convention is accepted, the case is judged again in the convention's frame,
+// every element and the logits, from the same inputs and outputs: a sample of rows and
+// logits of a sample of query rows can both miss a bug beside the convention (one row
+// off). Passing there accepts it; failing there shows a bug beside the convention.
+// Returns why the case cannot be judged there (empty when it was, or need not be).
+std::string judge_in_frame(const DiagnosisInput& in, const Frame& frame, Record& record, Diagnosis& d,
+                           const DiagnosisOptions& options) {
+  if (d.kind != DiagnosisKind::convention || !in.output || !fails_gate(record) ||
+      !all_accepted(d.convention, options.accept_conventions))
+    return "";
+  if (!frame) return "it has no frame";
+  if (in.tolerance->rule == ToleranceRule::relative) return "the relative rule's yardstick ran in SPEC's frame";
+  if (frame->params.positions || frame->params.packed) return "explicit positions have no first position to move";
+  if (!in.judge_frame && !(in.q_rows_held.empty() && in.k_rows_held.empty())) return "only sampled rows are held";
+  const Record moved = in.judge_frame ? in.judge_frame(*frame) : judged_whole_in_frame(in, *frame);
+  const std::string where =
+      d.grid_setting.empty()
+          ? fmt::format("q and k centred at {:g}", static_cast<double>(frame->params.centre()) + frame->centre_offset)
+          : d.grid_setting;
+  if (fails_gate(moved)) {
+    d.kind = DiagnosisKind::bug;
+    d.convention.clear();
+    d.evidence += fmt::format("; judged again in that frame ({}), the outputs still fail: {}", where, moved.message);
+    d.grid_setting.clear();
+    return "";
+  }
+  d.accepted = true;
+  record.message = fmt::format("passes in the frame of the accepted {} convention ({}), every element judged "
+                               "there: {}; in SPEC's frame: {}",
+                               d.convention, where, moved.message, record.message);
+  record.outcome = moved.outcome;
+  record.range = moved.range;
+  record.max_ratio = moved.max_ratio;
+  return "";
 }
 
 }  // namespace
 
 void attach_diagnosis(Record& record, Diagnosis d, const DiagnosisOptions& options) {
-  if (d.kind == DiagnosisKind::convention && nonfinite_in_range(record) &&
-      all_accepted(d.convention, options.accept_conventions)) {
-    accept_convention_envelope(record, d);
-  }
-  if (d.kind == DiagnosisKind::convention && record.outcome == Outcome::tolerance) {
-    const TensorStats* logits = logits_of(record);
-    const std::string setting = d.grid_setting.empty() ? "" : " (or set " + d.grid_setting + " in the grid)";
-    if (logits && all_accepted(d.convention, options.accept_conventions)) {
-      d.accepted = true;
-      record.outcome = Outcome::pass;
-      record.max_ratio = logits->max_ratio;
-      record.message = fmt::format(
-          "passes on logits (margin {:.3g}x); elementwise outputs follow "
-          "another {} convention, accepted: {}",
-          logits->max_ratio > 0 ? 1.0 / logits->max_ratio : INFINITY, d.convention, d.explanation);
-    } else {
-      record.message = fmt::format(
-          "convention-only: {}; logits pass, elementwise outputs differ "
-          "({}); accept with --accept-convention {}{}",
-          d.explanation, record.message, d.convention, setting);
-    }
-  }
-  if (d.kind == DiagnosisKind::convention && !d.accepted && record.outcome == Outcome::out_of_range &&
-      in_range_part_fails(record) && !nonfinite_in_range(record)) {
-    record.message += all_accepted(d.convention, options.accept_conventions)
-                          ? fmt::format("; the accepted {} convention is judged again in its own frame, which "
-                                        "this case cannot be (judged in blocks, a centre between positions, or the relative rule)",
-                                        d.convention)
-                          : fmt::format("; convention-only: {}; accept with --accept-convention {}",
-                                        d.explanation, d.convention);
-  }
-  record.diagnosis = std::move(d);
+  attach(record, std::move(d), options, "not judged there");
 }
-
-namespace {
-
-// Where SPEC's golden values leave the dtype no logits are compared, and an accepted
-// convention has nothing to pass on: the case is judged again in the convention's own
-// frame (its grid setting), every element and the logits, from the same inputs and
-// outputs. Passing there accepts it; failing there shows a bug beside the convention.
-// A case judged in blocks holds only the sampled rows, explicit positions or a packed
-// batch have no first position to move, and the relative rule's yardstick was run in
-// SPEC's frame: those stay as they are.
-void judge_in_frame(const DiagnosisInput& in, const Case& frame, Record& record, Diagnosis& d,
-                    const DiagnosisOptions& options) {
-  if (d.kind != DiagnosisKind::convention || !in_range_part_fails(record) || logits_of(record) ||
-      !all_accepted(d.convention, options.accept_conventions) || !in.output || !in.q_rows_held.empty() ||
-      !in.k_rows_held.empty() || frame.positions || frame.packed || in.tolerance->rule == ToleranceRule::relative)
-    return;
-  Record moved;
-  moved.params = frame;
-  moved.dtype = in.dtype;
-  // The logits on as many rows as the judging budget affords.
-  const Golden golden = golden_fast(frame, *in.q_in, *in.k_in, judging_golden_options(frame, 0));
-  compare_outputs(frame, in.dtype, golden, *shared_tables(frame), *in.output, *in.tolerance, moved);
-  if (fails_gate(moved)) {
-    d.kind = DiagnosisKind::bug;
-    d.convention.clear();
-    d.evidence += fmt::format("; judged again in that frame ({}), the outputs still fail: {}", d.grid_setting,
-                              moved.message);
-    d.grid_setting.clear();
-    return;
-  }
-  d.accepted = true;
-  record.message = fmt::format("passes in the frame of the accepted {} convention ({}), every element judged "
-                               "there: {}; in SPEC's frame: {}",
-                               d.convention, d.grid_setting, moved.message, record.message);
-  record.outcome = moved.outcome;
-  record.range = moved.range;
-  record.max_ratio = moved.max_ratio;
-}
-
-}  // namespace
 
 void diagnose_record(const DiagnosisInput& input, Record& record, const DiagnosisOptions& options) {
   if (!options.enabled || !wants_diagnosis(record)) return;
   Frame frame;
   Diagnosis d = diagnose_framed(input, record, options, frame);
-  if (frame) judge_in_frame(input, *frame, record, d, options);
-  attach_diagnosis(record, std::move(d), options);
+  const std::string unjudged = judge_in_frame(input, frame, record, d, options);
+  attach(record, std::move(d), options, unjudged);
 }
 
 std::vector<HypothesisInfo> hypothesis_catalogue(const Case* example) {

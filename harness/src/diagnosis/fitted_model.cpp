@@ -321,14 +321,15 @@ std::string grid_setting(const Case& c, const Fitted& f) {
                              : fmt::format(", center = \"{}\"", rule));
 }
 
-// The case in the frame the fitted conventions describe, with its centre set
-// explicitly: SPEC's outputs there are what a convention-only candidate computes.
-// None when the fitted centre is not a whole position (no case holds it).
-std::optional<Case> frame_of(const Case& c, const Fitted& f) {
-  Case frame = shifted_frame(c, f.query_shift);
+// The frame the fitted conventions describe, its centre set explicitly: SPEC's
+// outputs there are what a convention-only candidate computes. A centre between two
+// positions is the lower one and the rest of the way as the frame's offset.
+ConventionFrame frame_of(const Case& c, const Fitted& f) {
+  ConventionFrame frame{shifted_frame(c, f.query_shift)};
   if (!c.xpos) return frame;
-  if (f.query_centre != std::round(f.query_centre)) return std::nullopt;
-  frame.center = std::lround(f.query_centre);
+  const double whole = std::floor(f.query_centre);
+  frame.params.center = static_cast<long>(whole);
+  frame.centre_offset = f.query_centre - whole;
   return frame;
 }
 

@@ -43,10 +43,11 @@ double angle_error_per_phi_eps(const Context& x) {
   return per_phi;
 }
 
-// The case with its XPOS centre set to `centre`: the frame of a centre convention.
-Case centred_at(const Case& c, long centre) {
-  Case frame = c;
-  frame.center = centre;
+// The frame of a centre convention: the case centred at floor(centre), moved on by
+// the fraction of a position left.
+ConventionFrame centred_at(const Case& c, double centre) {
+  ConventionFrame frame{c, centre - std::floor(centre)};
+  frame.params.center = static_cast<long>(std::floor(centre));
   return frame;
 }
 
@@ -193,7 +194,7 @@ const std::vector<Hypothesis>& hypotheses() {
                       "ceil((M+N)/2) from the first key = {key_range_centre} instead of {c}",
        .applies = [](const Context& x) { return x.c.xpos && key_range_centre(x.c) != centre(x.c); },
        .perturb = [](const Context& x, Convention v) { return move_centres(x.c, v, key_range_centre(x.c)); },
-       .frame = [](const Context& x) { return centred_at(x.c, x.c.centre_by(CentreRule::keys_ceil)); }},
+       .frame = [](const Context& x) { return centred_at(x.c, key_range_centre(x.c)); }},
       {.name = "centres-differ",
        .explanation = "queries centred at {c} but keys at floor((M+N)/2) from the first key = "
                       "{key_rows_centre}: the key scale is centred on the M+N key rows",
@@ -203,12 +204,13 @@ const std::vector<Hypothesis>& hypotheses() {
          return v;
        }},
       // A centre q and k share is a convention (SPEC section 1), a half position included:
-      // no grid can set that one, so it is judged on its logits alone.
+      // no grid can set that one, so its frame moves SPEC's outputs by the half.
       {.name = "centre-unrounded", .kind = DiagnosisKind::convention, .convention = "centre",
        .explanation = "XPOS centre N/2 = {half_N} not rounded to floor(N/2) = {c} (odd N, true "
                       "division); q and k alike, so logits are unaffected",
        .applies = [](const Context& x) { return odd_default_centre(x.c); },
-       .perturb = [](const Context& x, Convention v) { return move_centres(x.c, v, half_queries(x.c)); }},
+       .perturb = [](const Context& x, Convention v) { return move_centres(x.c, v, half_queries(x.c)); },
+       .frame = [](const Context& x) { return centred_at(x.c, half_queries(x.c)); }},
       {.name = "centre-rounded-up", .kind = DiagnosisKind::convention, .convention = "centre",
        .grid_setting = "center = \"queries-ceil\"",
        .explanation = "XPOS centre ceil(N/2) = {ceil_N} instead of floor(N/2) = {c} (odd N rounded "
@@ -217,7 +219,7 @@ const std::vector<Hypothesis>& hypotheses() {
        .perturb = [](const Context& x, Convention v) {
          return move_centres(x.c, v, static_cast<double>(x.c.centre_by(CentreRule::queries_ceil)));
        },
-       .frame = [](const Context& x) { return centred_at(x.c, x.c.centre_by(CentreRule::queries_ceil)); }},
+       .frame = [](const Context& x) { return centred_at(x.c, double(x.c.centre_by(CentreRule::queries_ceil))); }},
       {.name = "centre-at-length", .kind = DiagnosisKind::convention, .convention = "centre",
        .explanation = "XPOS centre at N = {N} from the first query instead of floor(N/2) = {c}; q and k "
                       "alike, so logits are unaffected",
@@ -225,7 +227,7 @@ const std::vector<Hypothesis>& hypotheses() {
        .perturb = [](const Context& x, Convention v) {
          return move_centres(x.c, v, static_cast<double>(x.c.first_query_position() + x.c.seq_len));
        },
-       .frame = [](const Context& x) { return centred_at(x.c, x.c.first_query_position() + x.c.seq_len); }},
+       .frame = [](const Context& x) { return centred_at(x.c, double(x.c.first_query_position() + x.c.seq_len)); }},
       {.name = "positions-in-dtype",
        .explanation = "positions rounded to {dtype} before the angles and scales are formed "
                       "(a position tensor in the dtype): beyond 2^{p} = {exact} positions apart "

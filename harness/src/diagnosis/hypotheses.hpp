@@ -33,9 +33,9 @@ struct Hypothesis {
   Convention (*perturb)(const Context&, Convention spec) = nullptr;
   // ...or, for a hypothesis that is not a convention, a test of its own.
   HypothesisScore (*test)(const Evidence&, std::string& detail) = nullptr;
-  // For a convention: the case in its frame (grid_setting applied), where SPEC's
-  // outputs are the candidate's.
-  Case (*frame)(const Context&) = nullptr;
+  // For a convention: its frame (grid_setting applied), where SPEC's outputs are the
+  // candidate's.
+  ConventionFrame (*frame)(const Context&) = nullptr;
 };
 
 // In priority order: the first hypothesis that fits is the verdict.
@@ -59,7 +59,7 @@ struct ModelVerdict {
   DiagnosisKind kind = DiagnosisKind::bug;
   std::string convention;    // "origin,centre" when only conventions differ
   std::string explanation, grid_setting;
-  std::optional<Case> frame;  // as Hypothesis::frame, when the fitted centre is a whole position
+  std::optional<ConventionFrame> frame;  // as Hypothesis::frame, for a convention
   HypothesisScore score;
 };
 std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<HypothesisScore>& tried);

@@ -16,6 +16,7 @@
 
 #include "xposcheck/harness/candidate.hpp"
 #include "xposcheck/harness/diagnosis_data.hpp"
+#include "xposcheck/reference/case.hpp"
 
 namespace xposcheck {
 
@@ -40,6 +41,23 @@ const std::vector<std::string>& known_conventions();
 // Runs the same case on a fresh instance of the candidate: the output, or the failure.
 using FreshRun = std::function<Attempt()>;
 
+// The frame of a convention: the case under which SPEC's outputs are the convention's,
+// with the XPOS centre moved a further centre_offset (a fraction of a position, which
+// no case holds: q and k centred at N/2 for odd N).
+struct ConventionFrame {
+  Case params;
+  double centre_offset = 0;
+};
+
+// Moves SPEC's outputs in frame.params to the frame's centre offset: every rotated
+// pair of `rows` rows of D values of q (query) or k, times zeta_j^(-offset/B) or
+// zeta_j^(offset/B).
+void move_by_centre_offset(const ConventionFrame& frame, bool query, double* values, long rows);
+
+// The case judged again in a convention's frame, every element and the logits, from
+// the inputs and outputs already judged (how depends on how they are held).
+using FrameJudge = std::function<Record(const ConventionFrame&)>;
+
 struct DiagnosisInput {
   const Case* params = nullptr;
   DType dtype = DType::fp32;
@@ -54,6 +72,8 @@ struct DiagnosisInput {
   // Empty when q_in, golden and output hold every row. A case judged in blocks gives
   // only the rows diagnosis_rows names, ascending: tensors [batch, heads, rows, D].
   std::vector<long> q_rows_held = {}, k_rows_held = {};
+  // An accepted convention's frame judged again: empty, the whole tensors above.
+  FrameJudge judge_frame = {};
 };
 
 // The query and key rows (distinct, ascending) a diagnosis of the record reads: the
@@ -73,11 +93,16 @@ bool wants_diagnosis(const Record& record);
 Diagnosis diagnose(const DiagnosisInput& input, const Record& record,
                    const DiagnosisOptions& options = {});
 
-// Stores the diagnosis in the record. A convention-only difference keeps TOLERANCE with
-// a message saying so, or, when accepted, passes on the logits with the convention noted.
+// Stores the diagnosis in the record. A convention-only difference keeps its outcome
+// with a message saying so. Accepted, and not judged again in its frame
+// (diagnose_record does that), it passes on its logits when they cover every query row
+// and key; otherwise the record keeps failing and says why.
 void attach_diagnosis(Record& record, Diagnosis diagnosis, const DiagnosisOptions& options);
 
-// Diagnoses the record when its outcome calls for it and attaches the result.
+// Diagnoses the record when its outcome calls for it and attaches the result. An
+// accepted convention is judged again in its frame (input.judge_frame, or the whole
+// tensors the input holds), every element and the logits: the record takes that
+// outcome, or, failing there, the diagnosis becomes a bug.
 void diagnose_record(const DiagnosisInput& input, Record& record, const DiagnosisOptions& options);
 
 // A backward record's diagnosis tests one hypothesis, the gradient rotated by +phi
