@@ -1,8 +1,13 @@
 #include "run_info.hpp"
 
 #include <array>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <fmt/format.h>
 #include <thread>
 #include <unistd.h>
@@ -40,7 +45,34 @@ std::string machine() {
   return fmt::format("{} ({} cores)", host.data(), std::thread::hardware_concurrency());
 }
 
+// FNV-1a over a file's bytes; none when it cannot be read.
+std::optional<std::uint64_t> file_digest(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::uint64_t h = 0xCBF29CE484222325ULL;
+  std::array<char, 1 << 16> buffer{};
+  while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
+    for (std::streamsize i = 0; i < in.gcount(); ++i)
+      h = (h ^ static_cast<unsigned char>(buffer[static_cast<std::size_t>(i)])) * 0x100000001B3ULL;
+  }
+  return h;
+}
+
 }  // namespace
+
+std::string candidate_code(const std::string& command_or_library) {
+  std::string out = command_or_library;
+  std::istringstream words(command_or_library);
+  std::string word;
+  while (words >> word) {
+    if (word.size() >= 2 && (word.front() == '\'' || word.front() == '"') && word.back() == word.front())
+      word = word.substr(1, word.size() - 2);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(word, ec)) continue;
+    if (const auto digest = file_digest(word)) out += fmt::format("; {} {:016x}", word, *digest);
+  }
+  return out;
+}
 
 RunInfo make_run_info(const Grid& grid, const std::vector<std::string>& candidates,
                       const std::vector<DType>& dtypes, const ToleranceOverrides& overrides) {

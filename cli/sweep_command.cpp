@@ -123,6 +123,12 @@ int run_sweep_command(const SweepCommandOptions& o) {
   if (shard) run.shard = shard_name(shard->shard);
   run.logit_rows = options.max_logit_rows;
   run.accept_conventions = options.diagnosis.accept_conventions;
+  // External candidates follow the built-ins, commands before libraries.
+  const std::size_t first_external = o.candidates.size();
+  for (std::size_t i = 0; i < o.candidate_cmds.size(); ++i)
+    run.candidate_code[names[first_external + i]] = candidate_code(o.candidate_cmds[i]);
+  for (std::size_t i = 0; i < o.candidate_libs.size(); ++i)
+    run.candidate_code[names[first_external + o.candidate_cmds.size() + i]] = candidate_code(o.candidate_libs[i]);
   run.horizon_threshold = o.horizon_threshold();
   ResultsStore store(o.out, run, case_order);
   if (o.resume) store.resume();

@@ -326,7 +326,7 @@ json run_to_json(const RunInfo& run) {
           {"dtypes", run.dtypes}, {"tolerance", tolerance}, {"machine", run.machine},
           {"started_at", run.started_at}, {"shard", run.shard},
           {"accept_conventions", run.accept_conventions}, {"logit_rows", run.logit_rows},
-          {"horizon_threshold", run.horizon_threshold}};
+          {"horizon_threshold", run.horizon_threshold}, {"candidate_code", run.candidate_code}};
 }
 
 RunInfo run_from_json(const json& j) {
@@ -345,6 +345,9 @@ RunInfo run_from_json(const json& j) {
   // Absent in files written before resume compared them: such runs cannot be resumed.
   if (j.contains("accept_conventions")) run.accept_conventions = j.at("accept_conventions").get<std::vector<std::string>>();
   if (j.contains("logit_rows")) run.logit_rows = count_at(j, "logit_rows");
+  // Absent in files written before resume compared candidates' code.
+  if (j.contains("candidate_code"))
+    run.candidate_code = j.at("candidate_code").get<std::map<std::string, std::string>>();
   // Absent in files written before the accuracy horizon: 0, no horizons.
   if (j.contains("horizon_threshold")) {
     run.horizon_threshold = j.at("horizon_threshold");

@@ -72,6 +72,11 @@ std::vector<std::string> resume_differences(const RunInfo& earlier, const RunInf
                               earlier.grid_fingerprint, now.grid_name, now.grid_fingerprint));
   }
   compare_sets("--candidate", earlier.candidates, now.candidates, out);
+  for (const auto& [name, code] : now.candidate_code) {
+    const auto it = earlier.candidate_code.find(name);
+    if (it != earlier.candidate_code.end() && it->second != code)
+      out.push_back(fmt::format("its candidate {} was other code ({}), this one {}", name, it->second, code));
+  }
   compare_sets("--dtypes", earlier.dtypes, now.dtypes, out);
   compare_tolerance(earlier, now, out);
   compare_sets("--accept-convention", earlier.accept_conventions, now.accept_conventions, out);

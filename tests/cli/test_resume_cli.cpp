@@ -1,5 +1,5 @@
-// --resume keeps records only of a run with the same grid, candidates, dtypes,
-// resolved tolerance, conventions and logit rows; otherwise it refuses with exit 2
+// --resume keeps records only of a run with the same grid, candidates (and their code),
+// dtypes, resolved tolerance, conventions and logit rows; otherwise it refuses with exit 2
 // saying what differs. Journal lines of another run are never merged.
 #include <string>
 
@@ -81,4 +81,30 @@ TEST_CASE("a journal of another grid is refused, one without a header ignored") 
   run = run_cli(dir, dir.sweep("--resume --candidate fp32-angles"));
   INFO(run.out << run.err);
   CHECK(run.status == 0);
+}
+
+TEST_CASE("resume refuses other code under the same candidate name") {
+  // The name is the user's: the command and the bytes of the files it names tell what
+  // ran, so that records of other code are never kept (a correct run's PASS records
+  // under a buggy candidate's name would pass the gate).
+  const Scratch dir;
+  const auto script = dir.path / "cand.sh";
+  std::ofstream(script) << "exit 3\n";
+  const std::string command = "--candidate-name cand --candidate-cmd " + q("sh " + script.string());
+  REQUIRE(run_cli(dir, dir.sweep(command)).status == 1);
+
+  const auto same = run_cli(dir, "sweep --jobs 1 --grid " + q(dir.path / "grid.toml") + " --out " +
+                                     q(dir.path / "r.json") + " --resume " + command);
+  INFO(same.err);
+  CHECK(same.status == 1);
+  CHECK_THAT(same.err, Contains("4 results resumed"));
+
+  std::ofstream(script, std::ios::trunc) << "exit 4\n";
+  const std::string kept = slurp(dir.path / "r.json");
+  const auto edited = run_cli(dir, dir.sweep("--resume " + command));
+  INFO(edited.err);
+  CHECK(edited.status == 2);
+  CHECK_THAT(edited.err, Contains("cannot resume") && Contains("its candidate cand was other code") &&
+                             Contains(script.string()));
+  CHECK(slurp(dir.path / "r.json") == kept);
 }

@@ -32,13 +32,17 @@ struct RunInfo {
   // What decides the records besides the grid and tolerance: a resumed run must match.
   std::vector<std::string> accept_conventions;  // --accept-convention
   std::size_t logit_rows = 0;                   // --logit-rows
+  // Per external candidate's name, what its code is: its command or library and a
+  // digest of the files it names (absent in older files, and for built-ins).
+  std::map<std::string, std::string> candidate_code;
   // --horizon: every record's accuracy horizon is read at this relative error (0: none,
   // as in files written before horizons). Information only, so a resume may change it.
   double horizon_threshold = 0;
 };
 
 // Why records of `earlier` cannot be kept by a run `now`: one phrase per difference in
-// grid, candidates, dtypes, resolved tolerance, conventions, logit rows or shard
+// grid, candidates (names and code), dtypes, resolved tolerance, conventions, logit rows
+// or shard
 // ("its run used --base-ulps 8 (fp32), this one 2"); empty when they match.
 std::vector<std::string> resume_differences(const RunInfo& earlier, const RunInfo& now);
 
