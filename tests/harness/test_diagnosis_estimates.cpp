@@ -452,6 +452,27 @@ TEST_CASE("a reversed rotation in the cache frame is named with the frame, never
   }
 }
 
+TEST_CASE("cos and sin swapped are named, in SPEC's frame and the cache frame") {
+  // apply(q, k, sin, cos) for apply(q, k, cos, sin): a rotation by pi/2 - phi.
+  const GridCase gc = make_case(32, 40, 24);
+  Twist spec_frame;
+  spec_frame.sin_cos_swapped = true;
+  Twist cached = cache_frame(gc.params, 32);  // torchscale's centre, ceil((M+N)/2) there
+  cached.sin_cos_swapped = true;
+  for (DType t : kDtypes) {
+    INFO(dtype_name(t));
+    TwistedCandidate a(spec_frame), b(cached);
+    const Record ra = evaluate(a, gc, t);
+    check_bug(ra, "sin-cos-swapped");
+    CHECK_THAT(ra.diagnosis->evidence, Contains("pi/2 - phi") && Contains("in SPEC's positions"));
+    const Record rb = evaluate(b, gc, t, {"origin", "centre"});
+    check_bug(rb, "sin-cos-swapped");
+    CHECK_THAT(rb.diagnosis->evidence, Contains("counted from the first cached key"));
+    // In a 16-bit dtype the frame's own centre, 12 positions away, fits as well.
+    if (t == DType::fp32) CHECK_THAT(rb.diagnosis->evidence, Contains("XPOS centre 32"));
+  }
+}
+
 TEST_CASE("tables laid out for the other pairing than the rotation's are named, with their frame") {
   // cat(t, t) tables under neighbouring pairs and repeat_interleave tables under half
   // pairs give a pair's two features different angles or scales: no rotation does that.

@@ -32,6 +32,7 @@ struct Twist {
   bool keys_not_inverted = false;                   // keys scaled by sigma like the queries
   double zeta_step = 2;                             // zeta_j = (step j + 0.4 R) / (1.4 R)
   double memory_rotations = 1;                      // memory keys rotated 0 times (left as input) or twice
+  bool sin_cos_swapped = false;                     // x sin phi + r(x) cos phi
 };
 
 // The pair whose table entry feature e (of the rotary part) takes.
@@ -93,8 +94,10 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
         const long ea = paired.pair_a(j), eb = paired.pair_b(j), a = offset + ea, b = offset + eb;
         const auto angle = [&](long e) { return phis[std::size_t(table_pair(paired, j, e, tw.angle_tables_other_layout))]; };
         const auto scale = [&](long e) { return scales[std::size_t(table_pair(paired, j, e, tw.scale_tables_other_layout))]; };
-        y[a] = round_to(t, (x[a] * std::cos(angle(ea)) - x[b] * std::sin(angle(ea))) * scale(ea) * tw.output_factor);
-        y[b] = round_to(t, (x[b] * std::cos(angle(eb)) + x[a] * std::sin(angle(eb))) * scale(eb) * tw.output_factor);
+        const auto cos = [&](double a) { return tw.sin_cos_swapped ? std::sin(a) : std::cos(a); };
+        const auto sin = [&](double a) { return tw.sin_cos_swapped ? std::cos(a) : std::sin(a); };
+        y[a] = round_to(t, (x[a] * cos(angle(ea)) - x[b] * sin(angle(ea))) * scale(ea) * tw.output_factor);
+        y[b] = round_to(t, (x[b] * cos(angle(eb)) + x[a] * sin(angle(eb))) * scale(eb) * tw.output_factor);
       }
       for (long i = 0; i < c.head_dim; ++i) {
         if (i >= offset && i < offset + c.rotary()) continue;

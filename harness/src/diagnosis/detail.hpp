@@ -73,6 +73,7 @@ struct Convention {
   double query_exponent = 1, key_exponent = -1;
   double query_scale_factor = 1, key_scale_factor = 1;  // kappa: position's weight in the scale
   double rotation = 1;                     // -1: rotated the other way
+  double angle_offset = 0;                 // added to every angle (pi/2 with -1: cos and sin swapped)
   double interpolation = 1;                // alpha
   double base = 10000;                     // theta' actually used
   std::vector<double> omega;               // when set: omega_j per pair, instead of base / alpha

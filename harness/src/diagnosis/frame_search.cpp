@@ -10,10 +10,14 @@
 //   two features take different angles or scales.
 // - Memory keys rotated other than once: a cache that holds keys unrotated and never
 //   rotates them, or holds them rotated and rotates them again with the current rows.
+// - cos and sin swapped (apply(q, k, sin, cos) for apply(q, k, cos, sin)): x cos + r(x)
+//   sin becomes x sin + r(x) cos, a rotation by pi/2 - phi, whose angle error against
+//   SPEC wraps too fast for the decomposition to read a frame.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <functional>
+#include <numbers>
 #include <string>
 #include <vector>
 
@@ -120,6 +124,16 @@ HypothesisScore test_memory_rotations(const Evidence& ev, std::string& detail) {
   return first_fit_in_frames(ev,
                              {rotated(0, "left as they came, unrotated and unscaled"),
                               rotated(2, "rotated and scaled a second time (angle 2 phi, scale sigma^2)")},
+                             detail);
+}
+
+HypothesisScore test_sin_cos_swapped(const Evidence& ev, std::string& detail) {
+  return first_fit_in_frames(ev,
+                             {Variant{[](Convention& v) {
+                                        v.rotation = -v.rotation;
+                                        v.angle_offset = std::numbers::pi / 2;
+                                      },
+                                      "cos and sin swapped (a rotation by pi/2 - phi)"}},
                              detail);
 }
 

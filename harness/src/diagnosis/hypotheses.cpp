@@ -262,6 +262,11 @@ const std::vector<Hypothesis>& hypotheses() {
          return x.c.mem_len > 0 && x.has_outputs && !x.c.stream && !x.c.packed && !x.c.positions;
        },
        .test = test_memory_rotations},
+      {.name = "sin-cos-swapped", .after_model = true,
+       .explanation = "cos and sin swapped (x sin phi + r(x) cos phi, the tables passed in each other's place): a "
+                      "rotation by pi/2 - phi",
+       .applies = [](const Context& x) { return x.has_outputs; },
+       .test = test_sin_cos_swapped},
       // Tried first for a candidate that declares itself stateful, last for the others
       // (a fresh instance costs a run of the candidate).
       {.name = "history-dependence", .after_model = true,

@@ -78,5 +78,7 @@ HypothesisScore test_moving_centre(const Evidence& ev, std::string& detail);
 HypothesisScore test_tables_other_layout(const Evidence& ev, std::string& detail);
 // The memory keys rotated zero times or twice, the rest once, in those frames.
 HypothesisScore test_memory_rotations(const Evidence& ev, std::string& detail);
+// cos and sin swapped: x sin + r(x) cos, in the same frames.
+HypothesisScore test_sin_cos_swapped(const Evidence& ev, std::string& detail);
 
 }  // namespace xposcheck::diagnosis

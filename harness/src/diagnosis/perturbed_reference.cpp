@@ -212,7 +212,7 @@ bool Scorer::row(const SampledRow& s, bool key) {
   const long offset = conv_.rotary_offset;
   bool misfit = false;
   for (long j = 0; j < c.pairs(); ++j) {
-    phi_[j] = conv_.rotation * p * omega_[j];
+    phi_[j] = conv_.rotation * p * omega_[j] + conv_.angle_offset;
     log_scale_[j] = exponent * lambda_[j] * (kappa * p - centre);
   }
   for (long j = 0; j < c.pairs(); ++j)
