@@ -452,6 +452,19 @@ TEST_CASE("a reversed rotation in the cache frame is named with the frame, never
   }
 }
 
+TEST_CASE("keys off by one in the cache frame are one bug beside the origin convention") {
+  // Queries at M..M+N-1, keys at 1..M+N: counted from the first cached key, keys one on.
+  const GridCase gc = make_case(32, 40, 24);
+  Twist off = cache_frame(gc.params, 24 + 20);
+  off.key_shift += 1;
+  TwistedCandidate candidate(off);
+  const Record r = evaluate(candidate, gc, DType::fp32, {"origin", "centre"});
+  check_bug(r, "origin + key-position-shift");
+  CHECK_THAT(r.diagnosis->explanation,
+             Contains("shifted alike by +24 (= M") &&
+                 Contains("key positions shifted by +1 beyond the positions counted from the first cached key"));
+}
+
 TEST_CASE("cos and sin swapped are named, in SPEC's frame and the cache frame") {
   // apply(q, k, sin, cos) for apply(q, k, cos, sin): a rotation by pi/2 - phi.
   const GridCase gc = make_case(32, 40, 24);

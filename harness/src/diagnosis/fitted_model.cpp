@@ -209,18 +209,32 @@ std::string origin_text(const Case& c, double s) {
                      c.first_query_position() + shift, c.last_position() + shift);
 }
 
+bool memory_offset_missing(const Case& c, const Fitted& f) {
+  return f.query_shift == 0 && f.key_shift == static_cast<double>(c.mem_len) && c.mem_len != 0;
+}
+
+// The shift of the frame the candidate counts positions in: the one q and k share, or,
+// with one side in the cache frame and the other off from it (keys at 1..M+N), the
+// cache frame's (code that counts from the first cached key, one shift wrong there).
+double frame_shift(const Case& c, const Fitted& f) {
+  if (f.query_shift == f.key_shift) return f.query_shift;
+  const double cache = static_cast<double>(-c.first_key_position());
+  const bool in_cache_frame = !memory_offset_missing(c, f) && (f.query_shift == cache || f.key_shift == cache);
+  return in_cache_frame ? cache : 0;
+}
+
 void name_positions(const Case& c, const Fitted& f, std::vector<Finding>& out) {
-  if (f.query_shift == f.key_shift) {
-    if (f.query_shift != 0) out.push_back({"origin", DiagnosisKind::convention, "origin", origin_text(c, f.query_shift)});
-    return;
-  }
-  if (f.query_shift != 0)
+  const double frame = frame_shift(c, f);
+  if (frame != 0) out.push_back({"origin", DiagnosisKind::convention, "origin", origin_text(c, frame)});
+  if (f.query_shift == f.key_shift) return;
+  const bool memory = memory_offset_missing(c, f);
+  const char* where = frame != 0 ? " beyond the positions counted from the first cached key" : "";
+  if (f.query_shift != frame)
     out.push_back({"query-position-shift", DiagnosisKind::bug, "",
-                   fmt::format("query positions shifted by {:+}", f.query_shift)});
-  if (f.key_shift != 0) {
-    const bool memory = f.query_shift == 0 && f.key_shift == static_cast<double>(c.mem_len);
+                   fmt::format("query positions shifted by {:+}{}", f.query_shift - frame, where)});
+  if (f.key_shift != frame) {
     out.push_back({memory ? "memory-offset-missing" : "key-position-shift", DiagnosisKind::bug, "",
-                   fmt::format("key positions shifted by {:+}{}", f.key_shift,
+                   fmt::format("key positions shifted by {:+}{}{}", f.key_shift - frame, where,
                                memory ? " (= M): the memory offset is missing" : "")});
   }
 }
@@ -286,7 +300,7 @@ void name_centres(const Case& c, const Fitted& f, std::vector<Finding>& out) {
                                  f.query_centre, f.key_centre)});
     return;
   }
-  const double common = f.query_shift == f.key_shift ? f.query_shift : 0;
+  const double common = frame_shift(c, f);
   const double expected = static_cast<double>(c.centre()) + common;
   const double q = f.query_centre, k = f.key_centre;
   if (q == k && q != expected) {
