@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 
@@ -167,13 +168,16 @@ TEST_CASE("a candidate failing on a block is a CRASH or DIM_MISMATCH of its own,
 
 namespace {
 
+// A change to the first pass's block of rows first.. of q (query) or k.
+using FirstPassChange = std::function<void(const Case& c, bool query, long first, Tensor& out)>;
+
 // Rotates like `first` until every row of the case has been asked once, like `then`
-// after: outputs that change between the judging and a second read. With nan_first,
-// the first pass's query row 0 starts with a NaN.
+// after: outputs that change between the judging and a second read. `change` alters
+// the first pass's blocks further.
 class ChangesAfterOnePass : public Candidate {
  public:
-  ChangesAfterOnePass(const char* first, const char* then, bool nan_first = false)
-      : first_(make_builtin(first)), then_(make_builtin(then)), nan_first_(nan_first) {}
+  ChangesAfterOnePass(const char* first, const char* then, FirstPassChange change = {})
+      : first_(make_builtin(first)), then_(make_builtin(then)), change_(std::move(change)) {}
   std::string name() const override { return "changes-after-one-pass"; }
   std::string description() const override { return "other outputs when asked again"; }
   CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
@@ -184,15 +188,28 @@ class ChangesAfterOnePass : public Candidate {
     const bool again = seen_ >= c.seq_len + c.key_rows();
     seen_ += long(rows.shape[2]);
     Tensor out = (again ? then_ : first_)->rotate_rows(c, t, rows, query, first);
-    if (nan_first_ && !again && query && first == 0) out.data[0] = std::nan("");
+    if (change_ && !again) change_(c, query, first, out);
     return out;
   }
 
  private:
   std::unique_ptr<Candidate> first_, then_;
-  bool nan_first_;
+  FirstPassChange change_;
   long seen_ = 0;
 };
+
+// The first pass's query row 0 starts with a NaN.
+void nan_first(const Case&, bool query, long first, Tensor& out) {
+  if (query && first == 0) out.data[0] = std::nan("");
+}
+
+// The first pass's query row 1 one fp32 ulp up in its first feature: within tolerance,
+// away from the worst element, the logits' rows and the diagnosis' sample.
+void one_ulp_on_query_row_1(const Case& c, bool query, long first, Tensor& out) {
+  if (!query || first > 1 || 1 >= first + long(out.shape[2])) return;
+  double& x = out.data[std::size_t((1 - first) * c.head_dim)];
+  x = double(std::nextafter(float(x), INFINITY));
+}
 
 }  // namespace
 
@@ -212,43 +229,12 @@ TEST_CASE("outputs that change after they were judged are not diagnosed, nor acc
 
   // Judged: a NaN among convention outputs. Asked again: the convention alone, whose
   // acceptance would turn the NaN into the convention's envelope (OUT_OF_RANGE).
-  ChangesAfterOnePass healed("torchscale-centre", "torchscale-centre", true);
+  ChangesAfterOnePass healed("torchscale-centre", "torchscale-centre", nan_first);
   Candidate* const other[] = {&healed};
   const Record n = judge_in_blocks(other, gc, DType::bf16, default_tolerance(DType::bf16), options).front();
   CHECK(n.outcome == Outcome::nonfinite);
   CHECK_FALSE(n.diagnosis);
 }
-
-namespace {
-
-// torchscale's centre, its first pass over the blocks one fp32 ulp up on query row 1
-// (within tolerance, away from the worst element, the logits' rows and the
-// diagnosis' sample): a pass in the convention's frame reads other values than judged.
-class OneUlpOnFirstPass : public Candidate {
- public:
-  std::string name() const override { return "one-ulp-on-first-pass"; }
-  std::string description() const override { return "other outputs when asked again"; }
-  CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
-    return inner_->run(c, t, q, k);
-  }
-  bool rotates_rows() const override { return true; }
-  Tensor rotate_rows(const Case& c, DType t, const Tensor& rows, bool query, long first) override {
-    const bool again = seen_ >= c.seq_len + c.key_rows();
-    seen_ += long(rows.shape[2]);
-    Tensor out = inner_->rotate_rows(c, t, rows, query, first);
-    if (!again && query && first <= 1 && 1 < first + long(rows.shape[2])) {
-      double& x = out.data[std::size_t((1 - first) * c.head_dim)];
-      x = double(std::nextafter(float(x), INFINITY));
-    }
-    return out;
-  }
-
- private:
-  std::unique_ptr<Candidate> inner_ = make_builtin("torchscale-centre");
-  long seen_ = 0;
-};
-
-}  // namespace
 
 TEST_CASE("a convention is judged again in its frame only on the outputs judged") {
   const GridCase gc = grid_case(16, 1000, 200);
@@ -256,7 +242,7 @@ TEST_CASE("a convention is judged again in its frame only on the outputs judged"
   options.block_rows = 64;
   options.diagnosis.accept_conventions = {"centre"};
   auto steady = make_builtin("torchscale-centre");
-  OneUlpOnFirstPass changing;
+  ChangesAfterOnePass changing("torchscale-centre", "torchscale-centre", one_ulp_on_query_row_1);
   for (Candidate* candidate : {steady.get(), static_cast<Candidate*>(&changing)}) {
     Candidate* const one[] = {candidate};
     const Record r = judge_in_blocks(one, gc, DType::fp32, default_tolerance(DType::fp32), options).front();
