@@ -381,9 +381,10 @@ void attach(Record& record, Diagnosis d, const DiagnosisOptions& options, const 
 // Returns why the case cannot be judged there (empty when it was, or need not be).
 std::string judge_in_frame(const DiagnosisInput& in, const Frame& frame, Record& record, Diagnosis& d,
                            const DiagnosisOptions& options) {
-  if (d.kind != DiagnosisKind::convention || !in.output || !fails_gate(record) ||
+  if (d.kind != DiagnosisKind::convention || !fails_gate(record) ||
       !all_accepted(d.convention, options.accept_conventions))
     return "";
+  if (!in.output) return "no outputs to judge";
   if (!frame) return "it has no frame";
   if (in.tolerance->rule == ToleranceRule::relative) return "the relative rule's yardstick ran in SPEC's frame";
   if (frame->params.positions || frame->params.packed) return "explicit positions have no first position to move";
