@@ -40,8 +40,8 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
                  "written and read by blocks (docs/long-context.md); 0: every case that can be")
       ->check(FiniteRange(0, 1e12))->capture_default_str();
   sub.add_option("--accept-convention", o.accept_conventions,
-                 "Judge candidates that differ only by this convention on their logits: centre "
-                 "(see docs/diagnosis.md)")
+                 "Accept records that differ from SPEC only by these conventions (origin, centre), "
+                 "judged again in each convention's frame (see docs/diagnosis.md)")
       ->delimiter(',')->check(CLI::IsMember(known_conventions()));
   sub.add_option("--horizon", o.horizon,
                  "Relative error (of the pair magnitude) whose first crossing, moving out from "

@@ -25,7 +25,7 @@ struct SweepCommandOptions {
   std::size_t logit_rows = kSweepLogitRows;
   static constexpr double kMiB = 1024.0 * 1024.0;
   double blocks_above_mib = kBlockAboveBytes / kMiB;
-  std::vector<std::string> accept_conventions;  // judged on logits: see docs/diagnosis.md
+  std::vector<std::string> accept_conventions;  // judged again in their frames: docs/diagnosis.md
   std::string horizon = threshold_text(kHorizonThreshold);  // the accuracy horizon's threshold
   std::string report, junit, summary;  // written after the summary from the same results
   std::string baseline;                // DRIFT versus this baseline (docs/baselines.md)
