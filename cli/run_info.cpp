@@ -49,12 +49,10 @@ std::string machine() {
 std::optional<std::uint64_t> file_digest(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
-  std::uint64_t h = 0xCBF29CE484222325ULL;
+  std::uint64_t h = fnv1a64("");
   std::array<char, 1 << 16> buffer{};
-  while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0) {
-    for (std::streamsize i = 0; i < in.gcount(); ++i)
-      h = (h ^ static_cast<unsigned char>(buffer[static_cast<std::size_t>(i)])) * 0x100000001B3ULL;
-  }
+  while (in.read(buffer.data(), buffer.size()) || in.gcount() > 0)
+    h = fnv1a64(std::string_view(buffer.data(), static_cast<std::size_t>(in.gcount())), h);
   return h;
 }
 

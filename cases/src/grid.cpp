@@ -173,14 +173,6 @@ Declared read_declared(const toml::table& root, const std::string& file) {
   return d;
 }
 
-std::uint64_t fnv1a64(std::string_view text, std::uint64_t h = 0xcbf29ce484222325ULL) {
-  for (unsigned char ch : text) {
-    h ^= ch;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 // Name, description and file path are left out: renaming a grid does not change
 // what runs.
 std::string fingerprint(const Grid& g) {
@@ -197,6 +189,14 @@ std::string fingerprint(const Grid& g) {
 }
 
 }  // namespace
+
+std::uint64_t fnv1a64(std::string_view text, std::uint64_t h) {
+  for (unsigned char ch : text) {
+    h ^= ch;
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
 
 Grid parse_grid(std::string_view toml_text, const std::string& source_name) {
   toml::table root;

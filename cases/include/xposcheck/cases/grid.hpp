@@ -22,6 +22,10 @@ struct GridError : std::runtime_error {
   std::string key;
 };
 
+// FNV-1a (64 bits) of text's bytes, continuing from h: the grid fingerprint's hash, and
+// the digest of the files a candidate's command names (RunInfo::candidate_code).
+std::uint64_t fnv1a64(std::string_view text, std::uint64_t h = 0xcbf29ce484222325ULL);
+
 struct GridCase {
   std::string id;       // unique within the grid: case_id(params) + "-s" + seed
   Case params;
