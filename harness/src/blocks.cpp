@@ -215,9 +215,10 @@ std::vector<Record> run_blocks(const GridCase& gc, DType dtype, const Tolerance&
     generate_rows(c, gc.seed, dtype, b.query, b.first, b.count, b.in.data());
     timing.inputs_s += seconds_since(t);
   };
+  const std::optional<CentreOffsetMove> move = frame ? std::optional<CentreOffsetMove>(*frame) : std::nullopt;
   golden_fast_blocks(c, inputs, golden, block_rows, [&](GoldenBlock& b) {
     const auto t = Clock::now();
-    if (frame) move_by_centre_offset(*frame, b.query, b.out.data(), b.count * c.batch * c.heads);
+    if (move) move->apply(b.query, b.out.data(), b.count * c.batch * c.heads);
     judge.take(b);
     judging_s += seconds_since(t);
     if (options.stage) options.stage(fmt::format("rows in blocks: {} of {}", ++done, blocks));

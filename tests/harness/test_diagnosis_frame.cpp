@@ -42,9 +42,9 @@ TEST_CASE("a centre moved by a whole offset is the golden output at that centre"
     const Inputs in = generate_inputs(at3, 7, DType::fp32);
     Golden moved = golden_fast(at3, in.q, in.k);
     const Golden target = golden_fast(at5, in.q, in.k);
-    const ConventionFrame frame{at3, 2.0};
-    move_by_centre_offset(frame, true, moved.q_out.data.data(), 9);
-    move_by_centre_offset(frame, false, moved.k_out.data.data(), 14);
+    const CentreOffsetMove move(ConventionFrame{at3, 2.0});
+    move.apply(true, moved.q_out.data.data(), 9);
+    move.apply(false, moved.k_out.data.data(), 14);
     INFO(layout_name(layout));
     CHECK(worst_relative(moved.q_out, target.q_out) < 1e-14);
     CHECK(worst_relative(moved.k_out, target.k_out) < 1e-14);
@@ -58,9 +58,9 @@ TEST_CASE("no offset, or no XPOS, leaves the outputs alone") {
   const Inputs in = generate_inputs(c, 7, DType::fp32);
   Golden g = golden_fast(c, in.q, in.k);
   const Tensor before = g.q_out;
-  move_by_centre_offset(ConventionFrame{c, 0.0}, true, g.q_out.data.data(), 9);
+  CentreOffsetMove(ConventionFrame{c, 0.0}).apply(true, g.q_out.data.data(), 9);
   CHECK(g.q_out.data == before.data);
   c.xpos = false;
-  move_by_centre_offset(ConventionFrame{c, 0.5}, true, g.q_out.data.data(), 9);
+  CentreOffsetMove(ConventionFrame{c, 0.5}).apply(true, g.q_out.data.data(), 9);
   CHECK(g.q_out.data == before.data);
 }

@@ -11,23 +11,30 @@
 
 namespace xposcheck {
 
-void move_by_centre_offset(const ConventionFrame& frame, bool query, double* values, long rows) {
+CentreOffsetMove::CentreOffsetMove(const ConventionFrame& frame) {
   const Case& c = frame.params;
-  if (frame.centre_offset == 0 || !c.xpos || rows <= 0) return;
+  if (frame.centre_offset == 0 || !c.xpos) return;
   // ln sigma at one position past the centre is ln zeta_j / B; a table of one
   // position knows it for any position.
   const long p = c.first_query_position();
   const RotaryTables tables(c, p, p);
-  const double sign = query ? -1.0 : 1.0;
-  std::vector<double> factor(static_cast<std::size_t>(c.head_dim), 1.0);
+  query_.assign(static_cast<std::size_t>(c.head_dim), 1.0);
+  key_ = query_;
   for (long j = 0; j < c.pairs(); ++j) {
-    const double f = std::exp(sign * frame.centre_offset * tables.log_scale(c.centre() + 1, j));
-    factor[static_cast<std::size_t>(c.pair_a(j))] = f;
-    factor[static_cast<std::size_t>(c.pair_b(j))] = f;
+    const double e = frame.centre_offset * tables.log_scale(c.centre() + 1, j);
+    for (const long i : {c.pair_a(j), c.pair_b(j)}) {
+      query_[static_cast<std::size_t>(i)] = std::exp(-e);
+      key_[static_cast<std::size_t>(i)] = std::exp(e);
+    }
   }
-  for (long r = 0; r < rows; ++r) {
-    double* row = values + r * c.head_dim;
-    for (long i = 0; i < c.head_dim; ++i) row[i] *= factor[static_cast<std::size_t>(i)];
+}
+
+void CentreOffsetMove::apply(bool query, double* values, long rows) const {
+  const std::vector<double>& factor = query ? query_ : key_;
+  const long d = static_cast<long>(factor.size());
+  for (long r = 0; r < rows && d > 0; ++r) {
+    double* row = values + r * d;
+    for (long i = 0; i < d; ++i) row[i] *= factor[static_cast<std::size_t>(i)];
   }
 }
 
@@ -40,8 +47,9 @@ Record judged_whole_in_frame(const DiagnosisInput& in, const ConventionFrame& fr
   // The logits on as many rows as the judging budget affords.
   Golden golden = golden_fast(frame.params, *in.q_in, *in.k_in, judging_golden_options(frame.params, 0));
   const long d = frame.params.head_dim;
-  move_by_centre_offset(frame, true, golden.q_out.data.data(), static_cast<long>(golden.q_out.size()) / d);
-  move_by_centre_offset(frame, false, golden.k_out.data.data(), static_cast<long>(golden.k_out.size()) / d);
+  const CentreOffsetMove move(frame);
+  move.apply(true, golden.q_out.data.data(), static_cast<long>(golden.q_out.size()) / d);
+  move.apply(false, golden.k_out.data.data(), static_cast<long>(golden.k_out.size()) / d);
   compare_outputs(frame.params, in.dtype, golden, *shared_tables(frame.params), *in.output, *in.tolerance, moved);
   return moved;
 }

@@ -50,9 +50,17 @@ struct ConventionFrame {
 };
 
 // Moves SPEC's outputs in frame.params to the frame's centre offset: every rotated
-// pair of `rows` rows of D values of q (query) or k, times zeta_j^(-offset/B) or
-// zeta_j^(offset/B).
-void move_by_centre_offset(const ConventionFrame& frame, bool query, double* values, long rows);
+// pair of q rows times zeta_j^(-offset/B), of k rows times zeta_j^(offset/B). The
+// factors are made once, for every block a frame's pass moves.
+class CentreOffsetMove {
+ public:
+  explicit CentreOffsetMove(const ConventionFrame& frame);
+  // `rows` rows of D values of q (query) or k.
+  void apply(bool query, double* values, long rows) const;
+
+ private:
+  std::vector<double> query_, key_;  // per feature; empty when nothing moves
+};
 
 // The case judged again in a convention's frame, every element and the logits, from
 // the inputs and outputs already judged (how depends on how they are held).
