@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numbers>
+#include <optional>
 
 #include "xposcheck/harness/builtin_candidates.hpp"
 #include "xposcheck/harness/compare.hpp"
@@ -183,16 +184,26 @@ TEST_CASE("a failure with no outputs to score names no closest hypothesis") {
   CHECK(d.tried.back().compared == 0);
 }
 
+namespace {
+
+// native-dtype's fp16 record at D = 128 over n queries, centred at `centre` if given.
+Record native_dtype_fp16(long n, std::optional<long> centre = std::nullopt) {
+  auto candidate = make_builtin("native-dtype");
+  Case c;
+  c.head_dim = 128;
+  c.seq_len = n;
+  c.center = centre;
+  const GridCase gc{case_id(c) + "-s1", c, 1};
+  return evaluate_one(*candidate, gc, DType::fp16, resolve_tolerance(DType::fp16, {}, {}));
+}
+
+}  // namespace
+
 TEST_CASE("a fp16 scale table overflowing where the outputs would not is named, a precision defect") {
   // native-dtype: cos, sin and the XPOS scale as fp16 tables, every product in fp16.
   // Far from the centre its key scale table overflows while x * sigma with small x
   // would still fit.
-  auto candidate = make_builtin("native-dtype");
-  Case c;
-  c.head_dim = 128;
-  c.seq_len = 9728;
-  const GridCase gc{case_id(c) + "-s1", c, 1};
-  const Record r = evaluate_one(*candidate, gc, DType::fp16, resolve_tolerance(DType::fp16, {}, {}));
+  const Record r = native_dtype_fp16(9728);
   CHECK(r.outcome == Outcome::out_of_range);
   REQUIRE(r.diagnosis);
   CHECK(r.diagnosis->verdict == "scale-table-in-dtype");
@@ -204,13 +215,7 @@ TEST_CASE("a fresh instance that agrees is never the closest misfit") {
   // The same code centred at 0 over 7680 queries: still unexplained, and the fresh
   // instance's own record (its representable rest within tolerance) looked closest
   // while it explained nothing.
-  auto candidate = make_builtin("native-dtype");
-  Case c;
-  c.head_dim = 128;
-  c.seq_len = 7680;
-  c.center = 0;
-  const GridCase gc{case_id(c) + "-s1", c, 1};
-  const Record r = evaluate_one(*candidate, gc, DType::fp16, resolve_tolerance(DType::fp16, {}, {}));
+  const Record r = native_dtype_fp16(7680, 0);
   CHECK(r.outcome == Outcome::out_of_range);
   REQUIRE(r.diagnosis);
   CHECK(r.diagnosis->verdict == "unexplained");

@@ -50,6 +50,17 @@ void check_bug(const Record& r, const std::string& verdict) {
   CHECK(r.diagnosis->kind == DiagnosisKind::bug);
 }
 
+// A twisted candidate's fp32 record on gc, diagnosed `verdict`, its explanation matching.
+template <class Matcher>
+void check_fp32_verdict(const GridCase& gc, const Twist& twist, const std::string& verdict,
+                        const Matcher& explanation) {
+  TwistedCandidate candidate(twist);
+  const Record rec = evaluate(candidate, gc, DType::fp32);
+  REQUIRE(rec.diagnosis);
+  CHECK(rec.diagnosis->verdict == verdict);
+  CHECK_THAT(rec.diagnosis->explanation, explanation);
+}
+
 }  // namespace
 
 TEST_CASE("code counting positions from the first cached key is the origin convention") {
@@ -244,11 +255,8 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
   SECTION("an NTK exponent R/(R+2)") {
     const GridCase gc = make_case(32, 40, 20, [](Case& c) { c.base_rescale = 4; });
     const double r = 32;
-    TwistedCandidate candidate(Twist{.base = 10000 * std::pow(4.0, r / (r + 2))});
-    const Record rec = evaluate(candidate, gc, DType::fp32);
-    REQUIRE(rec.diagnosis);
-    CHECK(rec.diagnosis->verdict == "ntk-exponent");
-    CHECK_THAT(rec.diagnosis->explanation, Contains("NTK exponent R/(R+2), R = 32"));
+    check_fp32_verdict(gc, Twist{.base = 10000 * std::pow(4.0, r / (r + 2))}, "ntk-exponent",
+                       Contains("NTK exponent R/(R+2), R = 32"));
   }
   SECTION("an NTK exponent over the head dim, D/(D-2), on a partial rotary") {
     const GridCase gc = make_case(64, 40, 20, [](Case& c) {
@@ -266,27 +274,17 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
   }
   SECTION("frequencies rounded to bf16 before the multiply") {
     const GridCase gc = make_case(32, 200, 56);
-    TwistedCandidate candidate(Twist{.frequencies_in = DType::bf16});
-    const Record rec = evaluate(candidate, gc, DType::fp32);
-    REQUIRE(rec.diagnosis);
-    CHECK(rec.diagnosis->verdict == "frequencies-rounded");
-    CHECK_THAT(rec.diagnosis->explanation, Contains("rounded to bf16") && Contains("2^-8"));
+    check_fp32_verdict(gc, Twist{.frequencies_in = DType::bf16}, "frequencies-rounded",
+                       Contains("rounded to bf16") && Contains("2^-8"));
   }
   SECTION("the XPOS scale on interpolated positions p / alpha") {
     const GridCase gc = make_case(32, 64, 32, [](Case& c) { c.interpolation = 2; });
-    TwistedCandidate candidate(Twist{.scale_position_factor = 0.5});
-    const Record rec = evaluate(candidate, gc, DType::fp32);
-    REQUIRE(rec.diagnosis);
-    CHECK(rec.diagnosis->verdict == "xpos-interpolated");
-    CHECK_THAT(rec.diagnosis->explanation, Contains("interpolated positions p / alpha (alpha = 2)"));
+    check_fp32_verdict(gc, Twist{.scale_position_factor = 0.5}, "xpos-interpolated",
+                       Contains("interpolated positions p / alpha (alpha = 2)"));
   }
   SECTION("one pair's XPOS scale on every pass-through feature") {
     const GridCase gc = make_case(32, 40, 20, [](Case& c) { c.rotary_dim = 16; });
-    TwistedCandidate candidate(Twist{.passthrough_pair = 0});
-    const Record rec = evaluate(candidate, gc, DType::fp32);
-    REQUIRE(rec.diagnosis);
-    CHECK(rec.diagnosis->verdict == "scale-on-passthrough");
-    CHECK_THAT(rec.diagnosis->explanation, Contains("pair 0's scale"));
+    check_fp32_verdict(gc, Twist{.passthrough_pair = 0}, "scale-on-passthrough", Contains("pair 0's scale"));
   }
   SECTION("frequencies of another base, in every dtype and in the cache frame") {
     // A hard-coded 500000 where the case asks for 10000: read off the decomposition's
@@ -310,19 +308,13 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
   }
   SECTION("the XPOS scale applied to the queries alone") {
     const GridCase gc = make_case(32, 64, 32);
-    TwistedCandidate candidate(Twist{.keys_unscaled = true});
-    const Record rec = evaluate(candidate, gc, DType::fp32);
-    REQUIRE(rec.diagnosis);
-    CHECK(rec.diagnosis->verdict == "xpos-missing-on-keys");
-    CHECK_THAT(rec.diagnosis->explanation, Contains("applied to the queries only"));
+    check_fp32_verdict(gc, Twist{.keys_unscaled = true}, "xpos-missing-on-keys",
+                       Contains("applied to the queries only"));
   }
   SECTION("the keys scaled by sigma, the scale not inverted for them") {
     const GridCase gc = make_case(32, 64, 32);
-    TwistedCandidate candidate(Twist{.keys_not_inverted = true});
-    const Record rec = evaluate(candidate, gc, DType::fp32);
-    REQUIRE(rec.diagnosis);
-    CHECK(rec.diagnosis->verdict == "key-scale-not-inverted");
-    CHECK_THAT(rec.diagnosis->explanation, Contains("instead of by 1/sigma"));
+    check_fp32_verdict(gc, Twist{.keys_not_inverted = true}, "key-scale-not-inverted",
+                       Contains("instead of by 1/sigma"));
   }
   SECTION("XPOS zeta over the pair index j where 2j belongs, in SPEC's frame and the cache frame") {
     const GridCase gc = make_case(32, 64, 32);
