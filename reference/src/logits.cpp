@@ -207,7 +207,7 @@ void plain_logits_head(const double* q, long nr, const double* k, long keys, lon
     std::vector<double> kt(static_cast<std::size_t>(d * kLanes));
     for (long blk = begin; blk < end; ++blk) {
       const long first = blk * kLanes, n = std::min(kLanes, keys - first);
-      std::fill(kt.begin(), kt.end(), 0.0);
+      if (n < kLanes) std::fill(kt.begin(), kt.end(), 0.0);  // lanes past the last key
       for (long l = 0; l < n; ++l)
         for (long i = 0; i < d; ++i) kt[static_cast<std::size_t>(i * kLanes + l)] = k[(first + l) * d + i];
       for (long r = 0; r < nr; r += kRowGroup)
