@@ -42,6 +42,8 @@ struct RowShape {
   double min_normal_square = 0;    // the square of the dtype's smallest normal
   std::vector<unsigned char> below_normal = {};  // per pair at this position: its scale is subnormal
   bool any_below_normal = false;
+  long pairs_below_normal = 0;
+  double max_allowed_in_range = 0;  // max_allowed over the features not below normal
   // A row whose squared relative errors stay at or below this cannot raise its
   // position bin's maximum: its exact relative errors are then not computed.
   double rel_sq_floor = 0;
@@ -55,15 +57,19 @@ namespace {
 // Pairs whose golden magnitude is below the dtype's smallest normal (min_square, its
 // square) are left out: the dtype holds them with fewer significant bits, so even a
 // correct rounding is off by more than its precision relative to them.
-template <bool Half>
-[[gnu::always_inline]] inline double exact_rel_sq(long pairs, const double* g, const double* x, double min_square) {
+// Masked: pairs whose XPOS scale is below normal (below_normal[j]) are left out too;
+// the range tracker counts them.
+template <bool Half, bool Masked>
+[[gnu::always_inline]] inline double exact_rel_sq(long pairs, const double* g, const double* x, double min_square,
+                                                  const unsigned char* below_normal) {
   double largest = 0;
 #pragma omp simd reduction(max : largest)
   for (long j = 0; j < pairs; ++j) {
     const long a = Half ? j : 2 * j, b = Half ? j + pairs : 2 * j + 1;
     const double square = g[a] * g[a] + g[b] * g[b];
     const double d = std::max(std::fabs(x[a] - g[a]), std::fabs(x[b] - g[b]));
-    largest = std::max(largest, square >= min_square ? d * d / square : 0.0);
+    const bool counted = square >= min_square && !(Masked && below_normal[j]);
+    largest = std::max(largest, counted ? d * d / square : 0.0);
   }
   return largest;
 }
@@ -146,12 +152,16 @@ RowErrors row_errors_of(const ErrorTotals& t, long count, double max_allowed, do
 // they stand (golden values within the dtype's range, candidate values all finite;
 // x - x is NaN exactly when x is not finite). Branch-free, so the reductions
 // vectorize (-fopenmp-simd; -fno-trapping-math lets the selects be if-converted).
-template <bool Half>
+// Masked: the statistics leave out the pairs whose XPOS scale is below normal at this
+// position (compare_element gives their values to the range tracker, element by element
+// as they come, which is what RotatedComparer::add_rows then does).
+template <bool Half, bool Masked>
 [[gnu::always_inline]] inline RowErrors row_errors(const RowShape& s, const InverseUlp& inv_ulp,
                                                    const double* g, const double* x,
                                                    bool& clean) {
   const long pairs = s.pairs;
   const double* inv_allowed = s.inv_allowed.data();
+  const unsigned char* below = s.below_normal.data();
   // extra_a: the largest golden magnitude; extra_b: a bound on the squared relative error.
   ErrorTotals t = reduce_errors<2>(pairs, [&](long j) {
     const long a = Half ? j : 2 * j, b = Half ? j + pairs : 2 * j + 1;
@@ -162,16 +172,19 @@ template <bool Half>
     const double square = ga * ga + gb * gb;
     const double iu = inv_ulp.of_square(square);
     const double da = std::fabs(xa - ga), db = std::fabs(xb - gb);
-    const double ua = da * iu, ub = db * iu;
+    const bool counted = !(Masked && below[j]);
+    const double ua = counted ? da * iu : 0.0, ub = counted ? db * iu : 0.0;
     const double ra = ua * inv_allowed[j], rb = ub * inv_allowed[j];
-    const double d = std::max(da, db);
+    const double d = counted ? std::max(da, db) : 0.0;
     // d^2 times 2^-floor(log2 square) bounds d^2 / square from above, within 2x.
     return ErrorStep<2>{{ua, ub}, {ra, rb}, d, (xa - xa) + (xb - xb),
                         std::max(std::fabs(ga), std::fabs(gb)),
                         square >= s.min_normal_square ? d * d * inverse_binade(square) : 0.0};
   });
   double max_rel =
-      t.extra_b > s.rel_sq_floor ? std::sqrt(exact_rel_sq<Half>(pairs, g, x, s.min_normal_square)) : 0.0;
+      t.extra_b > s.rel_sq_floor
+          ? std::sqrt(exact_rel_sq<Half, Masked>(pairs, g, x, s.min_normal_square, below))
+          : 0.0;
   for (long i = s.rotary; i < s.dim; ++i) {
     const double magnitude = std::fabs(g[i]);
     const double d = std::fabs(x[i] - g[i]);
@@ -187,6 +200,7 @@ template <bool Half>
     max_rel = std::max(max_rel, magnitude > 0 && magnitude * magnitude >= s.min_normal_square ? d / magnitude : 0.0);
   }
   clean = t.extra_a <= s.max_finite && t.probe == 0;
+  if (Masked) return row_errors_of(t, s.dim - 2 * s.pairs_below_normal, s.max_allowed_in_range, max_rel);
   return row_errors_of(t, s.dim, s.max_allowed, max_rel);
 }
 
@@ -194,12 +208,14 @@ template <bool Half>
 // times SSE2's vector width), SSE2 otherwise; the dynamic loader picks one.
 [[gnu::target_clones("avx512f", "avx2", "default")]] RowErrors half_row_errors(
     const RowShape& s, const InverseUlp& inv_ulp, const double* g, const double* x, bool& clean) {
-  return row_errors<true>(s, inv_ulp, g, x, clean);
+  return s.any_below_normal ? row_errors<true, true>(s, inv_ulp, g, x, clean)
+                            : row_errors<true, false>(s, inv_ulp, g, x, clean);
 }
 
 [[gnu::target_clones("avx512f", "avx2", "default")]] RowErrors interleaved_row_errors(
     const RowShape& s, const InverseUlp& inv_ulp, const double* g, const double* x, bool& clean) {
-  return row_errors<false>(s, inv_ulp, g, x, clean);
+  return s.any_below_normal ? row_errors<false, true>(s, inv_ulp, g, x, clean)
+                            : row_errors<false, false>(s, inv_ulp, g, x, clean);
 }
 
 // Calls fn(element, pair magnitude) for every feature of a row, in order.
@@ -218,11 +234,17 @@ void for_each_element(const RowShape& s, const double* g, const double* x, Eleme
   }
 }
 
-// The first element of a clean row whose ratio equals the row's maximum.
+bool below_normal_at(const RowShape& s, const ElementRef& at) {
+  return at.pair >= 0 && s.below_normal[static_cast<std::size_t>(at.pair)];
+}
+
+// The first element of a clean row whose ratio equals the row's maximum, of those the
+// statistics count.
 ElementRef worst_in_row(const RowShape& s, const InverseUlp& inv_ulp, const double* g,
                         const double* x, const ElementRef& row, double max_ratio) {
   ElementRef worst = row;
   for_each_element(s, g, x, row, [&](const ElementRef& at, double magnitude) {
+    if (below_normal_at(s, at)) return true;
     const double u = std::fabs(at.got - at.want) * inv_ulp(magnitude);
     if (u * (1.0 / at.allowed_ulps) != max_ratio) return true;
     worst = at;
@@ -264,13 +286,20 @@ ElementRef worst_in_row(const RowShape& s, const InverseUlp& inv_ulp, const doub
   s.max_allowed = largest;
   // The XPOS scale sigma_j^e = 2^(e (p - c) / B log2 zeta_j), below the smallest normal?
   s.any_below_normal = false;
+  s.pairs_below_normal = 0;
   if (allow.c.xpos) {
     for (long j = 0; j < pairs; ++j) {
       const bool below = s.scale_sign * x * allow.log2_zeta[static_cast<std::size_t>(j)] < s.min_exponent;
       s.below_normal[static_cast<std::size_t>(j)] = below;
-      s.any_below_normal = s.any_below_normal || below;
+      s.pairs_below_normal += below ? 1 : 0;
     }
+    s.any_below_normal = s.pairs_below_normal > 0;
   }
+  if (!s.any_below_normal) return;
+  double in_range = s.rotary < s.dim ? s.pass_allowed : 0.0;
+  for (long j = 0; j < pairs; ++j)
+    if (!s.below_normal[static_cast<std::size_t>(j)]) in_range = std::max(in_range, allowed[j]);
+  s.max_allowed_in_range = in_range;
 }
 
 // A row holding non-finite or out-of-range values, element by element.
@@ -278,10 +307,20 @@ void compare_row_slowly(const RowShape& s, const InverseUlp& inv_ulp, double max
                         const double* g, const double* x, const ElementRef& row, long centre,
                         const char* name, TensorAccumulator& acc, RangeTracker& range) {
   for_each_element(s, g, x, row, [&](const ElementRef& at, double magnitude) {
-    const bool below = at.pair >= 0 && s.below_normal[static_cast<std::size_t>(at.pair)];
-    compare_element(acc, range, inv_ulp, max_finite, at, magnitude, centre, name, below);
+    compare_element(acc, range, inv_ulp, max_finite, at, magnitude, centre, name, below_normal_at(s, at));
     return true;
   });
+}
+
+// The golden values of a clean row's pairs whose scale is below normal, to the range
+// tracker (as compare_element gives them).
+void track_below_normal(const RowShape& s, const double* g, long position, long centre, const char* name,
+                        RangeTracker& range) {
+  for (long j = 0; j < s.pairs; ++j) {
+    if (!s.below_normal[static_cast<std::size_t>(j)]) continue;
+    range.add(name, position, centre, g[s.a(j)]);
+    range.add(name, position, centre, g[s.b(j)]);
+  }
 }
 
 // Rows of every head interleave in the loop below, one stream per head and tensor;
@@ -365,10 +404,11 @@ void RotatedComparer::add_rows(const double* golden, const double* got, long fir
       bool clean = false;
       const RowErrors e = shape.half ? half_row_errors(shape, inv_ulp_, g, x, clean)
                                      : interleaved_row_errors(shape, inv_ulp_, g, x, clean);
-      if (!clean || shape.any_below_normal) {
+      if (!clean) {
         compare_row_slowly(shape, inv_ulp_, max_finite_, g, x, at, c_.centre(), name_, acc_, range_);
         continue;
       }
+      if (shape.any_below_normal) track_below_normal(shape, g, position, c_.centre(), name_, range_);
       acc_.add_row(position, e, [&] { return worst_in_row(shape, inv_ulp_, g, x, at, e.max_ratio); });
     }
   }

@@ -192,6 +192,62 @@ TEST_CASE("golden values beyond fp16 are OUT_OF_RANGE, not a failure of the cand
   CHECK(fails_gate(r.outcome, GatePolicy{.out_of_range_fails = true}));
 }
 
+TEST_CASE("pairs scaled below fp16's normal range are range, not error, beside the rest of their row") {
+  // Keys down to -6000 scaled by zeta_j^((c - p) / B): the fast-decaying pairs of the
+  // far keys fall below fp16's smallest normal (2^-14), the slow ones do not.
+  Case c = small_case(4, 6000);
+  c.rotary_dim = 8;
+  c.layout = GENERATE(Layout::half, Layout::interleaved);
+  INFO("layout " << (c.layout == Layout::half ? "half" : "interleaved"));
+  const Fixture f(c, DType::fp16);
+  const auto below_normal = [&](long key_row, long j) {
+    const double p = static_cast<double>(c.key_position(key_row));
+    const double zeta = (2.0 * static_cast<double>(j) + 0.4 * 8) / (1.4 * 8);
+    return -(p - static_cast<double>(c.centre())) / c.scale_base * std::log2(zeta) < -14;
+  };
+  std::size_t masked = 0;
+  for (long row = 0; row < c.key_rows(); ++row)
+    for (long j = 0; j < c.pairs(); ++j) masked += below_normal(row, j) ? 2 : 0;
+  REQUIRE(masked > 0);
+  REQUIRE(below_normal(0, 0));
+  REQUIRE_FALSE(below_normal(0, 3));  // row 0 (p = -6000) holds both kinds
+
+  const Record exact = f.compare(f.exact);
+  REQUIRE(exact.range);
+  CHECK(exact.range->tensor == "k_out");
+  CHECK(exact.range->count == masked);
+  const TensorStats& k = tensor(exact, "k_out");
+  CHECK(k.elements == f.exact.k_out.data.size() - masked);
+
+  // A wild value in a pair below normal changes nothing the statistics count.
+  CandidateOutput wild = f.exact;
+  wild.k_out.data[c.pair_a(0)] *= 100;
+  const Record w = f.compare(wild);
+  const TensorStats& kw = tensor(w, "k_out");
+  CHECK(w.outcome == exact.outcome);
+  CHECK(w.range->count == masked);
+  CHECK(kw.elements == k.elements);
+  CHECK(kw.max_ulps == k.max_ulps);
+  CHECK(kw.mean_ulps == k.mean_ulps);
+  CHECK(kw.max_rel == k.max_rel);
+  CHECK(kw.over_tolerance == 0);
+
+  // An error in a pair of the same row that is in range is found where it is.
+  CandidateOutput off = wild;
+  double& v = off.k_out.data[c.pair_b(3)];
+  v = round_to(DType::fp16, v + 40 * ulp(DType::fp16, v));
+  const Record r = f.compare(off);
+  INFO(r.message);
+  CHECK(r.outcome == Outcome::out_of_range);
+  CHECK(r.range->in_range_outcome == "TOLERANCE");
+  const TensorStats& kr = tensor(r, "k_out");
+  CHECK(kr.over_tolerance == 1);
+  CHECK(kr.worst.row == 0);
+  CHECK(kr.worst.pair == 3);
+  CHECK(kr.worst.feature == c.pair_b(3));
+  CHECK(kr.worst.error_ulps > 10);  // 40 ulps of the element, at its larger pair's ulp
+}
+
 TEST_CASE("the error curve covers every position of the tensor") {
   const Fixture f(small_case(40, 9), DType::fp32);
   const Record r = f.compare(f.exact);
