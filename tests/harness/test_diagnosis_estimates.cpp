@@ -330,6 +330,33 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
       check_bug(evaluate(cached, gc, t, {"origin", "centre"}), "zeta-pair-index + origin");
     }
   }
+  SECTION("XPOS zeta with another constant than 0.4, in SPEC's frame and the cache frame") {
+    // Keys a few hundred positions from the centre, so that bf16 and fp16 see the change.
+    const GridCase gc = make_case(32, 64, 384);
+    const auto check_constant = [&](double g, DType t) {
+      INFO(dtype_name(t) << ", g = " << g);
+      Twist moved = cache_frame(gc.params, 384 + 32);
+      moved.zeta_constant = g;
+      TwistedCandidate plain(Twist{.zeta_constant = g}), cached(moved);
+      const Record rec = evaluate(plain, gc, t);
+      REQUIRE(rec.diagnosis);
+      CHECK(rec.diagnosis->verdict == "zeta-constant");
+      CHECK_THAT(rec.diagnosis->explanation, Contains(fmt::format("the constant {:g} where SPEC has 0.4", g)));
+      check_bug(evaluate(cached, gc, t, {"origin", "centre"}), "zeta-constant + origin");
+    };
+    for (DType t : kDtypes) check_constant(0.5, t);
+    check_constant(0.25, DType::fp32);
+  }
+  SECTION("an XPOS exponent grown by a factor no zeta explains stays xpos-exponent") {
+    const GridCase gc = make_case(32, 64, 384);
+    for (DType t : kDtypes) {
+      INFO(dtype_name(t));
+      TwistedCandidate candidate(Twist{.scale_position_factor = 0.6});
+      const Record rec = evaluate(candidate, gc, t);
+      REQUIRE(rec.diagnosis);
+      CHECK(rec.diagnosis->verdict == "xpos-exponent");
+    }
+  }
   SECTION("partial rotary applied to the last R features") {
     const GridCase gc = make_case(32, 40, 20, [](Case& c) { c.rotary_dim = 16; });
     TwistedCandidate candidate(Twist{.rotate_last_features = true});

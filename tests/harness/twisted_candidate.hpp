@@ -30,7 +30,8 @@ struct Twist {
   bool angle_tables_other_layout = false, scale_tables_other_layout = false;
   bool keys_unscaled = false;                       // the XPOS scale applied to the queries only
   bool keys_not_inverted = false;                   // keys scaled by sigma like the queries
-  double zeta_step = 2;                             // zeta_j = (step j + 0.4 R) / (1.4 R)
+  double zeta_step = 2;                             // zeta_j = (step j + g R) / ((1 + g) R)
+  double zeta_constant = 0.4;                       // g
   double memory_rotations = 1;                      // memory keys rotated 0 times (left as input) or twice
   bool sin_cos_swapped = false;                     // x sin phi + r(x) cos phi
 };
@@ -82,7 +83,8 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
         if (tw.angles_in_fp32)
           phi = static_cast<float>(static_cast<float>(p) * static_cast<float>(inv_freq / c.interpolation));
         if (tw.reversed) phi = -phi;
-        const double ls = (query ? 1 : -1) * std::log((tw.zeta_step * jj + 0.4 * r) / (1.4 * r)) *
+        const double ls = (query ? 1 : -1) * std::log((tw.zeta_step * jj + tw.zeta_constant * r) /
+                                                              ((1 + tw.zeta_constant) * r)) *
                           (tw.scale_position_factor * p - centre) / c.scale_base;
         const double signed_ls = tw.keys_not_inverted && !query ? -ls : ls;
         const double s = c.xpos && !(tw.keys_unscaled && !query) ? std::exp(signed_ls) : 1.0;

@@ -557,15 +557,53 @@ std::optional<ModelVerdict> fit_reversed(const Evidence& ev, const FrequencySet&
   return try_model(ev, reversed[0], reversed[1], std::nullopt, set, false, tried);
 }
 
+// SPEC's zeta_j = (2j + g R) / ((1 + g) R) has g = 0.4. The g each fitted pair's
+// log-scale slope implies (its zeta_j is exp(B ln-sigma slope)), median over the pairs
+// of both tensors whose zeta is far enough from 1 to tell; nothing when none is.
+std::optional<double> fitted_zeta_constant(const Evidence& ev) {
+  const double r = static_cast<double>(ev.c.rotary());
+  std::vector<double> g;
+  for (std::size_t t = 0; t < ev.decomposition.size() && t < 2; ++t) {
+    const double e = t == 0 ? 1.0 : -1.0;  // q_out's exponent, then k_out's
+    for (const FrequencyFit& f : ev.decomposition[t].fits) {
+      const double zeta = std::exp(ev.c.scale_base * (f.lambda + e * f.log_scale.slope));
+      if (!std::isfinite(zeta) || std::fabs(zeta - 1) < 0.05) continue;
+      g.push_back((2.0 * static_cast<double>(f.pair) - zeta * r) / (r * (zeta - 1)));
+    }
+  }
+  if (g.empty()) return std::nullopt;
+  std::nth_element(g.begin(), g.begin() + static_cast<long>(g.size() / 2), g.end());
+  const double median = g[g.size() / 2];
+  if (!(median > 0) || !std::isfinite(median)) return std::nullopt;
+  return median;
+}
+
+// The fitted constant rounded to one and two significant digits, apart from SPEC's.
+std::vector<double> zeta_constants(const Evidence& ev) {
+  std::vector<double> out;
+  const std::optional<double> g = fitted_zeta_constant(ev);
+  if (!g) return out;
+  const double digits = std::floor(std::log10(*g));
+  for (int sig = 1; sig <= 2; ++sig) {
+    const double unit = std::pow(10.0, digits - sig + 1);
+    const double rounded = std::round(*g / unit) * unit;
+    if (rounded > 0 && std::fabs(rounded - 0.4) > 1e-9 &&
+        std::none_of(out.begin(), out.end(), [&](double x) { return std::fabs(x - rounded) < 1e-12; }))
+      out.push_back(rounded);
+  }
+  return out;
+}
+
 // zeta_j = (2j + 0.4 R) / (1.4 R) written the ways code gets it wrong: the pair index j
-// where 2j belongs (arange(0, R/2) for arange(0, R, 2)), and a partial rotary's head
-// dim D where R belongs.
-std::vector<FrequencySet> zeta_sets(const Case& c, const FrequencySet& spec_set) {
+// where 2j belongs (arange(0, R/2) for arange(0, R, 2)), a partial rotary's head dim D
+// where R belongs, and another constant than 0.4 (read off the fits).
+std::vector<FrequencySet> zeta_sets(const Evidence& ev, const FrequencySet& spec_set) {
+  const Case& c = ev.c;
   const double r = static_cast<double>(c.rotary()), d = static_cast<double>(c.head_dim);
-  const auto lambdas = [&](double step, double width) {
+  const auto lambdas = [&](double step, double width, double g = 0.4) {
     std::vector<double> out;
     for (long j = 0; j < c.pairs(); ++j)
-      out.push_back(std::log((step * static_cast<double>(j) + 0.4 * width) / (1.4 * width)) / c.scale_base);
+      out.push_back(std::log((step * static_cast<double>(j) + g * width) / ((1 + g) * width)) / c.scale_base);
     return out;
   };
   std::vector<FrequencySet> sets;
@@ -584,6 +622,9 @@ std::vector<FrequencySet> zeta_sets(const Case& c, const FrequencySet& spec_set)
                                      "the rotary dim R = {}",
                                      c.head_dim, c.rotary()),
         lambdas(2, d));
+  for (const double g : zeta_constants(ev))
+    add("zeta-constant", fmt::format("XPOS zeta_j = (2j + {0:g} R) / ((1 + {0:g}) R): the constant {0:g} where SPEC has 0.4", g),
+        lambdas(2, r, g));
   return sets;
 }
 
@@ -604,7 +645,7 @@ std::optional<ModelVerdict> fit_zeta(const Evidence& ev, const FrequencySet& spe
                                      std::vector<HypothesisScore>& tried) {
   if (!ev.c.xpos) return std::nullopt;
   const double centre = static_cast<double>(ev.c.centre());
-  for (const FrequencySet& set : zeta_sets(ev.c, spec_set)) {
+  for (const FrequencySet& set : zeta_sets(ev, spec_set)) {
     if (auto v = try_model(ev, with_zeta(ev.decomposition[0], set.lambda, 1, centre),
                            with_zeta(ev.decomposition[1], set.lambda, -1, centre), std::nullopt, set, false, tried))
       return v;
@@ -618,9 +659,15 @@ std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<Hypothesis
   if (ev.decomposition.size() != 2) return std::nullopt;
   const std::vector<FrequencySet> sets = frequency_sets(ev.c, spec_convention(ev.c), ev.estimates);
   for (const FrequencySet& set : sets) {
-    if (auto v = try_model(ev, without_frequencies(ev.decomposition[0], set.omega),
-                           without_frequencies(ev.decomposition[1], set.omega), std::nullopt, set, false, tried))
-      return v;
+    auto v = try_model(ev, without_frequencies(ev.decomposition[0], set.omega),
+                       without_frequencies(ev.decomposition[1], set.omega), std::nullopt, set, false, tried);
+    if (!v) continue;
+    // Another zeta looks like an XPOS exponent grown by some factor where the dtype
+    // blurs the pairs' differences: a zeta that fits closer names it.
+    if (v->name.find("xpos-exponent") != std::string::npos) {
+      if (auto z = fit_zeta(ev, sets.front(), tried); z && z->score.max_ratio < v->score.max_ratio) return z;
+    }
+    return v;
   }
   if (auto v = fit_rounded_positions(ev, sets.front(), tried)) return v;
   if (auto v = fit_zeta(ev, sets.front(), tried)) return v;
