@@ -50,15 +50,21 @@ void check_bug(const Record& r, const std::string& verdict) {
   CHECK(r.diagnosis->kind == DiagnosisKind::bug);
 }
 
-// A twisted candidate's fp32 record on gc, diagnosed `verdict`, its explanation matching.
-template <class Matcher>
-void check_fp32_verdict(const GridCase& gc, const Twist& twist, const std::string& verdict,
-                        const Matcher& explanation) {
+// A twisted candidate's record on gc in dtype t, diagnosed `verdict`, its explanation matching.
+template <class Matcher = Catch::Matchers::StdString::ContainsMatcher>
+void check_verdict(const GridCase& gc, const Twist& twist, DType t, const std::string& verdict,
+                   const Matcher& explanation = Contains("")) {
   TwistedCandidate candidate(twist);
-  const Record rec = evaluate(candidate, gc, DType::fp32);
+  const Record rec = evaluate(candidate, gc, t);
   REQUIRE(rec.diagnosis);
   CHECK(rec.diagnosis->verdict == verdict);
   CHECK_THAT(rec.diagnosis->explanation, explanation);
+}
+
+template <class Matcher>
+void check_fp32_verdict(const GridCase& gc, const Twist& twist, const std::string& verdict,
+                        const Matcher& explanation) {
+  check_verdict(gc, twist, DType::fp32, verdict, explanation);
 }
 
 }  // namespace
@@ -292,11 +298,8 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
     const GridCase gc = make_case(32, 40, 24);
     for (DType t : kDtypes) {
       INFO(dtype_name(t));
-      TwistedCandidate spec_frame(Twist{.base = 500000});
-      const Record rec = evaluate(spec_frame, gc, t);
-      REQUIRE(rec.diagnosis);
-      CHECK(rec.diagnosis->verdict == "base-differs");
-      CHECK_THAT(rec.diagnosis->explanation, Contains("base theta' = 500000 instead of the case's theta = 10000"));
+      check_verdict(gc, Twist{.base = 500000}, t, "base-differs",
+                    Contains("base theta' = 500000 instead of the case's theta = 10000"));
       Twist moved = cache_frame(gc.params, 24 + 20);
       moved.base = 500000;
       TwistedCandidate cached(moved);
@@ -322,11 +325,8 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
     moved.zeta_step = 1;
     for (DType t : kDtypes) {
       INFO(dtype_name(t));
-      TwistedCandidate plain(Twist{.zeta_step = 1}), cached(moved);
-      const Record rec = evaluate(plain, gc, t);
-      REQUIRE(rec.diagnosis);
-      CHECK(rec.diagnosis->verdict == "zeta-pair-index");
-      CHECK_THAT(rec.diagnosis->explanation, Contains("zeta_j = (j + 0.4 R) / (1.4 R)"));
+      check_verdict(gc, Twist{.zeta_step = 1}, t, "zeta-pair-index", Contains("zeta_j = (j + 0.4 R) / (1.4 R)"));
+      TwistedCandidate cached(moved);
       check_bug(evaluate(cached, gc, t, {"origin", "centre"}), "zeta-pair-index + origin");
     }
   }
@@ -337,11 +337,9 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
       INFO(dtype_name(t) << ", g = " << g);
       Twist moved = cache_frame(gc.params, 384 + 32);
       moved.zeta_constant = g;
-      TwistedCandidate plain(Twist{.zeta_constant = g}), cached(moved);
-      const Record rec = evaluate(plain, gc, t);
-      REQUIRE(rec.diagnosis);
-      CHECK(rec.diagnosis->verdict == "zeta-constant");
-      CHECK_THAT(rec.diagnosis->explanation, Contains(fmt::format("the constant {:g} where SPEC has 0.4", g)));
+      check_verdict(gc, Twist{.zeta_constant = g}, t, "zeta-constant",
+                    Contains(fmt::format("the constant {:g} where SPEC has 0.4", g)));
+      TwistedCandidate cached(moved);
       check_bug(evaluate(cached, gc, t, {"origin", "centre"}), "zeta-constant + origin");
     };
     for (DType t : kDtypes) check_constant(0.5, t);
@@ -351,10 +349,7 @@ TEST_CASE("bugs in shapes no built-in plants are named from the estimates") {
     const GridCase gc = make_case(32, 64, 384);
     for (DType t : kDtypes) {
       INFO(dtype_name(t));
-      TwistedCandidate candidate(Twist{.scale_position_factor = 0.6});
-      const Record rec = evaluate(candidate, gc, t);
-      REQUIRE(rec.diagnosis);
-      CHECK(rec.diagnosis->verdict == "xpos-exponent");
+      check_verdict(gc, Twist{.scale_position_factor = 0.6}, t, "xpos-exponent");
     }
   }
   SECTION("partial rotary applied to the last R features") {
