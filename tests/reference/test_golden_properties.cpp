@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "fast.hpp"
 #include "golden_compare.hpp"
 #include "xposcheck/reference/golden.hpp"
 #include "xposcheck/reference/inputs.hpp"
@@ -314,4 +315,25 @@ TEST_CASE("logits_of with visible keys gives the full product's logits it needs"
   const std::vector<long> too_many{401};
   CHECK_THROWS_AS(logits_of(g.q_out, g.k_out, {0}, &too_many), std::invalid_argument);
   CHECK_THROWS_AS(logits_of(g.q_out, g.k_out, {0, 1}, &too_many), std::invalid_argument);
+}
+
+TEST_CASE("plain logits are each one fma chain over the features, whatever rows share the call",
+          "[golden][logits]") {
+  // 1 to 9 rows (every tail of the kernel's groups of 4), 21 keys (a partial block of 8).
+  const long d = 24, keys = 21;
+  std::vector<double> q(9 * d), k(keys * d);
+  SplitMix64 rng(5);
+  for (double& v : q) v = portable_normal(rng);
+  for (double& v : k) v = portable_normal(rng);
+  for (long rows = 1; rows <= 9; ++rows) {
+    std::vector<double> out(static_cast<std::size_t>(rows * keys), -1.0);
+    plain_logits_head(q.data(), rows, k.data(), keys, d, out.data(), keys);
+    for (long r = 0; r < rows; ++r)
+      for (long key = 0; key < keys; ++key) {
+        double sum = 0;
+        for (long i = 0; i < d; ++i) sum = std::fma(q[r * d + i], k[key * d + i], sum);
+        INFO(rows << " rows: row " << r << ", key " << key);
+        CHECK(out[static_cast<std::size_t>(r * keys + key)] == sum);
+      }
+  }
 }
