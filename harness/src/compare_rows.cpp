@@ -41,12 +41,12 @@ struct RowShape {
   double min_exponent = 0;         // of the dtype's smallest normal
   double min_normal_square = 0;    // the square of the dtype's smallest normal
   std::vector<unsigned char> below_normal = {};  // per pair at this position: its scale is subnormal
-  bool any_below_normal = false;
   long pairs_below_normal = 0;
   double max_allowed_in_range = 0;  // max_allowed over the features not below normal
   // A row whose squared relative errors stay at or below this cannot raise its
   // position bin's maximum: its exact relative errors are then not computed.
   double rel_sq_floor = 0;
+  bool any_below_normal() const { return pairs_below_normal > 0; }
   long a(long j) const { return half ? j : 2 * j; }
   long b(long j) const { return half ? j + pairs : 2 * j + 1; }
 };
@@ -208,13 +208,13 @@ template <bool Half, bool Masked>
 // times SSE2's vector width), SSE2 otherwise; the dynamic loader picks one.
 [[gnu::target_clones("avx512f", "avx2", "default")]] RowErrors half_row_errors(
     const RowShape& s, const InverseUlp& inv_ulp, const double* g, const double* x, bool& clean) {
-  return s.any_below_normal ? row_errors<true, true>(s, inv_ulp, g, x, clean)
+  return s.any_below_normal() ? row_errors<true, true>(s, inv_ulp, g, x, clean)
                             : row_errors<true, false>(s, inv_ulp, g, x, clean);
 }
 
 [[gnu::target_clones("avx512f", "avx2", "default")]] RowErrors interleaved_row_errors(
     const RowShape& s, const InverseUlp& inv_ulp, const double* g, const double* x, bool& clean) {
-  return s.any_below_normal ? row_errors<false, true>(s, inv_ulp, g, x, clean)
+  return s.any_below_normal() ? row_errors<false, true>(s, inv_ulp, g, x, clean)
                             : row_errors<false, false>(s, inv_ulp, g, x, clean);
 }
 
@@ -285,7 +285,6 @@ ElementRef worst_in_row(const RowShape& s, const InverseUlp& inv_ulp, const doub
   }
   s.max_allowed = largest;
   // The XPOS scale sigma_j^e = 2^(e (p - c) / B log2 zeta_j), below the smallest normal?
-  s.any_below_normal = false;
   s.pairs_below_normal = 0;
   if (allow.c.xpos) {
     for (long j = 0; j < pairs; ++j) {
@@ -293,9 +292,8 @@ ElementRef worst_in_row(const RowShape& s, const InverseUlp& inv_ulp, const doub
       s.below_normal[static_cast<std::size_t>(j)] = below;
       s.pairs_below_normal += below ? 1 : 0;
     }
-    s.any_below_normal = s.pairs_below_normal > 0;
   }
-  if (!s.any_below_normal) return;
+  if (!s.any_below_normal()) return;
   double in_range = s.rotary < s.dim ? s.pass_allowed : 0.0;
   for (long j = 0; j < pairs; ++j)
     if (!s.below_normal[static_cast<std::size_t>(j)]) in_range = std::max(in_range, allowed[j]);
@@ -408,7 +406,7 @@ void RotatedComparer::add_rows(const double* golden, const double* got, long fir
         compare_row_slowly(shape, inv_ulp_, max_finite_, g, x, at, c_.centre(), name_, acc_, range_);
         continue;
       }
-      if (shape.any_below_normal) track_below_normal(shape, g, position, c_.centre(), name_, range_);
+      if (shape.any_below_normal()) track_below_normal(shape, g, position, c_.centre(), name_, range_);
       acc_.add_row(position, e, [&] { return worst_in_row(shape, inv_ulp_, g, x, at, e.max_ratio); });
     }
   }
