@@ -31,6 +31,13 @@ std::string exponent_text(long r, double e) {
   return fmt::format("{:.6g}", e);
 }
 
+// x > 0 rounded to `digits` significant decimal digits: how an estimate read off the
+// fits is turned into the constant code would have written.
+double significant(double x, int digits) {
+  const double unit = std::pow(10.0, std::floor(std::log10(x)) - digits + 1);
+  return std::round(x / unit) * unit;
+}
+
 // Bases code is configured with (a hard-coded 10000 where the model asks for another,
 // or the reverse), tried beside the decomposition's own estimate rounded.
 constexpr double kKnownBases[] = {1e4, 5e4, 1e5, 5e5, 1e6, 5e6, 1e7};
@@ -45,11 +52,7 @@ std::vector<double> other_bases(const Estimates& e, double spec_base) {
     if (std::fabs(std::log(b / spec_base)) < 1e-9) return;
     if (std::none_of(out.begin(), out.end(), [&](double x) { return x == b; })) out.push_back(b);
   };
-  const double digits = std::floor(std::log10(*e.base));
-  for (int sig = 1; sig <= 3; ++sig) {
-    const double unit = std::pow(10.0, digits - sig + 1);
-    add(std::round(*e.base / unit) * unit);
-  }
+  for (int digits = 1; digits <= 3; ++digits) add(significant(*e.base, digits));
   for (double b : kKnownBases)
     if (b > *e.base / 2 && b < *e.base * 2) add(b);
   return out;
@@ -583,10 +586,8 @@ std::vector<double> zeta_constants(const Evidence& ev) {
   std::vector<double> out;
   const std::optional<double> g = fitted_zeta_constant(ev);
   if (!g) return out;
-  const double digits = std::floor(std::log10(*g));
-  for (int sig = 1; sig <= 2; ++sig) {
-    const double unit = std::pow(10.0, digits - sig + 1);
-    const double rounded = std::round(*g / unit) * unit;
+  for (int digits = 1; digits <= 2; ++digits) {
+    const double rounded = significant(*g, digits);
     if (rounded > 0 && std::fabs(rounded - 0.4) > 1e-9 &&
         std::none_of(out.begin(), out.end(), [&](double x) { return std::fabs(x - rounded) < 1e-12; }))
       out.push_back(rounded);
