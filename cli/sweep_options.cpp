@@ -24,7 +24,7 @@ void add_sweep_options(CLI::App& sub, SweepCommandOptions& o) {
                  "runs for the candidates that have it (docs/gradients.md)")
       ->delimiter(',');
   sub.add_option("--out", o.out, "Results file (JSON), written incrementally")->capture_default_str();
-  sub.add_option("--jobs", o.jobs, "Worker threads (default: every core)");
+  sub.add_option("--jobs", o.jobs, "Threads the sweep may use, nested work included (default: every core)");
   sub.add_flag("--resume", o.resume, "Keep the results already in --out and run only the rest");
   CLI::Option* quiet = sub.add_flag("--quiet", o.quiet, "No progress output");
   sub.add_flag("--verbose", o.verbose, "A progress line for every record, not only the failing ones")

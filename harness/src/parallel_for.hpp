@@ -1,15 +1,14 @@
 #pragma once
-// Runs f(0) .. f(n-1) on up to max_threads threads, each taking the next index when
-// it is free (cases differ in cost by orders of magnitude). With more than one
-// thread, the reference's own loops run serially inside them: the threads already
-// occupy the cores. The first exception thrown is rethrown after every thread has
-// finished.
+// Runs f(0) .. f(n-1) on up to max_threads threads (and no more than this thread's
+// ThreadBudget), each taking the next index when it is free (cases differ in cost by
+// orders of magnitude). Each thread's own work gets its share of the budget: with
+// as many threads as cores, the reference's loops run serially inside them. The
+// first exception thrown is rethrown after every thread has finished.
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <exception>
 #include <mutex>
-#include <optional>
 #include <thread>
 #include <vector>
 
@@ -19,14 +18,14 @@ namespace xposcheck {
 
 template <class F>
 void parallel_for(std::size_t n, F f, unsigned max_threads = 4) {
-  const unsigned threads = static_cast<unsigned>(std::min<std::size_t>(
-      {n, max_threads, std::max(1u, std::thread::hardware_concurrency())}));
+  const unsigned budget = threads_here();
+  const unsigned threads =
+      std::max(1u, static_cast<unsigned>(std::min<std::size_t>({n, max_threads, budget})));
   std::atomic<std::size_t> next{0};
   std::exception_ptr error;
   std::mutex error_mutex;
   auto worker = [&] {
-    std::optional<SerialScope> serial;
-    if (threads > 1) serial.emplace();
+    const ThreadBudget share(budget / threads);
     for (std::size_t i = next++; i < n; i = next++) {
       try {
         f(i);

@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <fmt/format.h>
@@ -196,6 +197,8 @@ using detail::Unit;
 
 void run_sweep(const Grid& grid, std::vector<std::unique_ptr<Candidate>>& candidates,
                const SweepOptions& options, ResultsStore& store, const ProgressCallback& progress) {
+  std::optional<ThreadBudget> jobs;
+  if (options.jobs) jobs.emplace(options.jobs);
   Sweeper sweeper(grid, options, store, progress);
   sweeper.find_backward(candidates);
   const std::vector<Unit> units = sweeper.units();

@@ -131,12 +131,14 @@ void Sweeper::complete_batch(Batch& batch) const {
 
 namespace {
 
-// Runs side() on another thread while main() runs on this one; rethrows the first
-// exception of either after both have finished.
+// Runs side() on another thread while main() runs on this one, both within this
+// thread's ThreadBudget; rethrows the first exception of either after both have
+// finished.
 template <class Main, class Side>
 void alongside(Main main, Side side) {
   std::exception_ptr side_error;
-  std::thread thread([&] {
+  std::thread thread([&, budget = threads_here()] {
+    const ThreadBudget inherited(budget);
     try {
       side();
     } catch (...) {

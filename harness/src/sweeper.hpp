@@ -10,6 +10,7 @@
 #include "activity.hpp"
 #include "blank_record.hpp"
 #include "prepared.hpp"
+#include "xposcheck/reference/threads.hpp"
 #include "xposcheck/harness/sweep.hpp"
 
 namespace xposcheck::detail {
@@ -76,10 +77,10 @@ class Sweeper {
   // Its golden outputs and yardsticks, once.
   void complete_batch(Batch& batch) const;
   void finished(Record r);
-  // Threads for `work` units: --jobs, else every core; never more than the units.
-  unsigned worker_count(std::size_t work) const {
-    const unsigned jobs = options_.jobs ? options_.jobs : std::max(1u, std::thread::hardware_concurrency());
-    return static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(1, work)));
+  // Threads for `work` units: this thread's budget (--jobs, else every core); never
+  // more than the units.
+  static unsigned worker_count(std::size_t work) {
+    return static_cast<unsigned>(std::min<std::size_t>(threads_here(), std::max<std::size_t>(1, work)));
   }
 
   const Grid& grid_;

@@ -11,13 +11,11 @@
 namespace xposcheck {
 
 // Calls body(begin, end) on disjoint ranges covering 0..count-1, on up to
-// hardware_concurrency threads (one inside a SerialScope), with at least min_chunk
-// indices per thread. The first
+// threads_here() threads, with at least min_chunk indices per thread. The first
 // exception thrown by any range is rethrown after all threads have joined.
 template <class Body>
 void parallel_for(long count, long min_chunk, Body body) {
-  const long hw = serial_here() ? 1 : std::max(1u, std::thread::hardware_concurrency());
-  const long threads = std::clamp(count / std::max(1L, min_chunk), 1L, hw);
+  const long threads = std::clamp(count / std::max(1L, min_chunk), 1L, static_cast<long>(threads_here()));
   if (threads <= 1) {
     if (count > 0) body(0L, count);
     return;
@@ -27,6 +25,7 @@ void parallel_for(long count, long min_chunk, Body body) {
   for (long t = 0; t < threads; ++t) {
     const long begin = count * t / threads, end = count * (t + 1) / threads;
     pool.emplace_back([&, t, begin, end] {
+      const ThreadBudget one(1);  // the threads already share the budget out
       try {
         body(begin, end);
       } catch (...) {

@@ -6,9 +6,13 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "harness_fixtures.hpp"
 #include "xposcheck/reference/inputs.hpp"
+#include "xposcheck/reference/threads.hpp"
 
 using namespace xposcheck;
 using namespace xposcheck::testing;
@@ -133,6 +137,60 @@ TEST_CASE("batched candidates get each dtype's own inputs though a case's are dr
     const Results results = run(grid, cands, temp_file("batched-inputs.json"));
     CHECK(checking.jobs_seen >= static_cast<int>(grid.cases.size() * 3));
     CHECK(checking.wrong_inputs == 0);
+    for (const Record& r : results.records) CHECK(r.outcome == Outcome::pass);
+  }
+}
+
+// Notes the thread budget its calls run under (that of the verification's own work
+// on the same thread), batched like an external candidate or called in parallel.
+class BudgetNoting : public Candidate {
+ public:
+  explicit BudgetNoting(bool batched) : batched_(batched) {}
+  std::string name() const override { return batched_ ? "budget-noting-batches" : "budget-noting"; }
+  std::string description() const override { return "fp64-angles, noting its thread budget"; }
+  Execution execution() const override { return batched_ ? Execution::batched : Execution::parallel; }
+  std::size_t batch_size() const override { return 3; }
+  CandidateOutput run(const Case& c, DType t, const Tensor& q, const Tensor& k) override {
+    if (!batched_) note();
+    return make_builtin("fp64-angles")->run(c, t, q, k);
+  }
+  std::vector<Attempt> run_batch(std::span<const Job> jobs) override {
+    note();
+    return Candidate::run_batch(jobs);
+  }
+  std::set<unsigned> budgets() {
+    std::lock_guard lock(mutex_);
+    return budgets_;
+  }
+
+ private:
+  void note() {
+    std::lock_guard lock(mutex_);
+    budgets_.insert(threads_here());
+  }
+  bool batched_;
+  std::mutex mutex_;
+  std::set<unsigned> budgets_;
+};
+
+TEST_CASE("the sweep keeps to its --jobs budget, in its workers and nested loops alike") {
+  const Grid grid = shipped_grid("smoke.toml");
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  REQUIRE(grid.cases.size() * grid.dtypes.size() >= 2 * cores);  // every worker finds work
+  for (unsigned jobs : {0u, 1u, 3u}) {
+    INFO("--jobs " << jobs << " on " << cores << " cores");
+    const unsigned budget = jobs ? std::min(jobs, cores) : cores;
+    std::vector<std::unique_ptr<Candidate>> cands;
+    cands.push_back(std::make_unique<BudgetNoting>(false));
+    cands.push_back(std::make_unique<BudgetNoting>(true));
+    auto& parallel = static_cast<BudgetNoting&>(*cands[0]);
+    auto& batched = static_cast<BudgetNoting&>(*cands[1]);
+    const Results results = run(grid, cands, temp_file("budget.json"), false, jobs);
+    // Cases in parallel take a thread each and their own loops run serially; batches
+    // run one after another, with the budget the sweep was given.
+    CHECK(parallel.budgets() == std::set{1u});
+    CHECK(batched.budgets() == std::set{budget});
+    CHECK(results.records.size() == 2 * grid.cases.size() * grid.dtypes.size());
     for (const Record& r : results.records) CHECK(r.outcome == Outcome::pass);
   }
 }

@@ -44,7 +44,7 @@ class RotaryTables {
  public:
   // Covers positions first..last (inclusive) of case c: every rotated pair j < R/2.
   // Throws InvalidParameter for an invalid case and std::invalid_argument when
-  // first > last. Builds in parallel on std::thread::hardware_concurrency() threads;
+  // first > last. Builds in parallel on the calling thread's ThreadBudget (threads.hpp);
   // the values do not depend on the thread count.
   RotaryTables(const Case& c, long first, long last);
   // Positions from..to only, of the table the seeds describe: row(p) is bit for bit

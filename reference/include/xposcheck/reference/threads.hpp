@@ -1,23 +1,28 @@
 #pragma once
-// How many threads the reference's own loops may use. By default they spread over
-// every core; a caller that already keeps every core busy (a sweep running one case
-// per thread) asks for serial work instead, since nested threads only contend.
+// How many threads work started on a thread may use. By default every core; a caller
+// that keeps cores busy already gives the work below it fewer: a sweep running one
+// case per thread (one each), a sweep whose candidate's process computes beside it
+// (one core fewer), `--jobs N`. Nested threads beyond the cores only contend.
 namespace xposcheck {
 
-// While alive, the golden paths and tables run on the calling thread only.
-class SerialScope {
+// While alive, work started on the calling thread uses at most `threads` threads
+// (at least one), and never more than the budget it was given itself.
+class ThreadBudget {
  public:
-  SerialScope();
-  ~SerialScope();
-  SerialScope(const SerialScope&) = delete;
-  SerialScope& operator=(const SerialScope&) = delete;
+  explicit ThreadBudget(unsigned threads);
+  ~ThreadBudget();
+  ThreadBudget(const ThreadBudget&) = delete;
+  ThreadBudget& operator=(const ThreadBudget&) = delete;
 
  private:
-  bool previous_;
+  unsigned previous_;
 };
 
-// True inside a SerialScope on this thread.
-bool serial_here();
+// The budget on this thread: hardware_concurrency() (at least 1) unless a
+// ThreadBudget says less.
+unsigned threads_here();
 
+// One thread: the golden paths and tables run on the calling thread only.
+inline bool serial_here() { return threads_here() == 1; }
 
 }  // namespace xposcheck
