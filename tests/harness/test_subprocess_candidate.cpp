@@ -3,6 +3,7 @@
 // outcome and evidence it must get, and the sweep going on after each.
 #include <signal.h>
 
+#include <algorithm>
 #include <fstream>
 #include <cmath>
 #include <cstring>
@@ -347,6 +348,41 @@ TEST_CASE("a serving process starts a staged batch before it is asked for", "[ex
   CHECK(std::holds_alternative<CandidateOutput>(attempts[0]));
   CHECK(candidate.stats().staged == 1);
   CHECK(waited < 0.8);  // the case's second of sleep was over before it was asked for
+}
+
+TEST_CASE("no spare process starts while a serving process has the next batch", "[external]") {
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [3, 5, 7]\n");
+  std::vector<Inputs> inputs;
+  for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
+  auto job = [&](std::size_t i) { return std::vector<Job>{{&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k}}; };
+  const ScratchDir dir("spare");
+  const fs::path starts = dir.path / "starts";
+  const auto started = [&] {
+    std::ifstream in(starts);
+    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+  };
+  SubprocessCandidate candidate(options_for(
+      "spare", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.5 XPOSCHECK_TEST_STARTS_FILE='" +
+                                                starts.string() + "'")));
+  REQUIRE(candidate.run_batch(job(0)).size() == 1);  // learns that it serves
+  REQUIRE(candidate.run_batch(job(1)).size() == 1);  // left serving
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a spare would be importing by now
+  const auto before = started();
+  // The next batch is staged while this one runs, as a sweep does: the serving process
+  // takes it as soon as it is done, and nothing else is needed.
+  std::thread stager([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    candidate.stage_batch(job(0));
+  });
+  const std::vector<Attempt> second = candidate.run_batch(job(2));
+  stager.join();
+  const std::vector<Attempt> third = candidate.run_batch(job(0));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  INFO(candidate.stats_summary());
+  CHECK(std::holds_alternative<CandidateOutput>(second.at(0)));
+  CHECK(std::holds_alternative<CandidateOutput>(third.at(0)));
+  CHECK(candidate.stats().staged == 1);
+  CHECK(started() == before);
 }
 
 TEST_CASE("the helper's bf16 conversions are exact and round to nearest even", "[external]") {

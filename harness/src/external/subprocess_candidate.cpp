@@ -308,7 +308,11 @@ std::unique_ptr<external::Launch> SubprocessCandidate::take_serving(ExternalStat
 
 void SubprocessCandidate::prestart() {
   std::lock_guard lock(mutex_);
-  if (!options_.prestart || !can_prestart_ || prestart_failed_ || next_ || serving_) return;
+  // A serving process waiting for its next batch, or already on it (handed over as
+  // soon as it was staged), takes the next batch: a spare would import everything for
+  // nothing, beside the process that computes.
+  const bool served = serving_ || (staged_ && staged_->launch->process);
+  if (!options_.prestart || !can_prestart_ || prestart_failed_ || next_ || served) return;
   try {
     auto launch = std::make_unique<external::Launch>(options_);
     launch->start(options_, /*wait_for_manifest=*/true);
