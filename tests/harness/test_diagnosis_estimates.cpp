@@ -605,3 +605,37 @@ TEST_CASE("positions made as a row index in the dtype plus an offset in the dtyp
   CHECK(rec.diagnosis->kind == DiagnosisKind::bug);
   CHECK_THAT(rec.diagnosis->explanation, Contains("row index made in the dtype"));
 }
+
+TEST_CASE("the XPOS scale applied where the case has none is named, in either frame") {
+  // A module with no XPOS switch (torchscale's) run on plain RoPE cases; the case's
+  // scale base is what such a module would use (512 in both).
+  const GridCase gc = make_case(32, 40, 24, [](Case& c) { c.xpos = false; });
+  Twist spec_frame;
+  spec_frame.xpos_always = true;
+  Twist cached = cache_frame(gc.params, 32);  // torchscale's centre, ceil((M+N)/2) there
+  cached.xpos_always = true;
+  Twist faster = spec_frame;  // and with its own, faster-growing exponent
+  faster.scale_position_factor = 2;
+  for (DType t : kDtypes) {
+    INFO(dtype_name(t));
+    TwistedCandidate a(spec_frame), b(cached), f(faster);
+    const Record ra = evaluate(a, gc, t);
+    check_bug(ra, "xpos-unasked");
+    CHECK_THAT(ra.diagnosis->explanation, Contains("xpos = false"));
+    const Record rb = evaluate(b, gc, t, {"origin", "centre"});
+    REQUIRE(rb.diagnosis);
+    CHECK(rb.diagnosis->verdict == "xpos-unasked + origin + shared-centre");
+    CHECK(rb.diagnosis->kind == DiagnosisKind::bug);
+    const Record rf = evaluate(f, gc, t);
+    REQUIRE(rf.diagnosis);
+    CHECK(rf.diagnosis->verdict == "xpos-unasked + xpos-exponent");
+    CHECK_THAT(rf.diagnosis->explanation, Contains("XPOS exponents grow 2x (queries)"));
+  }
+  // The same module on an XPOS case is right (its frame's conventions accepted).
+  const GridCase with_xpos = make_case(32, 40, 24);
+  TwistedCandidate a(spec_frame), b(cached);
+  for (DType t : kDtypes) {
+    CHECK(evaluate(a, with_xpos, t).outcome == Outcome::pass);
+    CHECK(evaluate(b, with_xpos, t, {"origin", "centre"}).outcome == Outcome::pass);
+  }
+}

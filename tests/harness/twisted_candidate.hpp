@@ -34,6 +34,7 @@ struct Twist {
   double zeta_constant = 0.4;                       // g
   double memory_rotations = 1;                      // memory keys rotated 0 times (left as input) or twice
   bool sin_cos_swapped = false;                     // x sin phi + r(x) cos phi
+  bool xpos_always = false;                         // the XPOS scale even where the case has none
 };
 
 // The pair whose table entry feature e (of the rotary part) takes.
@@ -87,7 +88,7 @@ inline Tensor twisted_rotate(const Case& c, DType t, const Tensor& in, bool quer
                                                               ((1 + tw.zeta_constant) * r)) *
                           (tw.scale_position_factor * p - centre) / c.scale_base;
         const double signed_ls = tw.keys_not_inverted && !query ? -ls : ls;
-        const double s = c.xpos && !(tw.keys_unscaled && !query) ? std::exp(signed_ls) : 1.0;
+        const double s = (c.xpos || tw.xpos_always) && !(tw.keys_unscaled && !query) ? std::exp(signed_ls) : 1.0;
         if (tw.passthrough_pair && *tw.passthrough_pair == j) pass_scale = s;
         phis[static_cast<std::size_t>(j)] = phi;
         scales[static_cast<std::size_t>(j)] = s;

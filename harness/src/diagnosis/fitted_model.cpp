@@ -654,6 +654,30 @@ std::optional<ModelVerdict> fit_zeta(const Evidence& ev, const FrequencySet& spe
   return std::nullopt;
 }
 
+// Code with no XPOS switch (torchscale's) run on a plain RoPE case: SPEC's scale, with
+// the case's scale base, is taken out of the decomposition as for an XPOS case, and
+// the rest fitted as for one (its centre, its growth, its frame); the finding comes
+// first in whatever the model names.
+std::optional<ModelVerdict> fit_unasked_xpos(const Evidence& ev, const FrequencySet& spec_set,
+                                             std::vector<HypothesisScore>& tried) {
+  if (ev.c.xpos) return std::nullopt;
+  Case scaled = ev.c;
+  scaled.xpos = true;
+  const Evidence as_xpos{scaled,      ev.dtype,      ev.q_in,         ev.k_in,   ev.golden,
+                         ev.tables,   ev.tol,        ev.output,       ev.record, ev.fresh_run,
+                         ev.stateful, ev.q_held,     ev.k_held,       ev.q_rows, ev.k_rows,
+                         ev.estimates, ev.decomposition};
+  FrequencySet unasked = spec_set;
+  unasked.name = "xpos-unasked";
+  unasked.explanation = fmt::format("the XPOS scale applied although the case has xpos = false (plain RoPE; "
+                                    "scale base {:g}): code with no switch for it",
+                                    ev.c.scale_base);
+  const std::vector<double> lambda = pair_log_zeta(scaled);
+  const double centre = static_cast<double>(scaled.centre());
+  return try_model(as_xpos, with_zeta(ev.decomposition[0], lambda, 1, centre),
+                   with_zeta(ev.decomposition[1], lambda, -1, centre), std::nullopt, unasked, false, tried);
+}
+
 }  // namespace
 
 std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<HypothesisScore>& tried) {
@@ -670,6 +694,7 @@ std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<Hypothesis
     }
     return v;
   }
+  if (auto v = fit_unasked_xpos(ev, sets.front(), tried)) return v;
   if (auto v = fit_rounded_positions(ev, sets.front(), tried)) return v;
   if (auto v = fit_zeta(ev, sets.front(), tried)) return v;
   return fit_reversed(ev, sets.front(), tried);
