@@ -1,8 +1,8 @@
 #pragma once
 // How many threads work started on a thread may use. By default every core; a caller
 // that keeps cores busy already gives the work below it fewer: a sweep running one
-// case per thread (one each), a sweep whose candidate's process computes beside it
-// (one core fewer), `--jobs N`. Nested threads beyond the cores only contend.
+// case per thread (one each), a sweep told `--jobs N`. Nested threads beyond the cores
+// only contend.
 namespace xposcheck {
 
 // While alive, work started on the calling thread uses at most `threads` threads
