@@ -639,3 +639,28 @@ TEST_CASE("the XPOS scale applied where the case has none is named, in either fr
     CHECK(evaluate(b, with_xpos, t, {"origin", "centre"}).outcome == Outcome::pass);
   }
 }
+
+TEST_CASE("code for the other pairing with its own frame and XPOS is named for all of them") {
+  // A neighbour-pairing module with torchscale's frame and centre, on rotate_half cases.
+  const GridCase with_xpos = make_case(32, 40, 24);
+  const GridCase plain = make_case(32, 40, 24, [](Case& c) { c.xpos = false; });
+  Twist cached = cache_frame(with_xpos.params, 32);
+  cached.other_layout = true;
+  Twist unasked = cached;
+  unasked.xpos_always = true;
+  Twist missing = cached;  // a module with no XPOS at all, on an XPOS case
+  missing.keys_unscaled = true;
+  for (DType t : kDtypes) {
+    INFO(dtype_name(t));
+    // In a 16-bit dtype the cache frame's own centre, 12 positions away, fits as well.
+    TwistedCandidate module(cached);
+    const Record r = evaluate(module, with_xpos, t);
+    REQUIRE(r.diagnosis);
+    check_bug(r, t == DType::fp32 ? "wrong-layout + origin + shared-centre" : r.diagnosis->verdict);
+    CHECK_THAT(r.diagnosis->verdict, Catch::Matchers::StartsWith("wrong-layout + origin"));
+    CHECK_THAT(r.diagnosis->explanation, Contains("interleaved (2j, 2j+1) layout instead of half") &&
+                                             Contains("counted from the first cached key"));
+    check_verdict(plain, unasked, t, "wrong-layout + xpos-unasked + origin + shared-centre", Contains("xpos = false"));
+    check_verdict(with_xpos, missing, t, "wrong-layout + origin + xpos-missing-on-keys");
+  }
+}

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <utility>
 
 #include "diagnosis/detail.hpp"
 
@@ -71,7 +72,19 @@ struct TensorRefs {
   const std::vector<SampledRow>& rows;
   bool key;
   double rotation;
+  bool reference_from_inputs;  // SPEC's rotation of each input pair, not the golden tensor
 };
+
+// SPEC's output pair (a, b) of input row x at position p: the golden tensor's, or
+// made here from x where the case's pairing is not the golden's (another layout).
+std::pair<double, double> reference_pair(const Evidence& ev, const TensorRefs& t, const double* x,
+                                         const double* g, long p, long j, long a, long b) {
+  if (!t.reference_from_inputs) return {g[a], g[b]};
+  const double phi = ev.tables.angle(p, j);
+  const double scale = ev.c.xpos ? std::exp((t.key ? -1 : 1) * ev.tables.log_scale(p, j)) : 1.0;
+  return {(x[a] * std::cos(phi) - x[b] * std::sin(phi)) * scale,
+          (x[b] * std::cos(phi) + x[a] * std::sin(phi)) * scale};
+}
 
 TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
   const Case& c = ev.c;
@@ -94,9 +107,10 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
     const long p = t.key ? c.key_position(s.row) : c.query_position(s.row);
     for (long j = 0; j < pairs; ++j) {
       const long a = c.pair_a(j), b = c.pair_b(j);
-      const double gm2 = g[a] * g[a] + g[b] * g[b], ym2 = y[a] * y[a] + y[b] * y[b];
-      const bool usable = std::hypot(x[a], x[b]) >= tiny && std::fabs(g[a]) <= max_finite &&
-                          std::fabs(g[b]) <= max_finite && std::isfinite(ym2) && ym2 >= min_normal_sq && gm2 > 0;
+      const auto [ga, gb] = reference_pair(ev, t, x, g, p, j, a, b);
+      const double gm2 = ga * ga + gb * gb, ym2 = y[a] * y[a] + y[b] * y[b];
+      const bool usable = std::hypot(x[a], x[b]) >= tiny && std::fabs(ga) <= max_finite &&
+                          std::fabs(gb) <= max_finite && std::isfinite(ym2) && ym2 >= min_normal_sq && gm2 > 0;
       if (!usable) {
         ++d.pairs_skipped;
         continue;
@@ -104,7 +118,7 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
       ++d.pairs_used;
       const double phi = ev.tables.angle(p, j);
       // Against -phi the error is (delta + 2 phi), measured in the reversed direction.
-      const double against_spec = std::atan2(y[b] * g[a] - y[a] * g[b], y[a] * g[a] + y[b] * g[b]);
+      const double against_spec = std::atan2(y[b] * ga - y[a] * gb, y[a] * ga + y[b] * gb);
       const double delta = t.rotation == 1 ? against_spec : wrap(-(against_spec + 2 * phi));
       const double log_ratio = 0.5 * std::log(ym2 / gm2);
       PairState& st = state[static_cast<std::size_t>(j)];
@@ -158,11 +172,12 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
 
 }  // namespace
 
-std::vector<TensorDecomposition> decompose(const Evidence& ev, double rotation) {
+std::vector<TensorDecomposition> decompose(const Evidence& ev, double rotation, bool reference_from_inputs) {
   if (!ev.output) return {};
-  return {
-      decompose_tensor(ev, {"q_out", ev.q_in, ev.output->q_out, ev.golden.q_out, ev.q_rows, false, rotation}),
-      decompose_tensor(ev, {"k_out", ev.k_in, ev.output->k_out, ev.golden.k_out, ev.k_rows, true, rotation})};
+  return {decompose_tensor(ev, {"q_out", ev.q_in, ev.output->q_out, ev.golden.q_out, ev.q_rows, false, rotation,
+                                reference_from_inputs}),
+          decompose_tensor(ev, {"k_out", ev.k_in, ev.output->k_out, ev.golden.k_out, ev.k_rows, true, rotation,
+                                reference_from_inputs})};
 }
 
 void keep_representative_fits(TensorDecomposition& part, std::size_t count) {

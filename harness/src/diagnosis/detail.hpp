@@ -125,7 +125,10 @@ HypothesisScore score_convention(const Evidence& ev, const Convention& conv,
 // for every rotated pair.
 // rotation -1: the angle errors against SPEC rotated the other way (phi -> -phi), so that
 // code with a reversed rotation shows its shifts and frequencies as SPEC's code would.
-std::vector<TensorDecomposition> decompose(const Evidence& ev, double rotation = 1);
+// reference_from_inputs: SPEC's output pairs made from the inputs in ev.c's pairing,
+// where that is not the golden tensor's (the case read in the other layout).
+std::vector<TensorDecomposition> decompose(const Evidence& ev, double rotation = 1,
+                                           bool reference_from_inputs = false);
 // The shift s of positions that explains a tensor's angle errors as omega_j * s for
 // every pair (constant over the positions middle +- span / 2), or none.
 std::optional<double> position_shift(const TensorDecomposition& t, double middle, double span);

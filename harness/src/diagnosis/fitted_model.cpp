@@ -654,28 +654,57 @@ std::optional<ModelVerdict> fit_zeta(const Evidence& ev, const FrequencySet& spe
   return std::nullopt;
 }
 
+// The same evidence read as if the case had `changed` (the layout, XPOS): the outputs
+// and inputs are the same, the case they are judged against another.
+Evidence read_as(const Evidence& ev, const Case& changed) {
+  return Evidence{changed,     ev.dtype,  ev.q_in,   ev.k_in,         ev.golden,   ev.tables,
+                  ev.tol,      ev.output, ev.record, ev.fresh_run,    ev.stateful, ev.q_held,
+                  ev.k_held,   ev.q_rows, ev.k_rows, ev.estimates,    ev.decomposition};
+}
+
+// Findings joined as verdict_of joins them, carried by a frequency set.
+FrequencySet with_finding(FrequencySet set, const std::string& name, const std::string& explanation) {
+  set.name = set.name.empty() ? name : set.name + " + " + name;
+  set.explanation = set.explanation.empty() ? explanation : set.explanation + "; " + explanation;
+  return set;
+}
+
 // Code with no XPOS switch (torchscale's) run on a plain RoPE case: SPEC's scale, with
-// the case's scale base, is taken out of the decomposition as for an XPOS case, and
-// the rest fitted as for one (its centre, its growth, its frame); the finding comes
-// first in whatever the model names.
-std::optional<ModelVerdict> fit_unasked_xpos(const Evidence& ev, const FrequencySet& spec_set,
-                                             std::vector<HypothesisScore>& tried) {
-  if (ev.c.xpos) return std::nullopt;
+// the case's scale base, is taken out of the decomposition `parts` as for an XPOS case,
+// and the rest fitted as for one (its centre, its growth, its frame); the finding
+// comes after those of `set`, before whatever the model names.
+std::optional<ModelVerdict> fit_unasked_xpos(const Evidence& ev, const std::vector<TensorDecomposition>& parts,
+                                             const FrequencySet& set, std::vector<HypothesisScore>& tried) {
+  if (ev.c.xpos || parts.size() != 2) return std::nullopt;
   Case scaled = ev.c;
   scaled.xpos = true;
-  const Evidence as_xpos{scaled,      ev.dtype,      ev.q_in,         ev.k_in,   ev.golden,
-                         ev.tables,   ev.tol,        ev.output,       ev.record, ev.fresh_run,
-                         ev.stateful, ev.q_held,     ev.k_held,       ev.q_rows, ev.k_rows,
-                         ev.estimates, ev.decomposition};
-  FrequencySet unasked = spec_set;
-  unasked.name = "xpos-unasked";
-  unasked.explanation = fmt::format("the XPOS scale applied although the case has xpos = false (plain RoPE; "
-                                    "scale base {:g}): code with no switch for it",
-                                    ev.c.scale_base);
+  const FrequencySet unasked =
+      with_finding(set, "xpos-unasked",
+                   fmt::format("the XPOS scale applied although the case has xpos = false (plain RoPE; scale base "
+                               "{:g}): code with no switch for it",
+                               ev.c.scale_base));
   const std::vector<double> lambda = pair_log_zeta(scaled);
   const double centre = static_cast<double>(scaled.centre());
-  return try_model(as_xpos, with_zeta(ev.decomposition[0], lambda, 1, centre),
-                   with_zeta(ev.decomposition[1], lambda, -1, centre), std::nullopt, unasked, false, tried);
+  return try_model(read_as(ev, scaled), with_zeta(parts[0], lambda, 1, centre), with_zeta(parts[1], lambda, -1, centre),
+                   std::nullopt, unasked, false, tried);
+}
+
+// Code for the other pairing (neighbouring pairs where the case has rotate_half's, or
+// the reverse) that also has its own frame, centre or XPOS: the table's wrong-layout
+// entries hold SPEC's frame and the cache frame, and against SPEC's pairing the
+// decomposition reads nothing, so it is taken again in the other pairing, against
+// SPEC's rotation of each input pair there.
+std::optional<ModelVerdict> fit_other_layout(const Evidence& ev, const FrequencySet& spec_set,
+                                             std::vector<HypothesisScore>& tried) {
+  Case paired = ev.c;
+  paired.layout = other_layout(ev.c.layout);
+  const Evidence as_paired = read_as(ev, paired);
+  const std::vector<TensorDecomposition> parts = decompose(as_paired, 1, /*reference_from_inputs=*/true);
+  if (parts.size() != 2) return std::nullopt;
+  const Finding wrong = table_finding(ev, "wrong-layout");
+  const FrequencySet set = with_finding(spec_set, wrong.name, wrong.explanation);
+  if (auto v = try_model(as_paired, parts[0], parts[1], std::nullopt, set, false, tried)) return v;
+  return fit_unasked_xpos(as_paired, parts, set, tried);
 }
 
 }  // namespace
@@ -694,10 +723,11 @@ std::optional<ModelVerdict> fit_model(const Evidence& ev, std::vector<Hypothesis
     }
     return v;
   }
-  if (auto v = fit_unasked_xpos(ev, sets.front(), tried)) return v;
+  if (auto v = fit_unasked_xpos(ev, ev.decomposition, sets.front(), tried)) return v;
   if (auto v = fit_rounded_positions(ev, sets.front(), tried)) return v;
   if (auto v = fit_zeta(ev, sets.front(), tried)) return v;
-  return fit_reversed(ev, sets.front(), tried);
+  if (auto v = fit_reversed(ev, sets.front(), tried)) return v;
+  return fit_other_layout(ev, sets.front(), tried);
 }
 
 }  // namespace xposcheck::diagnosis
