@@ -286,17 +286,15 @@ ElementRef worst_in_row(const RowShape& s, const InverseUlp& inv_ulp, const doub
   s.max_allowed = largest;
   // The XPOS scale sigma_j^e = 2^(e (p - c) / B log2 zeta_j), below the smallest normal?
   s.pairs_below_normal = 0;
-  if (allow.c.xpos) {
-    for (long j = 0; j < pairs; ++j) {
-      const bool below = s.scale_sign * x * allow.log2_zeta[static_cast<std::size_t>(j)] < s.min_exponent;
-      s.below_normal[static_cast<std::size_t>(j)] = below;
-      s.pairs_below_normal += below ? 1 : 0;
-    }
-  }
-  if (!s.any_below_normal()) return;
+  s.max_allowed_in_range = largest;
+  if (!allow.c.xpos) return;
   double in_range = s.rotary < s.dim ? s.pass_allowed : 0.0;
-  for (long j = 0; j < pairs; ++j)
-    if (!s.below_normal[static_cast<std::size_t>(j)]) in_range = std::max(in_range, allowed[j]);
+  for (long j = 0; j < pairs; ++j) {
+    const bool below = s.scale_sign * x * allow.log2_zeta[static_cast<std::size_t>(j)] < s.min_exponent;
+    s.below_normal[static_cast<std::size_t>(j)] = below;
+    s.pairs_below_normal += below ? 1 : 0;
+    if (!below) in_range = std::max(in_range, allowed[j]);
+  }
   s.max_allowed_in_range = in_range;
 }
 
