@@ -350,6 +350,13 @@ ConventionFrame frame_of(const Case& c, const Fitted& f) {
   return frame;
 }
 
+// One finding more in a verdict's joined name and explanation ("a + b", "why a; why b").
+void join_finding(std::string& name, std::string& explanation, const std::string& part_name,
+                  const std::string& part_explanation) {
+  name += (name.empty() ? "" : " + ") + part_name;
+  explanation += (explanation.empty() ? "" : "; ") + part_explanation;
+}
+
 ModelVerdict verdict_of(const Case& c, const Fitted& f, const FrequencySet& set,
                         const HypothesisScore& score, const std::optional<Finding>& rounded_positions) {
   std::vector<Finding> findings;
@@ -362,8 +369,7 @@ ModelVerdict verdict_of(const Case& c, const Fitted& f, const FrequencySet& set,
   v.score = score;
   v.kind = DiagnosisKind::convention;
   for (const Finding& x : findings) {
-    v.name += (v.name.empty() ? "" : " + ") + x.name;
-    v.explanation += (v.explanation.empty() ? "" : "; ") + x.explanation;
+    join_finding(v.name, v.explanation, x.name, x.explanation);
     if (x.kind == DiagnosisKind::bug) v.kind = DiagnosisKind::bug;
     if (x.kind == DiagnosisKind::precision && v.kind == DiagnosisKind::convention) v.kind = DiagnosisKind::precision;
     if (!x.convention.empty()) v.convention += (v.convention.empty() ? "" : ",") + x.convention;
@@ -662,10 +668,9 @@ Evidence read_as(const Evidence& ev, const Case& changed) {
                   ev.k_held,   ev.q_rows, ev.k_rows, ev.estimates,    ev.decomposition};
 }
 
-// Findings joined as verdict_of joins them, carried by a frequency set.
+// A frequency set carrying one finding more, joined as verdict_of joins them.
 FrequencySet with_finding(FrequencySet set, const std::string& name, const std::string& explanation) {
-  set.name = set.name.empty() ? name : set.name + " + " + name;
-  set.explanation = set.explanation.empty() ? explanation : set.explanation + "; " + explanation;
+  join_finding(set.name, set.explanation, name, explanation);
   return set;
 }
 
