@@ -155,14 +155,12 @@ TensorDecomposition decompose_tensor(const Evidence& ev, const TensorRefs& t) {
     d.last_changed = i;
   }
   d.angle_error_per_phi_eps = phi_sq > 0 ? std::sqrt(err_sq / phi_sq) : 0.0;
-  const Convention spec = spec_convention(c);
-  const double r = static_cast<double>(c.rotary());
+  const std::vector<double> omega = pair_frequencies(c, spec_convention(c)), log_zeta = pair_log_zeta(c);
   for (long j = 0; j < pairs; ++j) {
-    const double jj = static_cast<double>(j);
     FrequencyFit f;
     f.pair = j;
-    f.omega = std::pow(spec.base, -2.0 * jj / r) / c.interpolation;
-    f.lambda = c.xpos ? std::log((2.0 * jj + 0.4 * r) / (1.4 * r)) / c.scale_base : 0.0;
+    f.omega = omega[static_cast<std::size_t>(j)];
+    f.lambda = c.xpos ? log_zeta[static_cast<std::size_t>(j)] : 0.0;
     f.angle = state[static_cast<std::size_t>(j)].angle.fit();
     f.log_scale = state[static_cast<std::size_t>(j)].log_scale.fit();
     d.fits.push_back(f);
