@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <exception>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -205,24 +207,42 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
   std::stable_sort(batches.begin(), batches.end(), [](const std::vector<Unit>& a, const std::vector<Unit>& b) {
     return input_values(a) > input_values(b);
   });
-  const bool streams =
-      std::any_of(units.begin(), units.end(), [](const Unit& u) { return u.gc->params.stream.has_value(); });
-  // Whether the candidate runs streams whole shapes the first batch's jobs, and asking
-  // means waiting while its process starts (seconds, to import a framework): batches
-  // are prepared meanwhile, the first always, more while the wait lasts (the largest
-  // batches come first, so a budget of one batch would stop at the first).
+  // Warming the candidate up means waiting while its process starts (seconds, to import
+  // a framework) and says whether it runs streams whole, which shapes the first batch's
+  // jobs. Meanwhile the first batch's inputs are drawn; it is handed over as soon as
+  // both are ready, and the process starts on it while the harness prepares the next
+  // batches (the largest come first, so a budget of one batch would stop at the
+  // first). The first batch's golden outputs are made while it runs, in the loop.
+  Batch first;
   std::deque<Batch> ready;
-  std::atomic<bool> waiting{streams};
+  std::mutex drawing;
+  std::condition_variable drawn_cv;
+  bool drawn = false, draw_failed = false;
+  std::atomic<bool> handed{false};
   alongside(
       [&] {
-        if (streams) candidate.expect_streams();
-        waiting = false;
+        candidate.warm_up();
+        std::unique_lock lock(drawing);
+        drawn_cv.wait(lock, [&] { return drawn; });
+        if (!draw_failed) candidate.stage_batch(first.jobs(candidate.runs_whole_streams()));
+        handed = true;
       },
       [&] {
-        ready.push_back(inputs_of(batches[0], candidate));
-        complete_batch(ready.back());
+        const auto signal = [&](bool failed) {
+          std::lock_guard lock(drawing);
+          drawn = true;
+          draw_failed = failed;
+          drawn_cv.notify_one();
+        };
+        try {
+          first = inputs_of(batches[0], candidate);
+        } catch (...) {
+          signal(true);
+          throw;
+        }
+        signal(false);
         double values = input_values(batches[0]);
-        for (std::size_t k = 1; k < batches.size() && waiting; ++k) {
+        for (std::size_t k = 1; k < batches.size() && !handed; ++k) {
           values += input_values(batches[k]);
           if (values > kPreparedAheadValues) break;
           try {
@@ -235,8 +255,7 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
         }
       });
   std::optional<Batch> previous;
-  Batch current = std::move(ready.front());
-  ready.pop_front();
+  Batch current = std::move(first);
   for (std::size_t k = 0; k < batches.size(); ++k) {
     const bool whole_streams = candidate.runs_whole_streams();
     const std::vector<Job> jobs = current.jobs(whole_streams);

@@ -60,17 +60,17 @@ TEST_CASE("a NumPy candidate through the helper passes in every dtype in batched
     CHECK(r.outcome == Outcome::pass);
   }
   const ExternalStats s = candidate->stats();
-  // 24 cases in batches of 10: the first process says what it can do; the second,
-  // started ahead of batch 2 (the helper waits for its manifest), also serves batch 3.
+  // 24 cases in batches of 10: one process, started while the first batch's inputs
+  // were drawn (the helper waits for its manifest), runs it and serves the other two.
   CHECK(s.batches == 3);
-  CHECK(s.processes == 2);
+  CHECK(s.processes == 1);
   CHECK(s.prestarted == 1);
-  CHECK(s.served == 1);
+  CHECK(s.served == 2);
   CHECK(s.cases == 24);
   CHECK(s.timed_cases == 24);
   CHECK(s.compute_s > 0);
   CHECK(s.compute_s < s.process_s);
-  CHECK_THAT(candidate->stats_summary(), Contains("24 cases in 2 processes (1 batches served"));
+  CHECK_THAT(candidate->stats_summary(), Contains("24 cases in 1 processes (2 batches served"));
 }
 
 TEST_CASE("a candidate's idle OpenMP threads sleep unless the harness's environment says otherwise",
@@ -174,8 +174,9 @@ TEST_CASE("a command that exits without writing: CRASH with its stderr tail and 
 
 TEST_CASE("a serving process that dies in a later batch is replaced by a fresh one",
           "[external]") {
-  // Batches [1, 2] [3, 4] [5, 6] [7, 8]: the second process serves batches 2 and 3,
-  // and dies in the middle of N = 6; batch 4 gets a new process.
+  // Batches run largest first, [7, 8] [5, 6] [3, 4] [1, 2]: the process started ahead
+  // of the first serves the second and dies in the middle of N = 6; the third gets a
+  // new process, started ahead as that one died, which serves the fourth.
   const Grid grid = small_grid("head_dim = 16\nseq_len = [1, 2, 3, 4, 5, 6, 7, 8]\n");
   auto candidate = testing_candidate("die_in_batch.py", 2);
   const auto records = sweep_one(grid, candidate);
@@ -188,8 +189,8 @@ TEST_CASE("a serving process that dies in a later batch is replaced by a fresh o
   CHECK_THAT(records[5].message, Contains("exit status 5") && Contains("dying on purpose at N=6"));
   const ExternalStats s = candidate->stats();
   CHECK(s.batches == 4);
-  CHECK(s.processes == 3);
-  CHECK(s.served == 1);
+  CHECK(s.processes == 2);
+  CHECK(s.served == 2);
   CHECK(s.prestarted == 2);
   CHECK(s.failed_processes == 1);
 }
@@ -383,6 +384,72 @@ TEST_CASE("no spare process starts while a serving process has the next batch", 
   CHECK(std::holds_alternative<CandidateOutput>(third.at(0)));
   CHECK(candidate.stats().staged == 1);
   CHECK(started() == before);
+}
+
+TEST_CASE("the first batch staged after warm_up starts in the warmed-up process before run_batch", "[external]") {
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [3, 5]\n");
+  std::vector<Inputs> inputs;
+  for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
+  std::vector<Job> jobs;
+  for (std::size_t i = 0; i < grid.cases.size(); ++i)
+    jobs.push_back({&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k});
+  const ScratchDir dir("first-staged");
+  const fs::path order = dir.path / "order", starts = dir.path / "starts";
+  const auto lines = [](const fs::path& file) {
+    std::ifstream in(file);
+    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+  };
+  SubprocessCandidate candidate(options_for(
+      "first-staged", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.3 XPOSCHECK_TEST_ORDER_FILE='" +
+                                                       order.string() + "' XPOSCHECK_TEST_STARTS_FILE='" +
+                                                       starts.string() + "'")));
+  candidate.warm_up();
+  candidate.stage_batch(jobs);
+  // The process is on the batch before anyone asks for it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (lines(order) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(lines(order) >= 1);
+  const std::vector<Attempt> got = candidate.run_batch(jobs);
+  INFO(candidate.stats_summary());
+  REQUIRE(got.size() == 2);
+  CHECK(std::holds_alternative<CandidateOutput>(got[0]));
+  CHECK(std::holds_alternative<CandidateOutput>(got[1]));
+  CHECK(lines(order) == 2);  // each case once: the batch was not written again
+  CHECK(lines(starts) == 1);
+  const ExternalStats s = candidate.stats();
+  CHECK(s.processes == 1);
+  CHECK(s.prestarted == 1);
+  CHECK(s.staged == 1);
+  CHECK(s.served == 0);
+}
+
+TEST_CASE("after the first batch a process started ahead is not handed a staged batch", "[external]") {
+  // A candidate that does not serve batches gets a process started ahead for each next
+  // batch; a batch staged while another runs must not start in it beside that one.
+  const Grid grid = small_grid("head_dim = 16\nseq_len = [3, 5]\n");
+  std::vector<Inputs> inputs;
+  for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
+  auto job = [&](std::size_t i) { return std::vector<Job>{{&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k}}; };
+  const ScratchDir dir("no-early-start");
+  const fs::path order = dir.path / "order";
+  const auto lines = [&] {
+    std::ifstream in(order);
+    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
+  };
+  SubprocessOptions options = options_for(
+      "no-early-start", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.2 XPOSCHECK_TEST_ORDER_FILE='" +
+                                                         order.string() + "'"));
+  options.serve = false;
+  SubprocessCandidate candidate(options);
+  REQUIRE(candidate.run_batch(job(0)).size() == 1);  // learns that it can wait; starts the next ahead
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  candidate.stage_batch(job(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(lines() == 1);  // nothing ran the staged batch
+  const std::vector<Attempt> second = candidate.run_batch(job(1));
+  CHECK(std::holds_alternative<CandidateOutput>(second.at(0)));
+  CHECK(lines() == 2);
 }
 
 TEST_CASE("the helper's bf16 conversions are exact and round to nearest even", "[external]") {

@@ -135,22 +135,31 @@ struct SubprocessCandidate::Staged {
   std::unique_ptr<external::Launch> launch;  // launch->process set once handed over
   // The served batch's directory, kept while the process reads where to go next.
   std::unique_ptr<external::Launch> handed_from;
+  bool first = false;  // written into the directory of the process warm_up() started
   double write_s = 0;
 };
 
 SubprocessCandidate::~SubprocessCandidate() = default;
 
 void SubprocessCandidate::stage_batch(std::span<const Job> jobs) {
+  auto staged = std::make_unique<Staged>();
   {
     std::lock_guard lock(mutex_);
-    // Only a serving process is handed a directory written beforehand (a new process
-    // or one started ahead works in its own), and only a batch that is one chunk.
-    if (!serves_ || jobs.empty() || jobs.size() > options_.batch_size) return;
+    // Only a batch that is one chunk, for a serving process (handed a directory written
+    // beforehand) or, before any batch ran, the process started ahead, waiting for its
+    // manifest: it starts on the batch as soon as it is written. Not later: another
+    // batch may be running, and a process started ahead would run beside it.
+    if (jobs.empty() || jobs.size() > options_.batch_size) return;
+    if (!batches_begun_ && !serving_ && next_ && !next_->process->exited()) {
+      staged->launch = std::move(next_);
+      staged->first = true;
+    } else if (!serves_) {
+      return;
+    }
   }
   const auto t0 = std::chrono::steady_clock::now();
-  auto staged = std::make_unique<Staged>();
   try {
-    staged->launch = std::make_unique<external::Launch>(options_);
+    if (!staged->launch) staged->launch = std::make_unique<external::Launch>(options_);
     std::vector<BatchEntry> entries;
     for (std::size_t i = 0; i < jobs.size(); ++i)
       entries.push_back({&jobs[i], external::case_files(staged->launch->dir.path(), i, jobs[i].pass)});
@@ -195,7 +204,12 @@ std::unique_ptr<external::Launch> SubprocessCandidate::take_staged(std::span<con
   if (!serving && !staged->launch->process) return nullptr;
   ++stats.staged;
   stats.write_s += staged->write_s;
-  if (staged->launch->process) ++stats.served;
+  if (staged->first) {
+    ++stats.processes;
+    ++stats.prestarted;
+  } else if (staged->launch->process) {
+    ++stats.served;
+  }
   handed_from = std::move(staged->handed_from);
   return std::move(staged->launch);
 }
@@ -209,11 +223,11 @@ bool SubprocessCandidate::runs_whole_streams() const {
   return whole_streams_;
 }
 
-void SubprocessCandidate::expect_streams() {
+void SubprocessCandidate::warm_up() {
   {
     std::lock_guard lock(mutex_);
-    if (whole_streams_ || streams_probed_ || !options_.prestart || next_ || serving_) return;
-    streams_probed_ = true;
+    if (warmed_up_ || !options_.prestart || next_ || serving_) return;
+    warmed_up_ = true;
   }
   std::unique_ptr<external::Launch> launch;
   try {
@@ -273,6 +287,10 @@ CandidateOutput SubprocessCandidate::run(const Case& c, DType dtype, const Tenso
 }
 
 std::vector<Attempt> SubprocessCandidate::run_batch(std::span<const Job> jobs) {
+  {
+    std::lock_guard lock(mutex_);
+    batches_begun_ = true;
+  }
   std::vector<Attempt> attempts;
   attempts.reserve(jobs.size());
   for (std::size_t begin = 0, n = 0; begin < jobs.size(); begin += n) {

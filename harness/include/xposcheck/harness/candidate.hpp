@@ -99,9 +99,10 @@ class Candidate {
   // per call. Read for Execution::batched; may become true once the candidate has
   // said so (an external candidate's capabilities).
   virtual bool runs_whole_streams() const { return false; }
-  // Streams are coming: a candidate that learns its capabilities at run time may find
-  // out now, so that its first batch already gets whole streams.
-  virtual void expect_streams() {}
+  // Batches are coming: a candidate that runs in a process of its own may start it now
+  // (a framework's import overlaps the harness's own preparation) and learn its
+  // capabilities, so that its first batch already gets whole streams.
+  virtual void warm_up() {}
   // The jobs of the next run_batch call, known while the current one runs: a candidate
   // may prepare them now, from another thread (an external one writes their files).
   // Only a hint: run_batch must work whatever was staged.

@@ -90,7 +90,7 @@ class SubprocessCandidate : public Candidate {
   // A long case's inputs are written and its outputs read a block of rows at a time.
   bool takes_input_rows() const override { return true; }
   // Starts the first batch's process ahead and reads what it says it can do.
-  void expect_streams() override;
+  void warm_up() override;
   // A new instance with the same options starts its own processes: no history.
   std::unique_ptr<Candidate> fresh() const override;
   std::optional<std::string> statistics() const override { return stats_summary(); }
@@ -101,7 +101,8 @@ class SubprocessCandidate : public Candidate {
   std::vector<Attempt> run_batch(std::span<const Job> jobs) override;
   // While a serving process runs this batch, writes the next one's manifest and inputs
   // to its own work directory, handed over as soon as this batch is done (before the
-  // next run_batch when the process finishes first).
+  // next run_batch when the process finishes first). Before the first run_batch, the
+  // process warm_up() started takes the batch at once and starts on it.
   void stage_batch(std::span<const Job> jobs) override;
   // Known from the options, from a batch the command ran, or else by handing it an
   // empty batch (the Python helper announces itself in candidate.json).
@@ -132,7 +133,8 @@ class SubprocessCandidate : public Candidate {
   std::unique_ptr<external::Launch> next_;  // prestarted for the next batch
   bool serves_ = false;                     // the candidate said it serves batches
   bool whole_streams_ = false;              // the candidate said it runs streams whole
-  bool streams_probed_ = false;             // expect_streams() has asked once
+  bool warmed_up_ = false;                  // warm_up() has started a process once
+  bool batches_begun_ = false;              // run_batch has been called
   std::unique_ptr<external::Launch> serving_;  // finished its batch, waiting for the next
   struct Staged;
   std::unique_ptr<Staged> staged_;          // the next batch, written ahead (stage_batch)
