@@ -32,30 +32,31 @@ work=$(mktemp -d -p /dev/shm 2>/dev/null || mktemp -d)
 trap 'rm -rf "$work"' EXIT
 now() { $python -c 'import time; print(time.monotonic())'; }
 
-sweep() {  # sweep TMPDIR LOG [extra flags]: the grid through the PyTorch candidate
-  dirs=$1 log=$2
-  shift 2
+sweep() {  # sweep TMPDIR LOG PREFIX [extra flags]: the grid through the PyTorch candidate
+  dirs=$1 log=$2 prefix=$3
+  shift 3
   status=0
   TMPDIR="$dirs" "$build/cli/xposcheck" sweep --grid "$grid" --quiet --out "$work/results.json" \
-      --candidate-cmd "$python $src/python/candidates/torch_xtransformers.py" \
+      --candidate-cmd "$prefix$python $src/python/candidates/torch_xtransformers.py" \
       --candidate-name torch "$@" > "$log" || status=$?
   [ "$status" -le 1 ] || { cat "$log"; exit "$status"; }
 }
 
-alone() {  # torch alone over the kept inputs, in the environment the harness gives a
-  # candidate (docs/protocol.md, "A candidate's environment"); prints its seconds
-  OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} $python "$src/bench/torch_alone.py" "$work/dirs" |
+alone() {  # torch alone over the kept inputs, in the environment the harness gave the
+  # kept sweep's candidate (docs/protocol.md, "A candidate's environment"); prints its seconds
+  $python "$src/bench/torch_alone.py" "$work/dirs" "$work/candidate.env" |
     sed -n 's/.*inside torch \([0-9.]*\) s/\1/p'
 }
 
 mkdir "$work/dirs" "$work/scratch"
-sweep "$work/dirs" "$work/kept.log" --keep-work-dirs "$@"
+# The kept sweep's candidate records the environment it was given, for torch alone.
+sweep "$work/dirs" "$work/kept.log" "env -0 > '$work/candidate.env'; " --keep-work-dirs "$@"
 before=$(alone)
 run=1
 while [ "$run" -le "$runs" ]; do
   load=$(cut -d' ' -f1 /proc/loadavg)
   start=$(now)
-  sweep "$work/scratch" "$work/log" "$@"
+  sweep "$work/scratch" "$work/log" "" "$@"
   end=$(now)
   [ "$run" -eq 1 ] && grep -E '^(external|gate):' "$work/log"
   after=$(alone)

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <optional>
 #include <iterator>
+#include <map>
 #include <set>
 #include <thread>
 #include <chrono>
@@ -18,6 +19,7 @@
 #include <catch2/catch.hpp>
 
 #include "external_test_support.hpp"
+#include "../../harness/src/external/protocol.hpp"  // private to the harness: the defaults
 #include "xposcheck/harness/process.hpp"
 #include "xposcheck/reference/inputs.hpp"
 
@@ -73,32 +75,41 @@ TEST_CASE("a NumPy candidate through the helper passes in every dtype in batched
   CHECK_THAT(candidate->stats_summary(), Contains("24 cases in 1 processes (2 batches served"));
 }
 
-TEST_CASE("a candidate's idle OpenMP threads sleep unless the harness's environment says otherwise",
+TEST_CASE("a candidate gets the harness's environment defaults unless the harness's environment sets them",
           "[external]") {
-  ScratchDir dir("omp");
-  const fs::path seen = dir.path / "policy";
-  // Written whole and renamed into place: a process started ahead for a batch that
-  // never comes writes it too, and may do so while the test reads it.
-  const std::string command = "printf %s \"${OMP_WAIT_POLICY-unset}\" > '" + seen.string() + ".$$' && mv '" +
-                              seen.string() + ".$$' '" + seen.string() + "'; " + testing_command("numpy_reference.py");
-  const auto policy_seen = [&] {
-    const auto records = sweep_one(small_grid("head_dim = 8\nseq_len = 3\n"),
-                                   std::make_unique<SubprocessCandidate>(options_for("omp", command)));
-    REQUIRE(records.size() == 1);
-    CHECK(records[0].outcome == Outcome::pass);
-    std::ifstream in(seen);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  // The test's own environment comes back however the test ends.
-  struct Restore {
-    std::optional<std::string> saved;
-    ~Restore() { saved ? ::setenv("OMP_WAIT_POLICY", saved->c_str(), 1) : ::unsetenv("OMP_WAIT_POLICY"); }
-  } restore;
-  if (const char* before = std::getenv("OMP_WAIT_POLICY")) restore.saved = before;
-  ::unsetenv("OMP_WAIT_POLICY");
-  CHECK(policy_seen() == "PASSIVE");
-  ::setenv("OMP_WAIT_POLICY", "ACTIVE", 1);  // the user's choice is the candidate's
-  CHECK(policy_seen() == "ACTIVE");
+  // A value a user might set instead of each default.
+  const std::map<std::string, std::string> user_choice = {
+      {"OMP_WAIT_POLICY", "ACTIVE"}, {"GLIBC_TUNABLES", "glibc.malloc.trim_threshold=131072"}};
+  for (const external::EnvDefault& d : external::kCandidateEnvDefaults) {
+    const std::string name = d.name;
+    INFO(name);
+    REQUIRE(user_choice.count(name) == 1);
+    ScratchDir dir("env-default");
+    const fs::path seen = dir.path / "value";
+    // Written whole and renamed into place: a process started ahead for a batch that
+    // never comes writes it too, and may do so while the test reads it.
+    const std::string command = "printf %s \"${" + name + "-unset}\" > '" + seen.string() + ".$$' && mv '" +
+                                seen.string() + ".$$' '" + seen.string() + "'; " + testing_command("numpy_reference.py");
+    const auto value_seen = [&] {
+      const auto records = sweep_one(small_grid("head_dim = 8\nseq_len = 3\n"),
+                                     std::make_unique<SubprocessCandidate>(options_for("env", command)));
+      REQUIRE(records.size() == 1);
+      CHECK(records[0].outcome == Outcome::pass);
+      std::ifstream in(seen);
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    // The test's own environment comes back however the test ends.
+    struct Restore {
+      std::string name;
+      std::optional<std::string> saved;
+      ~Restore() { saved ? ::setenv(name.c_str(), saved->c_str(), 1) : ::unsetenv(name.c_str()); }
+    } restore{name, std::nullopt};
+    if (const char* before = std::getenv(d.name)) restore.saved = before;
+    ::unsetenv(d.name);
+    CHECK(value_seen() == d.value);
+    ::setenv(d.name, user_choice.at(name).c_str(), 1);  // the user's choice is the candidate's
+    CHECK(value_seen() == user_choice.at(name));
+  }
 }
 
 TEST_CASE("bf16 inputs written as float32 values reach the candidate unchanged", "[external]") {

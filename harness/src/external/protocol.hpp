@@ -30,14 +30,19 @@ inline constexpr const char* kNextFile = "next.json";
 inline constexpr const char* kWaitForManifestEnv = "XPOSCHECK_WAIT_FOR_MANIFEST";
 inline constexpr const char* kHarnessPidEnv = "XPOSCHECK_HARNESS_PID";
 // Set in every candidate process's environment unless the harness's own environment
-// sets the name: idle OpenMP threads sleep at once instead of spinning, since the
-// verification shares the cores with the candidate. It changes no value
-// (docs/protocol.md, "A candidate's environment").
+// sets the name; neither changes a value (docs/protocol.md, "A candidate's
+// environment"). Idle OpenMP threads sleep at once instead of spinning, since the
+// verification shares the cores with the candidate; glibc keeps freed blocks under
+// 32 MiB in the process instead of handing them back to the kernel, so that a
+// framework allocating fresh memory for every intermediate (PyTorch on CPU) does not
+// spend its time in page faults.
 struct EnvDefault {
   const char* name;
   const char* value;
 };
-inline constexpr EnvDefault kCandidateEnvDefaults[] = {{"OMP_WAIT_POLICY", "PASSIVE"}};
+inline constexpr EnvDefault kCandidateEnvDefaults[] = {
+    {"OMP_WAIT_POLICY", "PASSIVE"},
+    {"GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296"}};
 // The files of one case are its id followed by these.
 inline constexpr const char* kQInSuffix = ".q_in.npy";
 inline constexpr const char* kKInSuffix = ".k_in.npy";
