@@ -41,6 +41,28 @@ std::unique_ptr<SubprocessCandidate> testing_candidate(const std::string& script
       options_for(script, testing_command(script, env), batch));
 }
 
+// A small fp32 grid with its inputs drawn, and one-job batches over its cases.
+struct Fp32Cases {
+  explicit Fp32Cases(const std::string& axes) : grid(small_grid(axes)) {
+    for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
+  }
+  Job job_of(std::size_t i) const { return {&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k}; }
+  std::vector<Job> job(std::size_t i) const { return {job_of(i)}; }
+  std::vector<Job> all() const {
+    std::vector<Job> jobs;
+    for (std::size_t i = 0; i < grid.cases.size(); ++i) jobs.push_back(job_of(i));
+    return jobs;
+  }
+  Grid grid;
+  std::vector<Inputs> inputs;
+};
+
+// Lines a testing candidate appended to a file (0 before it exists).
+long lines_in(const fs::path& file) {
+  std::ifstream in(file);
+  return static_cast<long>(std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
+}
+
 const Record& find_record(const std::vector<Record>& records, long n, long m, DType dtype) {
   for (const Record& r : records) {
     if (r.params.seq_len == n && r.params.mem_len == m && r.dtype == dtype) return r;
@@ -309,10 +331,8 @@ TEST_CASE("batches larger than the configured size are split across processes", 
 }
 
 TEST_CASE("a batch staged ahead is used only for exactly its jobs", "[external]") {
-  const Grid grid = small_grid("head_dim = 16\nseq_len = [3, 5]\nmem_len = [0, 2]\n");
-  std::vector<Inputs> inputs;
-  for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
-  auto job = [&](std::size_t i) { return Job{&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k}; };
+  const Fp32Cases cases("head_dim = 16\nseq_len = [3, 5]\nmem_len = [0, 2]\n");
+  auto job = [&](std::size_t i) { return cases.job_of(i); };
   SubprocessCandidate candidate(options_for("staged", testing_command("numpy_reference.py")));
   const std::vector<Job> first{job(0)}, second{job(1)}, third{job(2)}, other{job(3)};
   auto all_pass = [&](const std::vector<Attempt>& attempts, const std::vector<Job>& jobs) {
@@ -342,10 +362,8 @@ TEST_CASE("a batch staged ahead is used only for exactly its jobs", "[external]"
 }
 
 TEST_CASE("a serving process starts a staged batch before it is asked for", "[external]") {
-  const Grid grid = small_grid("head_dim = 16\nseq_len = [3, 5, 7]\n");
-  std::vector<Inputs> inputs;
-  for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
-  auto job = [&](std::size_t i) { return std::vector<Job>{{&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k}}; };
+  const Fp32Cases cases("head_dim = 16\nseq_len = [3, 5, 7]\n");
+  auto job = [&](std::size_t i) { return cases.job(i); };
   SubprocessCandidate candidate(options_for("sleepy", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=1")));
   REQUIRE(candidate.run_batch(job(0)).size() == 1);  // learns that it serves
   REQUIRE(candidate.run_batch(job(1)).size() == 1);  // left serving
@@ -363,16 +381,11 @@ TEST_CASE("a serving process starts a staged batch before it is asked for", "[ex
 }
 
 TEST_CASE("no spare process starts while a serving process has the next batch", "[external]") {
-  const Grid grid = small_grid("head_dim = 16\nseq_len = [3, 5, 7]\n");
-  std::vector<Inputs> inputs;
-  for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
-  auto job = [&](std::size_t i) { return std::vector<Job>{{&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k}}; };
+  const Fp32Cases cases("head_dim = 16\nseq_len = [3, 5, 7]\n");
+  auto job = [&](std::size_t i) { return cases.job(i); };
   const ScratchDir dir("spare");
   const fs::path starts = dir.path / "starts";
-  const auto started = [&] {
-    std::ifstream in(starts);
-    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
-  };
+  const auto started = [&] { return lines_in(starts); };
   SubprocessCandidate candidate(options_for(
       "spare", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.5 XPOSCHECK_TEST_STARTS_FILE='" +
                                                 starts.string() + "'")));
@@ -398,18 +411,10 @@ TEST_CASE("no spare process starts while a serving process has the next batch", 
 }
 
 TEST_CASE("the first batch staged after warm_up starts in the warmed-up process before run_batch", "[external]") {
-  const Grid grid = small_grid("head_dim = 16\nseq_len = [3, 5]\n");
-  std::vector<Inputs> inputs;
-  for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
-  std::vector<Job> jobs;
-  for (std::size_t i = 0; i < grid.cases.size(); ++i)
-    jobs.push_back({&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k});
+  const Fp32Cases cases("head_dim = 16\nseq_len = [3, 5]\n");
+  const std::vector<Job> jobs = cases.all();
   const ScratchDir dir("first-staged");
   const fs::path order = dir.path / "order", starts = dir.path / "starts";
-  const auto lines = [](const fs::path& file) {
-    std::ifstream in(file);
-    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
-  };
   SubprocessCandidate candidate(options_for(
       "first-staged", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.3 XPOSCHECK_TEST_ORDER_FILE='" +
                                                        order.string() + "' XPOSCHECK_TEST_STARTS_FILE='" +
@@ -418,16 +423,16 @@ TEST_CASE("the first batch staged after warm_up starts in the warmed-up process 
   candidate.stage_batch(jobs);
   // The process is on the batch before anyone asks for it.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (lines(order) == 0 && std::chrono::steady_clock::now() < deadline)
+  while (lines_in(order) == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  REQUIRE(lines(order) >= 1);
+  REQUIRE(lines_in(order) >= 1);
   const std::vector<Attempt> got = candidate.run_batch(jobs);
   INFO(candidate.stats_summary());
   REQUIRE(got.size() == 2);
   CHECK(std::holds_alternative<CandidateOutput>(got[0]));
   CHECK(std::holds_alternative<CandidateOutput>(got[1]));
-  CHECK(lines(order) == 2);  // each case once: the batch was not written again
-  CHECK(lines(starts) == 1);
+  CHECK(lines_in(order) == 2);  // each case once: the batch was not written again
+  CHECK(lines_in(starts) == 1);
   const ExternalStats s = candidate.stats();
   CHECK(s.processes == 1);
   CHECK(s.prestarted == 1);
@@ -438,16 +443,11 @@ TEST_CASE("the first batch staged after warm_up starts in the warmed-up process 
 TEST_CASE("after the first batch a process started ahead is not handed a staged batch", "[external]") {
   // A candidate that does not serve batches gets a process started ahead for each next
   // batch; a batch staged while another runs must not start in it beside that one.
-  const Grid grid = small_grid("head_dim = 16\nseq_len = [3, 5]\n");
-  std::vector<Inputs> inputs;
-  for (const GridCase& gc : grid.cases) inputs.push_back(generate_inputs(gc.params, gc.seed, DType::fp32));
-  auto job = [&](std::size_t i) { return std::vector<Job>{{&grid.cases[i].params, DType::fp32, &inputs[i].q, &inputs[i].k}}; };
+  const Fp32Cases cases("head_dim = 16\nseq_len = [3, 5]\n");
+  auto job = [&](std::size_t i) { return cases.job(i); };
   const ScratchDir dir("no-early-start");
   const fs::path order = dir.path / "order";
-  const auto lines = [&] {
-    std::ifstream in(order);
-    return std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n');
-  };
+  const auto lines = [&] { return lines_in(order); };
   SubprocessOptions options = options_for(
       "no-early-start", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.2 XPOSCHECK_TEST_ORDER_FILE='" +
                                                          order.string() + "'"));
