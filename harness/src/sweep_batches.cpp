@@ -224,6 +224,7 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
         candidate.warm_up();
         std::unique_lock lock(drawing);
         drawn_cv.wait(lock, [&] { return drawn; });
+        lock.unlock();
         if (!draw_failed) candidate.stage_batch(first.jobs(candidate.runs_whole_streams()));
         handed = true;
       },
