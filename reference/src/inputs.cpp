@@ -65,23 +65,24 @@ __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void draw_no
   }
 }
 
-// round_to(dtype, v[i]) for every i: draws in the dtype's normal range on the bit
-// pattern, in a loop that vectorizes (|draw| <= 6 never overflows; every element is
-// stored, since a masked store is slow on some processors); the rest, near zero and
-// rare, through round_to, in a second pass only when there are any.
+// to[i] = round_to(dtype, from[i]) for every i (from may be to): draws in the dtype's
+// normal range on the bit pattern, in a loop that vectorizes (|draw| <= 6 never
+// overflows; every element is stored, since a masked store is slow on some
+// processors); the rest, near zero and rare, through round_to, in a second pass only
+// when there are any. One pass reads the draws and writes the target: no copy first.
 __attribute__((target_clones("arch=x86-64-v4", "avx2", "default"))) void round_draws(
-    double* v, std::size_t n, DType dtype) {
+    const double* from, double* to, std::size_t n, DType dtype) {
   const detail::NormalRange range = detail::normal_range(dtype);
   int below = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    const double x = v[i];
+    const double x = from[i];
     const bool normal = std::fabs(x) >= range.min_normal;
-    v[i] = normal ? detail::round_normal_bits(x, range.dropped_bits) : x;
+    to[i] = normal ? detail::round_normal_bits(x, range.dropped_bits) : x;
     below |= !normal;
   }
   if (!below) return;
   for (std::size_t i = 0; i < n; ++i) {
-    if (std::fabs(v[i]) < range.min_normal) v[i] = round_to(dtype, v[i]);
+    if (std::fabs(to[i]) < range.min_normal) to[i] = round_to(dtype, to[i]);
   }
 }
 
@@ -115,11 +116,8 @@ void fill_rows(const Case& c, std::uint64_t seed, std::uint64_t first_call,
       }
       // The first target last: its memory holds the unrounded draws until then.
       const auto n = static_cast<std::size_t>(piece_end - piece);
-      for (std::size_t t = targets.size(); t-- > 0;) {
-        double* out = targets[t].out + piece;
-        if (t > 0) std::copy_n(drawn + piece, n, out);
-        round_draws(out, n, targets[t].dtype);
-      }
+      for (std::size_t t = targets.size(); t-- > 0;)
+        round_draws(drawn + piece, targets[t].out + piece, n, targets[t].dtype);
     }
   });
 }
