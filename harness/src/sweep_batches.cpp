@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <exception>
-#include <mutex>
+#include <future>
 #include <optional>
 #include <thread>
 
@@ -215,33 +214,23 @@ void Sweeper::batched_pass(const std::vector<Unit>& all, Candidate& candidate) {
   // first). The first batch's golden outputs are made while it runs, in the loop.
   Batch first;
   std::deque<Batch> ready;
-  std::mutex drawing;
-  std::condition_variable drawn_cv;
-  bool drawn = false, draw_failed = false;
+  std::promise<bool> first_drawn;  // false: drawing failed, its error ends the sweep
+  std::future<bool> first_ready = first_drawn.get_future();
   std::atomic<bool> handed{false};
   alongside(
       [&] {
         candidate.warm_up();
-        std::unique_lock lock(drawing);
-        drawn_cv.wait(lock, [&] { return drawn; });
-        lock.unlock();
-        if (!draw_failed) candidate.stage_batch(first.jobs(candidate.runs_whole_streams()));
+        if (first_ready.get()) candidate.stage_batch(first.jobs(candidate.runs_whole_streams()));
         handed = true;
       },
       [&] {
-        const auto signal = [&](bool failed) {
-          std::lock_guard lock(drawing);
-          drawn = true;
-          draw_failed = failed;
-          drawn_cv.notify_one();
-        };
         try {
           first = inputs_of(batches[0], candidate);
         } catch (...) {
-          signal(true);
+          first_drawn.set_value(false);
           throw;
         }
-        signal(false);
+        first_drawn.set_value(true);
         double values = input_values(batches[0]);
         for (std::size_t k = 1; k < batches.size() && !handed; ++k) {
           values += input_values(batches[k]);
