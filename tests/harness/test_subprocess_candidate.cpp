@@ -440,6 +440,33 @@ TEST_CASE("the first batch staged after warm_up starts in the warmed-up process 
   CHECK(s.served == 0);
 }
 
+TEST_CASE("a batch staged while the staged batch before runs leaves that one running", "[external]") {
+  // The sweep stages the next batch while it is only about to ask for this one, which
+  // a process may already be running: that process must not be ended for it.
+  const Fp32Cases cases("head_dim = 16\nseq_len = [3, 5]\n");
+  const ScratchDir dir("staged-twice");
+  const fs::path order = dir.path / "order", starts = dir.path / "starts";
+  SubprocessCandidate candidate(options_for(
+      "staged-twice", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.3 XPOSCHECK_TEST_ORDER_FILE='" +
+                                                       order.string() + "' XPOSCHECK_TEST_STARTS_FILE='" +
+                                                       starts.string() + "'")));
+  candidate.warm_up();
+  candidate.stage_batch(cases.job(0));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (lines_in(order) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  REQUIRE(lines_in(order) == 1);  // the first batch is running
+  candidate.stage_batch(cases.job(1));
+  const std::vector<Attempt> first = candidate.run_batch(cases.job(0));
+  const std::vector<Attempt> second = candidate.run_batch(cases.job(1));
+  INFO(candidate.stats_summary());
+  CHECK(std::holds_alternative<CandidateOutput>(first.at(0)));
+  CHECK(std::holds_alternative<CandidateOutput>(second.at(0)));
+  CHECK(lines_in(starts) == 1);
+  CHECK(lines_in(order) == 2);  // each case once
+  CHECK(candidate.stats().processes == 1);
+}
+
 TEST_CASE("after the first batch a process started ahead is not handed a staged batch", "[external]") {
   // A candidate that does not serve batches gets a process started ahead for each next
   // batch; a batch staged while another runs must not start in it beside that one.

@@ -149,7 +149,7 @@ void SubprocessCandidate::stage_batch(std::span<const Job> jobs) {
     // beforehand) or, before any batch ran, the process started ahead, waiting for its
     // manifest: it starts on the batch as soon as it is written. Not later: another
     // batch may be running, and a process started ahead would run beside it.
-    if (jobs.empty() || jobs.size() > options_.batch_size) return;
+    if (jobs.empty() || jobs.size() > options_.batch_size || staged_running_locked()) return;
     if (!batches_begun_ && !serving_ && next_ && !next_->process->exited()) {
       staged->launch = std::move(next_);
       staged->first = true;
@@ -171,8 +171,16 @@ void SubprocessCandidate::stage_batch(std::span<const Job> jobs) {
   staged->keys = keys_of(jobs);
   staged->write_s = seconds_since(t0);
   std::lock_guard lock(mutex_);
+  if (staged_running_locked()) return;  // staged meanwhile, and started: this one is written again later
   staged_ = std::move(staged);
   start_staged_locked();
+}
+
+// A staged batch a process has started on stays staged until run_round takes it:
+// replacing it would end that process in the middle of the batch (the next batch is
+// staged while the sweep is only about to ask for this one).
+bool SubprocessCandidate::staged_running_locked() const {
+  return staged_ && staged_->launch->process;
 }
 
 // A process done with its batch and the next batch written: it starts at once, while

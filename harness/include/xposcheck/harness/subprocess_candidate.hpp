@@ -141,6 +141,7 @@ class SubprocessCandidate : public Candidate {
   std::unique_ptr<external::Launch> take_staged(std::span<const Job> jobs, bool whole, bool serving,
                                                 std::unique_ptr<external::Launch>& handed_from, ExternalStats& stats);
   void start_staged_locked();  // under mutex_
+  bool staged_running_locked() const;  // under mutex_
   std::optional<bool> backward_;            // what the candidate said in candidate.json
 };
 
