@@ -7,6 +7,9 @@
 #include <random>
 #include <vector>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include "xposcheck/reference/large_blocks.hpp"
@@ -118,14 +121,26 @@ TEST_CASE("kept pages too scattered for one request move into its new block", "[
 
 TEST_CASE("kept memory is bounded", "[large_blocks]") {
   release_kept_blocks();
-  // Untouched blocks: mapped, never faulted in, so this costs no memory.
   std::vector<void*> blocks;
-  for (int i = 0; i < 5; ++i) blocks.push_back(allocate_large_block(400 * MiB));
+  for (int i = 0; i < 5; ++i) blocks.push_back(allocate_large_block(256 * MiB));
   for (void* p : blocks) free_large_block(p);
   CHECK(large_block_stats().kept_bytes <= (std::size_t(1) << 30));
   CHECK(large_block_stats().live_bytes == 0);
   release_kept_blocks();
   CHECK(large_block_stats().kept_bytes == 0);
+}
+
+TEST_CASE("a new block's pages are in memory before it is first written", "[large_blocks]") {
+  if (!kLargeBlocksKept) return;
+  release_kept_blocks();
+  const std::size_t bytes = 8 * MiB, page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  void* block = allocate_large_block(bytes);
+  std::vector<unsigned char> resident(bytes / page);
+  REQUIRE(mincore(block, bytes, resident.data()) == 0);
+  CHECK(std::count_if(resident.begin(), resident.end(), [](unsigned char r) { return r & 1; }) ==
+        static_cast<long>(resident.size()));
+  free_large_block(block);
+  release_kept_blocks();
 }
 
 TEST_CASE("large tensors come from the recycler, small ones from malloc", "[large_blocks]") {
