@@ -528,6 +528,16 @@ TEST_CASE("run_process reports exit status and signal and output and start failu
   CHECK_THAT(r.status(), Contains("could not start: /nonexistent/program: No such file"));
 }
 
+TEST_CASE("a candidate process leads a session and a process group of its own", "[external]") {
+  // /proc/PID/stat: pid (comm) state ppid pgrp session ...
+  ProcessOptions o;
+  o.argv = {"/bin/sh", "-c", "read -r pid comm state ppid pgrp session rest < /proc/$$/stat; "
+                             "echo $((pid == pgrp)) $((pid == session))"};
+  const ProcessResult r = run_process(o);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.text() == "1 1\n");
+}
+
 TEST_CASE("run_process keeps a bounded tail of a flood and kills on timeout", "[external]") {
   ProcessOptions o;
   o.argv = {"/bin/sh", "-c", "head -c 50000000 /dev/zero | tr '\\0' x; echo; echo end"};

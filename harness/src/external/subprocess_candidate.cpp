@@ -402,14 +402,19 @@ SubprocessCandidate::Round SubprocessCandidate::run_round(std::span<const Job> j
   for (const BatchEntry& e : entries) files.push_back(e.files);
   external::CaseWatch watch(std::move(files), options_.case_timeout_s);
   if (serves_ && launch->wait_for_done(round.limit, watch)) {
-    // Finished and waiting for the next batch: kept running (unless it is the last).
+    // Finished and waiting for the next batch: kept running (unless it is the last),
+    // and handed the next batch, when it is written, before this one's outputs are
+    // read: the process computes while the harness reads. The directory read stays
+    // with serving_ (or the staged batch's handed_from) until the next round.
     s.process_s += seconds_since(t0);
     ProcessResult done = launch->process->result();
     done.reported_done = true;
+    {
+      std::lock_guard lock(mutex_);
+      serving_ = std::move(launch);
+      start_staged_locked();
+    }
     round.unfinished = collect(jobs, entries, done, watch, results, s);
-    std::lock_guard lock(mutex_);
-    serving_ = std::move(launch);
-    start_staged_locked();
     return round;
   }
   const ProcessResult p = launch->wait(std::max(0.0, round.limit - seconds_since(t0)), watch);
