@@ -179,11 +179,16 @@ def _harness_alive(pid):
 
 
 def _wait_for_file(path, poll_s):
-    # Returns False when the harness went away first.
+    # Returns False when the harness went away first. The first polls come quickly and
+    # then slow down to poll_s: the harness usually has the next batch written already
+    # and names it within a millisecond of done.json, while a process started ahead may
+    # wait seconds for its manifest.
     harness = int(os.environ.get(HARNESS_PID_ENV, "0") or 0)
     next_check = time.monotonic() + 1.0
+    delay = min(poll_s, 0.00025)
     while not os.path.exists(path):
-        time.sleep(poll_s)
+        time.sleep(delay)
+        delay = min(2 * delay, poll_s)
         if harness and time.monotonic() > next_check:
             if not _harness_alive(harness):
                 return False

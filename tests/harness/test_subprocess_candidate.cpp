@@ -1,9 +1,12 @@
 // External candidates through the work-directory protocol and the Python helper: one
 // deliberately broken candidate per failure path (python/testing/), each with the
 // outcome and evidence it must get, and the sweep going on after each.
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <fstream>
 #include <cmath>
 #include <cstring>
@@ -526,6 +529,31 @@ TEST_CASE("run_process reports exit status and signal and output and start failu
   r = run_process(o);
   CHECK_FALSE(r.started);
   CHECK_THAT(r.status(), Contains("could not start: /nonexistent/program: No such file"));
+}
+
+TEST_CASE("a wait woken by its descriptor checks for done and empties the descriptor", "[external]") {
+  ProcessOptions o;
+  o.argv = {"/bin/sh", "-c", "sleep 30"};
+  ChildProcess child(o);
+  REQUIRE(child.result().started);
+  int wake[2];
+  REQUIRE(::pipe(wake) == 0);
+  std::atomic<bool> finished{false};
+  std::thread reporter([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    finished = true;
+    REQUIRE(::write(wake[1], "xyz", 3) == 3);
+  });
+  int checks_after = 0;
+  const bool seen = child.wait_for(20, [&] { return finished && ++checks_after > 0; }, wake[0]);
+  reporter.join();
+  CHECK(seen);
+  CHECK(checks_after == 1);
+  // Emptied: a descriptor left readable would wake every later poll at once.
+  pollfd readable{wake[0], POLLIN, 0};
+  CHECK(::poll(&readable, 1, 0) == 0);
+  ::close(wake[0]);
+  ::close(wake[1]);
 }
 
 TEST_CASE("a candidate process leads a session and a process group of its own", "[external]") {

@@ -137,19 +137,27 @@ void drain(Pipe& out, Pipe& err, TailBuffer& out_tail, TailBuffer& err_tail) {
   }
 }
 
-// Waits up to `ms` for output, then takes it.
-void wait_for_output(Pipe& out, Pipe& err, ProcessResult& r, int ms) {
-  pollfd fds[2];
+// Waits up to `ms` for output or for `wake_fd` (when >= 0) to turn readable, then
+// takes the output and empties wake_fd.
+void wait_for_output(Pipe& out, Pipe& err, ProcessResult& r, int ms, int wake_fd) {
+  pollfd fds[3];
   nfds_t n = 0;
   for (const Pipe* p : {&out, &err}) {
     if (p->read >= 0) fds[n++] = pollfd{p->read, POLLIN, 0};
   }
+  if (wake_fd >= 0) fds[n++] = pollfd{wake_fd, POLLIN, 0};
   if (n == 0) {
     ::usleep(static_cast<useconds_t>(ms) * 1000);
     return;
   }
   ::poll(fds, n, ms);
   drain(out, err, r.out, r.err);
+  // One read empties it unless more is queued than fits; then the next poll wakes at
+  // once and reads on (a descriptor that blocks is never read while empty).
+  char events[4096];
+  if (wake_fd >= 0 && (fds[n - 1].revents & POLLIN)) {
+    [[maybe_unused]] const ssize_t taken = ::read(wake_fd, events, sizeof events);
+  }
 }
 
 // True once the child has exited; leaves it unreaped so that its process group
@@ -164,7 +172,7 @@ bool has_exited(int pid) {
 // Waits (draining output) until the child exits, reports itself done, or the deadline
 // passes.
 bool wait_until(int pid, Clock::time_point deadline, Pipe& out, Pipe& err, ProcessResult& r,
-                const std::function<bool()>& done = {}) {
+                const std::function<bool()>& done = {}, int wake_fd = -1) {
   for (;;) {
     if (has_exited(pid)) return true;
     if (done && done()) {
@@ -174,7 +182,7 @@ bool wait_until(int pid, Clock::time_point deadline, Pipe& out, Pipe& err, Proce
     const auto now = Clock::now();
     if (now >= deadline) return false;
     const double left_ms = std::chrono::duration<double, std::milli>(deadline - now).count();
-    wait_for_output(out, err, r, static_cast<int>(std::clamp(left_ms, 1.0, 20.0)));
+    wait_for_output(out, err, r, static_cast<int>(std::clamp(left_ms, 1.0, 20.0)), wake_fd);
   }
 }
 
@@ -257,7 +265,8 @@ bool ChildProcess::exited() const {
   return !result_.started || reaped_ || has_exited(result_.pid);
 }
 
-ProcessResult ChildProcess::wait(std::optional<double> time_limit_s, const std::function<bool()>& done) {
+ProcessResult ChildProcess::wait(std::optional<double> time_limit_s, const std::function<bool()>& done,
+                                 int wake_fd) {
   if (!result_.started || reaped_) return result_;
   const auto waited_from = Clock::now();
   const int pid = result_.pid;
@@ -266,7 +275,7 @@ ProcessResult ChildProcess::wait(std::optional<double> time_limit_s, const std::
   const auto deadline = time_limit_s ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                           std::chrono::duration<double>(*time_limit_s))
                                      : Clock::time_point::max();
-  if (!wait_until(pid, deadline, out, err, result_, done)) {
+  if (!wait_until(pid, deadline, out, err, result_, done, wake_fd)) {
     result_.timed_out = true;
     ::kill(-pid, SIGTERM);
     const auto grace = std::chrono::duration_cast<Clock::duration>(
@@ -281,16 +290,17 @@ ProcessResult ChildProcess::wait(std::optional<double> time_limit_s, const std::
   result_.wall_s = seconds_between(waited_from, Clock::now());
   const auto drain_until = Clock::now() + std::chrono::milliseconds(200);
   while ((out.read >= 0 || err.read >= 0) && Clock::now() < drain_until)
-    wait_for_output(out, err, result_, 10);
+    wait_for_output(out, err, result_, 10, -1);
   return result_;
 }
 
-bool ChildProcess::wait_for(std::optional<double> time_limit_s, const std::function<bool()>& done) {
+bool ChildProcess::wait_for(std::optional<double> time_limit_s, const std::function<bool()>& done,
+                            int wake_fd) {
   if (!result_.started || reaped_) return false;
   const auto deadline = time_limit_s ? Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                           std::chrono::duration<double>(*time_limit_s))
                                      : Clock::time_point::max();
-  const bool seen = wait_until(result_.pid, deadline, pipes_->out, pipes_->err, result_, done) &&
+  const bool seen = wait_until(result_.pid, deadline, pipes_->out, pipes_->err, result_, done, wake_fd) &&
                     result_.reported_done;
   result_.reported_done = false;
   return seen;

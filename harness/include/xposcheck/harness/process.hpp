@@ -57,7 +57,7 @@ struct ProcessResult {
   std::string status() const;
 };
 
-// A started program (stdin from /dev/null) in a new process group of its own.
+// A started program (stdin from /dev/null) leading a new session and process group.
 class ChildProcess {
  public:
   explicit ChildProcess(const ProcessOptions& options);  // starts it: see result().started
@@ -68,16 +68,18 @@ class ChildProcess {
   // True once the program has exited (it stays unreaped until wait()).
   bool exited() const;
   // Drains stdout and stderr until the program exits, `done` returns true (checked
-  // every few milliseconds: the program has reported its work complete, and its exit,
-  // an interpreter's teardown, is not waited for), or time_limit_s (counted from now)
-  // passes; then the group gets SIGTERM, and SIGKILL after the grace period. Either
-  // way whatever is left of the group (helpers it started) is killed, so no process
-  // of the run survives. Call once.
-  ProcessResult wait(std::optional<double> time_limit_s, const std::function<bool()>& done = {});
+  // every few milliseconds, and at once whenever `wake_fd`, if >= 0, turns readable:
+  // the program has reported its work complete, and its exit, an interpreter's
+  // teardown, is not waited for), or time_limit_s (counted from now) passes; then the
+  // group gets SIGTERM, and SIGKILL after the grace period. Either way whatever is
+  // left of the group (helpers it started) is killed, so no process of the run
+  // survives. Call once. wake_fd is emptied by reading it (an inotify descriptor).
+  ProcessResult wait(std::optional<double> time_limit_s, const std::function<bool()>& done = {},
+                     int wake_fd = -1);
   // Drains output like wait() until `done` returns true, then returns true and leaves
   // the program running (it goes on to further work); returns false when the program
   // exited or time_limit_s passed first, for wait() to settle.
-  bool wait_for(std::optional<double> time_limit_s, const std::function<bool()>& done);
+  bool wait_for(std::optional<double> time_limit_s, const std::function<bool()>& done, int wake_fd = -1);
   const ProcessResult& result() const { return result_; }
 
  private:
