@@ -66,6 +66,23 @@ long lines_in(const fs::path& file) {
   return static_cast<long>(std::count(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>(), '\n'));
 }
 
+// sleepy.py sleeping `sleep_s` per case, appending a line per case to `order` and one
+// per process start to `starts` where those are given.
+SubprocessOptions sleepy_options(const std::string& name, const std::string& sleep_s, const fs::path& order = {},
+                                 const fs::path& starts = {}) {
+  std::string env = "XPOSCHECK_TEST_SLEEP_S=" + sleep_s;
+  if (!order.empty()) env += " XPOSCHECK_TEST_ORDER_FILE='" + order.string() + "'";
+  if (!starts.empty()) env += " XPOSCHECK_TEST_STARTS_FILE='" + starts.string() + "'";
+  return options_for(name, testing_command("sleepy.py", env));
+}
+
+// Waits (up to 20 s) until a testing candidate has appended a line to `file`.
+void wait_for_a_line(const fs::path& file) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (lines_in(file) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+}
+
 const Record& find_record(const std::vector<Record>& records, long n, long m, DType dtype) {
   for (const Record& r : records) {
     if (r.params.seq_len == n && r.params.mem_len == m && r.dtype == dtype) return r;
@@ -367,7 +384,7 @@ TEST_CASE("a batch staged ahead is used only for exactly its jobs", "[external]"
 TEST_CASE("a serving process starts a staged batch before it is asked for", "[external]") {
   const Fp32Cases cases("head_dim = 16\nseq_len = [3, 5, 7]\n");
   auto job = [&](std::size_t i) { return cases.job(i); };
-  SubprocessCandidate candidate(options_for("sleepy", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=1")));
+  SubprocessCandidate candidate(sleepy_options("sleepy", "1"));
   REQUIRE(candidate.run_batch(job(0)).size() == 1);  // learns that it serves
   REQUIRE(candidate.run_batch(job(1)).size() == 1);  // left serving
   candidate.stage_batch(job(2));
@@ -389,9 +406,7 @@ TEST_CASE("no spare process starts while a serving process has the next batch", 
   const ScratchDir dir("spare");
   const fs::path starts = dir.path / "starts";
   const auto started = [&] { return lines_in(starts); };
-  SubprocessCandidate candidate(options_for(
-      "spare", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.5 XPOSCHECK_TEST_STARTS_FILE='" +
-                                                starts.string() + "'")));
+  SubprocessCandidate candidate(sleepy_options("spare", "0.5", {}, starts));
   REQUIRE(candidate.run_batch(job(0)).size() == 1);  // learns that it serves
   REQUIRE(candidate.run_batch(job(1)).size() == 1);  // left serving
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a spare would be importing by now
@@ -418,16 +433,11 @@ TEST_CASE("the first batch staged after warm_up starts in the warmed-up process 
   const std::vector<Job> jobs = cases.all();
   const ScratchDir dir("first-staged");
   const fs::path order = dir.path / "order", starts = dir.path / "starts";
-  SubprocessCandidate candidate(options_for(
-      "first-staged", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.3 XPOSCHECK_TEST_ORDER_FILE='" +
-                                                       order.string() + "' XPOSCHECK_TEST_STARTS_FILE='" +
-                                                       starts.string() + "'")));
+  SubprocessCandidate candidate(sleepy_options("first-staged", "0.3", order, starts));
   candidate.warm_up();
   candidate.stage_batch(jobs);
   // The process is on the batch before anyone asks for it.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (lines_in(order) == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  wait_for_a_line(order);
   REQUIRE(lines_in(order) >= 1);
   const std::vector<Attempt> got = candidate.run_batch(jobs);
   INFO(candidate.stats_summary());
@@ -449,15 +459,10 @@ TEST_CASE("a batch staged while the staged batch before runs leaves that one run
   const Fp32Cases cases("head_dim = 16\nseq_len = [3, 5]\n");
   const ScratchDir dir("staged-twice");
   const fs::path order = dir.path / "order", starts = dir.path / "starts";
-  SubprocessCandidate candidate(options_for(
-      "staged-twice", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.3 XPOSCHECK_TEST_ORDER_FILE='" +
-                                                       order.string() + "' XPOSCHECK_TEST_STARTS_FILE='" +
-                                                       starts.string() + "'")));
+  SubprocessCandidate candidate(sleepy_options("staged-twice", "0.3", order, starts));
   candidate.warm_up();
   candidate.stage_batch(cases.job(0));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (lines_in(order) == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  wait_for_a_line(order);
   REQUIRE(lines_in(order) == 1);  // the first batch is running
   candidate.stage_batch(cases.job(1));
   const std::vector<Attempt> first = candidate.run_batch(cases.job(0));
@@ -478,9 +483,7 @@ TEST_CASE("after the first batch a process started ahead is not handed a staged 
   const ScratchDir dir("no-early-start");
   const fs::path order = dir.path / "order";
   const auto lines = [&] { return lines_in(order); };
-  SubprocessOptions options = options_for(
-      "no-early-start", testing_command("sleepy.py", "XPOSCHECK_TEST_SLEEP_S=0.2 XPOSCHECK_TEST_ORDER_FILE='" +
-                                                         order.string() + "'"));
+  SubprocessOptions options = sleepy_options("no-early-start", "0.2", order);
   options.serve = false;
   SubprocessCandidate candidate(options);
   REQUIRE(candidate.run_batch(job(0)).size() == 1);  // learns that it can wait; starts the next ahead
